@@ -1,0 +1,70 @@
+"""Run-directory names derived from a job's overrides: readable, safe and unique.
+
+Hydra's ``override_dirname`` joins ``key=value`` pairs as they are: a ``/`` in a
+value nests directories, ``..`` escapes the sweep directory and a long value
+breaks the 255-byte file-name limit. :func:`run_dirname` keeps Hydra's readable
+form (sorted ``key=value`` pairs joined by ``,``) whenever it is a faithful,
+safe, single path component, and otherwise replaces the offending characters,
+shortens the name and appends ``~`` and a hash of the full overrides. ``~`` never
+appears in a faithful name, so a faithful name and a hashed one never collide,
+and two different override sets never share a directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+from omegaconf import OmegaConf
+
+#: File names are limited to 255 bytes on the file systems of clusters and laptops.
+MAX_NAME_BYTES = 255
+#: Hex digits of the hash appended to a name that had to be altered (40 bits).
+HASH_CHARS = 10
+#: Name of the run directory of a job without overrides.
+NO_OVERRIDES_NAME = "defaults"
+#: Punctuation kept as is; every other non-alphanumeric character (path separators,
+#: quotes, spaces, control characters, and the ',' '=' '~' of the name's own syntax)
+#: is replaced by '_', which makes the name unfaithful and adds the hash.
+_SAFE_PUNCTUATION = frozenset("._-+:@%")
+
+
+def overrides_hash(overrides: Iterable[str]) -> str:
+    """A short, stable hash of a set of overrides (order does not matter)."""
+    canonical = "\n".join(sorted(overrides))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:HASH_CHARS]
+
+
+def _clean(text: str) -> str:
+    return "".join(c if (c.isalnum() or c in _SAFE_PUNCTUATION) else "_" for c in text)
+
+
+def _truncate_utf8(text: str, max_bytes: int) -> str:
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def run_dirname(overrides: Iterable[str]) -> str:
+    """The run-directory name of a job, from its override strings (``key=value``)."""
+    overrides = [str(o) for o in overrides]
+    if not overrides:
+        return NO_OVERRIDES_NAME
+    pairs = []
+    faithful = True
+    for override in sorted(overrides):
+        key, sep, value = override.partition("=")
+        clean_key, clean_value = _clean(key), _clean(value)
+        faithful &= bool(sep) and clean_key == key and clean_value == value
+        pairs.append(f"{clean_key}={clean_value}")
+    name = ",".join(pairs)
+    if faithful and len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+        return name
+    suffix = "~" + overrides_hash(overrides)
+    return _truncate_utf8(name, MAX_NAME_BYTES - len(suffix)) + suffix
+
+
+def _resolve_run_dirname(overrides: object) -> str:
+    # The resolver receives hydra.overrides.task as a ListConfig.
+    return run_dirname(OmegaConf.to_container(overrides) if OmegaConf.is_config(overrides) else overrides)  # type: ignore[arg-type]
+
+
+OmegaConf.register_new_resolver("run_dirname", _resolve_run_dirname, replace=True)

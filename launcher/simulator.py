@@ -1,0 +1,77 @@
+"""The one place that knows simulator specifics: which PyNN backend, how to set it up.
+
+``pyNN.<name>`` is imported here and nowhere else, lazily, so composing or
+validating a configuration never pays for (or needs) a simulator.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import warnings
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Iterator
+
+from omegaconf import DictConfig
+
+from launcher.tree import ParameterError
+
+
+@contextmanager
+def _quiet_simulator_warnings() -> Iterator[None]:
+    # PyNN tries to compile optional NEST extensions at import and warns when the
+    # compiler recorded in a NEST wheel is absent; NEST warns about the deprecated
+    # calls PyNN makes. Neither concerns the user of this tool.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"(nest|pyNN)(\.|$)")
+        yield
+
+
+def load_backend(name: str) -> ModuleType:
+    """Import ``pyNN.<name>`` (e.g. ``pyNN.nest``), or explain which name is wrong."""
+    os.environ.setdefault("PYNEST_QUIET", "1")  # no NEST banner in every job's output
+    try:
+        with _quiet_simulator_warnings():
+            return importlib.import_module(f"pyNN.{name}")
+    except ImportError as exc:
+        raise ParameterError(f"simulator = {name!r}: cannot import pyNN.{name} ({exc})") from exc
+
+
+@contextmanager
+def simulator_session(cfg: DictConfig) -> Iterator[ModuleType]:
+    """A freshly reset simulator set up from the root keys of the tree; ended on exit.
+
+    ``setup()`` resets the NEST kernel and ``end()`` releases it, so jobs run one
+    after the other in one process (Hydra's basic launcher) share nothing.
+    """
+    sim = load_backend(cfg.simulator)
+    extra = {"threads": cfg.threads, "rng_seed": cfg.pynn_seed} if cfg.simulator == "nest" else {}
+    with _quiet_simulator_warnings():
+        sim.setup(timestep=cfg.time_step, min_delay=cfg.min_delay, max_delay=cfg.max_delay, **extra)
+        try:
+            yield sim
+        finally:
+            sim.end()
+
+
+def versions(simulator: str) -> dict[str, str | None]:
+    """Installed versions of the packages a result depends on."""
+    distributions = {
+        "pyNN": "PyNN",
+        "neo": "neo",
+        "numpy": "numpy",
+        "hydra-core": "hydra-core",
+        "omegaconf": "omegaconf",
+        "launcher": "mozaik-hydra-launcher",
+    }
+    if simulator == "nest":
+        distributions["nest"] = "nest-simulator"
+    found: dict[str, str | None] = {}
+    for label, dist in distributions.items():
+        try:
+            found[label] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[label] = None
+    return found

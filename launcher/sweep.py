@@ -1,0 +1,136 @@
+"""The sweeper: Hydra's basic sweeper, plus validation of every job before any runs
+and a failure report at the end.
+
+Hydra's basic sweeper creates the sweep directory before it checks the jobs,
+checks nothing but composition, and stops at the first failed job it looks at.
+This one composes and validates every combination first (a rejected sweep
+creates nothing), makes sure no two jobs share a run directory, runs every job
+even when some fail, and ends by listing each failed job with its error and log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException, HydraException
+from omegaconf import OmegaConf
+
+from launcher.tree import ParameterError, validate_tree
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MozaikSweeperConf:
+    """Config of the sweeper (``hydra/sweeper=mozaik``); same knobs as Hydra's basic sweeper."""
+
+    _target_: str = "hydra_plugins.mozaik_sweeper.mozaik_sweeper.MozaikSweeper"
+    max_batch_size: Optional[int] = None
+    params: Optional[Dict[str, str]] = None
+
+
+class SweepFailed(CompactHydraException):
+    """Some jobs of a sweep failed; the others' results are complete and kept."""
+
+
+@dataclass
+class FailedJob:
+    """What the user needs to look into one failed job."""
+
+    number: int
+    overrides: List[str]
+    error: str
+    run_dir: Optional[str]
+    log_file: Optional[str]
+
+    def describe(self) -> str:
+        return (
+            f"  #{self.number} {' '.join(self.overrides) or '(no overrides)'}\n"
+            f"      error: {self.error}\n"
+            f"      run dir: {self.run_dir}\n"
+            f"      log: {self.log_file}"
+        )
+
+
+def failed_job(number: int, overrides: Sequence[str], ret: JobReturn) -> FailedJob:
+    """Describe a failed JobReturn of any launcher."""
+    error = ret._return_value  # the exception; .return_value would re-raise it
+    run_dir = log_file = None
+    if ret.hydra_cfg is not None:
+        hydra_cfg = ret.hydra_cfg.hydra
+        run_dir = str(hydra_cfg.runtime.output_dir)
+        log_file = str(Path(run_dir) / f"{hydra_cfg.job.name}.log")
+    return FailedJob(number, list(overrides), f"{type(error).__name__}: {error}", run_dir, log_file)
+
+
+class ValidatingSweeper(BasicSweeper):
+    """Behaviour of the ``mozaik`` sweeper (Hydra loads the class from ``hydra_plugins``)."""
+
+    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(max_batch_size=max_batch_size, params=params)
+
+    def sweep(self, arguments: List[str]) -> Any:
+        assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
+        self.overrides = self.split_arguments(overrides, self.max_batch_size)
+        jobs = [list(job) for batch in self.overrides for job in batch]
+
+        tic = time.perf_counter()
+        self.validate_jobs(jobs)
+        log.debug("Validated %d jobs in %.2f s", len(jobs), time.perf_counter() - tic)
+
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+
+        returns: List[Sequence[JobReturn]] = []
+        failures: List[FailedJob] = []
+        first = 0
+        while not self.is_done():
+            batch = self.get_job_batch()
+            results = self.launcher.launch(batch, initial_job_idx=first)
+            for offset, (job, ret) in enumerate(zip(batch, results)):
+                if ret.status != JobStatus.COMPLETED:
+                    failures.append(failed_job(first + offset, job, ret))
+            first += len(batch)
+            returns.append(results)
+
+        if failures:
+            raise SweepFailed(
+                f"{len(failures)} of {len(jobs)} jobs failed (the other results are complete):\n"
+                + "\n".join(f.describe() for f in failures)
+            )
+        return returns
+
+    def validate_jobs(self, jobs: List[List[str]]) -> None:
+        """Compose and validate every job; raise one error listing every bad job."""
+        assert self.config is not None and self.hydra_context is not None
+        problems: List[str] = []
+        dirs: Dict[str, List[str]] = {}
+        for job in jobs:
+            label = " ".join(job) or "(no overrides)"
+            try:
+                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
+                validate_tree(cfg)
+            except (HydraException, ParameterError) as exc:
+                cause = f"\n    {exc.__cause__}" if exc.__cause__ is not None else ""
+                problems.append(f"job {label}:\n    {exc}{cause}".replace("\n", "\n    "))
+                continue
+            subdir = OmegaConf.select(cfg, "hydra.sweep.subdir", default=None, throw_on_resolution_failure=False)
+            if subdir is not None:
+                dirs.setdefault(str(subdir), []).append(label)
+        for subdir, labels in dirs.items():
+            if len(labels) > 1:
+                problems.append(f"jobs {' | '.join(labels)} would share the run directory {subdir!r}")
+        if problems:
+            raise ParameterError(
+                f"The sweep was rejected before anything ran ({len(problems)} problem(s)):\n" + "\n".join(problems)
+            )

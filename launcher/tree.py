@@ -1,0 +1,177 @@
+"""The parameter tree: key checks with suggestions, range validation, hashing.
+
+Everything here works on plain OmegaConf objects and the schema in
+:mod:`launcher.config`; nothing imports a simulator, so validation runs in
+seconds, before any job or directory exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+from typing import Any, Iterable, Iterator
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from launcher.config import RootConfig
+
+
+class ParameterError(CompactHydraException):
+    """A parameter tree or override that cannot run; the message says why and how to fix it."""
+
+
+def schema_keys(schema: type = RootConfig, prefix: str = "") -> Iterator[str]:
+    """Every dotted key of the schema, inner nodes included (``sheets``, ``sheets.V1``, ...)."""
+    for f in dataclasses.fields(schema):
+        key = f"{prefix}{f.name}"
+        yield key
+        nested = _nested_dataclass(f)
+        if nested is not None:
+            yield from schema_keys(nested, key + ".")
+
+
+def _nested_dataclass(f: dataclasses.Field) -> type | None:
+    # Nested nodes are the fields built by a dataclass default_factory (field types
+    # are strings under `from __future__ import annotations`).
+    if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
+        return f.default_factory  # type: ignore[return-value]
+    return None
+
+
+def suggest(key: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The known keys closest to a misspelled one, best first."""
+    known = list(known)
+    close = difflib.get_close_matches(key, known, n=n, cutoff=0.6)
+    if not close:
+        # A wrong leaf under a right parent: compare the last component among siblings.
+        parent, _, leaf = key.rpartition(".")
+        siblings = [k for k in known if k.rpartition(".")[0] == parent]
+        close = difflib.get_close_matches(key, siblings, n=n, cutoff=0.3) or siblings[:n]
+    return close
+
+
+def check_override_keys(overrides: list[str], config_groups: Iterable[str] = ()) -> None:
+    """Refuse overrides of keys the tree does not have, naming the nearest existing keys.
+
+    Hydra's own message for a misspelled key names it but suggests nothing; this
+    check runs before Hydra composes anything. Hydra's keys (``hydra.*``,
+    ``hydra/...``) and config-group choices are left to Hydra.
+    """
+    known = set(schema_keys())
+    groups = set(config_groups)
+    problems = []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group
+        if override.is_hydra_override() or key in groups or key in known:
+            continue
+        hint = suggest(key, known)
+        problems.append(
+            f"Unknown parameter '{key}' (in override '{override.input_line}')."
+            + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+        )
+    if problems:
+        raise ParameterError("\n".join(problems))
+
+
+def _walk(schema: type, node: DictConfig, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
+    """(dotted key, schema field, resolved value) for every leaf of the tree."""
+    for f in dataclasses.fields(schema):
+        key = f"{prefix}{f.name}"
+        nested = _nested_dataclass(f)
+        if nested is not None:
+            yield from _walk(nested, node[f.name], key + ".")
+        else:
+            yield key, f, node[f.name]
+
+
+def _bound_problem(value: Any, meta: dataclasses.Field) -> str | None:
+    m = meta.metadata
+    bounds = []
+    if m.get("gt") is not None:
+        bounds.append(f"> {m['gt']}")
+    if m.get("ge") is not None:
+        bounds.append(f">= {m['ge']}")
+    if m.get("le") is not None:
+        bounds.append(f"<= {m['le']}")
+    if not bounds:
+        return None
+    ok = not (isinstance(value, float) and math.isnan(value))
+    ok = ok and (m.get("gt") is None or value > m["gt"])
+    ok = ok and (m.get("ge") is None or value >= m["ge"])
+    ok = ok and (m.get("le") is None or value <= m["le"])
+    if ok:
+        return None
+    unit = f" ({m['unit']})" if m.get("unit") else ""
+    return f"allowed: {' and '.join(bounds)}{unit}"
+
+
+def validate_tree(cfg: DictConfig) -> None:
+    """Check every value of a composed tree against its range and the cross-key rules.
+
+    Raises :class:`ParameterError` listing every problem, each naming key, value
+    and allowed range.
+    """
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    try:
+        leaves = list(_walk(RootConfig, cfg))
+    except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
+        raise ParameterError(f"The parameter tree cannot be resolved: {exc}") from exc
+    for key, f, value in leaves:
+        values[key] = value
+        problem = _bound_problem(value, f)
+        if problem:
+            problems.append(f"{key} = {value!r} is out of range; {problem}")
+    problems.extend(_cross_key_problems(values))
+    if problems:
+        raise ParameterError("Invalid parameters:\n  " + "\n  ".join(problems))
+
+
+def _cross_key_problems(v: dict[str, Any]) -> list[str]:
+    problems = []
+
+    def require(ok: bool, message: str) -> None:
+        if not ok:
+            problems.append(message)
+
+    require(v["simulator"].isidentifier(), f"simulator = {v['simulator']!r} is not a PyNN backend name (e.g. 'nest')")
+    require(v["min_delay"] >= v["time_step"], f"min_delay = {v['min_delay']} must be >= time_step = {v['time_step']} (ms)")
+    require(v["max_delay"] >= v["min_delay"], f"max_delay = {v['max_delay']} must be >= min_delay = {v['min_delay']} (ms)")
+    for sheet in ("sheets.V1",):
+        cell = f"{sheet}.cell"
+        require(
+            v[f"{cell}.v_reset"] < v[f"{cell}.v_thresh"],
+            f"{cell}.v_reset = {v[f'{cell}.v_reset']} must be < {cell}.v_thresh = {v[f'{cell}.v_thresh']} (mV)",
+        )
+        require(
+            v[f"{sheet}.v_init.low"] <= v[f"{sheet}.v_init.high"],
+            f"{sheet}.v_init.low = {v[f'{sheet}.v_init.low']} must be <= {sheet}.v_init.high = {v[f'{sheet}.v_init.high']} (mV)",
+        )
+        for conn in ("exc_exc", "exc_inh", "inh_exc", "inh_inh"):
+            key = f"{sheet}.connections.{conn}.delay"
+            require(
+                v["min_delay"] <= v[key] <= v["max_delay"],
+                f"{key} = {v[key]} is out of range; allowed: between min_delay = {v['min_delay']} "
+                f"and max_delay = {v['max_delay']} (ms)",
+            )
+    return problems
+
+
+def resolved_tree(cfg: DictConfig) -> dict[str, Any]:
+    """The tree as plain data, interpolations resolved, Hydra's own node left out."""
+    tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    assert isinstance(tree, dict)
+    tree.pop("hydra", None)
+    return tree
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A hash of the resolved tree: equal hashes mean the same simulation."""
+    canonical = json.dumps(resolved_tree(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

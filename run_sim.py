@@ -1,0 +1,28 @@
+"""Run the default model once, or sweep it with -m.
+
+    python run_sim.py                                   # one run
+    python run_sim.py -m sheets.V1.density=1,2,3        # a sweep, one job per value
+    python run_sim.py -m ... hydra/launcher=submitit_slurm
+
+The composed parameter tree goes to :func:`launcher.app.run`; everything else
+is configuration (conf/) or the launcher package.
+"""
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from launcher.app import run
+from launcher.cli import reject_unknown_parameters
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> dict:
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    reject_unknown_parameters(sys.argv[1:], Path(__file__).parent / "conf")
+    main()
