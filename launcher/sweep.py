@@ -22,7 +22,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException, HydraException
 from omegaconf import OmegaConf
 
-from launcher.tree import ParameterError, validate_tree
+from launcher.tree import ParameterError, tree_problems
 
 log = logging.getLogger(__name__)
 
@@ -111,26 +111,30 @@ class ValidatingSweeper(BasicSweeper):
         return returns
 
     def validate_jobs(self, jobs: List[List[str]]) -> None:
-        """Compose and validate every job; raise one error listing every bad job."""
+        """Compose and validate every job; raise one error listing every problem once."""
         assert self.config is not None and self.hydra_context is not None
-        problems: List[str] = []
+        problems: Dict[str, List[str]] = {}  # problem -> labels of the jobs that have it
         dirs: Dict[str, List[str]] = {}
         for job in jobs:
             label = " ".join(job) or "(no overrides)"
             try:
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
-                validate_tree(cfg)
-            except (HydraException, ParameterError) as exc:
-                cause = f"\n    {exc.__cause__}" if exc.__cause__ is not None else ""
-                problems.append(f"job {label}:\n    {exc}{cause}".replace("\n", "\n    "))
+            except HydraException as exc:
+                cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+                problems.setdefault(f"{exc}{cause}", []).append(label)
                 continue
+            for problem in tree_problems(cfg):
+                problems.setdefault(problem, []).append(label)
             subdir = OmegaConf.select(cfg, "hydra.sweep.subdir", default=None, throw_on_resolution_failure=False)
             if subdir is not None:
                 dirs.setdefault(str(subdir), []).append(label)
         for subdir, labels in dirs.items():
             if len(labels) > 1:
-                problems.append(f"jobs {' | '.join(labels)} would share the run directory {subdir!r}")
+                problems[f"{len(labels)} jobs would share the run directory {subdir!r}"] = labels
         if problems:
-            raise ParameterError(
-                f"The sweep was rejected before anything ran ({len(problems)} problem(s)):\n" + "\n".join(problems)
-            )
+            lines = []
+            for problem, labels in problems.items():
+                where = f"all {len(jobs)} jobs" if len(labels) == len(jobs) else "; ".join(labels[:5])
+                more = f" and {len(labels) - 5} more" if len(labels) > 5 and len(labels) < len(jobs) else ""
+                lines.append(f"  {problem}\n      in: {where}{more}".replace("\n", "\n  ", problem.count("\n")))
+            raise ParameterError("The sweep was rejected; nothing was run or created:\n" + "\n".join(lines))

@@ -79,15 +79,20 @@ def check_override_keys(overrides: list[str], config_groups: Iterable[str] = ())
         raise ParameterError("\n".join(problems))
 
 
-def _walk(schema: type, node: DictConfig, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
-    """(dotted key, schema field, resolved value) for every leaf of the tree."""
+def _walk(schema: type, node: DictConfig, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any, str | None]]:
+    """(dotted key, schema field, resolved value, interpolation source key or None) of every leaf."""
     for f in dataclasses.fields(schema):
         key = f"{prefix}{f.name}"
         nested = _nested_dataclass(f)
         if nested is not None:
             yield from _walk(nested, node[f.name], key + ".")
         else:
-            yield key, f, node[f.name]
+            source = None
+            if OmegaConf.is_interpolation(node, f.name):
+                raw = str(node._get_node(f.name)._value())  # e.g. "${sheets.V1.cell.v_rest}"
+                if raw.startswith("${") and raw.endswith("}") and raw.count("${") == 1:
+                    source = raw[2:-1]
+            yield key, f, node[f.name], source
 
 
 def _bound_problem(value: Any, meta: dataclasses.Field) -> str | None:
@@ -111,24 +116,29 @@ def _bound_problem(value: Any, meta: dataclasses.Field) -> str | None:
     return f"allowed: {' and '.join(bounds)}{unit}"
 
 
-def validate_tree(cfg: DictConfig) -> None:
-    """Check every value of a composed tree against its range and the cross-key rules.
+def tree_problems(cfg: DictConfig) -> list[str]:
+    """Every out-of-range value and broken cross-key rule of a composed tree, one line each.
 
-    Raises :class:`ParameterError` listing every problem, each naming key, value
-    and allowed range.
+    A value taken by interpolation from a key that is already reported is not
+    reported again: the fix is at the source.
     """
-    problems: list[str] = []
-    values: dict[str, Any] = {}
     try:
         leaves = list(_walk(RootConfig, cfg))
     except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
-        raise ParameterError(f"The parameter tree cannot be resolved: {exc}") from exc
-    for key, f, value in leaves:
+        return [f"the parameter tree cannot be resolved: {exc}"]
+    problems: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for key, f, value, source in leaves:
         values[key] = value
         problem = _bound_problem(value, f)
-        if problem:
-            problems.append(f"{key} = {value!r} is out of range; {problem}")
-    problems.extend(_cross_key_problems(values))
+        if problem and source not in problems:
+            problems[key] = f"{key} = {value!r} is out of range; {problem}"
+    return list(problems.values()) + _cross_key_problems(values)
+
+
+def validate_tree(cfg: DictConfig) -> None:
+    """Raise :class:`ParameterError` naming each bad key, its value and the allowed range."""
+    problems = tree_problems(cfg)
     if problems:
         raise ParameterError("Invalid parameters:\n  " + "\n  ".join(problems))
 
