@@ -127,6 +127,12 @@ def tree_problems(cfg: DictConfig) -> list[str]:
     except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
         return [f"the parameter tree cannot be resolved: {exc}"]
     problems: dict[str, str] = {}
+    known = set(schema_keys())
+    for key in _tree_keys(cfg):
+        # Hydra's '+key=value' adds to even a closed tree; the tree must still match the schema.
+        if key not in known:
+            hint = suggest(key, known)
+            problems[key] = f"unknown parameter '{key}'" + (f"; did you mean: {', '.join(hint)}?" if hint else "")
     values: dict[str, Any] = {}
     for key, f, value, source in leaves:
         values[key] = value
@@ -134,6 +140,15 @@ def tree_problems(cfg: DictConfig) -> list[str]:
         if problem and source not in problems:
             problems[key] = f"{key} = {value!r} is out of range; {problem}"
     return list(problems.values()) + _cross_key_problems(values)
+
+
+def _tree_keys(node: DictConfig, prefix: str = "") -> Iterator[str]:
+    for key in node.keys():
+        if prefix == "" and key == "hydra":
+            continue
+        yield f"{prefix}{key}"
+        if OmegaConf.is_dict(node._get_node(key)):
+            yield from _tree_keys(node[key], f"{prefix}{key}.")
 
 
 def validate_tree(cfg: DictConfig) -> None:

@@ -1,0 +1,102 @@
+"""The default model on the real simulator (PyNN on NEST), small and short where possible."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from launcher import results
+from launcher.app import run
+from launcher.model.network import population_sizes
+from conftest import SMALL
+
+
+def spikes(run_dir):
+    block = results.read_recording(run_dir)
+    trains = block.segments[0].spiketrains
+    key = lambda st: (st.annotations["source_population"], st.annotations["source_index"])
+    return [(key(st), st.magnitude.copy()) for st in sorted(trains, key=key)]
+
+
+def same_spikes(a, b):
+    return len(a) == len(b) and all(ka == kb and np.array_equal(ta, tb) for (ka, ta), (kb, tb) in zip(a, b))
+
+
+def test_population_sizes_follow_density_and_area(compose_cfg):
+    sheet = compose_cfg("sheets.V1.density=4000", "sheets.V1.sx=500", "sheets.V1.sy=500").sheets.V1
+    assert population_sizes(sheet) == {"exc": 800, "inh": 200}
+    assert population_sizes(compose_cfg("sheets.V1.density=1").sheets.V1) == {"exc": 1, "inh": 0}
+
+
+def test_small_network_runs_and_writes_every_output(compose_cfg, tmp_path):
+    record = run(compose_cfg(*SMALL), tmp_path, overrides=["x=1"])
+    assert record["state"] == "completed"
+    m = record["metrics"]
+    assert set(m) == {"rate_exc_hz", "rate_inh_hz", "cv_isi", "synchrony_chi", "active_fraction"}
+    assert 1 < m["rate_exc_hz"] < 200 and 0 < m["active_fraction"] <= 1
+    assert all(isinstance(v, float) for v in m.values())
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["state"] == "completed" and on_disk["overrides"] == ["x=1"]
+    assert on_disk["population_sizes"] == {"exc": 160, "inh": 40}
+    assert on_disk["versions"]["nest"] and on_disk["versions"]["pyNN"]
+    for key in ("config_hash", "timings", "host", "code", "simulator"):
+        assert key in on_disk
+    assert (tmp_path / results.PARAMETERS_FILE).read_text().count("${") == 0  # resolved
+    block = results.read_recording(tmp_path)
+    trains = block.segments[0].spiketrains
+    assert len(trains) == 200
+    assert {st.annotations["source_population"] for st in trains} == {"V1_exc", "V1_inh"}
+    assert len(block.segments[0].analogsignals) >= 1  # v of the first cells
+
+
+def test_same_seed_same_spikes_other_seed_other_spikes(compose_cfg, tmp_path):
+    # Runs in one process, one after the other, as Hydra's basic launcher does:
+    # the third run must not see anything of the first two.
+    run(compose_cfg(*SMALL, "pynn_seed=11"), tmp_path / "a", overrides=[])
+    run(compose_cfg(*SMALL, "pynn_seed=12"), tmp_path / "b", overrides=[])
+    run(compose_cfg(*SMALL, "pynn_seed=11"), tmp_path / "c", overrides=[])
+    a, b, c = (spikes(tmp_path / d) for d in "abc")
+    assert sum(len(t) for _, t in a) > 0
+    assert same_spikes(a, c)
+    assert not same_spikes(a, b)
+
+
+@pytest.mark.parametrize("density", [0, 1, 2, 3])
+def test_degenerate_sheets_run_and_report_nan(compose_cfg, tmp_path, density):
+    record = run(compose_cfg(f"sheets.V1.density={density}", "experiment.spontaneous_duration=50"), tmp_path, overrides=[])
+    assert record["state"] == "completed"
+    if density <= 1:  # synchrony needs two cells
+        assert math.isnan(record["metrics"]["synchrony_chi"])
+    if density == 0:
+        assert all(math.isnan(v) for v in record["metrics"].values())
+    json.loads((tmp_path / "results.json").read_text())
+
+
+def test_a_failing_job_records_failure_and_no_stale_success(compose_cfg, tmp_path, monkeypatch):
+    run(compose_cfg("sheets.V1.density=2", "experiment.spontaneous_duration=10"), tmp_path, overrides=[])
+    assert results.read_results(tmp_path)["state"] == "completed"
+
+    def broken(sim, cfg):
+        raise RuntimeError("simulator exploded")
+
+    monkeypatch.setattr("launcher.model.network.simulate", broken)
+    with pytest.raises(RuntimeError):
+        run(compose_cfg("sheets.V1.density=2", "experiment.spontaneous_duration=10"), tmp_path, overrides=[])
+    record = results.read_results(tmp_path)
+    assert record["state"] == "failed" and "simulator exploded" in record["error"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_default_model_shows_sustained_plausible_activity(compose_cfg, tmp_path):
+    cfg = compose_cfg()
+    record = run(cfg, tmp_path, overrides=[])
+    m = record["metrics"]
+    t_end = cfg.experiment.kick.duration + cfg.experiment.spontaneous_duration
+    assert 1 < m["rate_exc_hz"] < 100, m
+    assert 1 < m["rate_inh_hz"] < 100, m
+    # activity sustained over the whole spontaneous period, not only just after the kick
+    late = [t[t > t_end - 200] for _, t in spikes(tmp_path)]
+    assert sum(len(t) for t in late) > 0
+    assert m["cv_isi"] > 0.5 and m["active_fraction"] > 0.5

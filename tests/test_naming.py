@@ -1,0 +1,102 @@
+"""Run-directory names: readable when possible, always one safe component, unique per job."""
+
+import os
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from launcher.naming import MAX_NAME_BYTES, NO_OVERRIDES_NAME, run_dirname
+from conftest import run_cli
+
+HOSTILE_VALUES = [
+    "a/b",
+    "../../escape",
+    "..",
+    ".",
+    "x" * 300,
+    "'quoted'",
+    '"double"',
+    "with space",
+    "ünïcødé-ß-日本",
+    "tab\there",
+    "new\nline",
+    "nul\x00byte",
+    "back\\slash",
+    "1,b=2",
+    "~h0123456789",
+    "",
+]
+
+
+def assert_safe(name: str) -> None:
+    assert name and name not in (".", "..")
+    assert "/" not in name and "\x00" not in name and "\\" not in name
+    assert not any(ord(c) < 32 or ord(c) == 127 for c in name)
+    assert len(name.encode("utf-8")) <= MAX_NAME_BYTES
+
+
+def test_plain_overrides_read_like_hydras_override_dirname():
+    assert run_dirname(["sheets.V1.density=1"]) == "sheets.V1.density=1"
+    assert run_dirname(["b=2", "a=1.5e-3"]) == "a=1.5e-3,b=2"
+    assert run_dirname(["a=-1"]) == "a=-1"
+    assert run_dirname([]) == NO_OVERRIDES_NAME
+
+
+def test_order_of_overrides_does_not_matter():
+    assert run_dirname(["a=1", "b=x/y"]) == run_dirname(["b=x/y", "a=1"])
+
+
+def test_hostile_values_give_safe_distinct_names():
+    names = [run_dirname([f"name={v}"]) for v in HOSTILE_VALUES]
+    for name in names:
+        assert_safe(name)
+    assert len(set(names)) == len(names)
+
+
+def test_long_values_are_shortened_with_a_hash_and_stay_distinct():
+    a, b = run_dirname(["k=" + "x" * 300]), run_dirname(["k=" + "x" * 299 + "y"])
+    assert len(a.encode()) == MAX_NAME_BYTES and a != b and "~" in a
+    multibyte = run_dirname(["k=" + "日" * 200])
+    assert_safe(multibyte)
+    multibyte.encode("utf-8").decode("utf-8")  # not cut inside a character
+
+
+def test_substitutions_never_make_two_jobs_share_a_name():
+    # '/' and '_' both become '_' in the readable part: the hash keeps them apart.
+    assert run_dirname(["k=a/b"]) != run_dirname(["k=a_b"])
+    assert run_dirname(["a=1,b=2"]) != run_dirname(["a=1", "b=2"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=40), st.text(max_size=300)), max_size=5))
+def test_any_override_set_gives_one_safe_component(pairs):
+    name = run_dirname([f"{k}={v}" for k, v in pairs])
+    assert_safe(name)
+    assert os.path.dirname(name) == ""
+    assert Path("/sweep", name).resolve().parent == Path("/sweep")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.text(max_size=60), min_size=2, max_size=6))
+def test_distinct_values_give_distinct_names(values):
+    names = {run_dirname([f"name={v}"]) for v in values}
+    assert len(names) == len(values)
+
+
+def test_cli_sweep_with_hostile_values_stays_inside_the_sweep_dir(tmp_path):
+    sweep = tmp_path / "sweep"
+    values = ["a/b", "../../escape", "..", "x" * 300, "'q u o t e'", "ünï"]
+    choice = ",".join(f"'{v}'" if "'" not in v else f'"{v}"' for v in values)
+    proc = run_cli(
+        ["-m", f"name={choice}", "sheets.V1.density=0", "experiment.spontaneous_duration=10", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
+    run_dirs = [p for p in sweep.iterdir() if p.is_dir()]
+    assert len(run_dirs) == len(values)
+    for d in run_dirs:
+        assert_safe(d.name)
+        assert (d / "results.json").is_file()
+        assert not any(p.is_dir() and p.name != ".hydra" for p in d.iterdir())  # nothing nested

@@ -1,0 +1,106 @@
+"""Bad input fails early with a message that names the key, the value and the way out."""
+
+import time
+
+import pytest
+
+from launcher.tree import ParameterError, check_override_keys, suggest, validate_tree, schema_keys
+from conftest import run_cli
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("sheets.V1.desnity=1,2,3", "sheets.V1.density"),
+        ("sheet.V1.density=1", "sheets.V1.density"),
+        ("sheets.V1.cell.tau_mm=3", "sheets.V1.cell.tau_m"),
+        ("pynn_sed=1", "pynn_seed"),
+        ("sheets.V1.connections.exc_ex.weight=1", "sheets.V1.connections.exc_exc.weight"),
+    ],
+)
+def test_misspelled_key_is_named_with_suggestion(override, expected):
+    with pytest.raises(ParameterError) as err:
+        check_override_keys([override])
+    message = str(err.value)
+    assert override.split("=")[0] in message
+    assert f"Did you mean: {expected}" in message
+
+
+def test_known_keys_hydra_keys_and_groups_pass():
+    check_override_keys(
+        ["sheets.V1.density=1,2", "hydra.sweep.dir=/tmp/x", "hydra/launcher=basic", "experiment=other"],
+        config_groups=["experiment"],
+    )
+
+
+def test_suggestions_come_from_the_schema():
+    assert suggest("threds", list(schema_keys()))[0] == "threads"
+
+
+@pytest.mark.parametrize(
+    "override, key, allowed",
+    [
+        ("sheets.V1.density=-1", "sheets.V1.density = -1.0", ">= 0 (neurons per mm2)"),
+        ("time_step=0", "time_step = 0.0", "> 0 (ms)"),
+        ("sheets.V1.connections.exc_inh.probability=1.5", "sheets.V1.connections.exc_inh.probability = 1.5", "<= 1"),
+        ("threads=0", "threads = 0", ">= 1"),
+        ("sheets.V1.cell.cm=-0.2", "sheets.V1.cell.cm = -0.2", "> 0 (nF)"),
+    ],
+)
+def test_out_of_range_value_names_key_value_and_range(compose_cfg, override, key, allowed):
+    with pytest.raises(ParameterError) as err:
+        validate_tree(compose_cfg(override))
+    assert key in str(err.value) and allowed in str(err.value)
+
+
+def test_cross_key_rules(compose_cfg):
+    with pytest.raises(ParameterError, match="max_delay = 0.1 must be >= min_delay = 0.5"):
+        validate_tree(compose_cfg("min_delay=0.5", "max_delay=0.1", "sheets.V1.connectivity.delay=0.5"))
+    with pytest.raises(ParameterError, match="v_reset = -40.0 must be < sheets.V1.cell.v_thresh"):
+        validate_tree(compose_cfg("sheets.V1.cell.v_reset=-40"))
+    with pytest.raises(ParameterError, match=r"connections.exc_exc.delay = 20.0 is out of range"):
+        validate_tree(compose_cfg("sheets.V1.connections.exc_exc.delay=20"))
+
+
+def test_a_shared_value_is_reported_at_its_source_only(compose_cfg):
+    with pytest.raises(ParameterError) as err:
+        validate_tree(compose_cfg("sheets.V1.connectivity.probability=2"))
+    assert "sheets.V1.connectivity.probability = 2.0" in str(err.value)
+    assert "connections" not in str(err.value)
+
+
+def test_default_tree_is_valid(compose_cfg):
+    validate_tree(compose_cfg())
+
+
+def test_cli_misspelled_key_fails_fast_and_creates_nothing(tmp_path):
+    start = time.monotonic()
+    proc = run_cli(["-m", "sheets.V1.desnity=1,2,3", f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0
+    assert "sheets.V1.desnity" in proc.stderr and "Did you mean: sheets.V1.density" in proc.stderr
+    assert elapsed < 5, elapsed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_single_run_misspelled_key_fails_too(tmp_path):
+    proc = run_cli(["sheets.V1.desnity=1"], cwd=tmp_path)
+    assert proc.returncode != 0 and "Did you mean: sheets.V1.density" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_rejected_sweep_creates_no_directory(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["-m", "sheets.V1.density=2,-1", "time_step=0", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "sheets.V1.density = -1.0 is out of range; allowed: >= 0" in proc.stderr
+    assert "time_step = 0.0 is out of range" in proc.stderr and "in: all 2 jobs" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_wrong_type_in_sweep_is_rejected_before_running(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["-m", "sheets.V1.density=2,many", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "sheets.V1.density=many" in proc.stderr and "could not be converted to Float" in proc.stderr
+    assert not sweep.exists()
