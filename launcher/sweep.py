@@ -11,6 +11,7 @@ even when some fail, and ends by listing each failed job with its error and log.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,28 +47,41 @@ class FailedJob:
 
     number: int
     overrides: List[str]
+    state: str
     error: str
     run_dir: Optional[str]
-    log_file: Optional[str]
+    logs: List[str]
 
     def describe(self) -> str:
         return (
             f"  #{self.number} {' '.join(self.overrides) or '(no overrides)'}\n"
+            f"      state: {self.state}\n"
             f"      error: {self.error}\n"
             f"      run dir: {self.run_dir}\n"
-            f"      log: {self.log_file}"
-        )
+            + "".join(f"      log: {path}\n" for path in self.logs)
+        ).rstrip("\n")
 
 
-def failed_job(number: int, overrides: Sequence[str], ret: JobReturn) -> FailedJob:
-    """Describe a failed JobReturn of any launcher."""
+def failed_job(number: int, overrides: Sequence[str], ret: JobReturn, run_dir: Optional[str], job_name: str) -> FailedJob:
+    """Describe a failed JobReturn of any launcher.
+
+    ``run_dir`` is where the job was to write (known before launch): a job that
+    never started has no Hydra config of its own to tell.
+    """
     error = ret._return_value  # the exception; .return_value would re-raise it
-    run_dir = log_file = None
     if ret.hydra_cfg is not None:
-        hydra_cfg = ret.hydra_cfg.hydra
-        run_dir = str(hydra_cfg.runtime.output_dir)
-        log_file = str(Path(run_dir) / f"{hydra_cfg.job.name}.log")
-    return FailedJob(number, list(overrides), f"{type(error).__name__}: {error}", run_dir, log_file)
+        run_dir = str(ret.hydra_cfg.hydra.runtime.output_dir)
+    logs = []
+    if run_dir is not None:
+        logs.append(str(Path(run_dir) / f"{job_name}.log"))
+    launcher_log = getattr(error, "log_file", None)  # e.g. the Slurm task's stderr
+    if launcher_log is not None:
+        logs.append(str(launcher_log))
+    message = str(error)
+    state = getattr(error, "state", "FAILED")
+    if message.startswith(f"{state}: "):
+        message = message[len(state) + 2 :]
+    return FailedJob(number, list(overrides), state, f"{type(error).__name__}: {message}", run_dir, logs)
 
 
 class ValidatingSweeper(BasicSweeper):
@@ -84,7 +98,7 @@ class ValidatingSweeper(BasicSweeper):
         jobs = [list(job) for batch in self.overrides for job in batch]
 
         tic = time.perf_counter()
-        self.validate_jobs(jobs)
+        run_dirs = self.validate_jobs(jobs)
         log.debug("Validated %d jobs in %.2f s", len(jobs), time.perf_counter() - tic)
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -99,7 +113,8 @@ class ValidatingSweeper(BasicSweeper):
             results = self.launcher.launch(batch, initial_job_idx=first)
             for offset, (job, ret) in enumerate(zip(batch, results)):
                 if ret.status != JobStatus.COMPLETED:
-                    failures.append(failed_job(first + offset, job, ret))
+                    run_dir = run_dirs.get(tuple(job))
+                    failures.append(failed_job(first + offset, job, ret, run_dir, str(self.config.hydra.job.name)))
             first += len(batch)
             returns.append(results)
 
@@ -110,11 +125,15 @@ class ValidatingSweeper(BasicSweeper):
             )
         return returns
 
-    def validate_jobs(self, jobs: List[List[str]]) -> None:
-        """Compose and validate every job; raise one error listing every problem once."""
+    def validate_jobs(self, jobs: List[List[str]]) -> Dict[tuple, str]:
+        """Compose and validate every job; raise one error listing every problem once.
+
+        Returns the run directory of each job (by its overrides).
+        """
         assert self.config is not None and self.hydra_context is not None
         problems: Dict[str, List[str]] = {}  # problem -> labels of the jobs that have it
         dirs: Dict[str, List[str]] = {}
+        run_dirs: Dict[tuple, str] = {}
         for job in jobs:
             label = " ".join(job) or "(no overrides)"
             try:
@@ -128,6 +147,7 @@ class ValidatingSweeper(BasicSweeper):
             subdir = OmegaConf.select(cfg, "hydra.sweep.subdir", default=None, throw_on_resolution_failure=False)
             if subdir is not None:
                 dirs.setdefault(str(subdir), []).append(label)
+                run_dirs[tuple(job)] = os.path.join(str(cfg.hydra.sweep.dir), str(subdir))
         for subdir, labels in dirs.items():
             if len(labels) > 1:
                 problems[f"{len(labels)} jobs would share the run directory {subdir!r}"] = labels
@@ -138,3 +158,4 @@ class ValidatingSweeper(BasicSweeper):
                 more = f" and {len(labels) - 5} more" if len(labels) > 5 and len(labels) < len(jobs) else ""
                 lines.append(f"  {problem}\n      in: {where}{more}".replace("\n", "\n  ", problem.count("\n")))
             raise ParameterError("The sweep was rejected; nothing was run or created:\n" + "\n".join(lines))
+        return run_dirs

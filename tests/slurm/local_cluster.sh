@@ -31,9 +31,9 @@ die() { log "ERROR: $*"; exit 1; }
 # Wait up to $1 seconds for the command "$@" (after shift) to succeed.
 wait_for() {
   local timeout=$1 i; shift
-  for ((i = 0; i < timeout; i++)); do
+  for ((i = 0; i < timeout * 5; i++)); do
     "$@" >/dev/null 2>&1 && return 0
-    sleep 1
+    sleep 0.2
   done
   return 1
 }
@@ -53,7 +53,9 @@ stop_pidfile() {
   pid=$(pid_of "$pidfile" "$name") || return 0
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  wait_for 30 bash -c '! kill -0 "$1"' _ "$pid" || kill -KILL "$pid" 2>/dev/null || true
+  # A dead daemon is reaped by PID 1, which can lag: count a zombie as gone.
+  wait_for 30 bash -c '! grep -qsE "^State:\s+[^Z]" "/proc/$1/status"' _ "$pid" ||
+    kill -KILL "$pid" 2>/dev/null || true
   rm -f "$pidfile"
 }
 
@@ -185,6 +187,8 @@ update_file() {
 
 # Never fails (set -e): empty output when slurmctld is unreachable.
 node_state() { { sinfo -h -n "$HOST" -o %T 2>/dev/null || true; } | head -n1; }
+# Node states meaning "up and usable" (completing/planned occur between jobs).
+is_up_state() { [[ $1 =~ ^(idle|mixed|allocated|completing|planned)$ ]]; }
 
 start_slurm_daemons() {
   if ! pid_of /run/slurmctld.pid slurmctld >/dev/null; then
@@ -202,9 +206,9 @@ wait_node_idle() {
   local state i
   for ((i = 0; i < 120; i++)); do
     state=$(node_state)
+    is_up_state "$state" && return 0
+    # e.g. left down/drained by an earlier unclean stop.
     case $state in
-      idle | mixed | allocated) return 0 ;;
-      # e.g. left down/drained by an earlier unclean stop.
       down* | drain* | fail*) scontrol update nodename="$HOST" state=resume 2>/dev/null || true ;;
     esac
     sleep 1
@@ -243,8 +247,8 @@ cmd_start() {
     sacctmgr -i add cluster "$CLUSTER" >/dev/null
   fi
 
-  if ((restart)) && pid_of /run/slurmctld.pid slurmctld >/dev/null; then
-    log "slurm.conf changed: restarting slurmctld and slurmd"
+  if ((restart)); then
+    log "slurm.conf changed: (re)starting slurmctld and slurmd"
     stop_slurm_daemons
   fi
   start_slurm_daemons
@@ -277,13 +281,13 @@ cmd_stop() {
 
 cmd_status() {
   local state
-  state=$(node_state) || true
-  case $state in
-    idle | mixed | allocated)
-      echo "slurm up: node $HOST $state"; return 0 ;;
-    *)
-      echo "slurm not up (node state: '${state:-unreachable}')"; return 1 ;;
-  esac
+  state=$(node_state)
+  if is_up_state "$state"; then
+    echo "slurm up: node $HOST $state"
+  else
+    echo "slurm not up (node state: '${state:-slurmctld unreachable}')"
+    return 1
+  fi
 }
 
 case ${1:-} in

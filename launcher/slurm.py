@@ -1,0 +1,289 @@
+"""Sweeps on Slurm through submitit: arrays that fit the cluster, job states that never hang.
+
+Stock hydra-submitit-launcher submits one ``sbatch --array`` for the whole
+sweep (refused past the cluster's MaxArraySize), learns job states from
+``sacct`` alone (an array task cancelled while pending never shows there, so it
+waits forever) and reports a task cancelled while running as a success if it
+finishes within its signal grace. This launcher:
+
+- splits a sweep into arrays of at most MaxArraySize tasks, chained with
+  ``--dependency=afterany`` so that ``array_parallelism`` bounds the whole sweep;
+- asks for ``threads`` CPUs per task, per job when the sweep varies ``threads``;
+- follows tasks with ``squeue`` and, once a task has left the queue, takes its
+  final state from ``scontrol`` (then ``sacct``), so a cancelled, killed or
+  timed-out task is reported with that state whatever its result file says;
+- turns SIGTERM in a job into an exception (the run is recorded as failed) and
+  re-raises a failed job's exception so that Slurm marks the task FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import subprocess
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+#: Slurm's default MaxArraySize, used when the cluster's cannot be read.
+DEFAULT_MAX_ARRAY_SIZE = 1001
+#: Final states that mean the run did not finish as asked, whatever its result file says.
+CUT_SHORT_STATES = {"CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+
+
+@dataclass
+class MozaikSlurmConf(SlurmQueueConf):
+    """The ``hydra/launcher=submitit_slurm`` preset: stock submitit_slurm settings, resources
+    that follow the run config, site settings from the environment or from the
+    git-ignored ``conf/local/slurm.yaml``, and how to follow the jobs."""
+
+    defaults: List[Any] = field(default_factory=lambda: ["_self_", {"optional /local@_here_": "slurm"}])
+    _target_: str = "hydra_plugins.mozaik_launcher.mozaik_launcher.MozaikSlurmLauncher"
+    submitit_folder: str = "${hydra.sweep.dir}/.submitit/%j"
+    name: str = "${name}"
+    #: CPUs per task: the simulator's threads (per job when the sweep varies threads).
+    cpus_per_task: Optional[int] = "${threads}"  # type: ignore[assignment]
+    mem_gb: Optional[int] = 4
+    timeout_min: int = 60
+    #: USR2 this long before the time limit: requeue (up to max_num_timeout) or report.
+    signal_delay_s: int = 60
+    #: Requeues of a job that reached its time limit (it then starts again from scratch).
+    max_num_timeout: int = 0
+    #: Tasks running at once, over the whole sweep.
+    array_parallelism: int = 256
+    partition: Optional[str] = "${oc.env:MOZAIK_SLURM_PARTITION,null}"
+    account: Optional[str] = "${oc.env:MOZAIK_SLURM_ACCOUNT,null}"
+    qos: Optional[str] = "${oc.env:MOZAIK_SLURM_QOS,null}"
+    #: Seconds between two looks at the queue.
+    poll_interval_s: float = 2.0
+    #: Seconds to wait for the result file of a task that left the queue without a known state.
+    result_grace_s: float = 30.0
+    #: Largest array to submit; None: the cluster's MaxArraySize.
+    max_array_size: Optional[int] = None
+
+
+class JobTerminated(Exception):
+    """Raised inside a job when Slurm sends SIGTERM (scancel, time limit, preemption)."""
+
+
+class SlurmJobFailed(Exception):
+    """A task of a Slurm sweep that did not complete, with its Slurm state and log."""
+
+    def __init__(self, state: str, message: str, log_file: Optional[Path] = None) -> None:
+        super().__init__(f"{state}: {message}" if message else state)
+        self.state = state
+        self.log_file = log_file
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise JobTerminated(f"received {signal.Signals(signum).name} from Slurm (cancelled, out of time or preempted)")
+
+
+def _run(command: List[str]) -> subprocess.CompletedProcess:
+    # Slurm's commands, called with argument lists: nothing passes through a shell.
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def cluster_max_array_size() -> int:
+    """The cluster's MaxArraySize (array indices must stay below it)."""
+    try:
+        out = _run(["scontrol", "show", "config"]).stdout
+    except (OSError, subprocess.SubprocessError):
+        return DEFAULT_MAX_ARRAY_SIZE
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, re.MULTILINE)
+    return int(match.group(1)) if match else DEFAULT_MAX_ARRAY_SIZE
+
+
+def queued_tasks(array_ids: Iterable[str]) -> set[str]:
+    """Ids (``123_4`` or ``123``) of the tasks still in the queue (pending, running, completing...)."""
+    ids = sorted(set(array_ids))
+    if not ids:
+        return set()
+    proc = _run(["squeue", "--noheader", "--array", "--format=%i", "--jobs", ",".join(ids)])
+    if proc.returncode != 0:
+        if "Invalid job id" in proc.stderr:
+            return set()  # every job of the list has left the queue and been purged
+        raise RuntimeError(f"squeue failed: {proc.stderr.strip()}")
+    return {line.strip() for line in proc.stdout.splitlines() if line.strip()}
+
+
+def _expand_task_ids(array_id: str, spec: str) -> list[str]:
+    """``"3"`` -> [``id_3``]; ``"[0-2,5%2]"`` -> [``id_0``, ``id_1``, ``id_2``, ``id_5``]."""
+    tasks = []
+    for part in spec.strip("[]").split("%")[0].split(","):
+        low, _, high = part.partition("-")
+        if low.isdigit():
+            tasks += [f"{array_id}_{i}" for i in range(int(low), int(high or low) + 1)]
+    return tasks
+
+
+def final_states(array_ids: Iterable[str]) -> dict[str, str]:
+    """State of each task of the given arrays (``COMPLETED``, ``CANCELLED``...), from slurmctld,
+    completed by accounting for tasks slurmctld has already forgotten."""
+    states: dict[str, str] = {}
+    for array_id in sorted(set(array_ids)):
+        proc = _run(["scontrol", "--oneliner", "show", "job", array_id])
+        for line in proc.stdout.splitlines():
+            fields = dict(re.findall(r"(\w+)=(\S*)", line))
+            state = fields.get("JobState", "")
+            if "ArrayTaskId" in fields:
+                for task in _expand_task_ids(fields.get("ArrayJobId", array_id), fields["ArrayTaskId"]):
+                    states[task] = state
+            elif "JobId" in fields:
+                states[fields["JobId"]] = state
+    missing = [a for a in array_ids if not any(t == a or t.startswith(f"{a}_") for t in states)]
+    if missing:
+        proc = _run(["sacct", "--noheader", "--parsable2", "--allocations", "--format=JobID,State", "--jobs", ",".join(missing)])
+        for line in proc.stdout.splitlines():
+            job_id, _, state = line.partition("|")
+            state = state.split()[0] if state else ""
+            main, _, task = job_id.partition("_")
+            for t in _expand_task_ids(main, task) if task else [main]:
+                states.setdefault(t, state)
+    return states
+
+
+def _error_summary(traceback_text: str) -> str:
+    lines = [line for line in str(traceback_text).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "unknown error"
+
+
+class SlurmSweepLauncher(BaseSubmititLauncher):
+    """Behaviour of the ``submitit_slurm`` launcher (Hydra loads the class from ``hydra_plugins``)."""
+
+    _EXECUTOR = "slurm"
+
+    def __init__(
+        self,
+        poll_interval_s: float = 2.0,
+        result_grace_s: float = 30.0,
+        max_array_size: Optional[int] = None,
+        **params: Any,
+    ) -> None:
+        super().__init__(**params)
+        self.poll_interval_s = poll_interval_s
+        self.result_grace_s = result_grace_s
+        self.max_array_size = max_array_size
+
+    # --- on the compute node -------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        # submitit ignores SIGTERM; a job that Slurm ends must not go on and look finished.
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        ret = super().__call__(*args, **kwargs)
+        if ret.status != JobStatus.COMPLETED:
+            # Hydra returns the exception; raising it makes the Slurm task FAILED
+            # and puts the traceback in submitit's result and log.
+            raise ret._return_value
+        return ret
+
+    # --- on the submitting host ----------------------------------------------
+
+    def _executor(self) -> Any:
+        import submitit
+
+        init_keys = {"submitit_folder", "max_num_timeout"}
+        executor = submitit.AutoExecutor(
+            cluster=self._EXECUTOR,
+            folder=self.params["submitit_folder"],
+            slurm_max_num_timeout=self.params.get("max_num_timeout", 0),
+        )
+        base = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(
+            **{k if k in base else f"slurm_{k}": v for k, v in self.params.items() if k not in init_keys}
+        )
+        return executor
+
+    def _cpus(self, overrides: Sequence[str]) -> Optional[int]:
+        """CPUs per task of one job: its ``threads`` override, else the launcher's setting."""
+        for override in overrides:
+            key, _, value = override.partition("=")
+            if key == "threads" and value.isdigit():
+                return int(value)
+        return self.params.get("cpus_per_task")
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from hydra.core.singleton import Singleton
+
+        assert self.config is not None
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        executor = self._executor()
+        chunk = self.max_array_size or cluster_max_array_size()
+
+        by_cpus: Dict[Optional[int], List[int]] = defaultdict(list)
+        for i, overrides in enumerate(job_overrides):
+            by_cpus[self._cpus(overrides)].append(i)
+        jobs: List[Any] = [None] * len(job_overrides)
+        previous: Optional[str] = None
+        for cpus, indices in by_cpus.items():
+            for start in range(0, len(indices), chunk):
+                part = indices[start : start + chunk]
+                executor.update_parameters(cpus_per_task=cpus, slurm_dependency=f"afterany:{previous}" if previous else None)
+                args = [
+                    (list(job_overrides[i]), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}", Singleton.get_state())
+                    for i in part
+                ]
+                submitted = executor.map_array(self, *zip(*args))
+                for i, job in zip(part, submitted):
+                    jobs[i] = job
+                    log.info("\t#%d : %s -> Slurm job %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])), job.job_id)
+                previous = submitted[0].job_id.split("_")[0]
+        log.info("Submitted %d jobs to Slurm in arrays of at most %d; sweep dir: %s", len(jobs), chunk, sweep_dir)
+        return self.wait(jobs, job_overrides)
+
+    def wait(self, jobs: Sequence[Any], job_overrides: Sequence[Sequence[str]]) -> List[JobReturn]:
+        """Wait until every task has left the queue and return one JobReturn per job, in order."""
+        results: Dict[int, JobReturn] = {}
+        left_queue_at: Dict[int, float] = {}
+        while len(results) < len(jobs):
+            pending = [i for i in range(len(jobs)) if i not in results]
+            in_queue = queued_tasks(jobs[i].job_id.split("_")[0] for i in pending)
+            gone = [i for i in pending if jobs[i].job_id not in in_queue]
+            states = final_states({jobs[i].job_id.split("_")[0] for i in gone}) if gone else {}
+            now = time.monotonic()
+            for i in gone:
+                left_queue_at.setdefault(i, now)
+                outcome = self._outcome(jobs[i], states.get(jobs[i].job_id, ""), now - left_queue_at[i], job_overrides[i])
+                if outcome is not None:
+                    results[i] = outcome
+            if len(results) < len(jobs):
+                time.sleep(self.poll_interval_s)
+        return [results[i] for i in range(len(jobs))]
+
+    def _outcome(self, job: Any, state: str, waited_s: float, overrides: Sequence[str]) -> Optional[JobReturn]:
+        """The JobReturn of a task that left the queue, or None to look again later."""
+        from submitit.core.utils import pickle_load
+
+        result_file = Path(job.paths.result_pickle)
+        result = pickle_load(result_file) if result_file.exists() else None
+        if state in CUT_SHORT_STATES:
+            detail = _error_summary(result[1]) if result and result[0] == "error" else "ended by Slurm"
+            return self._failed(job, state, detail, overrides)
+        if result is not None:
+            tag, value = result
+            if tag == "success":
+                return value
+            summary = _error_summary(value)
+            return self._failed(job, "TIMEOUT" if "UncompletedJobError" in summary else "FAILED", summary, overrides)
+        if waited_s < self.result_grace_s and state not in {"FAILED"}:
+            return None  # the result file may still be on its way (shared file systems lag)
+        return self._failed(job, state or "UNKNOWN", "left the queue without a result", overrides)
+
+    @staticmethod
+    def _failed(job: Any, state: str, detail: str, overrides: Sequence[str]) -> JobReturn:
+        ret = JobReturn()
+        ret.status = JobStatus.FAILED
+        ret.overrides = list(overrides)
+        ret._return_value = SlurmJobFailed(state, f"Slurm job {job.job_id}: {detail}", Path(job.paths.stderr))
+        return ret
