@@ -104,16 +104,22 @@ def cluster_max_array_size() -> int:
     return int(match.group(1)) if match else DEFAULT_MAX_ARRAY_SIZE
 
 
-def queued_tasks(array_ids: Iterable[str]) -> set[str]:
-    """Ids (``123_4`` or ``123``) of the tasks still in the queue (pending, running, completing...)."""
+def queued_tasks(array_ids: Iterable[str]) -> Optional[set[str]]:
+    """Ids (``123_4`` or ``123``) of the tasks still in the queue (pending, running,
+    completing...), or None when the controller cannot be asked right now."""
     ids = sorted(set(array_ids))
     if not ids:
         return set()
-    proc = _run(["squeue", "--noheader", "--array", "--format=%i", "--jobs", ",".join(ids)])
+    try:
+        proc = _run(["squeue", "--noheader", "--array", "--format=%i", "--jobs", ",".join(ids)])
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("squeue failed (%s); asking again", exc)
+        return None
     if proc.returncode != 0:
         if "Invalid job id" in proc.stderr:
             return set()  # every job of the list has left the queue and been purged
-        raise RuntimeError(f"squeue failed: {proc.stderr.strip()}")
+        log.warning("squeue failed (%s); asking again", proc.stderr.strip())
+        return None
     return {line.strip() for line in proc.stdout.splitlines() if line.strip()}
 
 
@@ -249,6 +255,9 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         while len(results) < len(jobs):
             pending = [i for i in range(len(jobs)) if i not in results]
             in_queue = queued_tasks(jobs[i].job_id.split("_")[0] for i in pending)
+            if in_queue is None:  # the controller is unreachable for now: the jobs are still its
+                time.sleep(self.poll_interval_s)
+                continue
             gone = [i for i in pending if jobs[i].job_id not in in_queue]
             states = final_states({jobs[i].job_id.split("_")[0] for i in gone}) if gone else {}
             now = time.monotonic()

@@ -15,6 +15,9 @@ import neo
 import numpy as np
 from omegaconf import DictConfig
 
+#: Model time (ms) the simulator runs before returning to Python: signals (Slurm's
+#: cancel and time-limit warnings) are only handled between two such steps.
+RUN_STEP_MS = 100.0
 #: Populations of the sheet and the receptor their outgoing synapses target.
 POPULATIONS = {"exc": "excitatory", "inh": "inhibitory"}
 
@@ -97,7 +100,9 @@ def simulate(sim: ModuleType, cfg: DictConfig) -> Recording:
             )
 
     t_stop = kick.duration + cfg.experiment.spontaneous_duration
-    sim.run(t_stop)
+    step = max(1, round(RUN_STEP_MS / cfg.time_step)) * cfg.time_step  # a whole number of time steps
+    for t in np.append(np.arange(step, t_stop, step), t_stop):
+        sim.run_until(float(t))
     block = sim.Assembly(*pops.values()).get_data() if pops else neo.Block()
     block.name = cfg.name
     return Recording(block=block, sizes=sizes, t_start=float(kick.duration), t_stop=float(t_stop))

@@ -48,14 +48,15 @@ pid_of() {
   echo "$pid"
 }
 
+# A dead daemon is reaped by PID 1, which can lag: count a zombie as gone.
+is_gone() { ! grep -qsE '^State:\s+[^Z]' "/proc/$1/status"; }
+
 stop_pidfile() {
   local pidfile=$1 name=$2 pid
   pid=$(pid_of "$pidfile" "$name") || return 0
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  # A dead daemon is reaped by PID 1, which can lag: count a zombie as gone.
-  wait_for 30 bash -c '! grep -qsE "^State:\s+[^Z]" "/proc/$1/status"' _ "$pid" ||
-    kill -KILL "$pid" 2>/dev/null || true
+  wait_for 30 is_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
   rm -f "$pidfile"
 }
 
@@ -78,6 +79,8 @@ install_packages() {
   return 0
 }
 
+munge_works() { munge -n | unmunge; }
+
 start_munge() {
   if [[ ! -s /etc/munge/munge.key ]]; then
     log "creating munge key"
@@ -88,7 +91,7 @@ start_munge() {
   pid_of /run/munge/munged.pid munged >/dev/null && return 0
   log "starting munged"
   runuser -u munge -- /usr/sbin/munged </dev/null >>"$LOG_DIR/munged.stdout" 2>&1
-  wait_for 10 bash -c 'munge -n | unmunge' || die "munge does not work"
+  wait_for 10 munge_works || die "munge does not work"
 }
 
 start_mariadb() {
@@ -247,8 +250,8 @@ cmd_start() {
     sacctmgr -i add cluster "$CLUSTER" >/dev/null
   fi
 
-  if ((restart)); then
-    log "slurm.conf changed: (re)starting slurmctld and slurmd"
+  if ((restart)) && { pid_of /run/slurmctld.pid slurmctld || pid_of /run/slurmd.pid slurmd; } >/dev/null; then
+    log "slurm.conf changed: restarting slurmctld and slurmd"
     stop_slurm_daemons
   fi
   start_slurm_daemons
