@@ -104,23 +104,23 @@ def cluster_max_array_size() -> int:
     return int(match.group(1)) if match else DEFAULT_MAX_ARRAY_SIZE
 
 
-def queued_tasks(array_ids: Iterable[str]) -> Optional[set[str]]:
-    """Ids (``123_4`` or ``123``) of the tasks still in the queue (pending, running,
-    completing...), or None when the controller cannot be asked right now."""
+def queued_tasks(array_ids: Iterable[str]) -> Optional[dict[str, str]]:
+    """State of each task (``123_4`` or ``123``) still in the queue (``PENDING``, ``RUNNING``,
+    ``COMPLETING``...), or None when the controller cannot be asked right now."""
     ids = sorted(set(array_ids))
     if not ids:
-        return set()
+        return {}
     try:
-        proc = _run(["squeue", "--noheader", "--array", "--format=%i", "--jobs", ",".join(ids)])
+        proc = _run(["squeue", "--noheader", "--array", "--format=%i %T", "--jobs", ",".join(ids)])
     except (OSError, subprocess.SubprocessError) as exc:
         log.warning("squeue failed (%s); asking again", exc)
         return None
     if proc.returncode != 0:
         if "Invalid job id" in proc.stderr:
-            return set()  # every job of the list has left the queue and been purged
+            return {}  # every job of the list has left the queue and been purged
         log.warning("squeue failed (%s); asking again", proc.stderr.strip())
         return None
-    return {line.strip() for line in proc.stdout.splitlines() if line.strip()}
+    return dict(line.split(maxsplit=1) for line in proc.stdout.splitlines() if line.strip())
 
 
 def _expand_task_ids(array_id: str, spec: str) -> list[str]:
@@ -252,18 +252,27 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         """Wait until every task has left the queue and return one JobReturn per job, in order."""
         results: Dict[int, JobReturn] = {}
         left_queue_at: Dict[int, float] = {}
+        last_seen: Dict[int, str] = {}  # last state squeue showed for each task
         while len(results) < len(jobs):
             pending = [i for i in range(len(jobs)) if i not in results]
             in_queue = queued_tasks(jobs[i].job_id.split("_")[0] for i in pending)
             if in_queue is None:  # the controller is unreachable for now: the jobs are still its
                 time.sleep(self.poll_interval_s)
                 continue
+            for i in pending:
+                if jobs[i].job_id in in_queue:
+                    last_seen[i] = in_queue[jobs[i].job_id].strip()
             gone = [i for i in pending if jobs[i].job_id not in in_queue]
             states = final_states({jobs[i].job_id.split("_")[0] for i in gone}) if gone else {}
             now = time.monotonic()
             for i in gone:
                 left_queue_at.setdefault(i, now)
-                outcome = self._outcome(jobs[i], states.get(jobs[i].job_id, ""), now - left_queue_at[i], job_overrides[i])
+                state = states.get(jobs[i].job_id, "")
+                if not state and last_seen.get(i) == "PENDING":
+                    # A task that leaves the queue while pending either starts (and
+                    # Slurm keeps a record) or is cancelled, of which Slurm keeps none.
+                    state = "CANCELLED"
+                outcome = self._outcome(jobs[i], state, now - left_queue_at[i], job_overrides[i])
                 if outcome is not None:
                     results[i] = outcome
             if len(results) < len(jobs):

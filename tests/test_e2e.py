@@ -3,7 +3,7 @@
 import json
 import math
 
-from conftest import SMALL, run_cli
+from support import SMALL, run_cli
 
 
 def load(run_dir):

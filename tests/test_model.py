@@ -9,7 +9,7 @@ import pytest
 from launcher import results
 from launcher.app import run
 from launcher.model.network import population_sizes
-from conftest import SMALL
+from support import SMALL
 
 
 def spikes(run_dir):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from launcher.naming import MAX_NAME_BYTES, NO_OVERRIDES_NAME, run_dirname
-from conftest import run_cli
+from support import run_cli
 
 HOSTILE_VALUES = [
     "a/b",

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from launcher.tree import ParameterError, check_override_keys, suggest, validate_tree, schema_keys
-from conftest import run_cli
+from support import run_cli
 
 
 @pytest.mark.parametrize(

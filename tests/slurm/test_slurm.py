@@ -1,0 +1,168 @@
+"""Sweeps on the live local Slurm cluster, through hydra/launcher=submitit_slurm.
+
+These submit real jobs: the user's sweep, a sweep larger than MaxArraySize,
+tasks cancelled while pending and while running, a job over its time limit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster import queue, start_cluster
+from support import RUN_SIM, SMALL, run_cli
+
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
+
+SLURM = ["hydra/launcher=submitit_slurm", "hydra.launcher.mem_gb=1"]
+
+
+def results(sweep: Path) -> dict[str, dict]:
+    return {
+        d.name: json.loads((d / "results.json").read_text())
+        for d in sweep.iterdir()
+        if d.is_dir() and (d / "results.json").exists()
+    }
+
+
+def slurm_jobs(sweep: Path) -> list[str]:
+    """Slurm ids of a sweep's tasks, from submitit's folders."""
+    folder = sweep / ".submitit"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[0].isdigit()) if folder.exists() else []
+
+
+def sacct_state(job_id: str) -> str:
+    proc = subprocess.run(
+        ["sacct", "--noheader", "--parsable2", "--allocations", "--format=State", "--jobs", job_id],
+        capture_output=True, text=True, timeout=60,
+    )
+    return proc.stdout.strip().split("\n")[0].split(" ")[0]
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+def test_user_sweep_on_slurm(tmp_path):
+    sweep = tmp_path / "D"
+    proc = run_cli(["-m", "sheets.V1.density=1,2,3", *SLURM, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    found = results(sweep)
+    assert sorted(found) == ["sheets.V1.density=1", "sheets.V1.density=2", "sheets.V1.density=3"]
+    for record in found.values():
+        assert record["state"] == "completed" and record["slurm_job_id"]
+
+
+def test_slurm_gives_the_same_metrics_as_the_basic_launcher(tmp_path):
+    args = ["-m", *SMALL, "pynn_seed=7,8"]
+    local = run_cli([*args, f"hydra.sweep.dir={tmp_path / 'local'}"], cwd=tmp_path)
+    slurm = run_cli([*args, *SLURM, f"hydra.sweep.dir={tmp_path / 'slurm'}"], cwd=tmp_path)
+    assert local.returncode == 0 and slurm.returncode == 0, local.stderr + slurm.stderr
+    a, b = results(tmp_path / "local"), results(tmp_path / "slurm")
+    assert sorted(a) == sorted(b) and len(a) == 2
+    for name in a:
+        assert same(a[name]["metrics"], b[name]["metrics"]), name
+        assert a[name]["config_hash"] == b[name]["config_hash"]
+
+
+def test_a_python_failure_is_failed_in_slurm_and_reported(tmp_path):
+    sweep = tmp_path / "D"
+    proc = run_cli(
+        ["-m", "simulator=nest,nosuchsim", "sheets.V1.density=2", "experiment.spontaneous_duration=10", *SLURM, f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
+    assert proc.returncode != 0
+    assert "1 of 2 jobs failed" in proc.stderr and "cannot import pyNN.nosuchsim" in proc.stderr
+    assert "state: FAILED" in proc.stderr
+    states = {name: r["state"] for name, r in results(sweep).items()}
+    assert sorted(states.values()) == ["completed", "failed"]
+    failed_task = next(j for j in slurm_jobs(sweep) if sacct_state(j) != "COMPLETED")
+    assert sacct_state(failed_task) == "FAILED"
+
+
+def test_sweep_larger_than_max_array_size(tmp_path):
+    start_cluster(max_array_size=4)
+    try:
+        refused = subprocess.run(["sbatch", "--array=0-9", "--wrap", "true"], capture_output=True, text=True)
+        assert refused.returncode != 0  # the limit is really in force
+        sweep = tmp_path / "D"
+        proc = run_cli(
+            ["-m", "pynn_seed=range(1,11)", "sheets.V1.density=0", "experiment.spontaneous_duration=10",
+             *SLURM, "hydra.launcher.array_parallelism=2", f"hydra.sweep.dir={sweep}"],
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        found = results(sweep)
+        assert len(found) == 10 and all(r["state"] == "completed" for r in found.values())
+        arrays = {j.split("_")[0] for j in slurm_jobs(sweep)}
+        assert len(arrays) == 3  # 4 + 4 + 2
+    finally:
+        start_cluster(max_array_size=None)
+
+
+def test_cancelled_pending_and_running_tasks(tmp_path):
+    sweep = tmp_path / "D"
+    # Four jobs of several seconds each, one at a time: one runs while the others wait.
+    command = [
+        sys.executable, str(RUN_SIM), "-m", "pynn_seed=1,2,3,4", "sheets.V1.density=1000",
+        "experiment.spontaneous_duration=3000", *SLURM, "hydra.launcher.array_parallelism=1",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    sweep_proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(slurm_jobs(sweep)) < 4:
+            assert time.monotonic() < deadline, "the sweep was not submitted"
+            time.sleep(0.5)
+        array = slurm_jobs(sweep)[0].split("_")[0]
+        running = None
+        while running is None:
+            assert time.monotonic() < deadline, f"no task started: {queue(array)}"
+            running = next((task for task, state in queue(array) if state == "RUNNING"), None)
+            time.sleep(0.5)
+        time.sleep(3)  # well into the job
+        pending = next(task for task, state in queue(array) if state == "PENDING")
+        subprocess.run(["scancel", running], check=True)
+        subprocess.run(["scancel", pending], check=True)
+
+        while queue(array):
+            assert time.monotonic() < deadline + 300, "the queue did not empty"
+            time.sleep(0.5)
+        emptied = time.monotonic()
+        stdout, stderr = sweep_proc.communicate(timeout=120)
+        assert time.monotonic() - emptied < 60
+    finally:
+        sweep_proc.kill()
+
+    assert sweep_proc.returncode != 0
+    assert "2 of 4 jobs failed" in stderr, stderr
+    assert stderr.count("state: CANCELLED") == 2, stderr
+    assert f"Slurm job {running}" in stderr and f"Slurm job {pending}" in stderr
+    found = results(sweep)
+    completed = [name for name, r in found.items() if r["state"] == "completed"]
+    assert len(completed) == 2
+    # the cancelled running job recorded its end, it does not look complete
+    assert sum(1 for r in found.values() if r["state"] == "failed") == 1
+
+
+def test_job_over_its_time_limit_is_requeued_then_reported(tmp_path):
+    sweep = tmp_path / "D"
+    proc = run_cli(
+        ["-m", "pynn_seed=1", "experiment.spontaneous_duration=1000000", *SLURM,
+         "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=20", "hydra.launcher.max_num_timeout=1",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, timeout=900,
+    )
+    assert proc.returncode != 0
+    assert "1 of 1 jobs failed" in proc.stderr and "state: TIMEOUT" in proc.stderr, proc.stderr
+    (task,) = slurm_jobs(sweep)
+    submitit_log = (sweep / ".submitit" / task / f"{task}_0_log.out").read_text()
+    assert "Requeued job" in submitit_log  # requeued once (max_num_timeout=1), then given up
+    (record,) = results(sweep).values()
+    assert record["state"] == "failed"
