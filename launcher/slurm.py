@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
@@ -180,6 +180,16 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         self.poll_interval_s = poll_interval_s
         self.result_grace_s = result_grace_s
         self.max_array_size = max_array_size
+        #: Set by the sweeper: called with [(job index, "pending"|"running", Slurm id)] as tasks change.
+        self.on_state: Optional[Callable[[List[Tuple[int, str, str]]], None]] = None
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # The instance is pickled for every task: the sweeper's callback stays here.
+        return {**self.__dict__, "on_state": None}
+
+    def _notify(self, changes: List[Tuple[int, str, str]]) -> None:
+        if changes and self.on_state is not None:
+            self.on_state(changes)
 
     # --- on the compute node -------------------------------------------------
 
@@ -244,6 +254,7 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
                 for i, job in zip(part, submitted):
                     jobs[i] = job
                     log.info("\t#%d : %s -> Slurm job %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])), job.job_id)
+                self._notify([(i, "pending", job.job_id) for i, job in zip(part, submitted)])
                 previous = submitted[0].job_id.split("_")[0]
         log.info("Submitted %d jobs to Slurm in arrays of at most %d; sweep dir: %s", len(jobs), chunk, sweep_dir)
         return self.wait(jobs, job_overrides)
@@ -259,9 +270,14 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
             if in_queue is None:  # the controller is unreachable for now: the jobs are still its
                 time.sleep(self.poll_interval_s)
                 continue
+            started = []
             for i in pending:
                 if jobs[i].job_id in in_queue:
-                    last_seen[i] = in_queue[jobs[i].job_id].strip()
+                    state = in_queue[jobs[i].job_id].strip()
+                    if state == "RUNNING" and last_seen.get(i) != "RUNNING":
+                        started.append((i, "running", jobs[i].job_id))
+                    last_seen[i] = state
+            self._notify(started)
             gone = [i for i in pending if jobs[i].job_id not in in_queue]
             states = final_states({jobs[i].job_id.split("_")[0] for i in gone}) if gone else {}
             now = time.monotonic()
@@ -275,6 +291,9 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
                 outcome = self._outcome(jobs[i], state, now - left_queue_at[i], job_overrides[i])
                 if outcome is not None:
                     results[i] = outcome
+            if gone or started:
+                running = sum(state == "RUNNING" for state in in_queue.values())
+                log.info("Slurm: %d/%d jobs ended, %d running, %d waiting", len(results), len(jobs), running, len(in_queue) - running)
             if len(results) < len(jobs):
                 time.sleep(self.poll_interval_s)
         return [results[i] for i in range(len(jobs))]

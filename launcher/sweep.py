@@ -1,161 +1,243 @@
-"""The sweeper: Hydra's basic sweeper, plus validation of every job before any runs
-and a failure report at the end.
+"""The sweeper: Hydra's basic sweeper plus validation, a manifest, resume, progress,
+a failure report and collection.
 
 Hydra's basic sweeper creates the sweep directory before it checks the jobs,
-checks nothing but composition, and stops at the first failed job it looks at.
-This one composes and validates every combination first (a rejected sweep
-creates nothing), makes sure no two jobs share a run directory, runs every job
-even when some fail, and ends by listing each failed job with its error and log.
+checks nothing but composition, stops at the first failed job it looks at and
+reruns everything when started again. This one:
+
+1. composes and validates every combination first: a rejected sweep creates
+   nothing, and no two jobs may share a run directory;
+2. writes ``manifest.json`` in the sweep directory (every job, its run
+   directory, config hash and state) and keeps it current;
+3. skips the jobs whose run directory already holds a completed
+   ``results.json`` with the same config hash (``hydra.sweeper.force=true``
+   reruns everything; ``hydra.sweeper.plan=true`` only lists the jobs);
+4. runs every other job, even when some fail, showing progress;
+5. collects the sweep into ``summary.csv`` and figures, then lists each failed
+   job with its error and log and exits non-zero if there is one.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException, HydraException
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
-from launcher.tree import ParameterError, tree_problems
+from launcher.manifest import COMPLETED, FAILED, RUNNING, JobEntry, Manifest, now
+from launcher.tree import ParameterError, config_hash, tree_problems
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class MozaikSweeperConf:
-    """Config of the sweeper (``hydra/sweeper=mozaik``); same knobs as Hydra's basic sweeper."""
+    """Config of the sweeper (``hydra/sweeper=mozaik``, the project's default)."""
 
     _target_: str = "hydra_plugins.mozaik_sweeper.mozaik_sweeper.MozaikSweeper"
     max_batch_size: Optional[int] = None
     params: Optional[Dict[str, str]] = None
+    #: Rerun every job, even those already completed with the same config.
+    force: bool = False
+    #: List the jobs, their run directories and states; run nothing.
+    plan: bool = False
+    #: Write summary.csv and figures at the end of the sweep.
+    collect: bool = True
 
 
 class SweepFailed(CompactHydraException):
     """Some jobs of a sweep failed; the others' results are complete and kept."""
 
 
-@dataclass
-class FailedJob:
-    """What the user needs to look into one failed job."""
-
-    number: int
-    overrides: List[str]
-    state: str
-    error: str
-    run_dir: Optional[str]
-    logs: List[str]
-
-    def describe(self) -> str:
-        return (
-            f"  #{self.number} {' '.join(self.overrides) or '(no overrides)'}\n"
-            f"      state: {self.state}\n"
-            f"      error: {self.error}\n"
-            f"      run dir: {self.run_dir}\n"
-            + "".join(f"      log: {path}\n" for path in self.logs)
-        ).rstrip("\n")
+def describe_failure(job: JobEntry, sweep_dir: Path) -> str:
+    """The lines of the failure report that concern one job."""
+    lines = [
+        f"  #{job.number} {' '.join(job.overrides) or '(no overrides)'}",
+        f"      error: {job.error}",
+        f"      run dir: {Path(sweep_dir) / job.run_dir}",
+        f"      log: {job.log or Path(sweep_dir) / job.run_dir / 'run_sim.log'}",
+    ]
+    return "\n".join(lines)
 
 
-def failed_job(number: int, overrides: Sequence[str], ret: JobReturn, run_dir: Optional[str], job_name: str) -> FailedJob:
-    """Describe a failed JobReturn of any launcher.
+def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, job_name: str) -> None:
+    """Update a job's entry from what its launcher returned and what it wrote."""
+    job.finished = job.finished or now()
+    if job.apply_results(sweep_dir) is not None and ret.status == JobStatus.COMPLETED:
+        return
+    job.state = COMPLETED if ret.status == JobStatus.COMPLETED else FAILED
+    if job.state == FAILED:
+        error = ret._return_value  # the exception itself; .return_value would re-raise it
+        message = str(error)
+        state = getattr(error, "state", None)  # a Slurm end state (CANCELLED, TIMEOUT...)
+        job.error = message if state and message.startswith(state) else f"{type(error).__name__}: {message}"
+        log_file = getattr(error, "log_file", None)
+        job.log = str(log_file) if log_file else str(Path(sweep_dir) / job.run_dir / f"{job_name}.log")
 
-    ``run_dir`` is where the job was to write (known before launch): a job that
-    never started has no Hydra config of its own to tell.
-    """
-    error = ret._return_value  # the exception; .return_value would re-raise it
-    if ret.hydra_cfg is not None:
-        run_dir = str(ret.hydra_cfg.hydra.runtime.output_dir)
-    logs = []
-    if run_dir is not None:
-        logs.append(str(Path(run_dir) / f"{job_name}.log"))
-    launcher_log = getattr(error, "log_file", None)  # e.g. the Slurm task's stderr
-    if launcher_log is not None:
-        logs.append(str(launcher_log))
-    message = str(error)
-    state = getattr(error, "state", "FAILED")
-    if message.startswith(f"{state}: "):
-        message = message[len(state) + 2 :]
-    return FailedJob(number, list(overrides), state, f"{type(error).__name__}: {message}", run_dir, logs)
+
+class Progress:
+    """Done, failed and total jobs, and an estimate of the time left, in the log."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self.start = time.monotonic()
+
+    def job_finished(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        elapsed = time.monotonic() - self.start
+        left = timedelta(seconds=round(elapsed / self.done * (self.total - self.done)))
+        log.info("Progress: %d/%d jobs done (%d failed), about %s left", self.done, self.total, self.failed, left)
 
 
 class ValidatingSweeper(BasicSweeper):
     """Behaviour of the ``mozaik`` sweeper (Hydra loads the class from ``hydra_plugins``)."""
 
-    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        max_batch_size: Optional[int] = None,
+        params: Optional[Dict[str, str]] = None,
+        force: bool = False,
+        plan: bool = False,
+        collect: bool = True,
+    ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
+        self.force, self.plan_only, self.collect = force, plan, collect
 
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         self.overrides = self.split_arguments(overrides, self.max_batch_size)
-        jobs = [list(job) for batch in self.overrides for job in batch]
+        combinations = [list(job) for batch in self.overrides for job in batch]
 
         tic = time.perf_counter()
-        run_dirs = self.validate_jobs(jobs)
-        log.debug("Validated %d jobs in %.2f s", len(jobs), time.perf_counter() - tic)
+        manifest = self.plan(combinations)
+        log.debug("Validated %d jobs in %.2f s", len(combinations), time.perf_counter() - tic)
+        sweep_dir = manifest.sweep_dir
+        for job in manifest.jobs:
+            job.apply_results(sweep_dir)  # a completed run of the same config need not run again
+        to_run = [job for job in manifest.jobs if self.force or job.state != COMPLETED]
+        if self.plan_only:
+            print(self.format_plan(manifest, to_run))
+            return []
 
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        for job in to_run:
+            job.state, job.error, job.log, job.started, job.finished = "pending", None, None, None, None
+        manifest.save()
+        if len(to_run) < len(manifest.jobs):
+            log.info("Resuming: %d of %d jobs already completed, %d to run", len(manifest.jobs) - len(to_run), len(manifest.jobs), len(to_run))
 
-        returns: List[Sequence[JobReturn]] = []
-        failures: List[FailedJob] = []
-        first = 0
-        while not self.is_done():
-            batch = self.get_job_batch()
-            results = self.launcher.launch(batch, initial_job_idx=first)
-            for offset, (job, ret) in enumerate(zip(batch, results)):
-                if ret.status != JobStatus.COMPLETED:
-                    run_dir = run_dirs.get(tuple(job))
-                    failures.append(failed_job(first + offset, job, ret, run_dir, str(self.config.hydra.job.name)))
-            first += len(batch)
-            returns.append(results)
-
-        if failures:
+        returns = self.run(manifest, to_run)
+        failed = [job for job in manifest.jobs if job.state == FAILED]
+        if self.collect:
+            self.collect_sweep(sweep_dir)
+        if failed:
             raise SweepFailed(
-                f"{len(failures)} of {len(jobs)} jobs failed (the other results are complete):\n"
-                + "\n".join(f.describe() for f in failures)
+                f"{len(failed)} of {len(manifest.jobs)} jobs failed (the other results are complete):\n"
+                + "\n".join(describe_failure(job, sweep_dir) for job in failed)
             )
         return returns
 
-    def validate_jobs(self, jobs: List[List[str]]) -> Dict[tuple, str]:
-        """Compose and validate every job; raise one error listing every problem once.
+    def run(self, manifest: Manifest, to_run: List[JobEntry]) -> List[Sequence[JobReturn]]:
+        """Launch the jobs, keeping the manifest current; one at a time for Hydra's
+        sequential basic launcher (so progress shows after each job), else in batches."""
+        assert self.launcher is not None and self.config is not None
+        job_name = str(self.config.hydra.job.name)
+        batch_size = 1 if isinstance(self.launcher, BasicLauncher) else (self.max_batch_size or len(to_run) or 1)
+        progress = Progress(len(to_run))
+        returns: List[Sequence[JobReturn]] = []
 
-        Returns the run directory of each job (by its overrides).
+        def on_state(batch: List[JobEntry], changes: List[Tuple[int, str, str]]) -> None:
+            # called by launchers that follow their jobs themselves (Slurm), once per look at the queue
+            for index, state, slurm_job_id in changes:
+                job = batch[index]
+                job.slurm_job_id = slurm_job_id
+                if state == RUNNING and job.state != RUNNING:
+                    job.state, job.started = RUNNING, now()
+            manifest.save()
+
+        for start in range(0, len(to_run), batch_size):
+            batch = to_run[start : start + batch_size]
+            for job in batch:
+                if batch_size == 1:
+                    job.state, job.started = RUNNING, now()
+            manifest.save()
+            if hasattr(self.launcher, "on_state"):
+                self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
+            results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
+            for job, ret in zip(batch, results):
+                _record_return(job, ret, manifest.sweep_dir, job_name)
+                progress.job_finished(job.state == FAILED)
+            manifest.save()
+            returns.append(results)
+        return returns
+
+    def plan(self, combinations: List[List[str]]) -> Manifest:
+        """Compose and validate every job and plan its run directory.
+
+        Raises one :class:`ParameterError` listing every problem once.
         """
         assert self.config is not None and self.hydra_context is not None
         problems: Dict[str, List[str]] = {}  # problem -> labels of the jobs that have it
-        dirs: Dict[str, List[str]] = {}
-        run_dirs: Dict[tuple, str] = {}
-        for job in jobs:
-            label = " ".join(job) or "(no overrides)"
+        jobs: List[JobEntry] = []
+        for number, overrides in enumerate(combinations):
+            label = " ".join(overrides) or "(no overrides)"
             try:
-                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
+                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
             except HydraException as exc:
                 cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
                 problems.setdefault(f"{exc}{cause}", []).append(label)
                 continue
-            for problem in tree_problems(cfg):
+            found = tree_problems(cfg)
+            for problem in found:
                 problems.setdefault(problem, []).append(label)
-            subdir = OmegaConf.select(cfg, "hydra.sweep.subdir", default=None, throw_on_resolution_failure=False)
-            if subdir is not None:
-                dirs.setdefault(str(subdir), []).append(label)
-                run_dirs[tuple(job)] = os.path.join(str(cfg.hydra.sweep.dir), str(subdir))
-        for subdir, labels in dirs.items():
+            if found:
+                continue
+            with open_dict(cfg.hydra.job):
+                cfg.hydra.job.num = number  # as the launcher will set it, for subdirs that use it
+            jobs.append(JobEntry(number, list(overrides), str(cfg.hydra.sweep.subdir), config_hash(cfg)))
+        by_dir: Dict[str, List[str]] = {}
+        for job in jobs:
+            by_dir.setdefault(job.run_dir, []).append(" ".join(job.overrides))
+        for run_dir, labels in by_dir.items():
             if len(labels) > 1:
-                problems[f"{len(labels)} jobs would share the run directory {subdir!r}"] = labels
+                problems[f"{len(labels)} jobs would share the run directory {run_dir!r}"] = labels
         if problems:
             lines = []
             for problem, labels in problems.items():
-                where = f"all {len(jobs)} jobs" if len(labels) == len(jobs) else "; ".join(labels[:5])
-                more = f" and {len(labels) - 5} more" if len(labels) > 5 and len(labels) < len(jobs) else ""
+                where = f"all {len(combinations)} jobs" if len(labels) == len(combinations) else "; ".join(labels[:5])
+                more = f" and {len(labels) - 5} more" if 5 < len(labels) < len(combinations) else ""
                 lines.append(f"  {problem}\n      in: {where}{more}".replace("\n", "\n  ", problem.count("\n")))
             raise ParameterError("The sweep was rejected; nothing was run or created:\n" + "\n".join(lines))
-        return run_dirs
+        return Manifest(Path(str(self.config.hydra.sweep.dir)), jobs)
+
+    def format_plan(self, manifest: Manifest, to_run: List[JobEntry]) -> str:
+        """The plan-mode listing: every job, its run directory and state, what would run."""
+        width = max((len(job.run_dir) for job in manifest.jobs), default=0)
+        lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(manifest.jobs)} jobs would run:"]
+        for job in manifest.jobs:
+            action = "run" if job in to_run else "skip"
+            lines.append(f"  #{job.number:<4} {job.run_dir:<{width}}  {job.state:<9}  {action}")
+        return "\n".join(lines)
+
+    def collect_sweep(self, sweep_dir: Path) -> None:
+        """Write the sweep's table and figures; a failure here never hides the jobs' results."""
+        try:
+            from launcher.collect import collect
+
+            written = collect(sweep_dir)
+            log.info("Collected the sweep: %s", written)
+        except Exception as exc:  # collection is a convenience, the results are on disk
+            log.error("Could not collect %s: %s (run `python -m launcher collect %s`)", sweep_dir, exc, sweep_dir)

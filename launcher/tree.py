@@ -190,9 +190,12 @@ def _cross_key_problems(v: dict[str, Any]) -> list[str]:
 
 def resolved_tree(cfg: DictConfig) -> dict[str, Any]:
     """The tree as plain data, interpolations resolved, Hydra's own node left out."""
-    tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    assert isinstance(tree, dict)
-    tree.pop("hydra", None)
+    tree: dict[str, Any] = {}
+    for key in cfg:
+        if key == "hydra":  # Hydra's node holds run-specific values (dirs, times): not the model's
+            continue
+        node = cfg[key]
+        tree[str(key)] = OmegaConf.to_container(node, resolve=True, throw_on_missing=True) if OmegaConf.is_config(node) else node
     return tree
 
 

@@ -79,7 +79,7 @@ def test_a_python_failure_is_failed_in_slurm_and_reported(tmp_path):
     )
     assert proc.returncode != 0
     assert "1 of 2 jobs failed" in proc.stderr and "cannot import pyNN.nosuchsim" in proc.stderr
-    assert "state: FAILED" in proc.stderr
+    assert "error: FAILED: Slurm job" in proc.stderr
     states = {name: r["state"] for name, r in results(sweep).items()}
     assert sorted(states.values()) == ["completed", "failed"]
     failed_task = next(j for j in slurm_jobs(sweep) if sacct_state(j) != "COMPLETED")
@@ -142,7 +142,7 @@ def test_cancelled_pending_and_running_tasks(tmp_path):
 
     assert sweep_proc.returncode != 0
     assert "2 of 4 jobs failed" in stderr, stderr
-    assert stderr.count("state: CANCELLED") == 2, stderr
+    assert stderr.count("error: CANCELLED: Slurm job") == 2, stderr
     assert f"Slurm job {running}" in stderr and f"Slurm job {pending}" in stderr
     found = results(sweep)
     completed = [name for name, r in found.items() if r["state"] == "completed"]
@@ -160,7 +160,7 @@ def test_job_over_its_time_limit_is_requeued_then_reported(tmp_path):
         cwd=tmp_path, timeout=900,
     )
     assert proc.returncode != 0
-    assert "1 of 1 jobs failed" in proc.stderr and "state: TIMEOUT" in proc.stderr, proc.stderr
+    assert "1 of 1 jobs failed" in proc.stderr and "error: TIMEOUT: Slurm job" in proc.stderr, proc.stderr
     (task,) = slurm_jobs(sweep)
     submitit_log = (sweep / ".submitit" / task / f"{task}_0_log.out").read_text()
     assert "Requeued job" in submitit_log  # requeued once (max_num_timeout=1), then given up

@@ -1,0 +1,99 @@
+"""The sweep manifest: one JSON file per sweep directory listing every job and its state.
+
+Only the process that runs the sweep writes it, always whole and atomically,
+so it is never half-written however many jobs end at once; the jobs write
+their own ``results.json``, which stays the truth about a finished job.
+:func:`Manifest.load` folds those in, so a reader (``status``, ``collect``)
+sees jobs that finished after the manifest was last written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+from launcher import results
+
+MANIFEST_FILE = "manifest.json"
+PENDING, RUNNING = "pending", "running"
+COMPLETED, FAILED = results.COMPLETED, results.FAILED
+STATES = (PENDING, RUNNING, COMPLETED, FAILED)
+
+
+def now() -> str:
+    """The current time as the manifest and results.json write it (UTC, ISO 8601)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class JobEntry:
+    """One job of a sweep."""
+
+    number: int
+    overrides: list[str]
+    run_dir: str  # relative to the sweep directory
+    config_hash: str
+    state: str = PENDING
+    slurm_job_id: Optional[str] = None
+    started: Optional[str] = None
+    finished: Optional[str] = None
+    error: Optional[str] = None
+    log: Optional[str] = None  # the most useful log of a failed job
+
+    def apply_results(self, sweep_dir: Path) -> Optional[dict[str, Any]]:
+        """Take state, times and error from the job's results.json, if it has one for this config."""
+        record = results.read_results(Path(sweep_dir) / self.run_dir)
+        if record is None or record.get("config_hash") != self.config_hash:
+            return None
+        if record.get("state") in (COMPLETED, FAILED):
+            self.state = record["state"]
+            self.error = record.get("error") if self.state == FAILED else None
+        timings = record.get("timings", {})
+        self.started = timings.get("started", self.started)
+        self.finished = timings.get("finished", self.finished)
+        self.slurm_job_id = record.get("slurm_job_id") or self.slurm_job_id
+        return record
+
+
+@dataclass
+class Manifest:
+    """All jobs of a sweep, in job-number order."""
+
+    sweep_dir: Path
+    jobs: list[JobEntry] = field(default_factory=list)
+    created: str = field(default_factory=now)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.sweep_dir) / MANIFEST_FILE
+
+    def save(self) -> None:
+        data = {
+            "version": 1,
+            "created": self.created,
+            "updated": now(),
+            "jobs": [dataclasses.asdict(job) for job in self.jobs],
+        }
+        results.write_json_atomic(self.path, data)
+
+    @classmethod
+    def load(cls, sweep_dir: Path | str, refresh: bool = True) -> "Manifest":
+        """Read a sweep's manifest; with ``refresh``, fold in the jobs' own results.json."""
+        sweep_dir = Path(sweep_dir)
+        path = sweep_dir / MANIFEST_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{sweep_dir} has no {MANIFEST_FILE}: is it a sweep directory?") from None
+        manifest = cls(sweep_dir, [JobEntry(**job) for job in data["jobs"]], data.get("created", now()))
+        if refresh:
+            for job in manifest.jobs:
+                job.apply_results(sweep_dir)
+        return manifest
+
+    def counts(self) -> dict[str, int]:
+        return {state: sum(job.state == state for job in self.jobs) for state in STATES}
