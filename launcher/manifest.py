@@ -19,6 +19,8 @@ from typing import Any, Optional
 from launcher import results
 
 MANIFEST_FILE = "manifest.json"
+#: The log every job writes into its run directory (Hydra's ``<job name>.log``).
+JOB_LOG = "run_sim.log"
 PENDING, RUNNING = "pending", "running"
 COMPLETED, FAILED = results.COMPLETED, results.FAILED
 STATES = (PENDING, RUNNING, COMPLETED, FAILED)
@@ -42,7 +44,13 @@ class JobEntry:
     started: Optional[str] = None
     finished: Optional[str] = None
     error: Optional[str] = None
-    log: Optional[str] = None  # the most useful log of a failed job
+    log: Optional[str] = None  # a launcher's log of the job (e.g. Slurm's), if it has one
+
+    def log_path(self, sweep_dir: Path) -> Path:
+        """The most useful log of the job: the launcher's if it names one, else the run directory's."""
+        if self.log:
+            return Path(sweep_dir) / self.log  # an absolute path stays as it is
+        return Path(sweep_dir) / self.run_dir / JOB_LOG
 
     def apply_results(self, sweep_dir: Path) -> Optional[dict[str, Any]]:
         """Take state, times and error from the job's results.json, if it has one for this config."""

@@ -64,12 +64,12 @@ def describe_failure(job: JobEntry, sweep_dir: Path) -> str:
         f"  #{job.number} {' '.join(job.overrides) or '(no overrides)'}",
         f"      error: {job.error}",
         f"      run dir: {Path(sweep_dir) / job.run_dir}",
-        f"      log: {job.log or Path(sweep_dir) / job.run_dir / 'run_sim.log'}",
+        f"      log: {job.log_path(sweep_dir)}",
     ]
     return "\n".join(lines)
 
 
-def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, job_name: str) -> None:
+def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path) -> None:
     """Update a job's entry from what its launcher returned and what it wrote."""
     job.finished = job.finished or now()
     if job.apply_results(sweep_dir) is not None and ret.status == JobStatus.COMPLETED:
@@ -80,8 +80,8 @@ def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, job_name: str
         message = str(error)
         state = getattr(error, "state", None)  # a Slurm end state (CANCELLED, TIMEOUT...)
         job.error = message if state and message.startswith(state) else f"{type(error).__name__}: {message}"
-        log_file = getattr(error, "log_file", None)
-        job.log = str(log_file) if log_file else str(Path(sweep_dir) / job.run_dir / f"{job_name}.log")
+        log_file = getattr(error, "log_file", None)  # the launcher's own log (Slurm's), if any
+        job.log = str(log_file) if log_file else None
 
 
 class Progress:
@@ -154,7 +154,6 @@ class ValidatingSweeper(BasicSweeper):
         """Launch the jobs, keeping the manifest current; one at a time for Hydra's
         sequential basic launcher (so progress shows after each job), else in batches."""
         assert self.launcher is not None and self.config is not None
-        job_name = str(self.config.hydra.job.name)
         batch_size = 1 if isinstance(self.launcher, BasicLauncher) else (self.max_batch_size or len(to_run) or 1)
         progress = Progress(len(to_run))
         returns: List[Sequence[JobReturn]] = []
@@ -178,7 +177,7 @@ class ValidatingSweeper(BasicSweeper):
                 self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
             results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
             for job, ret in zip(batch, results):
-                _record_return(job, ret, manifest.sweep_dir, job_name)
+                _record_return(job, ret, manifest.sweep_dir)
                 progress.job_finished(job.state == FAILED)
             manifest.save()
             returns.append(results)
