@@ -327,7 +327,7 @@ def _heatmap_figure(means: pd.DataFrame, metric: str, keys: list[str], seeds: in
     x_key, y_key, facet_keys = keys[0], keys[1], keys[2:]
     xs, ys = sorted(means[x_key].unique()), sorted(means[y_key].unique())
     panels = list(means.groupby(facet_keys, sort=True)) if facet_keys else [((), means)]
-    figure, axes = _new_figure(len(panels), min(4, len(panels)), (max(3.5, 0.7 * len(xs) + 2), max(3.0, 0.45 * len(ys) + 1.8)))
+    figure, axes = _new_figure(len(panels), min(4, len(panels)), (max(5.5, 0.7 * len(xs) + 3), max(4.0, 0.45 * len(ys) + 2.5)))
     values = means[metric].to_numpy(dtype=float)
     norm = Normalize(np.nanmin(values), np.nanmax(values))
     cmap = colormaps["viridis"].with_extremes(bad=MISSING_COLOUR)
@@ -342,7 +342,7 @@ def _heatmap_figure(means: pd.DataFrame, metric: str, keys: list[str], seeds: in
             ax.set_title(", ".join(f"{k}={_label(v)}" for k, v in zip(facet_keys, facet)), fontsize="small")
     note = _seed_note(seeds, spread=False)
     figure.colorbar(image, ax=axes, label=metric + (f" ({note})" if note else ""))
-    figure.suptitle(f"{metric}\ngrey, n/a: no value (failed, missing or undefined)", fontsize="medium")
+    figure.suptitle(f"{metric}\n(grey: no value: failed, missing or undefined)", fontsize="medium")
     return figure
 
 

@@ -30,3 +30,10 @@ def run_cli(args: Sequence[str], cwd: Path, timeout: float = 600) -> subprocess.
     return subprocess.run(
         [sys.executable, str(RUN_SIM), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+def run_launcher_cli(*args: object, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run ``python -m launcher ARGS`` (status, collect...) in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "launcher", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )

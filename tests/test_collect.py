@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -17,7 +15,7 @@ from launcher import collect
 from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest
 from launcher.naming import run_dirname
 from launcher.results import write_json_atomic
-from support import REPO
+from support import run_launcher_cli
 
 METRICS = ["rate_exc_hz", "rate_inh_hz", "cv_isi", "synchrony_chi", "active_fraction"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -248,17 +246,11 @@ def test_status_of_a_running_sweep_keeps_the_manifest_states(tmp_path):
 # --- the command line -----------------------------------------------------------------------------
 
 
-def launcher_cli(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "launcher", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
-
-
 def test_cli_status_and_collect(two_d):
-    proc = launcher_cli("status", two_d)
+    proc = run_launcher_cli("status", two_d)
     assert proc.returncode == 0, proc.stderr
     assert "4 completed, 2 failed" in proc.stdout and "RuntimeError: NEST exploded" in proc.stdout
-    proc = launcher_cli("collect", two_d)
+    proc = run_launcher_cli("collect", two_d)
     assert proc.returncode == 0, proc.stderr
     printed = proc.stdout.split()
     assert printed[0] == str(two_d / "summary.csv") and len(printed) == 1 + len(METRICS)
@@ -267,7 +259,7 @@ def test_cli_status_and_collect(two_d):
 
 def test_cli_names_a_directory_without_manifest(tmp_path):
     for command in ("status", "collect"):
-        proc = launcher_cli(command, tmp_path)
+        proc = run_launcher_cli(command, tmp_path)
         assert proc.returncode == 1
         assert f"{tmp_path} has no manifest.json" in proc.stderr and "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []

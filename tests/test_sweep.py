@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from launcher.manifest import Manifest
-from support import run_cli
+from support import run_cli, run_launcher_cli
 
 FAST = ["experiment.spontaneous_duration=20"]
 
@@ -87,3 +87,29 @@ def test_plan_mode_lists_jobs_and_runs_nothing(tmp_path):
     assert not any("density=3" in p.name for p in (tmp_path / "D").iterdir())
     fresh = run_cli(["-m", "sheets.V1.density=1", "hydra.sweeper.plan=true", f"hydra.sweep.dir={tmp_path / 'new'}"], cwd=tmp_path)
     assert fresh.returncode == 0 and not (tmp_path / "new").exists()
+
+
+def test_sweeps_are_collected_into_a_table_and_figures(tmp_path):
+    d = tmp_path / "D"
+    assert sweep(tmp_path, "sheets.V1.density=1,2,3").returncode == 0
+    table = (d / "summary.csv").read_text().splitlines()
+    assert len(table) == 4 and "sheets.V1.density" in table[0] and "rate_exc_hz" in table[0]
+    assert (d / "summary_sheets.V1.density.png").read_bytes().startswith(b"\x89PNG")
+
+    grid = ["sheets.V1.density=1,2", "experiment.kick.rate=50,100"]
+    assert run_cli(["-m", *grid, *FAST, f"hydra.sweep.dir={tmp_path / 'E'}"], cwd=tmp_path).returncode == 0
+    assert (tmp_path / "E" / "heatmap_rate_exc_hz.png").exists()
+    cube = [*grid, "sheets.V1.exc_fraction=0.5,0.8"]
+    assert run_cli(["-m", *cube, *FAST, f"hydra.sweep.dir={tmp_path / 'F'}"], cwd=tmp_path).returncode == 0
+    assert (tmp_path / "F" / "facets_rate_exc_hz.png").exists()
+    assert len((tmp_path / "F" / "summary.csv").read_text().splitlines()) == 9
+
+
+def test_status_and_collect_keep_a_failed_job(tmp_path):
+    assert sweep(tmp_path, "simulator=nest,nosuchsim", "sheets.V1.density=2").returncode != 0
+    status = run_launcher_cli("status", tmp_path / "D", cwd=tmp_path)
+    assert "1 completed, 1 failed" in status.stdout
+    assert "simulator=nosuchsim" in status.stdout and "cannot import pyNN.nosuchsim" in status.stdout
+    assert "run_sim.log" in status.stdout
+    rows = (tmp_path / "D" / "summary.csv").read_text().splitlines()
+    assert len(rows) == 3 and any(",failed," in row for row in rows)
