@@ -58,8 +58,10 @@ class JobEntry:
         if record is None or record.get("config_hash") != self.config_hash:
             return None
         if record.get("state") in (COMPLETED, FAILED):
+            # An error already recorded came from the launcher, which knows more
+            # (Slurm's CANCELLED or TIMEOUT) than the job that was stopped.
+            self.error = (self.error or record.get("error")) if record["state"] == FAILED else None
             self.state = record["state"]
-            self.error = record.get("error") if self.state == FAILED else None
         timings = record.get("timings", {})
         self.started = timings.get("started", self.started)
         self.finished = timings.get("finished", self.finished)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cluster import queue, start_cluster
-from support import RUN_SIM, SMALL, run_cli
+from support import RUN_SIM, SMALL, run_cli, run_launcher_cli
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -127,6 +127,8 @@ def test_cancelled_pending_and_running_tasks(tmp_path):
             running = next((task for task, state in queue(array) if state == "RUNNING"), None)
             time.sleep(0.5)
         time.sleep(3)  # well into the job
+        during = run_launcher_cli("status", sweep)
+        assert during.returncode == 0 and "4 jobs" in during.stdout and "0 failed" in during.stdout, during.stdout
         pending = next(task for task, state in queue(array) if state == "PENDING")
         subprocess.run(["scancel", running], check=True)
         subprocess.run(["scancel", pending], check=True)
@@ -149,6 +151,10 @@ def test_cancelled_pending_and_running_tasks(tmp_path):
     assert len(completed) == 2
     # the cancelled running job recorded its end, it does not look complete
     assert sum(1 for r in found.values() if r["state"] == "failed") == 1
+    after = run_launcher_cli("status", sweep)
+    assert "2 completed, 2 failed, 0 running, 0 pending" in after.stdout
+    assert after.stdout.count("error: CANCELLED") == 2
+    assert len((sweep / "summary.csv").read_text().splitlines()) == 5
 
 
 def test_job_over_its_time_limit_is_requeued_then_reported(tmp_path):

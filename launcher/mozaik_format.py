@@ -1,0 +1,710 @@
+"""mozaik's parameter files, read without evaluating them, written back, and imported into Hydra.
+
+mozaik (through NeuroTools' ``parameters`` package) keeps a model's root parameter
+tree in files that each hold one Python-literal dict expression, and reads them
+with ``eval()``: a parameter file can run any code. This module holds
+
+- :func:`read_parameters`, a safe reader of the same files. A file is parsed
+  with :mod:`ast` and its node tree converted to data; nothing is evaluated.
+  Accepted: dicts (string keys), lists, tuples (kept as tuples, as mozaik's
+  ``eval`` gives them), ``str``/``int``/``float``/``bool``/``None`` constants,
+  ``+ - * / **`` on numbers and ``pi`` (computed here, on the AST), and the calls
+  of the table below. Anything else is refused with :class:`MozaikFormatError`
+  naming the file, the line, the column and the construct;
+- :func:`resolve_refs`, which replaces every ``ref()`` by the value it names in
+  the root tree, following chains;
+- :func:`format_parameters` and :func:`write_parameters`, the writer: its output
+  reads back to an equal tree;
+- :func:`import_mozaik`, the conversion to a Hydra config directory (one YAML
+  config per mozaik file, ``url()`` as defaults-list entries, ``ref()`` as
+  OmegaConf interpolations), with :func:`to_hydra` and :func:`from_hydra`, the
+  mapping of the special constructs to plain mappings and back.
+
+The calls of a parameter file, as data (a construct's arguments are literals or
+other constructs; ``url`` and ``ref`` take one string). Each line: in the file ->
+as read -> in Hydra (:func:`to_hydra`, what :func:`import_mozaik` writes):
+
+- ``url("param/sheets")`` -> the included file's tree (read as YAML for ``.yaml``
+  and ``.yml``) -> a config file of its own, pulled in by a defaults list;
+- ``ref("sheets.exc.params")`` -> ``Ref("sheets.exc.params")``, replaced by the
+  value it names when resolved -> the interpolation ``"${sheets.exc.params}"``;
+- ``PyNNDistribution("uniform", low=-60, high=-50)`` ->
+  ``PyNNDistribution(name="uniform", params={"low": -60, "high": -50})`` ->
+  ``{_type: PyNNDistribution, name: uniform, params: {low: -60, high: -50}}``;
+- ``ParameterRange([1, 2])`` -> ``ParameterRange(values=[1, 2])`` ->
+  ``{_type: ParameterRange, values: [1, 2]}``;
+- ``ParameterWithUnitsAndPeriod(0.0, units='rad', period=pi)`` ->
+  ``ParameterWithUnitsAndPeriod(value=0.0, units='rad', period=3.14159...)`` ->
+  ``{_type: ParameterWithUnitsAndPeriod, value: 0.0, units: rad, period: 3.14159...}``;
+- ``NumpyRNG(seed=7)`` -> ``NumpyRNG(seed=7, parallel_safe=True)`` ->
+  ``{_type: NumpyRNG, seed: 7, parallel_safe: true}``.
+
+``url()`` paths are resolved as mozaik does: relative to the model directory the
+run starts from, i.e. the working directory, unless the caller names that
+directory (``base_dir``); absolute paths are taken as they are.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import math
+import operator
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from omegaconf import OmegaConf
+
+
+class MozaikFormatError(ValueError):
+    """A parameter file or tree that cannot be read, resolved, written or imported; the message says where and why."""
+
+
+# --------------------------------------------------------------------------- the special constructs, as data
+
+
+@dataclass(frozen=True)
+class Ref:
+    """mozaik's ``ref('dotted.path')``: the value at that path of the ROOT tree, until resolved."""
+
+    path: str
+    #: Where the ref() stands ("file, line L, column C"), for error messages; not part of equality.
+    where: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if type(self.path) is not str or not all(self.path.split(".")):
+            raise ValueError(f"the path of a ref() is a dotted string of keys, not {self.path!r}")
+
+
+class Construct:
+    """Base of the calls kept as data. Each subclass is a frozen dataclass named like the call it stands for,
+    checking its fields; ``from_call`` takes the arguments as mozaik's class does (by default, as the dataclass
+    does), ``call_arguments`` gives them back for the writer."""
+
+    @classmethod
+    def from_call(cls, *args: Any, **kwargs: Any) -> Construct:
+        return cls(*args, **kwargs)
+
+    def call_arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        raise NotImplementedError
+
+
+def _expect(value: Any, types: tuple[type, ...], what: str) -> None:
+    # Exact types: a bool is not a number here, as it is not one in a parameter file.
+    if type(value) not in types:
+        allowed = " or ".join(t.__name__ for t in types)
+        raise TypeError(f"{what} must be {allowed}, not {value!r}")
+
+
+_NUMBER = (int, float)
+_NONE = type(None)
+
+
+@dataclass(frozen=True)
+class PyNNDistribution(Construct):
+    """``PyNNDistribution(name, **params)``: a PyNN random distribution, e.g. ``uniform`` with ``low`` and ``high``."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _expect(self.name, (str,), "name")
+        _expect(self.params, (dict,), "params")
+
+    @classmethod
+    def from_call(cls, name: str, **params: Any) -> PyNNDistribution:
+        return cls(name, params)
+
+    def call_arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        return [], {"name": self.name, **self.params}
+
+
+@dataclass(frozen=True)
+class ParameterRange(Construct):
+    """``ParameterRange([...])``: the values a parameter search takes (a tuple is read as a list)."""
+
+    values: list[Any]
+
+    def __post_init__(self) -> None:
+        _expect(self.values, (list,), "values")
+
+    @classmethod
+    def from_call(cls, values: list[Any]) -> ParameterRange:
+        return cls(list(values) if type(values) is tuple else values)
+
+    def call_arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        return [self.values], {}
+
+
+@dataclass(frozen=True)
+class ParameterWithUnitsAndPeriod(Construct):
+    """``ParameterWithUnitsAndPeriod(value, units=None, period=None)``: e.g. an orientation in rad, period pi."""
+
+    value: int | float
+    units: str | None = None
+    period: int | float | None = None
+
+    def __post_init__(self) -> None:
+        _expect(self.value, _NUMBER, "value")
+        _expect(self.units, (str, _NONE), "units")
+        _expect(self.period, (*_NUMBER, _NONE), "period")
+
+    def call_arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        return [self.value], {"units": self.units, "period": self.period}
+
+
+@dataclass(frozen=True)
+class NumpyRNG(Construct):
+    """``NumpyRNG(seed=None, parallel_safe=True)``: PyNN's random number generator."""
+
+    seed: int | None = None
+    parallel_safe: bool = True
+
+    def __post_init__(self) -> None:
+        _expect(self.seed, (int, _NONE), "seed")
+        _expect(self.parallel_safe, (bool,), "parallel_safe")
+
+    def call_arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        return [], {"seed": self.seed, "parallel_safe": self.parallel_safe}
+
+
+#: The constructs by call name (and by the ``_type`` of their Hydra mapping).
+CONSTRUCTS: dict[str, type[Construct]] = {
+    cls.__name__: cls for cls in (PyNNDistribution, ParameterRange, ParameterWithUnitsAndPeriod, NumpyRNG)
+}
+
+
+@dataclass(frozen=True)
+class _Include:
+    """A ``url()`` while a file is read: kept as a node so that :func:`import_mozaik` can give it a config file."""
+
+    source: Path  # the included file, resolved
+    tree: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- walking trees
+
+
+def _map_leaves(value: Any, leaf: Callable[[Any], Any], *, tuples: type = tuple) -> Any:
+    """A copy of a tree with every non-container replaced by ``leaf(value)``; tuples become ``tuples``."""
+    if isinstance(value, dict):
+        return {key: _map_leaves(item, leaf, tuples=tuples) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_map_leaves(item, leaf, tuples=tuples) for item in value]
+        return items if isinstance(value, list) else tuples(items)
+    return leaf(value)
+
+
+def _inline(value: Any) -> Any:
+    """The tree with every url() replaced by the included tree, as mozaik has it."""
+    return _map_leaves(value, lambda v: _inline(v.tree) if isinstance(v, _Include) else v)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+#: Arithmetic a parameter file may use, on numbers and pi only.
+_OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+#: An int ** int whose result would have more bits than this is refused: `9**9**9` must not hang the reader.
+_MAX_POWER_BITS = 4096
+_YAML_SUFFIXES = (".yaml", ".yml")
+#: Readable names of the constructs refused most often, for error messages.
+_NODE_NAMES: dict[type[ast.AST], str] = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "subscript",
+    ast.Lambda: "lambda",
+    ast.ListComp: "comprehension",
+    ast.SetComp: "comprehension",
+    ast.DictComp: "comprehension",
+    ast.GeneratorExp: "generator expression",
+    ast.JoinedStr: "f-string",
+    ast.Set: "set",
+    ast.Starred: "unpacking",
+    ast.NamedExpr: "assignment expression",
+    ast.IfExp: "conditional expression",
+    ast.BoolOp: "boolean operator",
+    ast.Compare: "comparison",
+}
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(node: ast.AST) -> str:
+    if isinstance(node, ast.Call):
+        return f"call of {_shorten(ast.unparse(node.func), 30)}()"
+    if isinstance(node, ast.Name):
+        return f"name {node.id!r}"
+    if isinstance(node, ast.Constant):
+        return f"{type(node.value).__name__} constant"
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        return "operator"
+    return _NODE_NAMES.get(type(node), type(node).__name__)
+
+
+class _FileReader:
+    """Converts the AST of one parameter file to data; url() goes back to the loader for the included file."""
+
+    def __init__(self, loader: _Loader, display: str) -> None:
+        self.loader = loader
+        self.display = display
+
+    def at(self, node: ast.AST) -> str:
+        # Columns are counted from 1, as editors do.
+        return f"{self.display}, line {node.lineno}, column {node.col_offset + 1}"  # type: ignore[attr-defined]
+
+    def error(self, node: ast.AST, problem: str) -> MozaikFormatError:
+        return MozaikFormatError(f"{self.at(node)}: {problem}: {_shorten(ast.unparse(node))}")
+
+    def refuse(self, node: ast.AST, why: str = "not allowed in a parameter file") -> MozaikFormatError:
+        return self.error(node, f"{_describe(node)} {why}")
+
+    def value(self, node: ast.expr, *, in_call: bool = False) -> Any:
+        """The data of an expression node; ``in_call``: inside a call's arguments, where only literals and
+        constructs are allowed (no url(), no ref())."""
+        match node:
+            case ast.Constant(value=v) if type(v) in (str, int, float, bool, _NONE):
+                return v
+            case ast.Dict():
+                return self.dict(node, in_call)
+            case ast.List(elts=items):
+                return [self.value(item, in_call=in_call) for item in items]
+            case ast.Tuple(elts=items):
+                return tuple(self.value(item, in_call=in_call) for item in items)
+            case ast.Name(id="pi") | ast.UnaryOp() | ast.BinOp():
+                return self.number(node)
+            case ast.Call(func=ast.Name(id=name)) if name in CONSTRUCTS or (name in ("url", "ref") and not in_call):
+                return self.call(node, name)
+            case ast.Call() if in_call:
+                raise self.refuse(node, "not allowed in the arguments of a call (only literals and data constructs)")
+        raise self.refuse(node)
+
+    def dict(self, node: ast.Dict, in_call: bool) -> dict[str, Any]:
+        tree: dict[str, Any] = {}
+        for key_node, value_node in zip(node.keys, node.values):
+            if key_node is None:  # {**other}
+                raise self.error(value_node, "dict unpacking not allowed in a parameter file")
+            if not (isinstance(key_node, ast.Constant) and type(key_node.value) is str):
+                raise self.refuse(key_node, "not allowed as a key (keys are strings)")
+            key = key_node.value
+            # A '.' in a key would make mozaik nest it (and ref paths ambiguous); a repeated key would silently win.
+            if not key or "." in key:
+                raise self.error(key_node, "a key is a non-empty string without '.'")
+            if key in tree:
+                raise self.error(key_node, "key repeated in the same dict")
+            tree[key] = self.value(value_node, in_call=in_call)
+        return tree
+
+    def number(self, node: ast.expr) -> int | float:
+        """Arithmetic on numbers and pi, computed on the AST."""
+        match node:
+            case ast.Constant(value=v) if type(v) in _NUMBER:
+                return v
+            case ast.Name(id="pi"):
+                return math.pi
+            case ast.UnaryOp(op=ast.USub(), operand=operand):
+                return -self.number(operand)
+            case ast.UnaryOp(op=ast.UAdd(), operand=operand):
+                return +self.number(operand)
+            case ast.BinOp(left=left, op=op, right=right) if type(op) in _OPERATORS:
+                return self.arithmetic(node, _OPERATORS[type(op)], self.number(left), self.number(right))
+        raise self.refuse(node, "not allowed in arithmetic (only numbers, pi, + - * / ** and parentheses)")
+
+    def arithmetic(self, node: ast.expr, op: Callable[[Any, Any], Any], left: Any, right: Any) -> int | float:
+        if op is operator.pow and type(left) is int and type(right) is int and abs(left) > 1:
+            if right * abs(left).bit_length() > _MAX_POWER_BITS:
+                raise self.error(node, "result too large")
+        try:
+            result = op(left, right)
+        except (ZeroDivisionError, OverflowError) as exc:
+            raise self.error(node, f"arithmetic error ({exc})") from None
+        if type(result) not in _NUMBER:  # a negative number to a fractional power is complex
+            raise self.error(node, "result is not a real number")
+        return result
+
+    def call(self, node: ast.Call, name: str) -> Any:
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise self.error(keyword.value, f"keyword unpacking not allowed in {name}()")
+        args = [self.value(arg, in_call=True) for arg in node.args]
+        kwargs = {kw.arg: self.value(kw.value, in_call=True) for kw in node.keywords}
+        if name in ("url", "ref") and (len(args) != 1 or kwargs or type(args[0]) is not str):
+            raise self.error(node, f"{name}() takes one string argument")
+        if name == "url":
+            return self.loader.include(args[0], self.at(node))
+        try:
+            if name == "ref":
+                return Ref(args[0], self.at(node))
+            return CONSTRUCTS[name].from_call(*args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise self.error(node, f"bad arguments to {name}() ({exc})") from None
+
+
+class _Loader:
+    """Reads a file and, recursively, what it includes; knows the chain of files being read to refuse cycles."""
+
+    def __init__(self, base_dir: str | Path | None) -> None:
+        # The model directory is fixed once, so that every url() of one tree is resolved against the same one.
+        self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+        self.chain: list[Path] = []
+
+    def read(self, path: Path, display: str) -> dict[str, Any]:
+        resolved = path.resolve()
+        self.chain.append(resolved)
+        try:
+            text = path.read_text(encoding="utf-8")
+            if path.suffix.lower() in _YAML_SUFFIXES:
+                tree = _yaml_tree(text, display)
+            else:
+                tree = _FileReader(self, display).value(_parse(text, display))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MozaikFormatError(f"{display}: cannot read: {exc}") from None
+        except (RecursionError, MemoryError):
+            # Python's parser and this reader recurse on nesting (a long chain of operators too).
+            raise MozaikFormatError(f"{display}: expressions nested too deeply") from None
+        finally:
+            self.chain.pop()
+        if not isinstance(tree, dict):
+            raise MozaikFormatError(f"{display}: a parameter file holds a dict, not {type(tree).__name__}")
+        return tree
+
+    def include(self, url: str, where: str) -> _Include:
+        local = url.removeprefix("file://")
+        if re.match(r"^[a-zA-Z][\w+.-]*://", local):  # never fetch from the network
+            raise MozaikFormatError(f"{where}: url({url!r}): only local files can be included")
+        path = self.base_dir / local
+        resolved = path.resolve()
+        if resolved in self.chain:
+            cycle = " -> ".join(str(p) for p in [*self.chain[self.chain.index(resolved) :], resolved])
+            raise MozaikFormatError(f"{where}: url({url!r}): include cycle: {cycle}")
+        if not path.is_file():
+            raise MozaikFormatError(f"{where}: url({url!r}): no such file {path}")
+        return _Include(resolved, self.read(path, str(path)))
+
+
+def _parse(text: str, display: str) -> ast.expr:
+    # ast.parse only builds the syntax tree (PyCF_ONLY_AST); mode="eval" refuses anything but one expression.
+    try:
+        return ast.parse(text, filename=display, mode="eval").body
+    except SyntaxError as exc:
+        raise MozaikFormatError(
+            f"{display}, line {exc.lineno}, column {exc.offset}: not a single Python-literal expression "
+            f"({exc.msg}): {_shorten(exc.text or '')}"
+        ) from None
+
+
+def _yaml_tree(text: str, display: str) -> Any:
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MozaikFormatError(f"{display}: not valid YAML: {exc}") from None
+    _check_yaml(tree, display)
+    return tree
+
+
+def _check_yaml(value: Any, display: str, key_path: tuple[str, ...] = ()) -> None:
+    """Refuse what safe_load makes beyond what a parameter file holds: dates, binary, keys that are not names."""
+    where = f"{display}: {'.'.join(key_path) or 'top level'}"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) is not str or not key or "." in key:
+                raise MozaikFormatError(f"{where}: key {key!r}: a key is a non-empty string without '.'")
+            _check_yaml(item, display, (*key_path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_yaml(item, display, (*key_path, str(index)))
+    elif type(value) not in (str, int, float, bool, _NONE):
+        raise MozaikFormatError(f"{where}: {type(value).__name__} is not a parameter value")
+
+
+def _read_with_includes(path: str | Path, base_dir: str | Path | None) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise MozaikFormatError(f"{path}: no such parameter file")
+    return _Loader(base_dir).read(path, str(path))
+
+
+def read_parameters(path: str | Path, base_dir: str | Path | None = None, *, resolve: bool = True) -> dict[str, Any]:
+    """The parameter tree of a mozaik root file, with its url() includes read in, without evaluating anything.
+
+    ``path`` is opened as given (relative paths from the working directory); url() paths are relative to
+    ``base_dir``, the model directory, by default the working directory. With ``resolve`` (the default),
+    every ref() is replaced by the value it names (see :func:`resolve_refs`); without, refs stay :class:`Ref`.
+    Raises :class:`MozaikFormatError` for anything that is not plain data.
+    """
+    tree = _inline(_read_with_includes(path, base_dir))
+    return resolve_refs(tree) if resolve else tree
+
+
+# --------------------------------------------------------------------------- references
+
+
+def resolve_refs(tree: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``tree`` (the root) with every :class:`Ref` replaced by a copy of the value its path names in
+    ``tree``, itself resolved: chains are followed. A missing path or a cycle raises :class:`MozaikFormatError`."""
+    try:
+        return _map_leaves(tree, lambda v: _resolve(tree, v, ()) if isinstance(v, Ref) else v)
+    except RecursionError:
+        raise MozaikFormatError("references chained or nested too deeply to resolve") from None
+
+
+def _resolve(root: dict[str, Any], ref: Ref, chain: tuple[str, ...]) -> Any:
+    if ref.path in chain:
+        cycle = " -> ".join([*chain[chain.index(ref.path) :], ref.path])
+        raise MozaikFormatError(f"{ref.where or 'ref'}: ref({ref.path!r}): reference cycle: {cycle}")
+    chain = (*chain, ref.path)
+    target = _lookup(root, ref, chain)
+    # Copies, so that two places that name the same value never share a mutable object.
+    return _map_leaves(target, lambda v: _resolve(root, v, chain) if isinstance(v, Ref) else copy.deepcopy(v))
+
+
+def _lookup(root: dict[str, Any], ref: Ref, chain: tuple[str, ...]) -> Any:
+    node: Any = root
+    keys = ref.path.split(".")
+    for depth, key in enumerate(keys):
+        if isinstance(node, Ref):  # a path through a value that is itself a reference
+            node = _resolve(root, node, chain)
+        if not isinstance(node, dict) or key not in node:
+            parent = ".".join(keys[:depth]) or "the root"
+            raise MozaikFormatError(f"{ref.where or 'ref'}: ref({ref.path!r}): no key {key!r} under {parent}")
+        node = node[key]
+    return node
+
+
+# --------------------------------------------------------------------------- writing
+
+_INDENT = "    "
+
+
+def format_parameters(tree: dict[str, Any]) -> str:
+    """``tree`` in mozaik's format: an indented Python-literal dict, constructs as their calls, refs as ref()."""
+    if not isinstance(tree, dict):
+        raise MozaikFormatError(f"a parameter tree is a dict, not {type(tree).__name__}")
+    return _format(tree, 0) + "\n"
+
+
+def write_parameters(tree: dict[str, Any], path: str | Path) -> None:
+    """Write ``tree`` to ``path`` in mozaik's format; :func:`read_parameters` of it gives back an equal tree."""
+    text = format_parameters(tree)  # before opening the file, so that an unwritable tree leaves nothing behind
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _format(value: Any, depth: int) -> str:
+    """A value as it stands after ``key:`` at ``depth``: dicts, and lists holding dicts, span lines."""
+    pad, inner = _INDENT * depth, _INDENT * (depth + 1)
+    if isinstance(value, dict) and value:
+        lines = [f"{inner}{_format_key(key)}: {_format(item, depth + 1)}," for key, item in value.items()]
+        return "{\n" + "\n".join(lines) + f"\n{pad}}}"
+    if isinstance(value, (list, tuple)) and any(isinstance(item, (dict, list, tuple)) for item in value):
+        # Every item ends with ',', so a one-item tuple stays a tuple.
+        lines = [f"{inner}{_format(item, depth + 1)}," for item in value]
+        brackets = "[]" if isinstance(value, list) else "()"
+        return brackets[0] + "\n" + "\n".join(lines) + f"\n{pad}{brackets[1]}"
+    return _format_inline(value)
+
+
+def _format_inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_format_key(k)}: {_format_inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_format_inline(item) for item in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_format_inline(item) for item in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, Ref):
+        return f"ref({value.path!r})"
+    if isinstance(value, Construct):
+        return _format_call(value)
+    if type(value) is float:
+        return _format_float(value)
+    if type(value) in (str, int, bool, _NONE):
+        return repr(value)  # repr of these is a literal that reads back to an equal value
+    raise MozaikFormatError(f"{type(value).__name__} {_shorten(repr(value))} has no form in mozaik's format")
+
+
+def _format_float(value: float) -> str:
+    # repr is the shortest string that reads back to the same float; infinity has no literal but 1e999 parses to it.
+    if math.isnan(value):
+        raise MozaikFormatError("nan has no form in mozaik's format")
+    if math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"
+    return repr(value)
+
+
+def _format_call(construct: Construct) -> str:
+    positional, keywords = construct.call_arguments()
+    for name in keywords:
+        if type(name) is not str or not name.isidentifier():
+            raise MozaikFormatError(f"{type(construct).__name__}: {name!r} cannot be a keyword argument")
+    arguments = [_format_inline(arg) for arg in positional]
+    arguments += [f"{name}={_format_inline(arg)}" for name, arg in keywords.items()]
+    return f"{type(construct).__name__}({', '.join(arguments)})"
+
+
+def _format_key(key: Any) -> str:
+    if type(key) is not str or not key or "." in key:
+        raise MozaikFormatError(f"{key!r} cannot be a key in mozaik's format (keys are non-empty strings without '.')")
+    return repr(key)
+
+
+# --------------------------------------------------------------------------- Hydra
+
+_INTERPOLATION_START = re.compile(r"(\\*)\$\{")
+
+
+def _escape_interpolation(text: str) -> str:
+    # OmegaConf reads '${' as the start of an interpolation and '\' before it as an escape, so a literal
+    # '${' preceded by n backslashes is written with 2n + 1 of them.
+    return _INTERPOLATION_START.sub(lambda m: "\\" * (2 * len(m.group(1)) + 1) + "${", text)
+
+
+def to_hydra(tree: Any, *, escape: bool = False) -> Any:
+    """``tree`` as a Hydra/OmegaConf tree holds it: each construct as a mapping with ``_type`` (its call name)
+    and its fields, tuples as lists, each :class:`Ref` as the interpolation ``${path}``. With ``escape``, a
+    ``${`` in a string is escaped so that OmegaConf reads it literally (for a tree handed to OmegaConf)."""
+
+    def leaf(value: Any) -> Any:
+        if isinstance(value, Ref):
+            return "${" + value.path + "}"
+        if isinstance(value, Construct):
+            mapped = {f.name: to_hydra(getattr(value, f.name), escape=escape) for f in fields(value)}  # type: ignore
+            return {"_type": type(value).__name__, **mapped}
+        if escape and isinstance(value, str):
+            return _escape_interpolation(value)
+        return value
+
+    return _map_leaves(tree, leaf, tuples=list)
+
+
+def from_hydra(tree: Any) -> Any:
+    """The inverse of :func:`to_hydra` on a resolved tree: every mapping with a known ``_type`` becomes its
+    construct again (lists stay lists), e.g. to write a composed Hydra config back in mozaik's format."""
+    if isinstance(tree, dict) and tree.get("_type") in CONSTRUCTS:
+        arguments = {key: from_hydra(value) for key, value in tree.items() if key != "_type"}
+        try:
+            return CONSTRUCTS[tree["_type"]](**arguments)
+        except TypeError as exc:
+            raise MozaikFormatError(f"{tree['_type']} mapping {_shorten(repr(tree))}: {exc}") from None
+    if isinstance(tree, dict):
+        return {key: from_hydra(value) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [from_hydra(item) for item in tree]
+    return tree
+
+
+#: Keys of a Hydra package; a key outside this set could change the meaning of a defaults-list entry.
+_PACKAGE_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
+
+
+def import_mozaik(root_file: str | Path, out_dir: str | Path, base_dir: str | Path | None = None) -> Path:
+    """Convert the mozaik tree of ``root_file`` into a Hydra config directory ``out_dir``; returns its config.yaml.
+
+    ``out_dir/config.yaml`` holds the root file. Each file that url() includes at a dict key becomes its own
+    config, at its path relative to ``base_dir`` with ``.yaml`` added (``param/sheets`` ->
+    ``param/sheets.yaml``; an included ``.yaml``/``.yml`` file keeps its name, ending in ``.yaml``; a file
+    outside ``base_dir`` goes under ``_external/``), written once however often it is included. The including
+    config pulls it in with a defaults-list entry ``/param/sheets@key.path``: an absolute config path and a
+    package relative to the including config's own package, so a file included at two places lands at both,
+    its own includes with it. A url() inside a list is inlined (a package cannot address a list item).
+    Each ref() becomes the interpolation ``${dotted.path}`` (absolute, as mozaik's refs are from the root),
+    each construct the mapping of :func:`to_hydra`. ``base_dir`` is as for :func:`read_parameters`.
+    """
+    tree = _read_with_includes(root_file, base_dir)
+    resolve_refs(_inline(tree))  # a missing ref or a cycle is refused before anything is written
+    base = (Path(base_dir) if base_dir is not None else Path.cwd()).resolve()
+    sources = _included_files(tree)
+    names = _config_names(sources, base)
+    out = Path(out_dir)
+    # Every text first, so that a tree Hydra cannot hold leaves no half-written directory behind.
+    texts = {out / "config.yaml": _config_text(tree, names, str(root_file))}
+    for source, included in sources.items():
+        texts[out / f"{names[source]}.yaml"] = _config_text(included, names, str(_relative(source, base) or source))
+    for path, text in texts.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return out / "config.yaml"
+
+
+def _relative(source: Path, base: Path) -> Path | None:
+    """``source`` relative to the model directory, None if it lies outside."""
+    try:
+        return source.relative_to(base)
+    except ValueError:
+        return None
+
+
+def _included_files(tree: dict[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Each file included at a dict key (not inside a list), in the order first met, with its tree."""
+    found: dict[Path, dict[str, Any]] = {}
+    for value in tree.values():
+        if isinstance(value, _Include):
+            found.setdefault(value.source, value.tree)
+            value = value.tree
+        if isinstance(value, dict):
+            for source, included in _included_files(value).items():
+                found.setdefault(source, included)
+    return found
+
+
+def _config_names(sources: dict[Path, Any], base: Path) -> dict[Path, str]:
+    """A distinct Hydra config name (path without .yaml) for each included file."""
+    names: dict[Path, str] = {}
+    taken = {"config"}  # the root's
+    for source in sources:
+        relative = _relative(source, base) or Path("_external", source.name)
+        if relative.suffix.lower() in _YAML_SUFFIXES:
+            relative = relative.with_suffix("")
+        # Only characters that a defaults-list entry reads as part of a name; a clash gets a number.
+        stem = "/".join(re.sub(r"[^\w-]", "_", part) for part in relative.parts)
+        name, number = stem, 2
+        while name in taken:
+            name, number = f"{stem}_{number}", number + 1
+        taken.add(name)
+        names[source] = name
+    return names
+
+
+def _split_includes(
+    tree: dict[str, Any], names: dict[Path, str], prefix: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    """The tree of one file without its url() keys, and the defaults-list entries that put them back."""
+    body: dict[str, Any] = {}
+    defaults: list[str] = []
+    for key, value in tree.items():
+        path = (*prefix, key)
+        if isinstance(value, _Include):
+            if not all(_PACKAGE_KEY.match(part) for part in path):
+                raise MozaikFormatError(f"url() at {'.'.join(path)}: this key cannot be a Hydra package")
+            defaults.append(f"/{names[value.source]}@{'.'.join(path)}")
+        elif isinstance(value, dict):
+            body[key], nested = _split_includes(value, names, path)
+            defaults += nested
+        else:
+            body[key] = _inline(value)
+    return body, defaults
+
+
+def _config_text(tree: dict[str, Any], names: dict[Path, str], source: str) -> str:
+    """The YAML config of one mozaik file: a defaults list for its url() keys, then its own keys."""
+    body, defaults = _split_includes(tree, names)
+    if "defaults" in body:
+        raise MozaikFormatError(f"{source}: the key 'defaults' is Hydra's defaults list, it cannot be a parameter")
+    # _self_ first: the file's own keys, then the included configs merged at their packages.
+    data = {"defaults": ["_self_", *defaults]} if defaults else {}
+    data.update(to_hydra(body, escape=True))
+    # OmegaConf's own dumper quotes every string its loader would read as something else ('1e5', 'true', ...).
+    text = OmegaConf.to_yaml(OmegaConf.create(data))
+    return f"# Imported from mozaik parameter file {json.dumps(source)}\n{text}"
