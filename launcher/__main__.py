@@ -1,6 +1,7 @@
 """The sweep tools' command line: ``python -m launcher <command> ...``.
 
-Thin on purpose: it parses the arguments and calls :mod:`launcher.collect`.
+Thin on purpose: it parses the arguments and calls :mod:`launcher.collect` or
+:mod:`launcher.mozaik_format`.
 A new command is a subparser with a ``run`` default (see :func:`build_parser`).
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from launcher import collect
+from launcher.mozaik_format import MozaikFormatError
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -37,6 +39,13 @@ def _add_sweep_command(commands: argparse._SubParsersAction, name: str, run: Com
     return parser
 
 
+def _import_mozaik(args: argparse.Namespace) -> int:
+    from launcher.mozaik_format import import_mozaik
+
+    print(import_mozaik(args.root_file, args.out_dir, base_dir=args.base_dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m launcher", description="Tools for the sweeps of run_sim.py -m.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -46,6 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep_command(
         commands, "collect", _collect, "write SWEEP_DIR/summary.csv and the figures of the metrics; print their paths"
     )
+    importer = commands.add_parser(
+        "import-mozaik",
+        help="convert a mozaik parameter tree into a Hydra config directory",
+        description="Convert a mozaik parameter tree (read safely: nothing in it is evaluated) into a Hydra config "
+        "directory: each url() file becomes its own config file, each ref() an interpolation. Prints the root config.",
+    )
+    importer.add_argument("root_file", type=Path, metavar="ROOT_FILE", help="the mozaik root parameter file")
+    importer.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="the directory to write the Hydra configs into")
+    importer.add_argument(
+        "--base-dir", type=Path, default=None, help="the model directory url() paths are relative to (default: the working directory)"
+    )
+    importer.set_defaults(run=_import_mozaik)
     return parser
 
 
@@ -54,6 +75,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.run(args)
     except FileNotFoundError as exc:  # most often: not a sweep directory (no manifest.json)
+        print(f"python -m launcher {args.command}: error: {exc}", file=sys.stderr)
+    except MozaikFormatError as exc:
         print(f"python -m launcher {args.command}: error: {exc}", file=sys.stderr)
     except json.JSONDecodeError as exc:
         print(f"python -m launcher {args.command}: error: {args.sweep_dir} has a damaged manifest.json: {exc}", file=sys.stderr)

@@ -1,7 +1,9 @@
 """One job: validate the tree, simulate, analyse, write the run directory.
 
 :func:`run` is the only thing ``run_sim.py`` calls; tests call it directly with
-a composed config and a directory.
+a composed config and a directory. :func:`recorded_job` is the life cycle of a
+job's ``results.json``, shared with the task that runs external mozaik scripts
+(:mod:`launcher.external`).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -25,14 +28,55 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _hydra_job() -> tuple[Path | None, list[str]]:
-    """Run directory and overrides of the current Hydra job, if there is one."""
+def job_location(run_dir: Path | str | None, overrides: Sequence[str] | None) -> tuple[Path, list[str]]:
+    """Run directory and overrides of a job: as given, else those of the current Hydra job."""
     from hydra.core.hydra_config import HydraConfig
 
-    if not HydraConfig.initialized():
-        return None, []
-    hydra_cfg = HydraConfig.get()
-    return Path(hydra_cfg.runtime.output_dir), list(OmegaConf.to_container(hydra_cfg.overrides.task))
+    if run_dir is None or overrides is None:
+        if not HydraConfig.initialized():
+            raise ValueError("a run directory and overrides are needed outside a Hydra job")
+        hydra_cfg = HydraConfig.get()
+        run_dir = run_dir if run_dir is not None else hydra_cfg.runtime.output_dir
+        overrides = overrides if overrides is not None else OmegaConf.to_container(hydra_cfg.overrides.task)
+    return Path(run_dir), list(overrides)  # type: ignore[arg-type]
+
+
+@contextmanager
+def recorded_job(cfg: DictConfig, run_dir: Path, overrides: Sequence[str], **fields: Any) -> Iterator[dict[str, Any]]:
+    """The job's record, written to ``results.json`` when the block ends, whatever happens.
+
+    The block fills in ``metrics`` and anything else it learns. The record's
+    state is ``completed`` if the block returns, ``failed`` (with the error) if
+    it raises, even on KeyboardInterrupt or SystemExit; the exception goes on.
+    A ``results.json`` left by an earlier attempt is removed first, so this
+    attempt never looks finished before it is.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / results.RESULTS_FILE).unlink(missing_ok=True)
+    record: dict[str, Any] = {
+        "state": "running",
+        "metrics": {},
+        "overrides": list(overrides),
+        "config_hash": config_hash(cfg),
+        **fields,
+        **results.host_info(),
+        "code": results.code_version(),
+        "timings": {"started": _now()},
+    }
+    t0 = time.perf_counter()
+    try:
+        yield record
+        record["state"] = results.COMPLETED
+    except BaseException as exc:  # a killed or interrupted job is recorded as failed too
+        record["state"] = results.FAILED
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()
+        log.error("Job failed: %s\n%s", record["error"], record["traceback"])
+        raise
+    finally:
+        record["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
+        record["timings"]["finished"] = _now()
+        results.write_json_atomic(run_dir / results.RESULTS_FILE, record)
 
 
 def run(cfg: DictConfig, run_dir: Path | str | None = None, overrides: Sequence[str] | None = None) -> dict[str, Any]:
@@ -42,33 +86,13 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None, overrides: Sequence[
     Returns the content of ``results.json``. On failure a ``results.json`` with
     state ``failed`` and the error is written, and the exception propagates.
     """
-    hydra_dir, hydra_overrides = _hydra_job()
-    run_dir = Path(run_dir) if run_dir is not None else hydra_dir
-    if run_dir is None:
-        raise ValueError("run() needs a run directory outside a Hydra job")
-    overrides = list(overrides) if overrides is not None else hydra_overrides
-
+    run_dir, overrides = job_location(run_dir, overrides)
     validate_tree(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    # A stale marker from an earlier attempt must not make this one look finished.
-    (run_dir / results.RESULTS_FILE).unlink(missing_ok=True)
-
     from launcher.simulator import simulator_session, versions
 
-    record: dict[str, Any] = {
-        "state": "running",
-        "metrics": {},
-        "overrides": overrides,
-        "config_hash": config_hash(cfg),
-        "simulator": cfg.simulator,
-        "versions": versions(cfg.simulator),
-        **results.host_info(),
-        "code": results.code_version(),
-        "timings": {"started": _now()},
-    }
-    timings = record["timings"]
-    t0 = time.perf_counter()
-    try:
+    with recorded_job(cfg, run_dir, overrides, simulator=cfg.simulator, versions=versions(cfg.simulator)) as record:
+        timings = record["timings"]
+        t0 = time.perf_counter()
         tree = resolved_tree(cfg)
         results.write_parameters(tree, run_dir)
         from launcher.model.analysis import single_values
@@ -86,16 +110,5 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None, overrides: Sequence[
             recording.spike_times("exc"), recording.spike_times("inh"), recording.t_start, recording.t_stop
         )
         timings["analysis_s"] = round(time.perf_counter() - t1, 3)
-        record["state"] = results.COMPLETED
-    except BaseException as exc:  # a killed or interrupted job is recorded as failed too
-        record["state"] = results.FAILED
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc()
-        log.error("Job failed: %s\n%s", record["error"], record["traceback"])
-        raise
-    finally:
-        timings["total_s"] = round(time.perf_counter() - t0, 3)
-        timings["finished"] = _now()
-        results.write_json_atomic(run_dir / results.RESULTS_FILE, record)
     log.info("Metrics: %s", record["metrics"])
     return record

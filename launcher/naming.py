@@ -43,9 +43,16 @@ def _truncate_utf8(text: str, max_bytes: int) -> str:
     return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
 
 
-def run_dirname(overrides: Iterable[str]) -> str:
-    """The run-directory name of a job, from its override strings (``key=value``)."""
-    overrides = [str(o) for o in overrides]
+def run_dirname(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> str:
+    """The run-directory name of a job, from its override strings (``key=value``).
+
+    Overrides of ``exclude_keys`` are left out, as Hydra's
+    ``hydra.job.config.override_dirname.exclude_keys`` leaves them out of
+    ``override_dirname`` (the sweeper refuses a sweep in which two jobs would then
+    share a directory).
+    """
+    excluded = set(exclude_keys)
+    overrides = [str(o) for o in overrides if str(o).partition("=")[0].lstrip("+~") not in excluded]
     if not overrides:
         return NO_OVERRIDES_NAME
     pairs = []
@@ -62,9 +69,12 @@ def run_dirname(overrides: Iterable[str]) -> str:
     return _truncate_utf8(name, MAX_NAME_BYTES - len(suffix)) + suffix
 
 
-def _resolve_run_dirname(overrides: object) -> str:
-    # The resolver receives hydra.overrides.task as a ListConfig.
-    return run_dirname(OmegaConf.to_container(overrides) if OmegaConf.is_config(overrides) else overrides)  # type: ignore[arg-type]
+def _resolve_run_dirname(overrides: object, exclude_keys: object = ()) -> str:
+    # The resolver receives hydra.overrides.task (and the keys to leave out) as ListConfigs.
+    def plain(value: object) -> list[str]:
+        return list(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)  # type: ignore[arg-type]
+
+    return run_dirname(plain(overrides), plain(exclude_keys))
 
 
 OmegaConf.register_new_resolver("run_dirname", _resolve_run_dirname, replace=True)

@@ -21,6 +21,8 @@ from omegaconf import OmegaConf
 
 RESULTS_FILE = "results.json"
 PARAMETERS_FILE = "parameters.yaml"
+#: The same resolved tree in mozaik's parameter-file format (what mozaik run scripts read).
+MOZAIK_PARAMETERS_FILE = "parameters"
 RECORDING_FILE = "recording.mat"
 
 #: States a results.json can hold.
@@ -60,9 +62,15 @@ def read_results(run_dir: Path) -> dict[str, Any] | None:
 
 
 def write_parameters(tree: Mapping[str, Any], run_dir: Path) -> Path:
-    """Save the fully resolved parameter tree the run used."""
-    path = Path(run_dir) / PARAMETERS_FILE
-    OmegaConf.save(OmegaConf.create(dict(tree)), path)
+    """Save the fully resolved parameter tree the run used, as YAML and in mozaik's format.
+
+    Returns the path of the mozaik-format file.
+    """
+    from launcher.mozaik_format import from_hydra, write_parameters as write_mozaik
+
+    OmegaConf.save(OmegaConf.create(dict(tree)), Path(run_dir) / PARAMETERS_FILE)
+    path = Path(run_dir) / MOZAIK_PARAMETERS_FILE
+    write_mozaik(from_hydra(dict(tree)), path)
     return path
 
 

@@ -19,6 +19,7 @@ reruns everything when started again. This one:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class MozaikSweeperConf:
     plan: bool = False
     #: Write summary.csv and figures at the end of the sweep.
     collect: bool = True
+    #: A JSON file listing jobs as lists of overrides (``[["a=1", "b=2"], ...]``), run
+    #: instead of a grid (each combined with the command line's own overrides).
+    jobs_file: Optional[str] = None
 
 
 class SweepFailed(CompactHydraException):
@@ -84,6 +88,17 @@ def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path) -> None:
         job.log = str(log_file) if log_file else None
 
 
+def read_jobs_file(path: str) -> List[List[str]]:
+    """The jobs of a ``jobs_file``: a JSON list of lists of override strings."""
+    try:
+        jobs = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ParameterError(f"hydra.sweeper.jobs_file: cannot read {path}: {exc}") from exc
+    if not (isinstance(jobs, list) and all(isinstance(j, list) and all(isinstance(o, str) for o in j) for j in jobs)):
+        raise ParameterError(f"hydra.sweeper.jobs_file: {path} must hold a JSON list of lists of overrides (strings)")
+    return jobs
+
+
 class Progress:
     """Done, failed and total jobs, and an estimate of the time left, in the log."""
 
@@ -109,9 +124,10 @@ class ValidatingSweeper(BasicSweeper):
         force: bool = False,
         plan: bool = False,
         collect: bool = True,
+        jobs_file: Optional[str] = None,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
-        self.force, self.plan_only, self.collect = force, plan, collect
+        self.force, self.plan_only, self.collect, self.jobs_file = force, plan, collect, jobs_file
 
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
@@ -119,6 +135,8 @@ class ValidatingSweeper(BasicSweeper):
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         self.overrides = self.split_arguments(overrides, self.max_batch_size)
         combinations = [list(job) for batch in self.overrides for job in batch]
+        if self.jobs_file:
+            combinations = [common + listed for common in combinations for listed in read_jobs_file(self.jobs_file)]
 
         tic = time.perf_counter()
         manifest = self.plan(combinations)

@@ -116,12 +116,21 @@ def _bound_problem(value: Any, meta: dataclasses.Field) -> str | None:
     return f"allowed: {' and '.join(bounds)}{unit}"
 
 
+def follows_schema(cfg: DictConfig) -> bool:
+    """Whether a composed tree is the project's model tree (built on the schema), which
+    :func:`tree_problems` can check; a tree imported from mozaik is not."""
+    return OmegaConf.get_type(cfg) is RootConfig
+
+
 def tree_problems(cfg: DictConfig) -> list[str]:
     """Every out-of-range value and broken cross-key rule of a composed tree, one line each.
 
     A value taken by interpolation from a key that is already reported is not
-    reported again: the fix is at the source.
+    reported again: the fix is at the source. A tree that does not follow the
+    schema (:func:`follows_schema`) has only Hydra's own checks: nothing here.
     """
+    if not follows_schema(cfg):
+        return []
     try:
         leaves = list(_walk(RootConfig, cfg))
     except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -37,3 +39,45 @@ def run_launcher_cli(*args: object, cwd: Path = REPO) -> subprocess.CompletedPro
     return subprocess.run(
         [sys.executable, "-m", "launcher", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
     )
+
+
+# --- mozaik search scripts and models -----------------------------------------------------
+
+MOZAIK_MODEL = Path(__file__).parent / "data" / "mozaik"
+
+#: A stand-in for a user's mozaik run script: mozaik's command line, reads its tree, writes into its cwd.
+FAKE_RUN_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from launcher.mozaik_format import read_parameters
+    simulator, threads, parameter_file, run_name = sys.argv[1:]
+    tree = read_parameters(parameter_file)
+    density = tree["sheets"]["inh_layer"]["params"]["density"]
+    if density == 13:
+        print("density 13 is unlucky", file=sys.stderr)
+        sys.exit(3)
+    output = {"density": density, "simulator": simulator, "threads": threads, "run_name": run_name,
+              "base_delay": tree["sheets"]["inh_layer"]["InhExcConnection"]["base_delay"]}
+    json.dump(output, open("run_output.json", "w"))
+    """
+)
+
+
+def search_script(backend: str, values: dict) -> str:
+    return (
+        "from launcher.parameter_search import *\n"
+        f"CombinationParameterSearch({backend}, {values!r}).run_parameter_search()\n"
+    )
+
+
+def run_search(cwd: Path, script: str, *argv: str) -> subprocess.CompletedProcess:
+    (cwd / "search.py").write_text(script)
+    return subprocess.run([sys.executable, "search.py", *argv], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def make_mozaik_model(tmp_path: Path) -> Path:
+    """A mozaik model directory: its parameter files and a run script."""
+    model = tmp_path / "model"
+    shutil.copytree(MOZAIK_MODEL, model)
+    (model / "run.py").write_text(FAKE_RUN_SCRIPT)
+    return model

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cluster import queue, start_cluster
-from support import RUN_SIM, SMALL, run_cli, run_launcher_cli
+from support import CONF_DIR, RUN_SIM, SMALL, make_mozaik_model, run_cli, run_launcher_cli, run_search, search_script
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -172,3 +172,28 @@ def test_job_over_its_time_limit_is_requeued_then_reported(tmp_path):
     assert "Requeued job" in submitit_log  # requeued once (max_num_timeout=1), then given up
     (record,) = results(sweep).values()
     assert record["state"] == "failed"
+
+
+def test_mozaik_search_with_the_slurm_backend(tmp_path):
+    model = make_mozaik_model(tmp_path)
+    backend = "SlurmSequentialBackend(1, 1, ['-p debug', '--time=10', '--mem=500M'])"
+    values = {"sheets.inh_layer.params.density": [100, 200]}
+    proc = run_search(model, search_script(backend, values), "run.py", "nest", "param/defaults")
+    assert proc.returncode == 0, proc.stderr
+    (master,) = [p for p in model.iterdir() if p.name.startswith("CombinationParamSearch")]
+    for density in (100, 200):
+        run_dir = master / f"sheets.inh_layer.params.density={density}"
+        record = json.loads((run_dir / "results.json").read_text())
+        assert record["state"] == "completed" and record["slurm_job_id"]
+        assert json.loads((run_dir / "run_output.json").read_text())["density"] == density
+        assert sacct_state(record["slurm_job_id"]) == "COMPLETED"
+
+
+def test_embedded_model_search_with_the_slurm_backend(tmp_path):
+    values = {"sheets.V1.density": [1, 2]}
+    proc = run_search(tmp_path, search_script("SlurmSequentialBackend(1, 1)", values), str(RUN_SIM), "nest", str(CONF_DIR / "config.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    (master,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    found = results(master)
+    assert sorted(found) == ["sheets.V1.density=1", "sheets.V1.density=2"]
+    assert all(r["state"] == "completed" and r["slurm_job_id"] for r in found.values())

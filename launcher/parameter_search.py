@@ -1,0 +1,370 @@
+"""mozaik's ``meta_workflow.parameter_search`` API, run through this project's Hydra machinery.
+
+Search scripts written for mozaik run unchanged::
+
+    search = CombinationParameterSearch(LocalSequentialBackend(), {"sheets.V1.density": [1000, 2000]})
+    search.run_parameter_search()   # python search.py run_script simulator_name root_parameter_file
+
+but every combination goes through the same path as ``run_sim.py -m``: the
+project's sweeper (validation, run directories named after the combination,
+manifest, resume, failure report, collection) and a Hydra launcher (the basic
+one, or the Slurm one for :class:`SlurmSequentialBackend`). Where mozaik built
+shell command lines, nothing here passes through a shell.
+
+The root parameter file decides what runs each job:
+
+- a Hydra root config (``conf/config.yaml``): ``run_script`` is a Hydra
+  application such as ``run_sim.py``, run with ``-m`` over the combinations;
+- a mozaik root parameter file: the tree is read safely
+  (:mod:`launcher.mozaik_format`), imported into a Hydra config tree in the
+  search's directory, and each job runs the user's mozaik ``run_script`` on its
+  merged tree (:mod:`launcher.external`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException
+
+from launcher.naming import run_dirname
+from launcher.tree import ParameterError, check_override_keys, suggest
+
+#: Files the search writes into its master directory.
+JOBS_FILE = "jobs.json"
+IMPORTED_DIR = "config"
+SEARCH_CONFIG = "search"
+
+USAGE = "python parameter_search_script simulation_run_script simulator_name root_parameter_file"
+
+
+def parameter_combinations(arrays: Iterable[Iterable[Any]]) -> list[list[Any]]:
+    """Every combination of one value from each array: ``[[1, 2], [3, 4]]`` -> ``[[1, 3], [1, 4], [2, 3], [2, 4]]``."""
+    return [list(combination) for combination in itertools.product(*arrays)]
+
+
+def hydra_override(key: str, value: Any) -> str:
+    """``key=value`` in Hydra's override syntax, such that Hydra reads back exactly ``value``.
+
+    Strings that Hydra would read as another type (``"1e-3"``, ``"true"``) or
+    that hold its special characters are quoted.
+    """
+    value = list(value) if isinstance(value, tuple) else value
+    candidates = [Override._get_value_element_as_str(value)]
+    if isinstance(value, str):
+        candidates.append("'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'")
+    parser = OverridesParser.create()
+    for text in candidates:
+        line = f"{key}={text}"
+        try:
+            parsed = parser.parse_override(line).value()
+        except HydraException:
+            continue
+        if parsed == value and type(parsed) is type(value):
+            return line
+    raise ParameterError(f"{key} = {value!r} cannot be passed to Hydra as an override")
+
+
+# --- backends ---------------------------------------------------------------------------------
+
+
+class ParameterSearchBackend:
+    """How the jobs of a search run: a set of Hydra launcher overrides (the interface of mozaik's backends)."""
+
+    def launcher_overrides(self) -> list[str]:
+        """Hydra overrides that select and configure the launcher."""
+        raise NotImplementedError
+
+    def run_overrides(self, external: bool) -> list[str]:
+        """Overrides of the run settings (threads, MPI processes) for an embedded or an external model."""
+        return []
+
+    def execute_job(
+        self,
+        run_script: str,
+        simulator_name: str,
+        parameters_url: str,
+        parameters: Mapping[str, Any],
+        simulation_run_name: str,
+    ) -> int:
+        """Run one combination of modified parameters; its results go to ``simulation_run_name``/.
+
+        Returns the exit code (0: the job completed).
+        """
+        return run_search(self, run_script, simulator_name, parameters_url, [dict(parameters)], Path(simulation_run_name))
+
+
+class LocalSequentialBackend(ParameterSearchBackend):
+    """Jobs run one after the other on this machine (Hydra's basic launcher)."""
+
+    def launcher_overrides(self) -> list[str]:
+        return []
+
+
+#: sbatch options and the Slurm launcher key each one sets.
+_SLURM_KEYS = {
+    "partition": "partition", "p": "partition",
+    "account": "account", "A": "account",
+    "qos": "qos", "q": "qos",
+    "constraint": "constraint", "C": "constraint",
+    "exclude": "exclude", "x": "exclude",
+    "gres": "gres",
+    "comment": "comment",
+}  # fmt: skip
+#: sbatch options passed on as they are (sbatch lines written by submitit, values quoted).
+_SLURM_PASSED = {"mem", "mem-per-cpu", "hint", "nodelist", "w", "mail-type", "mail-user", "reservation", "licenses", "exclusive", "nice"}
+#: sbatch options the launcher sets itself or that would break the job's bookkeeping.
+_SLURM_REFUSED = {
+    "output", "o", "error", "e", "array", "a", "dependency", "d", "chdir", "D", "wrap", "export", "job-name", "J",
+    "cpus-per-task", "c", "ntasks", "n", "ntasks-per-node", "nodes", "N", "open-mode", "signal", "requeue", "parsable",
+}  # fmt: skip
+
+
+def _slurm_minutes(text: str) -> int:
+    """Slurm's time formats (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH[:MM[:SS]]``) in whole minutes."""
+    days, _, clock = text.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    if days:
+        hours, minutes, seconds = (parts + [0, 0])[:3]
+    elif len(parts) == 3:
+        hours, minutes, seconds = parts
+    else:
+        hours, minutes, seconds = 0, parts[0], parts[1] if len(parts) > 1 else 0
+    total = int(days or 0) * 1440 + hours * 60 + minutes + (1 if seconds else 0)
+    if total <= 0:
+        raise ValueError(text)
+    return total
+
+
+def slurm_option_overrides(options: Sequence[str]) -> list[str]:
+    """Hydra overrides of the Slurm launcher for mozaik's ``slurm_options`` (``["-p cpu", "--mem=4G"]``).
+
+    Raises :class:`ParameterError` for an option that cannot be passed on safely.
+    """
+    for option in options:
+        if any(ord(c) < 32 for c in str(option)):
+            raise ParameterError(f"slurm_options: {option!r} holds a control character")
+    tokens = [token for option in options for token in shlex.split(str(option))]
+    overrides: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("-") or token in ("-", "--"):
+            raise ParameterError(f"slurm_options: {token!r} is not an sbatch option")
+        name, has_value, value = token.lstrip("-").partition("=")
+        takes_value = name not in ("exclusive",)
+        if takes_value and not has_value:
+            if i + 1 >= len(tokens):
+                raise ParameterError(f"slurm_options: {token} needs a value")
+            value, i = tokens[i + 1], i + 1
+        i += 1
+        if name in _SLURM_REFUSED:
+            raise ParameterError(
+                f"slurm_options: {token} cannot be passed on: the launcher sets it itself "
+                "(use num_threads and num_mpi for CPUs and processes)"
+            )
+        if name in ("time", "t"):
+            try:
+                overrides.append(f"hydra.launcher.timeout_min={_slurm_minutes(value)}")
+            except ValueError:
+                raise ParameterError(f"slurm_options: {token} {value!r} is not a Slurm time") from None
+        elif name in _SLURM_KEYS:
+            overrides.append(hydra_override(f"hydra.launcher.{_SLURM_KEYS[name]}", value))
+        elif name in _SLURM_PASSED:
+            key = "nodelist" if name == "w" else name
+            if key == "mem":
+                overrides.append("hydra.launcher.mem_gb=null")  # the option decides the job's memory
+            overrides.append(hydra_override(f"+hydra.launcher.additional_parameters.{key.replace('-', '_')}", value if takes_value else True))
+        else:
+            known = sorted(set(_SLURM_KEYS) | _SLURM_PASSED | {"time", "t"})
+            hint = suggest(name, known)
+            raise ParameterError(
+                f"slurm_options: unknown or unsupported sbatch option {token}"
+                + (f"; did you mean: {', '.join(hint)}?" if hint else "")
+            )
+    return overrides
+
+
+class SlurmSequentialBackend(ParameterSearchBackend):
+    """Each job is a task of a Slurm job array (the ``submitit_slurm`` launcher).
+
+    ``num_threads`` threads per MPI process, ``num_mpi`` MPI processes per job,
+    ``slurm_options`` extra sbatch options (``["-p cpu", "--mem=8G"]``).
+    """
+
+    def __init__(self, num_threads: int, num_mpi: int, slurm_options: Optional[Sequence[str]] = None) -> None:
+        for name, value in (("num_threads", num_threads), ("num_mpi", num_mpi)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ParameterError(f"SlurmSequentialBackend: {name} = {value!r} must be a positive integer")
+        self.num_threads, self.num_mpi = num_threads, num_mpi
+        self.slurm_options = list(slurm_options or [])
+        self._option_overrides = slurm_option_overrides(self.slurm_options)  # refuse bad options now
+
+    def launcher_overrides(self) -> list[str]:
+        return [
+            "hydra/launcher=submitit_slurm",
+            f"hydra.launcher.cpus_per_task={self.num_threads * self.num_mpi}",
+            *self._option_overrides,
+        ]
+
+    def run_overrides(self, external: bool) -> list[str]:
+        from launcher.external import RUN_KEY
+
+        if external:
+            return [f"{RUN_KEY}.threads={self.num_threads}", f"{RUN_KEY}.mpi={self.num_mpi}"]
+        if self.num_mpi != 1:
+            raise ParameterError(
+                f"SlurmSequentialBackend: num_mpi = {self.num_mpi}: the embedded model runs as one process per job; use num_mpi=1"
+            )
+        return [f"threads={self.num_threads}"]
+
+
+# --- searches ---------------------------------------------------------------------------------
+
+
+class ParameterSearch:
+    """A parameter search: combinations of modified parameters, run by a backend."""
+
+    def __init__(self, backend: ParameterSearchBackend) -> None:
+        self.backend = backend
+
+    def generate_parameter_combinations(self) -> list[dict[str, Any]]:
+        """A list of dicts, each mapping the modified parameters to one combination of values."""
+        raise NotImplementedError
+
+    def master_directory_name(self) -> str:
+        """The directory (in the working directory) that holds the runs of the search."""
+        raise NotImplementedError
+
+    def run_parameter_search(self) -> None:
+        """Run every combination; reads ``simulation_run_script simulator_name root_parameter_file``
+        from the command line. Running it again resumes: completed runs are not run again.
+
+        Exits with the search's exit code if a job failed.
+        """
+        run_script, simulator_name, root = read_command_line(sys.argv)
+        code = run_search(
+            self.backend, run_script, simulator_name, root, self.generate_parameter_combinations(), Path(self.master_directory_name())
+        )
+        if code != 0:
+            raise SystemExit(code)
+
+
+class CombinationParameterSearch(ParameterSearch):
+    """Every combination of the given values: ``{"a": [1, 2], "b": [3, 4]}`` gives four runs."""
+
+    def __init__(self, backend: ParameterSearchBackend, parameter_values: Mapping[str, Sequence[Any]]) -> None:
+        super().__init__(backend)
+        self.parameter_values = {key: list(values) for key, values in parameter_values.items()}
+
+    def generate_parameter_combinations(self) -> list[dict[str, Any]]:
+        keys = list(self.parameter_values)
+        return [dict(zip(keys, values)) for values in parameter_combinations(self.parameter_values.values())]
+
+    def master_directory_name(self) -> str:
+        # mozaik's name, without its timestamp (so that running the search again resumes it),
+        # made safe as a single directory name.
+        values = [f"{key}={'_'.join(map(str, values))}" for key, values in self.parameter_values.items()]
+        return "CombinationParamSearch_" + run_dirname(values)
+
+
+def read_command_line(argv: Sequence[str]) -> tuple[str, str, str]:
+    """``(run_script, simulator_name, root_parameter_file)`` from a search script's command line."""
+    if len(argv) != 4:
+        raise SystemExit(f"Usage: {USAGE}")
+    return argv[1], argv[2], argv[3]
+
+
+def is_hydra_root(root: Path) -> bool:
+    """A Hydra root config (YAML) rather than a mozaik root parameter file."""
+    return root.suffix in (".yaml", ".yml")
+
+
+def run_search(
+    backend: ParameterSearchBackend,
+    run_script: str,
+    simulator_name: str,
+    root_parameter_file: str,
+    combinations: Sequence[Mapping[str, Any]],
+    master_dir: Path,
+) -> int:
+    """Run the combinations as one sweep into ``master_dir``; returns the sweep's exit code."""
+    root = Path(root_parameter_file)
+    if not root.is_file():
+        raise ParameterError(f"root parameter file {root} does not exist")
+    if not Path(run_script).is_file():
+        raise ParameterError(f"run script {run_script} does not exist")
+    jobs = [[hydra_override(key, value) for key, value in combination.items()] for combination in combinations]
+    master_dir = master_dir.resolve()
+    if is_hydra_root(root):
+        check_override_keys([job_override for job in jobs for job_override in job])
+        settings = [hydra_override("simulator", simulator_name), *backend.run_overrides(external=False)]
+        command = [
+            sys.executable, str(run_script), "-m",
+            "--config-path", str(root.parent.resolve()), "--config-name", root.stem,
+        ]  # fmt: skip
+    else:
+        config_dir = prepare_external(root, run_script, simulator_name, jobs, master_dir)
+        settings = backend.run_overrides(external=True)
+        command = [
+            sys.executable, "-m", "launcher.external", "-m",
+            "--config-path", str(config_dir), "--config-name", SEARCH_CONFIG,
+        ]  # fmt: skip
+    master_dir.mkdir(parents=True, exist_ok=True)
+    (master_dir / JOBS_FILE).write_text(json.dumps(jobs, indent=1), encoding="utf-8")
+    # Run directories are named after the combination only, not after these settings.
+    setting_keys = sorted({override.partition("=")[0] for override in settings})
+    command += [
+        *settings,
+        f"hydra.job.config.override_dirname.exclude_keys=[{','.join(setting_keys)}]",
+        hydra_override("hydra.sweep.dir", str(master_dir)),
+        hydra_override("hydra.sweeper.jobs_file", str(master_dir / JOBS_FILE)),
+        *backend.launcher_overrides(),
+    ]
+    return subprocess.run(command, check=False).returncode
+
+
+def _tree_keys(tree: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
+    for key, value in tree.items():
+        yield f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _tree_keys(value, f"{prefix}{key}.")
+
+
+def prepare_external(root: Path, run_script: str, simulator_name: str, jobs: list[list[str]], master_dir: Path) -> Path:
+    """Import a mozaik tree into ``master_dir`` and write the root config of its search.
+
+    The tree is read (safely) and every modified key checked before anything is written.
+    """
+    from omegaconf import OmegaConf
+
+    from launcher.external import RUN_KEY, ScriptRun
+    from launcher.mozaik_format import import_mozaik, read_parameters
+
+    tree = read_parameters(root, base_dir=Path.cwd())
+    known = set(_tree_keys(tree))
+    unknown = sorted({o.partition("=")[0] for job in jobs for o in job} - known)
+    if unknown:
+        raise ParameterError(
+            "\n".join(f"Unknown parameter '{key}' of {root}. Did you mean: {', '.join(suggest(key, known))}?" for key in unknown)
+        )
+    config_dir = master_dir / IMPORTED_DIR
+    import_mozaik(root, config_dir, base_dir=Path.cwd())
+    search = {
+        "defaults": ["config", "_self_", {"override hydra/sweeper": "mozaik"}],
+        RUN_KEY: vars(ScriptRun(script=str(Path(run_script).resolve()), simulator=simulator_name)),
+        "hydra": {
+            "job": {"chdir": False, "name": "run_sim"},
+            "sweep": {"subdir": "${run_dirname:${hydra.overrides.task},${hydra.job.config.override_dirname.exclude_keys}}"},
+        },
+    }
+    OmegaConf.save(OmegaConf.create(search), config_dir / f"{SEARCH_CONFIG}.yaml")
+    return config_dir
