@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,12 +77,18 @@ class Manifest:
     sweep_dir: Path
     jobs: list[JobEntry] = field(default_factory=list)
     created: str = field(default_factory=now)
+    _saved_at: float = field(default=float("-inf"), repr=False, compare=False)
 
     @property
     def path(self) -> Path:
         return Path(self.sweep_dir) / MANIFEST_FILE
 
-    def save(self) -> None:
+    def save(self, at_most_every_s: float = 0.0) -> None:
+        """Write the manifest (whole, atomically); with ``at_most_every_s``, skip the write if
+        the last one is more recent than that (large sweeps report many changes a second)."""
+        if at_most_every_s and time.monotonic() - self._saved_at < at_most_every_s:
+            return
+        self._saved_at = time.monotonic()
         data = {
             "version": 1,
             "created": self.created,

@@ -180,14 +180,14 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         self.poll_interval_s = poll_interval_s
         self.result_grace_s = result_grace_s
         self.max_array_size = max_array_size
-        #: Set by the sweeper: called with [(job index, "pending"|"running", Slurm id)] as tasks change.
-        self.on_state: Optional[Callable[[List[Tuple[int, str, str]]], None]] = None
+        #: Set by the sweeper (launcher.sweep.StateCallback): told as tasks are queued, start and end.
+        self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
 
     def __getstate__(self) -> Dict[str, Any]:
         # The instance is pickled for every task: the sweeper's callback stays here.
         return {**self.__dict__, "on_state": None}
 
-    def _notify(self, changes: List[Tuple[int, str, str]]) -> None:
+    def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
         if changes and self.on_state is not None:
             self.on_state(changes)
 
@@ -270,14 +270,13 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
             if in_queue is None:  # the controller is unreachable for now: the jobs are still its
                 time.sleep(self.poll_interval_s)
                 continue
-            started = []
+            changes = []
             for i in pending:
                 if jobs[i].job_id in in_queue:
                     state = in_queue[jobs[i].job_id].strip()
                     if state == "RUNNING" and last_seen.get(i) != "RUNNING":
-                        started.append((i, "running", jobs[i].job_id))
+                        changes.append((i, "running", jobs[i].job_id))
                     last_seen[i] = state
-            self._notify(started)
             gone = [i for i in pending if jobs[i].job_id not in in_queue]
             states = final_states({jobs[i].job_id.split("_")[0] for i in gone}) if gone else {}
             now = time.monotonic()
@@ -291,7 +290,10 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
                 outcome = self._outcome(jobs[i], state, now - left_queue_at[i], job_overrides[i])
                 if outcome is not None:
                     results[i] = outcome
-            if gone or started:
+                    ended = "completed" if outcome.status == JobStatus.COMPLETED else "failed"
+                    changes.append((i, ended, jobs[i].job_id))
+            self._notify(changes)
+            if gone or changes:
                 running = sum(state == "RUNNING" for state in in_queue.values())
                 log.info("Slurm: %d/%d jobs ended, %d running, %d waiting", len(results), len(jobs), running, len(in_queue) - running)
             if len(results) < len(jobs):

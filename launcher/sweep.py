@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -56,6 +56,11 @@ class MozaikSweeperConf:
     #: A JSON file listing jobs as lists of overrides (``[["a=1", "b=2"], ...]``), run
     #: instead of a grid (each combined with the command line's own overrides).
     jobs_file: Optional[str] = None
+
+
+#: What launchers that follow their own jobs (Slurm, local parallel) call as the jobs
+#: change: ``on_state([(index in the batch, "running"|"completed"|"failed", launcher's job id), ...])``.
+StateCallback = Callable[[List[Tuple[int, str, Optional[str]]]], None]
 
 
 class SweepFailed(CompactHydraException):
@@ -169,34 +174,44 @@ class ValidatingSweeper(BasicSweeper):
         return returns
 
     def run(self, manifest: Manifest, to_run: List[JobEntry]) -> List[Sequence[JobReturn]]:
-        """Launch the jobs, keeping the manifest current; one at a time for Hydra's
-        sequential basic launcher (so progress shows after each job), else in batches."""
+        """Launch the jobs, keeping the manifest and the progress display current.
+
+        Hydra's basic launcher runs one job at a time in this process, so it gets
+        one job per launch; other launchers get whole batches and report their
+        jobs' states through ``on_state`` (see :data:`StateCallback`).
+        """
         assert self.launcher is not None and self.config is not None
         batch_size = 1 if isinstance(self.launcher, BasicLauncher) else (self.max_batch_size or len(to_run) or 1)
         progress = Progress(len(to_run))
+        counted: set[int] = set()  # jobs whose end the progress display has shown
         returns: List[Sequence[JobReturn]] = []
 
-        def on_state(batch: List[JobEntry], changes: List[Tuple[int, str, str]]) -> None:
-            # called by launchers that follow their jobs themselves (Slurm), once per look at the queue
-            for index, state, slurm_job_id in changes:
+        def on_state(batch: List[JobEntry], changes: List[Tuple[int, str, Optional[str]]]) -> None:
+            for index, state, launcher_job_id in changes:
                 job = batch[index]
-                job.slurm_job_id = slurm_job_id
+                job.slurm_job_id = launcher_job_id or job.slurm_job_id
                 if state == RUNNING and job.state != RUNNING:
                     job.state, job.started = RUNNING, now()
-            manifest.save()
+                elif state in (COMPLETED, FAILED) and job.number not in counted:
+                    job.apply_results(manifest.sweep_dir)  # times and error, if the job wrote them
+                    job.state, job.finished = state, job.finished or now()  # the launcher's word on the state
+                    counted.add(job.number)
+                    progress.job_finished(state == FAILED)
+            manifest.save(at_most_every_s=1.0)
 
         for start in range(0, len(to_run), batch_size):
             batch = to_run[start : start + batch_size]
-            for job in batch:
-                if batch_size == 1:
-                    job.state, job.started = RUNNING, now()
+            if batch_size == 1:
+                batch[0].state, batch[0].started = RUNNING, now()
             manifest.save()
             if hasattr(self.launcher, "on_state"):
                 self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
             results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
             for job, ret in zip(batch, results):
                 _record_return(job, ret, manifest.sweep_dir)
-                progress.job_finished(job.state == FAILED)
+                if job.number not in counted:
+                    counted.add(job.number)
+                    progress.job_finished(job.state == FAILED)
             manifest.save()
             returns.append(results)
         return returns
