@@ -79,6 +79,10 @@ def status(sweep_dir: Path | str) -> StatusReport:
     """Count the jobs of a sweep by state and describe the failed ones."""
     sweep_dir = Path(sweep_dir)
     manifest = Manifest.load(sweep_dir)
+    if any(job.slurm_job_id and job.state in (PENDING, RUNNING) for job in manifest.jobs):
+        from launcher.slurm import refresh_states  # jobs left to Slurm: ask the queue
+
+        refresh_states(manifest.jobs)
     failed = [
         FailedJob(job.number, list(job.overrides), job.error, job.log_path(sweep_dir))
         for job in _in_order(manifest.jobs)

@@ -70,6 +70,9 @@ class MozaikSlurmConf(SlurmQueueConf):
     result_grace_s: float = 30.0
     #: Largest array to submit; None: the cluster's MaxArraySize.
     max_array_size: Optional[int] = None
+    #: Wait for the jobs (and report, collect); false: return once every array is queued,
+    #: then follow with ``python -m launcher status|collect SWEEP_DIR``.
+    wait: bool = True
 
 
 class JobTerminated(Exception):
@@ -83,6 +86,34 @@ class SlurmJobFailed(Exception):
         super().__init__(f"{state}: {message}" if message else state)
         self.state = state
         self.log_file = log_file
+
+
+_payloads: Dict[str, Any] = {}
+
+
+class SlurmTask:
+    """What one Slurm task runs: one job's overrides and number, and the launch's shared payload.
+
+    Has ``checkpoint`` so that submitit requeues it when it reaches its time limit.
+    """
+
+    def __init__(self, payload: str, overrides: List[str], number: int) -> None:
+        self.payload, self.overrides, self.number = payload, overrides, number
+
+    def __call__(self) -> JobReturn:
+        import cloudpickle
+        from hydra.core.singleton import Singleton
+
+        if self.payload not in _payloads:
+            _payloads[self.payload] = cloudpickle.loads(Path(self.payload).read_bytes())
+        launcher, singleton_state = _payloads[self.payload]
+        Singleton.set_state(singleton_state)
+        return launcher(self.overrides, "hydra.sweep.dir", self.number, f"job_id_for_{self.number}", singleton_state)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
@@ -174,9 +205,11 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         poll_interval_s: float = 2.0,
         result_grace_s: float = 30.0,
         max_array_size: Optional[int] = None,
+        wait: bool = True,
         **params: Any,
     ) -> None:
         super().__init__(**params)
+        self.wait_for_jobs = wait
         self.poll_interval_s = poll_interval_s
         self.result_grace_s = result_grace_s
         self.max_array_size = max_array_size
@@ -184,7 +217,7 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
 
     def __getstate__(self) -> Dict[str, Any]:
-        # The instance is pickled for every task: the sweeper's callback stays here.
+        # The instance is pickled once per launch for the tasks: the sweeper's callback stays here.
         return {**self.__dict__, "on_state": None}
 
     def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
@@ -194,6 +227,7 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
     # --- on the compute node -------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        """Run one job (called by :class:`SlurmTask` with the job's overrides and number)."""
         # submitit ignores SIGTERM; a job that Slurm ends must not go on and look finished.
         signal.signal(signal.SIGTERM, _raise_terminated)
         ret = super().__call__(*args, **kwargs)
@@ -229,13 +263,18 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         return self.params.get("cpus_per_task")
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import cloudpickle
         from hydra.core.singleton import Singleton
 
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         executor = self._executor()
         chunk = self.max_array_size or cluster_max_array_size()
+        # What every task needs (Hydra's context, the config, the task function) is
+        # written once per launch; each task's own pickle holds only its overrides.
+        payload = Path(executor.folder).parent / f"launch-{time.strftime('%Y%m%d-%H%M%S')}-{initial_job_idx}.pkl"
+        payload.parent.mkdir(parents=True, exist_ok=True)
+        payload.write_bytes(cloudpickle.dumps((self, Singleton.get_state())))
 
         by_cpus: Dict[Optional[int], List[int]] = defaultdict(list)
         for i, overrides in enumerate(job_overrides):
@@ -246,18 +285,26 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
             for start in range(0, len(indices), chunk):
                 part = indices[start : start + chunk]
                 executor.update_parameters(cpus_per_task=cpus, slurm_dependency=f"afterany:{previous}" if previous else None)
-                args = [
-                    (list(job_overrides[i]), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}", Singleton.get_state())
-                    for i in part
-                ]
-                submitted = executor.map_array(self, *zip(*args))
+                with executor.batch():
+                    submitted = [executor.submit(SlurmTask(str(payload), list(job_overrides[i]), initial_job_idx + i)) for i in part]
                 for i, job in zip(part, submitted):
                     jobs[i] = job
-                    log.info("\t#%d : %s -> Slurm job %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])), job.job_id)
+                    log.debug("#%d : %s -> Slurm job %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])), job.job_id)
                 self._notify([(i, "pending", job.job_id) for i, job in zip(part, submitted)])
                 previous = submitted[0].job_id.split("_")[0]
+                log.info("Submitted jobs #%d-#%d as Slurm job %s", initial_job_idx + part[0], initial_job_idx + part[-1], previous)
         log.info("Submitted %d jobs to Slurm in arrays of at most %d; sweep dir: %s", len(jobs), chunk, sweep_dir)
+        if not self.wait_for_jobs:
+            return [self._submitted(job, overrides) for job, overrides in zip(jobs, job_overrides)]
         return self.wait(jobs, job_overrides)
+
+    @staticmethod
+    def _submitted(job: Any, overrides: Sequence[str]) -> JobReturn:
+        ret = JobReturn()
+        ret.status = JobStatus.UNKNOWN  # queued; status and collect follow it from here
+        ret.overrides = list(overrides)
+        ret._return_value = job.job_id
+        return ret
 
     def wait(self, jobs: Sequence[Any], job_overrides: Sequence[Sequence[str]]) -> List[JobReturn]:
         """Wait until every task has left the queue and return one JobReturn per job, in order."""
@@ -326,3 +373,27 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         ret.overrides = list(overrides)
         ret._return_value = SlurmJobFailed(state, f"Slurm job {job.job_id}: {detail}", Path(job.paths.stderr))
         return ret
+
+
+def refresh_states(jobs: Sequence[Any]) -> None:
+    """Bring the state of manifest entries (:class:`launcher.manifest.JobEntry`) of jobs left
+    to Slurm up to date from the queue: running, still waiting, or gone without a result.
+
+    For the readers of a sweep that was submitted without waiting (``status``, ``collect``);
+    entries whose job wrote its results.json are already settled and left alone.
+    """
+    open_jobs = [job for job in jobs if job.slurm_job_id and job.state in ("pending", "running")]
+    if not open_jobs:
+        return
+    in_queue = queued_tasks(job.slurm_job_id.split("_")[0] for job in open_jobs)
+    if in_queue is None:
+        return  # the controller cannot be asked: keep what the manifest says
+    gone = [job for job in open_jobs if job.slurm_job_id not in in_queue]
+    states = final_states({job.slurm_job_id.split("_")[0] for job in gone}) if gone else {}
+    for job in open_jobs:
+        if job.slurm_job_id in in_queue:
+            job.state = "running" if in_queue[job.slurm_job_id].strip() == "RUNNING" else "pending"
+        else:
+            job.state = "failed"
+            state = states.get(job.slurm_job_id) or "CANCELLED or LOST (Slurm keeps no record)"
+            job.error = f"{state}: Slurm job {job.slurm_job_id} left the queue without a result"

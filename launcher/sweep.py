@@ -34,7 +34,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException, HydraException
 from omegaconf import OmegaConf, open_dict
 
-from launcher.manifest import COMPLETED, FAILED, RUNNING, JobEntry, Manifest, now
+from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest, now
 from launcher.tree import ParameterError, config_hash, tree_problems
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,7 @@ class ValidatingSweeper(BasicSweeper):
         for job in manifest.jobs:
             job.apply_results(sweep_dir)  # a completed run of the same config need not run again
         to_run = [job for job in manifest.jobs if self.force or job.state != COMPLETED]
+        to_run = self.leave_queued_jobs(manifest, to_run)
         if self.plan_only:
             print(self.format_plan(manifest, to_run))
             return []
@@ -157,12 +158,22 @@ class ValidatingSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         for job in to_run:
-            job.state, job.error, job.log, job.started, job.finished = "pending", None, None, None, None
+            job.state, job.error, job.log, job.started, job.finished = PENDING, None, None, None, None
+            job.slurm_job_id = None
         manifest.save()
         if len(to_run) < len(manifest.jobs):
-            log.info("Resuming: %d of %d jobs already completed, %d to run", len(manifest.jobs) - len(to_run), len(manifest.jobs), len(to_run))
+            done = sum(job.state == COMPLETED for job in manifest.jobs)
+            log.info("Resuming: %d of %d jobs already completed, %d to run", done, len(manifest.jobs), len(to_run))
 
         returns = self.run(manifest, to_run)
+        queued = [job for job in manifest.jobs if job.state in (PENDING, RUNNING)]
+        if queued:
+            log.info(
+                "Submitted %d jobs and left them to the cluster. Follow them with `python -m launcher status %s`, "
+                "then `python -m launcher collect %s`; run the same sweep again to rerun what failed.",
+                len(queued), sweep_dir, sweep_dir,
+            )
+            return returns
         failed = [job for job in manifest.jobs if job.state == FAILED]
         if self.collect:
             self.collect_sweep(sweep_dir)
@@ -172,6 +183,25 @@ class ValidatingSweeper(BasicSweeper):
                 + "\n".join(describe_failure(job, sweep_dir) for job in failed)
             )
         return returns
+
+    def leave_queued_jobs(self, manifest: Manifest, to_run: List[JobEntry]) -> List[JobEntry]:
+        """Leave out the jobs that an earlier, non-waiting submission of this sweep still has in
+        the Slurm queue (running them again would run them twice)."""
+        if not manifest.path.exists():
+            return to_run
+        earlier = {job.run_dir: job for job in Manifest.load(manifest.sweep_dir).jobs if job.slurm_job_id}
+        if not earlier:
+            return to_run
+        from launcher.slurm import refresh_states
+
+        refresh_states(list(earlier.values()))
+        queued = {run_dir for run_dir, job in earlier.items() if job.state in (PENDING, RUNNING)}
+        for job in to_run:
+            if job.run_dir in queued:
+                job.state, job.slurm_job_id = earlier[job.run_dir].state, earlier[job.run_dir].slurm_job_id
+        if queued:
+            log.info("%d jobs of an earlier submission are still in the Slurm queue: left to it", len(queued))
+        return [job for job in to_run if job.run_dir not in queued]
 
     def run(self, manifest: Manifest, to_run: List[JobEntry]) -> List[Sequence[JobReturn]]:
         """Launch the jobs, keeping the manifest and the progress display current.
@@ -208,6 +238,10 @@ class ValidatingSweeper(BasicSweeper):
                 self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
             results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
             for job, ret in zip(batch, results):
+                if ret.status == JobStatus.UNKNOWN:  # queued by a launcher that does not wait
+                    job.slurm_job_id = str(ret._return_value)
+                    counted.add(job.number)
+                    continue
                 _record_return(job, ret, manifest.sweep_dir)
                 if job.number not in counted:
                     counted.add(job.number)

@@ -197,3 +197,24 @@ def test_embedded_model_search_with_the_slurm_backend(tmp_path):
     found = results(master)
     assert sorted(found) == ["sheets.V1.density=1", "sheets.V1.density=2"]
     assert all(r["state"] == "completed" and r["slurm_job_id"] for r in found.values())
+
+
+def test_submit_and_exit_then_status_and_collect(tmp_path):
+    sweep = tmp_path / "D"
+    args = ["-m", "pynn_seed=1,2,3", "sheets.V1.density=500", *SLURM, "hydra.launcher.wait=false", f"hydra.sweep.dir={sweep}"]
+    start = time.monotonic()
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - start < 30
+    assert "Submitted 3 jobs and left them to the cluster" in proc.stdout + proc.stderr
+    (array,) = {j.split("_")[0] for j in slurm_jobs(sweep)}
+    assert len(queue(array)) + len(results(sweep)) >= 1
+    # the same command while the jobs are queued or running submits nothing twice
+    again = run_cli(args, cwd=tmp_path)
+    assert again.returncode == 0 and {j.split("_")[0] for j in slurm_jobs(sweep)} == {array}
+    deadline = time.monotonic() + 300
+    while "3 completed" not in run_launcher_cli("status", sweep).stdout:
+        assert time.monotonic() < deadline, run_launcher_cli("status", sweep).stdout
+        time.sleep(2)
+    assert run_launcher_cli("collect", sweep).returncode == 0
+    assert len((sweep / "summary.csv").read_text().splitlines()) == 4
