@@ -25,18 +25,23 @@ back to Hydra's full composition (see :meth:`JobComposer.plain`).
 from __future__ import annotations
 
 import copy
+import copyreg
+import io
 import os
 import pickle
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydra import version
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.config_loader import ConfigLoader
+from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.object_type import ObjectType
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.core.utils import JobRuntime
-from omegaconf import DictConfig, OmegaConf, open_dict
+from hydra.plugins.config_source import ConfigSource
+from hydra.types import RunMode
+from omegaconf import DictConfig, Node, OmegaConf, open_dict
 
 #: Keys Hydra fills after applying the overrides from things other than their
 #: values (the override lines, the search path, the environment, the process).
@@ -57,10 +62,46 @@ def _touches_derived(key: str) -> bool:
     return any(key == d or key.startswith(d + ".") or d.startswith(key + ".") for d in DERIVED_KEYS)
 
 
+def _restore_node(node: Node, state: Dict[str, object]) -> None:
+    node.__dict__.update(state)
+
+
+class _SnapshotPickler(pickle.Pickler):
+    """Pickles OmegaConf nodes as their attributes, restored as they are.
+
+    OmegaConf's own ``__setstate__`` rebuilds typing annotations that old Pythons
+    could not pickle, a third of the restore time; a snapshot read back by the
+    process that wrote it needs none of that. The flags cache is left empty, as
+    OmegaConf's pickling and a fresh node leave it.
+    """
+
+    def reducer_override(self, obj: object) -> object:
+        if isinstance(obj, Node):
+            state = dict(obj.__dict__, _flags_cache=None)
+            return (copyreg.__newobj__, (type(obj),), state, None, None, _restore_node)  # type: ignore[attr-defined]
+        return NotImplemented
+
+
+def snapshot(cfg: DictConfig) -> bytes:
+    """Bytes from which :func:`restore` builds an independent copy of ``cfg`` (~0.4 ms on our tree,
+    ten times faster than ``copy.deepcopy``, with the same nodes, types, flags and cache)."""
+    buffer = io.BytesIO()
+    _SnapshotPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(cfg)
+    return buffer.getvalue()
+
+
+def restore(data: bytes) -> DictConfig:
+    cfg = pickle.loads(data)
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
 class JobComposer:
     """Composes the jobs of one sweep; ``compose(o)`` equals ``load_sweep_config(master, o)``.
 
-    ``fast`` and ``full`` count the jobs composed from the base and by Hydra.
+    ``fast`` and ``full`` count the jobs composed from the base and by Hydra. The
+    master config's Hydra overrides and config name are taken to stay as they are
+    (Hydra never changes them during a sweep); its resolver cache is read per job.
     """
 
     def __init__(self, config_loader: ConfigLoader, master_config: DictConfig) -> None:
@@ -72,12 +113,21 @@ class JobComposer:
         self._parser = OverridesParser.create()
         self._parsed: Dict[str, Override] = {}
         self._top_groups: Optional[frozenset[str]] = None
-        # The base config, pickled (restoring it is ~6x faster than copy.deepcopy and
-        # gives the same nodes, types and flags), and what it was composed under.
+        # The base config as a snapshot (see snapshot()), and what it was composed under.
         self._base: Optional[bytes | DictConfig] = None
         self._base_env: Optional[Tuple[str, str, str]] = None
         # Hydra's override code is a static method of its loader; another loader: no fast path.
         self._enabled = isinstance(config_loader, ConfigLoaderImpl)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # Launchers pickle their config loader to their workers (Slurm tasks, local
+        # processes): send no caches, the worker's process builds its own base.
+        state = dict(self.__dict__, _parsed={}, _top_groups=None, _base=None, _base_env=None)
+        del state["_parser"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state, _parser=OverridesParser.create())
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         """The job's config, as ``config_loader.load_sweep_config(master, overrides)`` gives it."""
@@ -142,7 +192,10 @@ class JobComposer:
         return self._top_groups
 
     def _master_hydra_overrides(self) -> List[str]:
-        return [str(line) for line in self.master_config.hydra.overrides.hydra]
+        # As load_sweep_config reads them: the lines as written (one may hold ${now:...}).
+        lines = OmegaConf.to_container(self.master_config.hydra.overrides.hydra, resolve=False)
+        assert isinstance(lines, list)
+        return [str(line) for line in lines]
 
     def _environment(self) -> Tuple[str, str, str]:
         # What Hydra's composition reads from the process besides os.environ (read per job):
@@ -154,16 +207,13 @@ class JobComposer:
         if self._base is None or environment != self._base_env:
             base = self.config_loader.load_sweep_config(self.master_config, [])
             try:
-                self._base = pickle.dumps(base, protocol=pickle.HIGHEST_PROTOCOL)
+                self._base = snapshot(base)
             except (pickle.PicklingError, AttributeError, TypeError):
                 self._base = base  # e.g. a structured config class defined in a function
             self._base_env = environment
         if isinstance(self._base, bytes):
-            cfg = pickle.loads(self._base)
-        else:
-            cfg = copy.deepcopy(self._base)
-        assert isinstance(cfg, DictConfig)
-        return cfg
+            return restore(self._base)
+        return copy.deepcopy(self._base)
 
     def _compose_fast(self, overrides: List[Override]) -> DictConfig:
         cfg = self._restore_base()
@@ -171,19 +221,26 @@ class JobComposer:
         ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
         # Step 3, the job-dependent part. The base's lists already end with H's lines
         # (H holds only Hydra overrides), so the job's lines follow in Hydra's order.
+        # (Nodes are fetched once: each attribute access of a DictConfig costs ~20 us.)
         hydra = cfg.hydra
-        task = [o for o in overrides if not o.is_hydra_override()]
+        lists = hydra.overrides
+        hydra_lines, task_lines = lists.hydra, lists.task
+        task = []
         for override in overrides:
-            target = hydra.overrides.hydra if override.is_hydra_override() else hydra.overrides.task
-            target.append(override.input_line)
-        if len(hydra.job.env_copy) > 0:
+            if override.is_hydra_override():
+                hydra_lines.append(override.input_line)
+            else:
+                task_lines.append(override.input_line)
+                task.append(override)
+        job = hydra.job
+        if len(job.env_copy) > 0:
             with open_dict(hydra):  # the environment may have changed since the base
-                for name in hydra.job.env_copy:
-                    hydra.job.env_set[name] = os.environ[name]
-        if "name" not in hydra.job:  # the job set hydra.job.name to ??? : Hydra's default
-            hydra.job.name = JobRuntime().get("name")
-        dirname = hydra.job.config.override_dirname  # read after the job's overrides, as Hydra does
-        hydra.job.override_dirname = get_overrides_dirname(
+                for name in job.env_copy:
+                    job.env_set[name] = os.environ[name]
+        if "name" not in job:  # the job set hydra.job.name to ???: Hydra's default
+            job.name = JobRuntime().get("name")
+        dirname = job.config.override_dirname  # read after the job's overrides, as Hydra does
+        job.override_dirname = get_overrides_dirname(
             overrides=task,
             exclude_keys=dirname.exclude_keys,
             item_sep=dirname.item_sep,
@@ -192,3 +249,68 @@ class JobComposer:
         # Step 4.
         OmegaConf.copy_cache(from_config=self.master_config, to_config=cfg)
         return cfg
+
+
+class ComposingConfigLoader(ConfigLoader):
+    """Hydra's config loader whose ``load_sweep_config`` goes through a :class:`JobComposer`.
+
+    For launchers, which call ``hydra_context.config_loader.load_sweep_config(config,
+    overrides)`` for each job: give them ``HydraContext(ComposingConfigLoader(loader),
+    callbacks)`` and they compose each job from the base as the sweeper does. One
+    composer per master config; everything else is the wrapped loader's.
+    """
+
+    def __init__(self, loader: ConfigLoader) -> None:
+        self.loader = loader
+        self._composers: List[JobComposer] = []
+
+    def composer(self, master_config: DictConfig) -> JobComposer:
+        """The composer of a master config (the same object: a sweep has one)."""
+        for composer in self._composers:
+            if composer.master_config is master_config:
+                return composer
+        composer = JobComposer(self.loader, master_config)
+        self._composers.append(composer)
+        return composer
+
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: List[str]) -> DictConfig:
+        return self.composer(master_config).compose(sweep_overrides)
+
+    def load_configuration(
+        self,
+        config_name: Optional[str],
+        overrides: List[str],
+        run_mode: RunMode,
+        from_shell: bool = True,
+        validate_sweep_overrides: bool = True,
+    ) -> DictConfig:
+        return self.loader.load_configuration(
+            config_name, overrides, run_mode, from_shell=from_shell, validate_sweep_overrides=validate_sweep_overrides
+        )
+
+    def get_search_path(self) -> ConfigSearchPath:
+        return self.loader.get_search_path()
+
+    def get_sources(self) -> List[ConfigSource]:
+        return self.loader.get_sources()
+
+    def list_groups(self, parent_name: str) -> List[str]:
+        return self.loader.list_groups(parent_name)
+
+    def get_group_options(
+        self,
+        group_name: str,
+        results_filter: Optional[ObjectType] = ObjectType.CONFIG,
+        config_name: Optional[str] = None,
+        overrides: Optional[List[str]] = None,
+    ) -> List[str]:
+        return self.loader.get_group_options(group_name, results_filter, config_name, overrides)
+
+    def compute_defaults_list(self, config_name: Optional[str], overrides: List[str], run_mode: RunMode) -> Any:
+        return self.loader.compute_defaults_list(config_name, overrides, run_mode)
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else Hydra's implementation has (e.g. its repository) is the wrapped loader's.
+        if name == "loader":  # not set yet (while unpickling): no delegation loop
+            raise AttributeError(name)
+        return getattr(self.loader, name)

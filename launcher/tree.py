@@ -79,20 +79,20 @@ def check_override_keys(overrides: list[str], config_groups: Iterable[str] = ())
         raise ParameterError("\n".join(problems))
 
 
-def _walk(schema: type, node: DictConfig, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any, str | None]]:
-    """(dotted key, schema field, resolved value, interpolation source key or None) of every leaf."""
+def _walk(schema: type, values: dict, raw: Any, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any, str | None]]:
+    """(dotted key, schema field, resolved value, interpolation source key or None) of every leaf,
+    from the resolved tree (``values``) and the unresolved one (``raw``), both plain data."""
     for f in dataclasses.fields(schema):
         key = f"{prefix}{f.name}"
+        raw_value = raw.get(f.name) if isinstance(raw, dict) else None
         nested = _nested_dataclass(f)
         if nested is not None:
-            yield from _walk(nested, node[f.name], key + ".")
+            yield from _walk(nested, values[f.name], raw_value, key + ".")
         else:
             source = None
-            if OmegaConf.is_interpolation(node, f.name):
-                raw = str(node._get_node(f.name)._value())  # e.g. "${sheets.V1.cell.v_rest}"
-                if raw.startswith("${") and raw.endswith("}") and raw.count("${") == 1:
-                    source = raw[2:-1]
-            yield key, f, node[f.name], source
+            if isinstance(raw_value, str) and raw_value.startswith("${") and raw_value.endswith("}") and raw_value.count("${") == 1:
+                source = raw_value[2:-1]  # e.g. "${sheets.V1.cell.v_rest}"
+            yield key, f, values[f.name], source
 
 
 def _bound_problem(value: Any, meta: dataclasses.Field) -> str | None:
@@ -122,6 +122,19 @@ def follows_schema(cfg: DictConfig) -> bool:
     return OmegaConf.get_type(cfg) is RootConfig
 
 
+def check_tree(cfg: DictConfig) -> tuple[list[str], str | None]:
+    """The problems of a composed tree (see :func:`tree_problems`) and its config hash
+    (None if it cannot be resolved), resolving the tree once for both."""
+    try:
+        values = resolved_tree(cfg)
+    except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
+        return [f"the parameter tree cannot be resolved: {exc}"], None
+    if not follows_schema(cfg):
+        return [], _hash(values)
+    raw = {key: value for key, value in OmegaConf.to_container(cfg, resolve=False).items() if key != "hydra"}
+    return _problems(values, raw), _hash(values)
+
+
 def tree_problems(cfg: DictConfig) -> list[str]:
     """Every out-of-range value and broken cross-key rule of a composed tree, one line each.
 
@@ -129,35 +142,31 @@ def tree_problems(cfg: DictConfig) -> list[str]:
     reported again: the fix is at the source. A tree that does not follow the
     schema (:func:`follows_schema`) has only Hydra's own checks: nothing here.
     """
-    if not follows_schema(cfg):
-        return []
-    try:
-        leaves = list(_walk(RootConfig, cfg))
-    except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
-        return [f"the parameter tree cannot be resolved: {exc}"]
+    return check_tree(cfg)[0]
+
+
+def _problems(values: dict[str, Any], raw: dict[str, Any]) -> list[str]:
     problems: dict[str, str] = {}
     known = set(schema_keys())
-    for key in _tree_keys(cfg):
+    for key in _plain_keys(values):
         # Hydra's '+key=value' adds to even a closed tree; the tree must still match the schema.
         if key not in known:
             hint = suggest(key, known)
             problems[key] = f"unknown parameter '{key}'" + (f"; did you mean: {', '.join(hint)}?" if hint else "")
-    values: dict[str, Any] = {}
-    for key, f, value, source in leaves:
-        values[key] = value
+    leaves: dict[str, Any] = {}
+    for key, f, value, source in _walk(RootConfig, values, raw):
+        leaves[key] = value
         problem = _bound_problem(value, f)
         if problem and source not in problems:
             problems[key] = f"{key} = {value!r} is out of range; {problem}"
-    return list(problems.values()) + _cross_key_problems(values)
+    return list(problems.values()) + _cross_key_problems(leaves)
 
 
-def _tree_keys(node: DictConfig, prefix: str = "") -> Iterator[str]:
-    for key in node.keys():
-        if prefix == "" and key == "hydra":
-            continue
+def _plain_keys(node: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in node.items():
         yield f"{prefix}{key}"
-        if OmegaConf.is_dict(node._get_node(key)):
-            yield from _tree_keys(node[key], f"{prefix}{key}.")
+        if isinstance(value, dict):
+            yield from _plain_keys(value, f"{prefix}{key}.")
 
 
 def validate_tree(cfg: DictConfig) -> None:
@@ -210,5 +219,9 @@ def resolved_tree(cfg: DictConfig) -> dict[str, Any]:
 
 def config_hash(cfg: DictConfig) -> str:
     """A hash of the resolved tree: equal hashes mean the same simulation."""
-    canonical = json.dumps(resolved_tree(cfg), sort_keys=True, separators=(",", ":"))
+    return _hash(resolved_tree(cfg))
+
+
+def _hash(values: dict[str, Any]) -> str:
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

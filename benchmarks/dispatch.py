@@ -1,0 +1,87 @@
+"""Per-job dispatch overhead of a sweep on a no-op task: stock Hydra against this project.
+
+Runs, in one go and on the same no-op task (the project's config tree, a task
+function that does nothing), sweeps of 1 and of N jobs with
+
+- stock Hydra: the basic sweeper and the basic launcher (``hydra/sweeper=basic``);
+- this project: its sweeper (validation, manifest, resume, collection) and the
+  basic launcher, as ``run_sim.py -m`` uses them.
+
+The overhead per job is (time of the N-job sweep - time of the 1-job sweep) / (N - 1),
+so that start-up is left out. Each figure is the median of several repeats.
+Prints the figures; the last line is a JSON object of them.
+
+    python benchmarks/dispatch.py [--jobs 200] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+NOOP_APP = f'''
+import hydra
+import launcher  # the project's schema, resolver and plugins
+
+
+@hydra.main(version_base="1.3", config_path={str(REPO / "conf")!r}, config_name="config")
+def main(cfg):
+    return None
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+VARIANTS = {
+    "stock_hydra": ["hydra/sweeper=basic"],
+    "this_project": [],
+}
+
+
+def sweep_seconds(app: Path, work: Path, variant: list[str], jobs: int) -> float:
+    sweep_dir = Path(tempfile.mkdtemp(dir=work))
+    command = [sys.executable, str(app), "-m", f"pynn_seed=range(1,{jobs + 1})", *variant, f"hydra.sweep.dir={sweep_dir}"]
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=work, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        app = work / "noop_app.py"
+        app.write_text(NOOP_APP)
+        figures: dict[str, float] = {}
+        for name, variant in VARIANTS.items():
+            one = statistics.median(sweep_seconds(app, work, variant, 1) for _ in range(args.repeats))
+            many = statistics.median(sweep_seconds(app, work, variant, args.jobs) for _ in range(args.repeats))
+            per_job_ms = (many - one) / (args.jobs - 1) * 1000
+            figures[f"{name}_per_job_ms"] = round(per_job_ms, 2)
+            figures[f"{name}_sweep_s"] = round(many, 2)
+            print(f"{name:>13}: {args.jobs} jobs in {many:.2f} s (1 job: {one:.2f} s) -> {per_job_ms:.2f} ms per job")
+        ratio = figures["stock_hydra_per_job_ms"] / figures["this_project_per_job_ms"]
+        figures["stock_over_project"] = round(ratio, 1)
+        figures["jobs"] = args.jobs
+        print(f"stock Hydra spends {ratio:.1f} times more per job than this project")
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
