@@ -1,0 +1,385 @@
+"""Sweeps on this machine, N jobs at a time, where a crashed job ends only itself.
+
+Hydra's basic launcher runs one job after the other; hydra-joblib-launcher runs
+them in parallel but a job that kills its process (NEST can segfault) aborts
+the whole sweep and loses the other jobs' results; submitit's local executor
+has no cap on the jobs running at once. This launcher
+(``hydra/launcher=local_parallel``, ``hydra.launcher.n_jobs=N``):
+
+- runs the jobs in N *lanes*, each a ``ProcessPoolExecutor(max_workers=1)``:
+  a lane takes the next job as soon as it is free, so at most N jobs run at
+  once; its worker process persists, so the simulator is imported once per
+  lane, not once per job (every job resets the simulator at its start);
+- runs a job exactly as the basic launcher does (Hydra's ``run_job`` with the
+  same keys and job number): same run directories, same ``.hydra/`` files and
+  job log, same results, the same ``JobReturn`` in the order of the jobs;
+- turns the death of a worker (a signal, ``os._exit``) into a failed
+  ``JobReturn`` for that job alone (:class:`JobProcessDied`, naming the signal or
+  exit code) and replaces the lane; every other job goes on;
+- tells the sweeper (``on_state``, see :data:`launcher.sweep.StateCallback`) as
+  jobs start and end, from this process only;
+- on Ctrl-C (or any error) stops its workers: the running jobs are interrupted,
+  then terminated, then killed; a worker also ends as soon as the sweep's process
+  ends, even killed: no worker outlives the sweep.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import multiprocessing
+import os
+import select
+import signal
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import forkserver
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import cloudpickle
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.errors import HydraException
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.basecontainer import BaseContainer
+
+log = logging.getLogger(__name__)
+
+#: Seconds that interrupted jobs get to record their failure before their workers are terminated.
+STOP_GRACE_S = 3.0
+
+
+@dataclass
+class LocalParallelConf:
+    """The ``hydra/launcher=local_parallel`` preset."""
+
+    _target_: str = "hydra_plugins.mozaik_local_launcher.mozaik_local_launcher.LocalParallelLauncher"
+    #: Jobs running at once; None: the number of CPUs this process may use.
+    n_jobs: Optional[int] = None
+
+
+class JobProcessDied(Exception):
+    """The process running a job died before the job returned (a signal such as SIGSEGV, or an exit)."""
+
+    def __init__(self, exitcode: Optional[int]) -> None:
+        self.exitcode = exitcode
+        self.signal = signal.Signals(-exitcode) if exitcode is not None and exitcode < 0 else None
+        if self.signal is not None:
+            how = f"was killed by signal {-exitcode} ({self.signal.name}: {signal.strsignal(self.signal)})"
+        elif exitcode is not None:
+            how = f"exited with code {exitcode}"
+        else:
+            how = "ended, exit status unknown"
+        super().__init__(f"the process running the job {how}")
+
+
+class UnpicklableJobError(Exception):
+    """A job's exception that cannot be sent back from its worker process, as text."""
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _failed_return(overrides: Sequence[str], error: BaseException) -> JobReturn:
+    ret = JobReturn()
+    ret.status = JobStatus.FAILED
+    ret.overrides = list(overrides)
+    ret._return_value = error  # the setter is bypassed as run_job's is: .return_value would re-raise
+    return ret
+
+
+# --- in the worker processes -------------------------------------------------------------
+
+
+def _end_with(sweep_pid: int) -> None:
+    """Kill this worker as soon as the sweep's process ends, however it ends (SIGKILL, SIGTERM:
+    no cleanup runs there). Needed: the fork server, the worker's parent, lives on as long as
+    its workers do, and an idle worker waits for work forever."""
+    try:
+        pidfd = os.pidfd_open(sweep_pid)  # Linux >= 5.3: readable when the process ends
+        select.select([pidfd], [], [])
+    except (AttributeError, OSError):  # elsewhere, or the sweep has already ended
+        while _alive(sweep_pid):
+            time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _init_worker(sweep_pid: int) -> None:
+    threading.Thread(target=_end_with, args=(sweep_pid,), name="end-with-sweep", daemon=True).start()
+    faulthandler.enable()  # a crashing job prints its Python stack to the sweep's stderr
+    # Ctrl-C reaches the whole process group: an idle worker leaves the stop to the
+    # launcher, a busy one interrupts its job (see _run_job_in_worker).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interrupt_job(signum: int, frame: Any) -> None:
+    # Once per job: a second SIGINT (the terminal's and the launcher's) must not cut
+    # short the job's recording of its own failure.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _sendable(ret: JobReturn) -> bytes:
+    """``ret`` pickled; a return value or exception that does not survive the trip is replaced."""
+    try:
+        data = cloudpickle.dumps(ret)
+        cloudpickle.loads(data)
+        return data
+    except Exception as exc:
+        value = ret._return_value
+        if ret.status == JobStatus.COMPLETED:
+            log.warning("The job's return value cannot be sent to the sweep (%s); it returns None", exc)
+            ret._return_value = None
+        else:
+            ret._return_value = UnpicklableJobError(f"{type(value).__name__}: {value}")
+        return cloudpickle.dumps(ret)
+
+
+def _run_job_in_worker(payload: bytes, overrides: List[str], idx: int, interruptible: bool) -> bytes:
+    """Run one job in a worker, as the basic launcher runs it; return its pickled JobReturn.
+
+    ``interruptible``: SIGINT interrupts the job, unless the sweep itself ignores it
+    (started in the background by a shell, under nohup...)."""
+    if interruptible:
+        signal.signal(signal.SIGINT, _interrupt_job)
+    try:
+        hydra_context, task_function, config, singleton_state, resolvers = cloudpickle.loads(payload)
+        Singleton.set_state(singleton_state)
+        setup_globals()
+        for name, resolver in resolvers.items():
+            if not OmegaConf.has_resolver(name):
+                BaseContainer._resolvers[name] = cloudpickle.loads(resolver)
+        sweep_config = hydra_context.config_loader.load_sweep_config(config, overrides)
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = idx
+            sweep_config.hydra.job.num = idx
+        ret = run_job(
+            hydra_context=hydra_context,
+            task_function=task_function,
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+    except BaseException as exc:  # also KeyboardInterrupt, SystemExit: this job fails, the worker lives
+        ret = _failed_return(overrides, exc)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return _sendable(ret)
+
+
+# --- in the sweeping process ----------------------------------------------------------
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """The start method of the workers, its server started (it then loads while the sweep
+    validates its jobs)."""
+    # forkserver: workers are forked from a single-threaded server process started once
+    # per sweep (it imports __main__, guarded in run_sim.py, and this module), so a lane
+    # starts in milliseconds, also when it replaces a crashed one. Not fork: this process
+    # runs a manager thread per lane while lanes are (re)started, and forking a threaded
+    # process can deadlock the child (CPython issue 90622); it may also hold a simulator
+    # (NEST, OpenMP) that must not be forked. Not spawn: every lane would pay a fresh
+    # interpreter and the imports of __main__ (about a second each, per replacement too).
+    # The simulator itself is imported by each worker's first job, never by the server.
+    # Where there is no forkserver (Windows), spawn.
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", __name__])
+    forkserver.ensure_running()  # starts the server, does not wait for it
+    return context
+
+
+def _resolvers() -> Dict[str, bytes]:
+    """OmegaConf resolvers of this process, pickled, for workers that lack them (as the jobs of
+    the basic launcher have them): those registered at run time, e.g. under ``__main__``'s guard."""
+    found = {}
+    for name, resolver in BaseContainer._resolvers.items():
+        try:
+            found[name] = cloudpickle.dumps(resolver)
+        except Exception as exc:  # a job that needs it fails as it would with any other launcher
+            log.debug("Resolver %s cannot be sent to the workers: %s", name, exc)
+    return found
+
+
+class _Lane:
+    """One worker process, one job at a time."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        self.executor = ProcessPoolExecutor(
+            max_workers=1, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+        )
+        self.process: Optional[multiprocessing.process.BaseProcess] = None
+        self.job: Optional[int] = None  # index in the batch of the job it runs
+        self.broken = False
+
+    def submit(self, job: int, *args: Any) -> Future:
+        future = self.executor.submit(_run_job_in_worker, *args)
+        self.job = job
+        if self.process is None:
+            # The worker's Process, for its exit status and a forced stop; the executor
+            # keeps it private (Python 3.14 adds terminate_workers(), not the exit status).
+            self.process = next(iter((getattr(self.executor, "_processes", None) or {}).values()), None)
+        return future
+
+    def result(self, future: Future, overrides: Sequence[str], idx: int) -> JobReturn:
+        """The JobReturn of the lane's finished job; the lane is free again, or broken."""
+        self.job = None
+        try:
+            return cloudpickle.loads(future.result())
+        except BrokenProcessPool:
+            self.broken = True
+            error = JobProcessDied(self._exitcode())
+            log.error(f"#{idx} : {' '.join(filter_overrides(overrides))} failed: {error}; the other jobs go on")
+            return _failed_return(overrides, error)
+        except Exception as exc:  # the executor could not run the call at all
+            return _failed_return(overrides, exc)
+
+    def _exitcode(self) -> Optional[int]:
+        # The executor's own thread reaps the dead worker; read the status once it has
+        # (two threads reading it at once could lose it).
+        self.executor.shutdown(wait=True)
+        deadline = time.monotonic() + 2.0
+        while self.process is not None and time.monotonic() < deadline:
+            self.process.join(timeout=0.1)
+            if self.process.exitcode is not None:
+                return self.process.exitcode
+        return None
+
+
+class LocalParallelSweepLauncher(Launcher):
+    """Behaviour of the ``local_parallel`` launcher (Hydra loads the class from ``hydra_plugins``)."""
+
+    def __init__(self, n_jobs: Optional[int] = None) -> None:
+        super().__init__()
+        if n_jobs is not None and n_jobs < 1:
+            raise HydraException(f"hydra.launcher.n_jobs = {n_jobs}: must be at least 1 (or null: one per CPU)")
+        self.n_jobs = n_jobs or cpu_count()
+        self.config: Optional[DictConfig] = None
+        self.task_function: Optional[TaskFunction] = None
+        self.hydra_context: Optional[HydraContext] = None
+        self.context: Optional[multiprocessing.context.BaseContext] = None
+        #: Set by the sweeper (launcher.sweep.StateCallback): told as jobs start and end.
+        self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+        self.context = _context()
+
+    def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
+        if changes and self.on_state is not None:
+            self.on_state(changes)
+
+    def _payload(self) -> bytes:
+        # cloudpickle: the task function is the @hydra.main function of __main__, which
+        # plain pickle can only name (and __main__.main is hydra.main's wrapper).
+        state = (self.hydra_context, self.task_function, self.config, Singleton.get_state(), _resolvers())
+        try:
+            return cloudpickle.dumps(state)
+        except Exception as exc:
+            raise HydraException(
+                f"hydra/launcher=local_parallel cannot send the task to worker processes ({type(exc).__name__}: {exc});"
+                " run the sweep with the basic launcher"
+            ) from exc
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        assert self.context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        payload = self._payload()
+        interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        n_lanes = min(self.n_jobs, len(job_overrides))
+        log.info(f"Launching {len(job_overrides)} jobs locally, at most {n_lanes} at a time")
+
+        lanes = [_Lane(self.context) for _ in range(n_lanes)]
+        running: Dict[Future, _Lane] = {}
+        results: Dict[int, JobReturn] = {}
+        waiting = list(range(len(job_overrides)))[::-1]  # popped from the end: job order
+        try:
+            while waiting or running:
+                started = []
+                for lane in (lane for lane in lanes if lane.job is None):
+                    if not waiting:
+                        break
+                    i = waiting.pop()
+                    idx = initial_job_idx + i
+                    log.info(f"\t#{idx} : {' '.join(filter_overrides(job_overrides[i]))}")
+                    running[lane.submit(i, payload, list(job_overrides[i]), idx, interruptible)] = lane
+                    started.append((i, "running", None))
+                self._notify(started)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                ended = []
+                for future in done:
+                    lane = running.pop(future)
+                    i = lane.job
+                    assert i is not None
+                    results[i] = lane.result(future, job_overrides[i], initial_job_idx + i)
+                    if lane.broken:
+                        lanes[lanes.index(lane)] = _Lane(self.context)
+                    ended.append((i, "completed" if results[i].status == JobStatus.COMPLETED else "failed", None))
+                self._notify(ended)
+        except BaseException:
+            _stop(lanes, interrupt=interruptible)
+            raise
+        for lane in lanes:
+            lane.executor.shutdown(wait=True)
+        return [results[i] for i in range(len(job_overrides))]
+
+
+def _stop(lanes: List[_Lane], interrupt: bool) -> None:
+    """Stop every worker: interrupt the running jobs (they record their failure), then
+    terminate, then kill what is left. A second Ctrl-C does not cut this short."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        for lane in lanes:
+            lane.executor.shutdown(wait=False, cancel_futures=True)  # idle workers exit
+        processes = [lane.process for lane in lanes if lane.process is not None]
+        busy = [lane.process for lane in lanes if lane.job is not None and lane.process is not None]
+        for process in busy if interrupt else []:
+            _signal(process, signal.SIGINT)
+        deadline = time.monotonic() + (STOP_GRACE_S if interrupt and busy else 0.0)
+        for process in processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for stop in (lambda p: p.terminate(), lambda p: p.kill()):
+            alive = [p for p in processes if p.is_alive()]
+            for process in alive:
+                stop(process)
+            for process in alive:
+                process.join(timeout=1.0)
+        log.info("Stopped %d worker processes", len(processes))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _signal(process: multiprocessing.process.BaseProcess, signum: int) -> None:
+    try:
+        os.kill(process.pid, signum)  # type: ignore[arg-type]
+    except (ProcessLookupError, TypeError):
+        pass
