@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -16,10 +17,27 @@ from typing import Any, Iterable, Iterator
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import CompactHydraException
+import omegaconf.base
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher.config import RootConfig
+
+
+def _cache_interpolation_parsing() -> None:
+    """Make OmegaConf parse each interpolation string once per process, not at every access.
+
+    Resolving a tree parses every ``${...}`` it holds with ANTLR, again at every
+    resolution: most of the cost of validating and hashing each job of a sweep,
+    though a sweep's jobs share the same few interpolation strings. Parse trees
+    are only read by OmegaConf's visitor, and each token keeps its own input, so
+    a parse tree can serve every later resolution of the same string.
+    """
+    if getattr(omegaconf.base.parse, "cache_info", None) is None:
+        omegaconf.base.parse = functools.lru_cache(maxsize=4096)(omegaconf.base.parse)
+
+
+_cache_interpolation_parsing()
 
 
 class ParameterError(CompactHydraException):
@@ -131,8 +149,7 @@ def check_tree(cfg: DictConfig) -> tuple[list[str], str | None]:
         return [f"the parameter tree cannot be resolved: {exc}"], None
     if not follows_schema(cfg):
         return [], _hash(values)
-    raw = {key: value for key, value in OmegaConf.to_container(cfg, resolve=False).items() if key != "hydra"}
-    return _problems(values, raw), _hash(values)
+    return _problems(values, resolved_tree(cfg, resolve=False)), _hash(values)
 
 
 def tree_problems(cfg: DictConfig) -> list[str]:
@@ -206,14 +223,17 @@ def _cross_key_problems(v: dict[str, Any]) -> list[str]:
     return problems
 
 
-def resolved_tree(cfg: DictConfig) -> dict[str, Any]:
-    """The tree as plain data, interpolations resolved, Hydra's own node left out."""
+def resolved_tree(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
+    """The tree as plain data, interpolations resolved (unless told not to), Hydra's own node left out."""
     tree: dict[str, Any] = {}
     for key in cfg:
         if key == "hydra":  # Hydra's node holds run-specific values (dirs, times): not the model's
             continue
-        node = cfg[key]
-        tree[str(key)] = OmegaConf.to_container(node, resolve=True, throw_on_missing=True) if OmegaConf.is_config(node) else node
+        node = cfg._get_node(key)
+        if OmegaConf.is_config(node):
+            tree[str(key)] = OmegaConf.to_container(node, resolve=resolve, throw_on_missing=resolve)
+        else:
+            tree[str(key)] = cfg[key] if resolve else node._value()
     return tree
 
 
