@@ -13,6 +13,7 @@ preset there makes ours the one in force, always.
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.search_path_plugin import SearchPathPlugin
+from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 
 from launcher.slurm import MozaikSlurmConf, SlurmSweepLauncher
 
@@ -22,9 +23,11 @@ class MozaikSlurmLauncher(SlurmSweepLauncher):
 
 
 class MozaikSlurmPreset(SearchPathPlugin):
-    """Registers ``hydra/launcher=submitit_slurm`` (leaves the search path as it is)."""
+    """Registers ``hydra/launcher=submitit_slurm`` (leaves the search path as it is), and
+    keeps the stock preset reachable as ``hydra/launcher=stock_submitit_slurm`` for
+    side-by-side measurements (benchmarks/)."""
 
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        ConfigStore.instance().store(
-            group="hydra/launcher", name="submitit_slurm", node=MozaikSlurmConf, provider="launcher"
-        )
+        store = ConfigStore.instance()
+        store.store(group="hydra/launcher", name="stock_submitit_slurm", node=SlurmQueueConf, provider="submitit_launcher")
+        store.store(group="hydra/launcher", name="submitit_slurm", node=MozaikSlurmConf, provider="launcher")
