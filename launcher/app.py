@@ -12,20 +12,16 @@ import logging
 import time
 import traceback
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
 from launcher import results
+from launcher.manifest import now
 from launcher.tree import config_hash, resolved_tree, validate_tree
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def job_location(run_dir: Path | str | None, overrides: Sequence[str] | None) -> tuple[Path, list[str]]:
@@ -61,7 +57,7 @@ def recorded_job(cfg: DictConfig, run_dir: Path, overrides: Sequence[str], **fie
         **fields,
         **results.host_info(),
         "code": results.code_version(),
-        "timings": {"started": _now()},
+        "timings": {"started": now()},
     }
     t0 = time.perf_counter()
     try:
@@ -75,7 +71,7 @@ def recorded_job(cfg: DictConfig, run_dir: Path, overrides: Sequence[str], **fie
         raise
     finally:
         record["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
-        record["timings"]["finished"] = _now()
+        record["timings"]["finished"] = now()
         results.write_json_atomic(run_dir / results.RESULTS_FILE, record)
 
 
