@@ -29,5 +29,5 @@ class MozaikSlurmPreset(SearchPathPlugin):
 
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         store = ConfigStore.instance()
-        store.store(group="hydra/launcher", name="stock_submitit_slurm", node=SlurmQueueConf, provider="submitit_launcher")
+        store.store(group="hydra/launcher", name="stock_submitit_slurm", node=SlurmQueueConf(), provider="submitit_launcher")
         store.store(group="hydra/launcher", name="submitit_slurm", node=MozaikSlurmConf, provider="launcher")

@@ -1,0 +1,87 @@
+"""One default-model run through ``run_sim.py`` against a bare PyNN script of the same network.
+
+The bare script builds the same network with the same values (read from the
+composed tree, so that the two stay the same), runs the same protocol and
+fetches the spikes; ``run_sim.py`` adds Hydra, validation, the metrics and the
+run directory's outputs. Both run as fresh processes; each figure is the median
+of several repeats. Prints the figures; the last line is a JSON object of them.
+
+    python benchmarks/single_run.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+BARE_SCRIPT = f'''
+import os, warnings
+os.environ["PYNEST_QUIET"] = "1"
+warnings.simplefilter("ignore")
+import numpy as np
+from hydra import compose, initialize_config_dir
+import launcher  # the schema of the tree
+with initialize_config_dir(version_base="1.3", config_dir={str(REPO / "conf")!r}):
+    cfg = compose("config")
+import pyNN.nest as sim
+from pyNN.random import NumpyRNG
+sheet, kick = cfg.sheets.V1, cfg.experiment.kick
+sim.setup(timestep=cfg.time_step, min_delay=cfg.min_delay, max_delay=cfg.max_delay, threads=cfg.threads, rng_seed=cfg.pynn_seed)
+rng = NumpyRNG(seed=cfg.pynn_seed)
+total = int(round(sheet.density * sheet.sx * sheet.sy / 1e6)); n_exc = int(round(total * sheet.exc_fraction))
+cell = sim.IF_cond_exp(**sheet.cell)
+pops = {{"exc": sim.Population(n_exc, cell), "inh": sim.Population(total - n_exc, cell)}}
+for pop in pops.values():
+    pop.initialize(v=rng.next(len(pop), "uniform", {{"low": sheet.v_init.low, "high": sheet.v_init.high}}))
+    pop.record("spikes")
+for name, conn in sheet.connections.items():
+    source, target = name.split("_")
+    sim.Projection(pops[source], pops[target], sim.FixedProbabilityConnector(conn.probability, rng=rng),
+                   sim.StaticSynapse(weight=conn.weight, delay=conn.delay),
+                   receptor_type="excitatory" if source == "exc" else "inhibitory")
+drive = sim.Population(kick.sources, sim.SpikeSourcePoisson(rate=kick.rate, duration=kick.duration))
+for pop in pops.values():
+    sim.Projection(drive, pop, sim.FixedProbabilityConnector(kick.probability, rng=rng),
+                   sim.StaticSynapse(weight=kick.weight, delay=cfg.min_delay), receptor_type="excitatory")
+sim.run(kick.duration + cfg.experiment.spontaneous_duration)
+spikes = {{name: pop.get_data("spikes") for name, pop in pops.items()}}
+sim.end()
+'''
+
+
+def seconds(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{command} failed:\\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        bare = work / "bare_pynn.py"
+        bare.write_text(BARE_SCRIPT)
+        bare_s = statistics.median(seconds([sys.executable, str(bare)], work) for _ in range(args.repeats))
+        ours_s = statistics.median(
+            seconds([sys.executable, str(REPO / "run_sim.py"), f"hydra.run.dir={work / f'run{i}'}"], work)
+            for i in range(args.repeats)
+        )
+    ratio = ours_s / bare_s
+    print(f"bare PyNN script: {bare_s:.2f} s; run_sim.py: {ours_s:.2f} s; ratio {ratio:.3f}")
+    print(json.dumps({"bare_pynn_s": round(bare_s, 2), "run_sim_s": round(ours_s, 2), "ratio": round(ratio, 3)}))
+
+
+if __name__ == "__main__":
+    main()
