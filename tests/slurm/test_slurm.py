@@ -37,12 +37,18 @@ def slurm_jobs(sweep: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[0].isdigit()) if folder.exists() else []
 
 
-def sacct_state(job_id: str) -> str:
-    proc = subprocess.run(
-        ["sacct", "--noheader", "--parsable2", "--allocations", "--format=State", "--jobs", job_id],
-        capture_output=True, text=True, timeout=60,
-    )
-    return proc.stdout.strip().split("\n")[0].split(" ")[0]
+def sacct_state(job_id: str, wait_s: float = 60) -> str:
+    """A task's state in Slurm's accounting, which lags the queue by a few seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        proc = subprocess.run(
+            ["sacct", "--noheader", "--parsable2", "--allocations", "--format=State", "--jobs", job_id],
+            capture_output=True, text=True, timeout=60,
+        )
+        state = proc.stdout.strip().split("\n")[0].split(" ")[0]
+        if state not in ("", "PENDING", "RUNNING") or time.monotonic() > deadline:
+            return state
+        time.sleep(1)
 
 
 def same(a: dict, b: dict) -> bool:
