@@ -250,10 +250,16 @@ class ParameterSearch:
 
         Exits with the search's exit code if a job failed.
         """
+        from launcher.mozaik_format import MozaikFormatError
+
         run_script, simulator_name, root = read_command_line(sys.argv)
-        code = run_search(
-            self.backend, run_script, simulator_name, root, self.generate_parameter_combinations(), Path(self.master_directory_name())
-        )
+        try:
+            code = run_search(
+                self.backend, run_script, simulator_name, root, self.generate_parameter_combinations(), Path(self.master_directory_name())
+            )
+        except (ParameterError, MozaikFormatError) as exc:  # bad input: the message says it all
+            print(f"Error: {exc}", file=sys.stderr)
+            code = 1
         if code != 0:
             raise SystemExit(code)
 
