@@ -25,7 +25,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,22 +53,12 @@ MAX_ANNOTATED_CELLS = 144
 
 
 @dataclass
-class FailedJob:
-    """What a user needs to look into one failed job."""
-
-    number: int
-    overrides: list[str]
-    error: Optional[str]
-    log: Path
-
-
-@dataclass
 class StatusReport:
     """The state of every job of a sweep, as far as the files on disk tell."""
 
     sweep_dir: Path
     counts: dict[str, int]
-    failed: list[FailedJob] = field(default_factory=list)
+    failed: list[JobEntry] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -83,11 +73,7 @@ def status(sweep_dir: Path | str) -> StatusReport:
         from launcher.slurm import refresh_states  # jobs left to Slurm: ask the queue
 
         refresh_states(manifest.jobs)
-    failed = [
-        FailedJob(job.number, list(job.overrides), job.error, job.log_path(sweep_dir))
-        for job in _in_order(manifest.jobs)
-        if job.state == FAILED
-    ]
+    failed = [job for job in _in_order(manifest.jobs) if job.state == FAILED]
     return StatusReport(sweep_dir, manifest.counts(), failed)
 
 
@@ -97,12 +83,7 @@ def format_status(report: StatusReport) -> str:
     lines = [f"Sweep {report.sweep_dir}: {report.total} jobs: {counts}"]
     if report.failed:
         lines.append("Failed jobs:")
-    for job in report.failed:
-        lines += [
-            f"  #{job.number} {' '.join(job.overrides) or '(no overrides)'}",
-            f"      error: {job.error or '(none recorded)'}",
-            f"      log: {job.log}",
-        ]
+    lines += [job.describe_failure(report.sweep_dir) for job in report.failed]
     return "\n".join(lines)
 
 

@@ -53,6 +53,17 @@ class JobEntry:
             return Path(sweep_dir) / self.log  # an absolute path stays as it is
         return Path(sweep_dir) / self.run_dir / JOB_LOG
 
+    def describe_failure(self, sweep_dir: Path) -> str:
+        """What a user needs to look into this job when it failed: overrides, error, run dir, log."""
+        return "\n".join(
+            [
+                f"  #{self.number} {' '.join(self.overrides) or '(no overrides)'}",
+                f"      error: {self.error or '(none recorded)'}",
+                f"      run dir: {Path(sweep_dir) / self.run_dir}",
+                f"      log: {self.log_path(sweep_dir)}",
+            ]
+        )
+
     def apply_results(self, sweep_dir: Path) -> Optional[dict[str, Any]]:
         """Take state, times and error from the job's results.json, if it has one for this config."""
         record = results.read_results(Path(sweep_dir) / self.run_dir)

@@ -68,17 +68,6 @@ class SweepFailed(CompactHydraException):
     """Some jobs of a sweep failed; the others' results are complete and kept."""
 
 
-def describe_failure(job: JobEntry, sweep_dir: Path) -> str:
-    """The lines of the failure report that concern one job."""
-    lines = [
-        f"  #{job.number} {' '.join(job.overrides) or '(no overrides)'}",
-        f"      error: {job.error}",
-        f"      run dir: {Path(sweep_dir) / job.run_dir}",
-        f"      log: {job.log_path(sweep_dir)}",
-    ]
-    return "\n".join(lines)
-
-
 def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path) -> None:
     """Update a job's entry from what its launcher returned and what it wrote."""
     job.finished = job.finished or now()
@@ -190,7 +179,7 @@ class ValidatingSweeper(BasicSweeper):
         if failed:
             raise SweepFailed(
                 f"{len(failed)} of {len(manifest.jobs)} jobs failed (the other results are complete):\n"
-                + "\n".join(describe_failure(job, sweep_dir) for job in failed)
+                + "\n".join(job.describe_failure(sweep_dir) for job in failed)
             )
         return returns
 
