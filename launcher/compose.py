@@ -202,6 +202,10 @@ class JobComposer:
         # the job name it falls back to, the version base and the working directory.
         return (str(JobRuntime().get("name")), str(version.getbase()), os.getcwd())
 
+    def base(self) -> DictConfig:
+        """A fresh copy of the job without overrides (``load_sweep_config(master, [])``)."""
+        return self._restore_base()
+
     def _restore_base(self) -> DictConfig:
         environment = self._environment()
         if self._base is None or environment != self._base_env:

@@ -27,6 +27,9 @@ NO_OVERRIDES_NAME = "defaults"
 #: quotes, spaces, control characters, and the ',' '=' '~' of the name's own syntax)
 #: is replaced by '_', which makes the name unfaithful and adds the hash.
 _SAFE_PUNCTUATION = frozenset("._-+:@%")
+#: The project's ``hydra.sweep.subdir`` (conf/config.yaml): this resolver over the job's
+#: overrides, leaving out ``hydra.job.config.override_dirname.exclude_keys``.
+SWEEP_SUBDIR = "${run_dirname:${hydra.overrides.task},${hydra.job.config.override_dirname.exclude_keys}}"
 
 
 def overrides_hash(overrides: Iterable[str]) -> str:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -37,6 +37,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest, now
 from launcher.tree import ParameterError, check_tree
+
+if TYPE_CHECKING:
+    from launcher.planner import ValuePlanner
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +261,17 @@ class ValidatingSweeper(BasicSweeper):
         assert self.config is not None and self.hydra_context is not None
         problems: Dict[str, List[str]] = {}  # problem -> labels of the jobs that have it
         jobs: List[JobEntry] = []
+        planner = self._planner()
         for number, overrides in enumerate(combinations):
             label = " ".join(overrides) or "(no overrides)"
+            planned = planner.plan(overrides) if planner is not None else None
+            if planned is not None:  # plain value changes: planned from the base, without composing
+                found, planned_hash, run_dir = planned
+                for problem in found:
+                    problems.setdefault(problem, []).append(label)
+                if not found:
+                    jobs.append(JobEntry(number, list(overrides), run_dir, planned_hash))
+                continue
             try:
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
             except HydraException as exc:
@@ -288,6 +300,15 @@ class ValidatingSweeper(BasicSweeper):
                 lines.append(f"  {problem}\n      in: {where}{more}".replace("\n", "\n  ", problem.count("\n")))
             raise ParameterError("The sweep was rejected; nothing was run or created:\n" + "\n".join(lines))
         return Manifest(Path(str(self.config.hydra.sweep.dir)), jobs)
+
+    def _planner(self) -> Optional["ValuePlanner"]:
+        from launcher.compose import ComposingConfigLoader
+        from launcher.planner import ValuePlanner
+
+        loader = self.hydra_context.config_loader if self.hydra_context is not None else None
+        if not isinstance(loader, ComposingConfigLoader) or self.config is None:
+            return None
+        return ValuePlanner(loader.composer(self.config))
 
     def format_plan(self, manifest: Manifest, to_run: List[JobEntry]) -> str:
         """The plan-mode listing: every job, its run directory and state, what would run."""

@@ -1,0 +1,93 @@
+"""ValuePlanner plans every job it takes exactly as composing it in full would.
+
+The full path is the sweeper's: compose the job with Hydra's loader, then
+:func:`launcher.tree.check_tree` (problems and config hash) and the job's
+``hydra.sweep.subdir``. For random override sets (those of test_compose), the
+planner must either leave the job to the full path (None) or give the same
+problems, hash and run directory; a job that Hydra refuses is never planned.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import strategies as st
+from hydra.errors import HydraException
+from omegaconf import open_dict
+
+from launcher.planner import ValuePlanner
+from launcher.tree import check_tree
+from test_compose import MASTERS, Sweep, jobs as random_jobs, sweeps  # noqa: F401  (sweeps: the fixture)
+
+
+def full_plan(sweep: Sweep, overrides: List[str]) -> Any:
+    try:
+        cfg = sweep.loader.load_sweep_config(sweep.master, list(overrides))
+    except HydraException as exc:
+        return exc
+    found, config_hash = check_tree(cfg)
+    with open_dict(cfg.hydra.job):
+        cfg.hydra.job.num = 0
+    return found, config_hash, str(cfg.hydra.sweep.subdir)
+
+
+def check(planner: ValuePlanner, sweep: Sweep, overrides: List[str]) -> bool:
+    """Compare the two paths on one job; True if the planner took it."""
+    planned = planner.plan(overrides)
+    if planned is None:
+        return False
+    full = full_plan(sweep, overrides)
+    assert not isinstance(full, Exception), f"planned a job Hydra refuses: {overrides}: {full}"
+    assert planned == full, overrides
+    return True
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(jobs=random_jobs, master=st.sampled_from(sorted(MASTERS)))
+def test_planner_equals_the_full_path(sweeps: Dict[str, Sweep], jobs: List[List[str]], master: str) -> None:
+    sweep = sweeps[master]
+    planner = ValuePlanner(sweep.composer)
+    for overrides in jobs:
+        event("planned" if check(planner, sweep, overrides) else "composed in full")
+
+
+def test_plain_values_are_planned_without_composing(sweeps: Dict[str, Sweep]) -> None:
+    sweep = sweeps["basic"]
+    planner = ValuePlanner(sweep.composer)
+    grid = [
+        ["sheets.V1.density=1000", "pynn_seed=3"],
+        ["sheets.V1.density=2000.5", "pynn_seed=4"],
+        ["sheets.V1.connectivity.exc_weight=0.001", "sheets.V1.cell.v_rest=-70"],  # followed by references
+        ["sheets.V1.cell.v_reset=-40", "sheets.V1.cell.v_thresh=-50"],  # a cross-key problem
+        ["sheets.V1.density=-1"],  # out of range
+        ["sheets.V1.connections.exc_exc.weight=0.02"],  # replaces a reference
+        ["name='a b/c'"],  # a name that needs the hash
+        [],
+    ]
+    for overrides in grid:
+        assert check(planner, sweep, overrides), overrides
+    assert planner.fast == len(grid)
+    problems, _, _ = planner.plan(["sheets.V1.density=-1"])
+    assert problems == ["sheets.V1.density = -1.0 is out of range; allowed: >= 0 (neurons per mm2)"]
+
+
+def test_the_rest_is_left_to_the_full_path(sweeps: Dict[str, Sweep]) -> None:
+    sweep = sweeps["basic"]
+    planner = ValuePlanner(sweep.composer)
+    for overrides in (
+        ["sheets.V1.density=abc"],  # Hydra's own error
+        ["sheets.V1.density=${sheets.V1.sx}"],  # an interpolation as the value
+        ["+sheets.V1.extra=1"],
+        ["hydra.job.name=x"],
+        ["hydra/launcher=basic"],
+        ["~experiment.kick.rate"],
+        ["sheets.V1.cell={v_rest:-70.0}"],
+        ["threads=null"],
+    ):
+        assert planner.plan(overrides) is None, overrides
