@@ -12,6 +12,7 @@ and two different override sets never share a directory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Iterable
 
@@ -38,6 +39,7 @@ def overrides_hash(overrides: Iterable[str]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:HASH_CHARS]
 
 
+@functools.lru_cache(maxsize=65536)  # a sweep's keys and values repeat across its jobs
 def _clean(text: str) -> str:
     return "".join(c if (c.isalnum() or c in _SAFE_PUNCTUATION) else "_" for c in text)
 

@@ -13,7 +13,7 @@ leaves they override, and the model tree's interpolations are plain references
   exactly as in the job's config: ``density=1000`` is the float ``1000.0``);
 - sets those values in a flat copy of the base tree, follows the references, and
   checks and hashes the result with the same functions as the full path
-  (:func:`launcher.tree._problems`, :func:`launcher.tree._hash`);
+  (:func:`launcher.tree.value_problems`, :func:`launcher.tree._hash`);
 - names the run directory with :func:`launcher.naming.run_dirname`, as the
   config's ``hydra.sweep.subdir`` does.
 
@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from launcher.compose import JobComposer
 from launcher.naming import SWEEP_SUBDIR, run_dirname
-from launcher.tree import _hash, _problems, follows_schema, resolved_tree
+from launcher.tree import _hash, flatten, follows_schema, resolved_tree, value_problems
 
 #: A whole-string plain reference to another key of the tree: ``${a.b.c}``.
 _REFERENCE = re.compile(r"\$\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
@@ -46,27 +46,8 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
 Plan = Tuple[List[str], Optional[str], str]
 
 
-def _flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-    flat: Dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _nest(flat: Dict[str, Any]) -> Dict[str, Any]:
-    # Keys come in the order of the base tree, so the nested dicts keep its key order
-    # (which the hash, a JSON dump with sorted keys, does not depend on anyway).
-    tree: Dict[str, Any] = {}
-    for key, value in flat.items():
-        node = tree
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
+def _copy_tree(tree: Dict[str, Any]) -> Dict[str, Any]:
+    return {key: _copy_tree(value) if isinstance(value, dict) else value for key, value in tree.items()}
 
 
 class ValuePlanner:
@@ -88,8 +69,9 @@ class ValuePlanner:
             return False
         if OmegaConf.to_container(base.hydra.sweep, resolve=False).get("subdir") != SWEEP_SUBDIR:
             return False
-        raw = _flatten(resolved_tree(base, resolve=False))
-        values = _flatten(resolved_tree(base))
+        raw = flatten(resolved_tree(base, resolve=False))
+        self._base_tree = resolved_tree(base)
+        values = flatten(self._base_tree)
         self._references: Dict[str, str] = {}
         for key, value in raw.items():
             if isinstance(value, str) and "${" in value:
@@ -103,6 +85,7 @@ class ValuePlanner:
             if type(values[key]) is not type(values[self._source(raw, key)]):
                 return False
         self._base_raw, self._base_values = raw, values
+        self._paths = {key: key.split(".") for key in raw}
         exclude = base.hydra.job.config.override_dirname.exclude_keys
         self._exclude_keys = [str(k) for k in exclude]
         self._base_task = [str(line) for line in base.hydra.overrides.task]
@@ -158,24 +141,31 @@ class ValuePlanner:
         parsed = self.composer.plain(overrides)
         if parsed is None:
             return None
-        raw = dict(self._base_raw)
+        raw, values = dict(self._base_raw), dict(self._base_values)
         for override in parsed:
             if override.is_hydra_override():
                 return None
             value = self._value(override.input_line, override)
             if value is _SLOW:
                 return None
-            raw[override.key_or_group] = value
-        values = dict(raw)
+            raw[override.key_or_group] = values[override.key_or_group] = value
         try:
             for key in self._references:
-                values[key] = raw[self._source(raw, key)]
+                values[key] = values[self._source(raw, key)]
         except ValueError:
             return None  # a cycle: the full path reports OmegaConf's error
-        nested_values, nested_raw = _nest(values), _nest(raw)
+        # The hash is of the nested tree, as in the full path: the base's, with the leaves
+        # that may differ from it set (overridden keys and references).
+        tree = _copy_tree(self._base_tree)
+        for key in [override.key_or_group for override in parsed] + list(self._references):
+            *parents, leaf = self._paths[key]
+            node = tree
+            for part in parents:
+                node = node[part]
+            node[leaf] = values[key]
         self.fast += 1
         lines = self._base_task + [override.input_line for override in parsed]
-        return _problems(nested_values, nested_raw), _hash(nested_values), run_dirname(lines, self._exclude_keys)
+        return value_problems(values, raw), _hash(tree), run_dirname(lines, self._exclude_keys)
 
 
 class _Slow:

@@ -314,8 +314,9 @@ class ValidatingSweeper(BasicSweeper):
         """The plan-mode listing: every job, its run directory and state, what would run."""
         width = max((len(job.run_dir) for job in manifest.jobs), default=0)
         lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(manifest.jobs)} jobs would run:"]
+        running = {job.number for job in to_run}
         for job in manifest.jobs:
-            action = "run" if job in to_run else "skip"
+            action = "run" if job.number in running else "skip"
             lines.append(f"  #{job.number:<4} {job.run_dir:<{width}}  {job.state:<9}  {action}")
         return "\n".join(lines)
 

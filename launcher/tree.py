@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 import math
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import CompactHydraException
@@ -81,7 +81,7 @@ def check_override_keys(overrides: list[str], config_groups: Iterable[str] = ())
     check runs before Hydra composes anything. Hydra's keys (``hydra.*``,
     ``hydra/...``) and config-group choices are left to Hydra.
     """
-    known = set(schema_keys())
+    known = _known_keys()
     groups = set(config_groups)
     problems = []
     for override in OverridesParser.create().parse_overrides(overrides):
@@ -97,41 +97,71 @@ def check_override_keys(overrides: list[str], config_groups: Iterable[str] = ())
         raise ParameterError("\n".join(problems))
 
 
-def _walk(schema: type, values: dict, raw: Any, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any, str | None]]:
-    """(dotted key, schema field, resolved value, interpolation source key or None) of every leaf,
-    from the resolved tree (``values``) and the unresolved one (``raw``), both plain data."""
-    for f in dataclasses.fields(schema):
-        key = f"{prefix}{f.name}"
-        raw_value = raw.get(f.name) if isinstance(raw, dict) else None
-        nested = _nested_dataclass(f)
-        if nested is not None:
-            yield from _walk(nested, values[f.name], raw_value, key + ".")
+@functools.lru_cache(maxsize=None)
+def _schema_leaves(schema: type = RootConfig) -> tuple[tuple[str, "_Bounds | None"], ...]:
+    """(dotted key, bounds or None) of every leaf of the schema, in the schema's order."""
+    leaves: list[tuple[str, _Bounds | None]] = []
+
+    def walk(node: type, prefix: str) -> None:
+        for f in dataclasses.fields(node):
+            nested = _nested_dataclass(f)
+            if nested is not None:
+                walk(nested, f"{prefix}{f.name}.")
+            else:
+                leaves.append((f"{prefix}{f.name}", _Bounds.of(f)))
+
+    walk(schema, "")
+    return tuple(leaves)
+
+
+@functools.lru_cache(maxsize=None)
+def _known_keys() -> frozenset[str]:
+    return frozenset(schema_keys())
+
+
+@dataclasses.dataclass(frozen=True)
+class _Bounds:
+    """The allowed range of a leaf, from its field's metadata (see :func:`launcher.config.param`)."""
+
+    gt: Any
+    ge: Any
+    le: Any
+    allowed: str  # e.g. "allowed: > 0 (ms)"
+
+    @classmethod
+    def of(cls, meta: dataclasses.Field) -> "_Bounds | None":
+        m = meta.metadata
+        gt, ge, le = m.get("gt"), m.get("ge"), m.get("le")
+        bounds = [f"{op} {bound}" for op, bound in ((">", gt), (">=", ge), ("<=", le)) if bound is not None]
+        if not bounds:
+            return None
+        unit = f" ({m['unit']})" if m.get("unit") else ""
+        return cls(gt, ge, le, f"allowed: {' and '.join(bounds)}{unit}")
+
+    def problem(self, value: Any) -> str | None:
+        ok = not (isinstance(value, float) and math.isnan(value))
+        ok = ok and (self.gt is None or value > self.gt)
+        ok = ok and (self.ge is None or value >= self.ge)
+        ok = ok and (self.le is None or value <= self.le)
+        return None if ok else self.allowed
+
+
+def _reference(raw_value: Any) -> str | None:
+    """The key a raw value refers to when it is a single plain interpolation (``${a.b}``)."""
+    if isinstance(raw_value, str) and raw_value.startswith("${") and raw_value.endswith("}") and raw_value.count("${") == 1:
+        return raw_value[2:-1]
+    return None
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested tree as one dict of dotted keys to leaves, in the tree's order."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
-            source = None
-            if isinstance(raw_value, str) and raw_value.startswith("${") and raw_value.endswith("}") and raw_value.count("${") == 1:
-                source = raw_value[2:-1]  # e.g. "${sheets.V1.cell.v_rest}"
-            yield key, f, values[f.name], source
-
-
-def _bound_problem(value: Any, meta: dataclasses.Field) -> str | None:
-    m = meta.metadata
-    bounds = []
-    if m.get("gt") is not None:
-        bounds.append(f"> {m['gt']}")
-    if m.get("ge") is not None:
-        bounds.append(f">= {m['ge']}")
-    if m.get("le") is not None:
-        bounds.append(f"<= {m['le']}")
-    if not bounds:
-        return None
-    ok = not (isinstance(value, float) and math.isnan(value))
-    ok = ok and (m.get("gt") is None or value > m["gt"])
-    ok = ok and (m.get("ge") is None or value >= m["ge"])
-    ok = ok and (m.get("le") is None or value <= m["le"])
-    if ok:
-        return None
-    unit = f" ({m['unit']})" if m.get("unit") else ""
-    return f"allowed: {' and '.join(bounds)}{unit}"
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def follows_schema(cfg: DictConfig) -> bool:
@@ -164,19 +194,25 @@ def tree_problems(cfg: DictConfig) -> list[str]:
 
 def _problems(values: dict[str, Any], raw: dict[str, Any]) -> list[str]:
     problems: dict[str, str] = {}
-    known = set(schema_keys())
+    known = _known_keys()
     for key in _plain_keys(values):
         # Hydra's '+key=value' adds to even a closed tree; the tree must still match the schema.
         if key not in known:
             hint = suggest(key, known)
             problems[key] = f"unknown parameter '{key}'" + (f"; did you mean: {', '.join(hint)}?" if hint else "")
-    leaves: dict[str, Any] = {}
-    for key, f, value, source in _walk(RootConfig, values, raw):
-        leaves[key] = value
-        problem = _bound_problem(value, f)
-        if problem and source not in problems:
-            problems[key] = f"{key} = {value!r} is out of range; {problem}"
-    return list(problems.values()) + _cross_key_problems(leaves)
+    return value_problems(flatten(values), flatten(raw), problems)
+
+
+def value_problems(values: Mapping[str, Any], raw: Mapping[str, Any], reported: dict[str, str] | None = None) -> list[str]:
+    """Out-of-range values and broken cross-key rules of a tree given flat (dotted key -> leaf),
+    resolved (``values``) and as written (``raw``), after the problems already ``reported``
+    (key -> problem). A value taken by reference from a reported key is not reported again."""
+    problems = dict(reported or {})
+    for key, bounds in _schema_leaves():
+        problem = bounds.problem(values[key]) if bounds is not None else None
+        if problem and _reference(raw.get(key)) not in problems:
+            problems[key] = f"{key} = {values[key]!r} is out of range; {problem}"
+    return list(problems.values()) + _cross_key_problems(values)
 
 
 def _plain_keys(node: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -193,7 +229,7 @@ def validate_tree(cfg: DictConfig) -> None:
         raise ParameterError("Invalid parameters:\n  " + "\n  ".join(problems))
 
 
-def _cross_key_problems(v: dict[str, Any]) -> list[str]:
+def _cross_key_problems(v: Mapping[str, Any]) -> list[str]:
     problems = []
 
     def require(ok: bool, message: str) -> None:
