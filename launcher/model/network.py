@@ -36,7 +36,18 @@ class Recording:
         label = population_label(population)
         trains = [st for seg in self.block.segments for st in seg.spiketrains if st.annotations.get("source_population") == label]
         trains.sort(key=lambda st: st.annotations["source_index"])
-        return [st.rescale("ms").magnitude for st in trains]
+        return [_in_ms(st) for st in trains]
+
+
+def _in_ms(train: neo.SpikeTrain) -> np.ndarray:
+    """Spike times of a train in ms (a view of the recording's data when it is already in ms).
+
+    ``rescale("ms")`` would copy the whole SpikeTrain even when the units are
+    already ms, the same numbers (about 1.5 s for the default 4,000 cells).
+    """
+    if train.dimensionality.string == "ms":
+        return train.magnitude
+    return train.rescale("ms").magnitude
 
 
 def population_label(population: str) -> str:
