@@ -42,7 +42,7 @@ if __name__ == "__main__":
 '''
 
 VARIANTS = {
-    "stock_hydra": ["hydra/sweeper=basic"],
+    "stock_hydra": ["hydra/sweeper=basic", "hydra/launcher=basic"],
     "this_project": [],
 }
 

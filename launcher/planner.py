@@ -8,9 +8,9 @@ leaves they override, and the model tree's interpolations are plain references
 (``${sheets.V1.connectivity.exc_weight}``, mozaik's ``ref()``). So
 :class:`ValuePlanner` resolves the base once and, for each job:
 
-- converts each override's value once per distinct override line, by applying it
-  to a copy of the base with Hydra's own override code (so a value is typed
-  exactly as in the job's config: ``density=1000`` is the float ``1000.0``);
+- converts each override's value once per distinct override line, by setting it
+  on the leaf of a copy of the base as Hydra's override code does (so a value is
+  typed exactly as in the job's config: ``density=1000`` is the float ``1000.0``);
 - sets those values in a flat copy of the base tree, follows the references, and
   checks and hashes the result with the same functions as the full path
   (:func:`launcher.tree.value_problems`, :func:`launcher.tree._hash`);
@@ -31,11 +31,10 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.types import OverrideType
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, ValueNode
 
-from launcher.compose import JobComposer
+from launcher.compose import JobComposer, leaf_node, set_leaf
 from launcher.naming import SWEEP_SUBDIR, run_dirname
 from launcher.tree import _hash, flatten, follows_schema, resolved_tree, value_problems
 
@@ -62,6 +61,7 @@ class ValuePlanner:
         self.fast = 0
         self._values: Dict[str, Any] = {}  # override line -> converted value, or _SLOW
         self._ready: Optional[bool] = None
+        self._scratch: Optional[DictConfig] = None
 
     def _prepare(self) -> bool:
         base = self.composer.base()
@@ -110,14 +110,18 @@ class ValuePlanner:
         key = override.key_or_group
         if override.type == OverrideType.CHANGE and key in self._base_raw:
             try:
-                scratch = self.composer.base()
-                ConfigLoaderImpl._apply_overrides_to_config([override], scratch)
-                node: Any = scratch
-                for part in key.split("."):
-                    node = node._get_node(part)
+                # One scratch copy of the base serves every line: the leaf is set back after.
+                if self._scratch is None:
+                    self._scratch = self.composer.base()
+                node = leaf_node(self._scratch, key)
+                if not isinstance(node, ValueNode):
+                    raise TypeError(key)
+                set_leaf(self._scratch, key, override.value())
                 converted = node._value()
+                set_leaf(self._scratch, key, self._base_raw[key])
             except Exception:
                 converted = _SLOW  # the full path reports Hydra's own error
+                self._scratch = None  # in whatever state the failure left it: not used again
             base_value = self._base_values[key]
             if (
                 converted is not _SLOW

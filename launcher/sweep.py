@@ -238,6 +238,8 @@ class ValidatingSweeper(BasicSweeper):
             manifest.save(at_most_every_s=1.0)
             if hasattr(self.launcher, "on_state"):
                 self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
+            if hasattr(self.launcher, "job_numbers"):
+                self.launcher.job_numbers = [job.number for job in batch]
             results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
             for job, ret in zip(batch, results):
                 if ret.status == JobStatus.UNKNOWN:  # queued by a launcher that does not wait

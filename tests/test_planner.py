@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 from hydra.errors import HydraException
 from omegaconf import open_dict
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from launcher.compose import simple_override
 from launcher.planner import ValuePlanner
 from launcher.tree import check_tree
 from test_compose import MASTERS, Sweep, jobs as random_jobs, sweeps  # noqa: F401  (sweeps: the fixture)
@@ -91,3 +94,23 @@ def test_the_rest_is_left_to_the_full_path(sweeps: Dict[str, Sweep]) -> None:
         ["threads=null"],
     ):
         assert planner.plan(overrides) is None, overrides
+
+
+keys = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,4}(\.[A-Za-z_0-9][A-Za-z0-9_]{0,3}){0,2}", fullmatch=True)
+texts = st.one_of(
+    st.from_regex(r"-?[0-9]{1,4}(\.[0-9]{0,3})?", fullmatch=True),
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,5}", fullmatch=True),
+    st.sampled_from(["true", "False", "NULL", "inf", "NaN", "1e3", "1_000", "01", "-0", "0.5", ".5", "+1", "a b", "'x'", "${a}", ""]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(key=keys, text=texts)
+def test_simple_lines_parse_as_hydra_parses_them(key: str, text: str) -> None:
+    line = f"{key}={text}"
+    fast = simple_override(line)
+    if fast is None:
+        return
+    parsed = OverridesParser.create().parse_overrides([line])[0]
+    assert fast == parsed and type(fast.value()) is type(parsed.value())
+    event("simple")

@@ -1,0 +1,406 @@
+"""Sweeps run one job after the other in this process, as Hydra's basic launcher runs them,
+at a fraction of its cost per job (``hydra/launcher=sequential``, the project's default).
+
+Hydra's basic launcher spends about 150 ms on each job before the task starts:
+it composes the job's config in full, deep-copies it three times, copies its
+Hydra node twice (``HydraConfig.set_config``), dumps three YAML files and
+configures logging from scratch. For a no-op job that is all the cost; for a
+10,000-job sweep of short simulations it is a large part of it. This launcher
+gives each job the same things — the same task config, the same
+``HydraConfig`` during the task, the same run directory, ``.hydra/`` files
+(byte for byte) and job log, the same ``JobReturn`` but for its ``hydra_cfg``,
+which it leaves None (a per-job copy of Hydra's node, read by nobody here) —
+with per-sweep work done once:
+
+- the job's task config is a copy of the composed base without Hydra's node,
+  with the job's overrides applied by Hydra's own code (as in
+  :mod:`launcher.compose`);
+- one config with Hydra's node, shared by the jobs, is brought to each job's
+  values (its overrides and the fields Hydra sets per job); ``HydraConfig``
+  holds its masked copy, brought up to date the same way;
+- ``.hydra/*.yaml`` are rendered from templates (:mod:`launcher.job_files`);
+- logging switches between the sweep's handlers and the job's, the job's file
+  handler opened on the job's log file.
+
+A job whose overrides are not plain changes of the model's leaves (a config
+group, ``+``, ``~``, a Hydra key), or a sweep with Hydra callbacks, ``chdir``,
+``env_copy`` or a logging config that does more than name the job's log file, is
+run by Hydra's own ``run_job``, exactly as the basic launcher runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from hydra import version
+from hydra._internal.config_loader_impl import get_overrides_dirname
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.types import Override, OverrideType
+from hydra.core.utils import (
+    JobReturn,
+    JobRuntime,
+    JobStatus,
+    _flush_loggers,
+    configure_log,
+    env_override,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, flag_override, open_dict, read_write
+
+from launcher.compose import ComposingConfigLoader, JobComposer, leaf_node, restore, set_leaf, snapshot
+from launcher.job_files import TemplateCache, overrides_yaml
+from launcher.naming import SWEEP_SUBDIR, run_dirname
+from launcher.tree import flatten
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SequentialConf:
+    """The ``hydra/launcher=sequential`` preset (no settings)."""
+
+    _target_: str = "hydra_plugins.mozaik_sequential_launcher.mozaik_sequential_launcher.SequentialLauncher"
+
+
+class _LogSwitch:
+    """Root logger handlers of the sweep and of a job, switched without reconfiguring logging.
+
+    Built from Hydra's own ``configure_log`` of the job's and the sweep's logging
+    configs; afterwards a job gets the job's handlers with its file handlers opened
+    on its own log files. Only for logging configs whose sole per-job part is the
+    file name of their ``logging.FileHandler``s (Hydra's default).
+    """
+
+    def __init__(self, job_logging: DictConfig, file_handlers: Dict[str, str]) -> None:
+        self.job_logging = job_logging
+        self.file_handlers = file_handlers  # handler name -> its filename's key in the config
+        self.job: Optional[Tuple[int, List[logging.Handler]]] = None
+        self.sweep: Optional[Tuple[int, List[logging.Handler]]] = None
+        self.open_files: List[logging.Handler] = []
+
+    @staticmethod
+    def usable(job_logging: Any) -> Optional[Dict[str, str]]:
+        """The file handlers to reopen per job, or None if switching would not equal Hydra's."""
+        raw = OmegaConf.to_container(job_logging, resolve=False) if job_logging is not None else None
+        if not isinstance(raw, dict) or raw.get("disable_existing_loggers") is not False:
+            return None
+        if raw.get("loggers") or raw.get("incremental") or set(raw) - {"version", "formatters", "filters", "handlers", "root", "disable_existing_loggers"}:
+            return None
+        files = {}
+        for key, value in flatten(raw).items():
+            if isinstance(value, str) and "${" in value:
+                parts = key.split(".")
+                if not (len(parts) == 3 and parts[0] == "handlers" and parts[2] == "filename"):
+                    return None
+                files[parts[1]] = key
+        for name in files:
+            if raw["handlers"][name].get("class") != "logging.FileHandler":
+                return None
+        return files
+
+    def to_job(self, verbose: Any) -> None:
+        root = logging.getLogger()
+        if self.job is None:  # the first job: Hydra's configuration, remembered
+            configure_log(self.job_logging, verbose)
+            self.job = (root.level, list(root.handlers))
+            self.open_files = [h for h in root.handlers if h.get_name() in self.file_handlers]
+            return
+        level, handlers = self.job
+        fresh = []
+        for handler in handlers:
+            if handler.get_name() in self.file_handlers:
+                handler = self._reopened(handler)
+                self.open_files.append(handler)
+            fresh.append(handler)
+        root.handlers = fresh
+        root.setLevel(level)
+
+    def _reopened(self, prototype: logging.Handler) -> logging.Handler:
+        assert isinstance(prototype, logging.FileHandler)
+        filename = OmegaConf.select(self.job_logging, self.file_handlers[prototype.get_name()])
+        handler = logging.FileHandler(
+            filename, mode=prototype.mode, encoding=prototype.encoding, delay=prototype.delay, errors=prototype.errors
+        )
+        handler.set_name(prototype.get_name())
+        handler.setLevel(prototype.level)
+        handler.setFormatter(prototype.formatter)
+        for log_filter in prototype.filters:
+            handler.addFilter(log_filter)
+        return handler
+
+    def to_sweep(self, hydra_logging: DictConfig, verbose: Any) -> None:
+        root = logging.getLogger()
+        for handler in self.open_files:
+            handler.close()
+        self.open_files = []
+        if self.sweep is None:
+            configure_log(hydra_logging, verbose)
+            self.sweep = (root.level, list(root.handlers))
+            return
+        level, handlers = self.sweep
+        root.handlers = list(handlers)
+        root.setLevel(level)
+
+
+class _FileWriter:
+    """Writes the jobs' ``.hydra/`` files in a thread, while the next jobs start.
+
+    Nothing reads them during the sweep (the task gets its config, HydraConfig
+    holds Hydra's); :meth:`close` waits for every file at the end of each launch
+    and raises the first error, if one happened.
+    """
+
+    def __init__(self) -> None:
+        self._queue: "queue.SimpleQueue[Optional[Tuple[Path, List[Tuple[str, str]]]]]" = queue.SimpleQueue()
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._work, name="hydra-files", daemon=True)
+        self._thread.start()
+
+    def write(self, directory: Path, files: List[Tuple[str, str]]) -> None:
+        self._queue.put((directory, files))
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            directory, files = item
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                for name, text in files:
+                    with open(directory / name, "w", encoding="utf-8") as file:
+                        file.write(text)
+            except BaseException as exc:  # kept for close(); the other jobs' files are still written
+                self._error = self._error or exc
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+class _LeanRunner:
+    """Runs the jobs of one launch whose overrides are plain leaf changes (see module doc)."""
+
+    def __init__(self, composer: JobComposer, master: DictConfig) -> None:
+        self.composer = composer
+        self.master = master
+        self.shared = composer.base()  # the config with Hydra's node, brought to each job's values
+        OmegaConf.copy_cache(from_config=master, to_config=self.shared)
+        task = composer.base()
+        with read_write(task), open_dict(task):
+            del task["hydra"]
+        self.task_snapshot = snapshot(task)
+        self.task_raw = flatten(OmegaConf.to_container(task, resolve=False))
+        hydra = self.shared.hydra
+        dirname = hydra.job.config.override_dirname
+        self.dirname_settings = (list(dirname.exclude_keys), str(dirname.item_sep), str(dirname.kv_sep))
+        # The project's subdir is run_dirname() of the overrides: computed, not resolved.
+        self.standard_subdir = OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir") == SWEEP_SUBDIR
+        self.output_subdir = hydra.output_subdir
+        self.env_set = dict(hydra.job.env_set)
+        self.verbose = hydra.verbose
+        self.hydra_logging = hydra.hydra_logging
+        # HydraConfig's masked copy, made once as HydraConfig.set_config makes it (its Hydra
+        # node's parent is the shared config). The shared config then holds that same node,
+        # so one node is brought to each job's values and resolves in the shared config.
+        orig_hydra_cfg = HydraConfig.instance().cfg
+        HydraConfig.instance().set_config(self.shared)
+        self.masked: DictConfig = HydraConfig.instance().cfg  # type: ignore[assignment]
+        HydraConfig.instance().cfg = orig_hydra_cfg
+        self.shared.__dict__["_content"]["hydra"] = self.masked._get_node("hydra")
+        files = _LogSwitch.usable(self.shared.hydra.job_logging)
+        self.logs = _LogSwitch(self.shared.hydra.job_logging, files) if files is not None else None
+        self.changed: Dict[str, Any] = {}  # keys of the shared config set by the last job -> base values
+        self.templates = TemplateCache()
+        self.writer = _FileWriter()
+
+    @staticmethod
+    def applicable(hydra_context: HydraContext, config: DictConfig) -> bool:
+        """Whether the sweep's settings let jobs run here (else Hydra's run_job runs them all)."""
+        job = config.hydra.job
+        chdir = job.get("chdir")
+        return (
+            isinstance(hydra_context.config_loader, ComposingConfigLoader)
+            and not getattr(hydra_context.callbacks, "callbacks", [None])
+            and chdir is not True
+            and not (chdir is None and not version.base_at_least("1.2"))  # Hydra's old default: chdir
+            and len(job.env_copy) == 0
+        )
+
+    def plain(self, overrides: Sequence[str]) -> Optional[List[Override]]:
+        parsed = self.composer.plain(overrides)
+        if parsed is None:
+            return None
+        for override in parsed:
+            if override.type != OverrideType.CHANGE or override.is_hydra_override() or override.key_or_group not in self.task_raw:
+                return None
+        return parsed
+
+    def run(self, parsed: List[Override], idx: int, task_function: TaskFunction) -> JobReturn:
+        keys = [override.key_or_group for override in parsed]
+        lines = [str(override.input_line) for override in parsed]
+        task_cfg = restore(self.task_snapshot)
+        for override in parsed:
+            setleaf_node(task_cfg, override.key_or_group, override.value())
+        OmegaConf.copy_cache(from_config=self.master, to_config=task_cfg)
+
+        # The shared config: the job's values (the last job's set back), then the fields
+        # Hydra sets per job, in Hydra's order (the subdir may read the others).
+        shared = self.shared
+        for key, value in self.changed.items():
+            if key not in keys:
+                setleaf_node(shared, key, value)
+        for override in parsed:
+            setleaf_node(shared, override.key_or_group, override.value())
+        self.changed = {key: self.task_raw[key] for key in keys}
+        exclude_keys, item_sep, kv_sep = self.dirname_settings
+        fields = {
+            "overrides.task": lines,
+            "job.override_dirname": get_overrides_dirname(parsed, exclude_keys, item_sep, kv_sep),
+            "job.id": idx,
+            "job.num": idx,
+        }
+        self._set_hydra(fields)
+        subdir = run_dirname(lines, exclude_keys) if self.standard_subdir else str(shared.hydra.sweep.subdir)
+        output_dir = os.path.abspath(os.path.join(str(shared.hydra.sweep.dir), subdir))
+        self._set_hydra({"runtime.output_dir": output_dir})
+
+        ret = JobReturn()
+        ret.cfg = task_cfg
+        ret.overrides = lines
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        ret.working_dir = os.getcwd()
+        orig_hydra_cfg = HydraConfig.instance().cfg
+        HydraConfig.instance().cfg = self.masked
+        try:
+            if self.logs is not None:
+                self.logs.to_job(self.verbose)
+            else:
+                configure_log(shared.hydra.job_logging, self.verbose)
+            if self.output_subdir is not None:
+                self._write_files(Path(output_dir) / str(self.output_subdir), task_cfg, keys, lines, fields, output_dir)
+            with env_override(self.env_set):
+                try:
+                    ret.return_value = task_function(task_cfg)
+                    ret.status = JobStatus.COMPLETED
+                except Exception as e:
+                    ret.return_value = e
+                    ret.status = JobStatus.FAILED
+            ret.task_name = JobRuntime.instance().get("name")
+            _flush_loggers()
+        finally:
+            HydraConfig.instance().cfg = orig_hydra_cfg
+            if self.logs is not None:
+                self.logs.to_sweep(self.hydra_logging, self.verbose)
+            else:
+                configure_log(self.hydra_logging, self.verbose)
+        return ret
+
+    def close(self) -> None:
+        """Wait for the jobs' files (raises the first error writing them)."""
+        self.writer.close()
+
+    def _set_hydra(self, fields: Dict[str, Any]) -> None:
+        """Set fields of the (read-only) Hydra node. The flag is lifted on each leaf alone:
+        ``read_write`` on the whole node would invalidate the flag cache of its ~300 nodes."""
+        for key, value in fields.items():
+            child = leaf_node(self.shared.hydra, key)
+            with flag_override(child, "readonly", False):
+                child._set_value(value)
+
+    def _write_files(
+        self, directory: Path, task_cfg: DictConfig, keys: List[str], lines: List[str], fields: Dict[str, Any], output_dir: str
+    ) -> None:
+        values = [leaf_node(task_cfg, key)._value() for key in keys]
+        config_yaml = self.templates.render(("config", tuple(keys)), task_cfg, [tuple(k.split(".")) for k in keys], values)
+        hydra_paths = [("hydra", "overrides", "task", i) for i in range(len(lines))]
+        hydra_paths += [("hydra", "job", "override_dirname"), ("hydra", "job", "id"), ("hydra", "job", "num")]
+        hydra_paths += [("hydra", "runtime", "output_dir")]
+        hydra_values = [*lines, fields["job.override_dirname"], str(fields["job.id"]), fields["job.num"], output_dir]
+        hydra_yaml = self.templates.render(("hydra", len(lines)), self.masked, hydra_paths, hydra_values)
+        overrides = overrides_yaml(lines)
+        if overrides is None:
+            overrides = OmegaConf.to_yaml(self.masked.hydra.overrides.task)
+        self.writer.write(directory, [("config.yaml", config_yaml), ("hydra.yaml", hydra_yaml), ("overrides.yaml", overrides)])
+
+
+class SequentialSweepLauncher(Launcher):
+    """Behaviour of the ``sequential`` launcher (Hydra loads the class from ``hydra_plugins``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: Optional[DictConfig] = None
+        self.task_function: Optional[TaskFunction] = None
+        self.hydra_context: Optional[HydraContext] = None
+        #: Set by the sweeper (launcher.sweep.StateCallback): told as jobs start and end.
+        self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
+        #: Set by the sweeper: the job numbers of the next launch (a resumed sweep's are not consecutive).
+        self.job_numbers: Optional[List[int]] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+
+    def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
+        if self.on_state is not None:
+            self.on_state(changes)
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        log.info(f"Launching {len(job_overrides)} jobs locally")
+        numbers = self.job_numbers or [initial_job_idx + i for i in range(len(job_overrides))]
+        self.job_numbers = None
+        lean: Optional[_LeanRunner] = None
+        if _LeanRunner.applicable(self.hydra_context, self.config):
+            loader = self.hydra_context.config_loader
+            assert isinstance(loader, ComposingConfigLoader)
+            lean = _LeanRunner(loader.composer(self.config), self.config)
+        runs: List[JobReturn] = []
+        try:
+            for i, (overrides, idx) in enumerate(zip(job_overrides, numbers)):
+                log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+                self._notify([(i, "running", None)])
+                parsed = lean.plain(overrides) if lean is not None else None
+                if lean is not None and parsed is not None:
+                    ret = lean.run(parsed, idx, self.task_function)
+                else:
+                    ret = self._run_with_hydra(list(overrides), idx)
+                    if lean is not None:  # Hydra reconfigured logging: start afresh
+                        lean.close()
+                        lean = _LeanRunner(lean.composer, self.config)
+                runs.append(ret)
+                self._notify([(i, "completed" if ret.status == JobStatus.COMPLETED else "failed", None)])
+        finally:
+            if lean is not None:
+                lean.close()
+        return runs
+
+    def _run_with_hydra(self, overrides: List[str], idx: int) -> JobReturn:
+        """One job exactly as Hydra's basic launcher runs it."""
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = idx
+            sweep_config.hydra.job.num = idx
+        ret = run_job(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return ret

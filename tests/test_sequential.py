@@ -1,0 +1,180 @@
+"""The sequential launcher gives each job exactly what Hydra's basic launcher gives it.
+
+The same sweep runs twice into the same directory: once with every job run by
+Hydra's own ``run_job`` (the launcher's fallback, forced), once with the lean
+path. Every file of every run directory must be the same (the job logs but for
+their timestamps), and so must what the task saw: its config, HydraConfig, the
+environment. The YAML templates are checked against ``OmegaConf.to_yaml`` on
+random values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from launcher.job_files import YamlTemplate, dump, overrides_yaml, scalar
+from support import CONF_DIR
+
+APP = f"""
+import json, logging, os, sys
+mode = sys.argv.pop(1)
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+import launcher.sequential
+if mode == "hydra":  # every job through Hydra's run_job, as the basic launcher runs it
+    launcher.sequential._LeanRunner.plain = lambda self, overrides: None
+else:  # count the jobs the lean path runs
+    lean_run = launcher.sequential._LeanRunner.run
+    def counted(self, *args):
+        with open("lean_jobs", "a") as f:
+            f.write("job ")
+        return lean_run(self, *args)
+    launcher.sequential._LeanRunner.run = counted
+
+log = logging.getLogger("task")
+
+@hydra.main(version_base="1.3", config_path={str(CONF_DIR)!r}, config_name="config")
+def main(cfg):
+    hc = HydraConfig.get()
+    log.info("job %s of %s running", hc.job.num, cfg.name)
+    view = {{
+        "cfg": OmegaConf.to_yaml(cfg),
+        "resolved": OmegaConf.to_container(cfg, resolve=True),
+        "hydra": OmegaConf.to_yaml(hc),
+        "hydra_resolved": OmegaConf.to_container(hc, resolve=True),
+        "env": os.environ.get("MOZAIK_TEST_ENV"),
+        "cwd": os.getcwd(),
+        "struct": OmegaConf.is_struct(cfg),
+        "readonly": OmegaConf.is_readonly(hc),
+    }}
+    with open(os.path.join(hc.runtime.output_dir, "view.json"), "w") as f:
+        json.dump(view, f, indent=1, default=str)
+    if cfg.name == "fail":
+        raise RuntimeError("asked to fail")
+    return cfg.pynn_seed
+
+if __name__ == "__main__":
+    main()
+"""
+
+JOBS = [
+    ["pynn_seed=1"],
+    ["pynn_seed=2", "sheets.V1.density=100"],
+    ["sheets.V1.density=100", "pynn_seed=2", "sheets.V1.cell.v_rest=-65"],  # same keys, another order
+    ["sheets.V1.connections.exc_exc.weight=0.02"],  # replaces a reference
+    ["sheets.V1.connectivity.exc_weight=0.001"],  # followed by references
+    ["name=fail"],
+    ["name='a b'"],  # a value with a space: dumped in full
+    ["++threads=2"],  # not a plain change: Hydra's run_job, then back to the lean path
+    ["pynn_seed=3"],
+    [],
+]
+
+
+def run_app(tmp_path: Path, mode: str, sweep_dir: Path) -> subprocess.CompletedProcess:
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(json.dumps(JOBS))
+    command = [
+        sys.executable, str(app), mode, "-m", "experiment.kick.rate=50",
+        f"hydra.sweeper.jobs_file={jobs}", "hydra.sweeper.collect=false",
+        "+hydra.job.env_set.MOZAIK_TEST_ENV=yes", "hydra.run.dir=unused", f"hydra.sweep.dir={sweep_dir}",
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def run_files(sweep_dir: Path) -> Dict[str, str]:
+    files = {}
+    for path in sorted(sweep_dir.rglob("*")):
+        if path.is_file() and path.parent != sweep_dir:  # the run directories' files
+            text = path.read_text()
+            if path.suffix == ".log":
+                text = re.sub(r"^\[[^\]]*\]", "[time]", text, flags=re.MULTILINE)
+            files[str(path.relative_to(sweep_dir))] = text
+    return files
+
+
+def test_jobs_get_what_hydras_basic_launcher_gives_them(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    by_hydra = run_app(tmp_path, "hydra", sweep_dir)
+    assert by_hydra.returncode != 0 and "1 of 10 jobs failed" in by_hydra.stderr, by_hydra.stderr
+    expected = run_files(sweep_dir)
+    manifest = json.loads((sweep_dir / "manifest.json").read_text())
+    shutil.rmtree(sweep_dir)
+
+    lean = run_app(tmp_path, "lean", sweep_dir)
+    assert lean.returncode != 0 and "1 of 10 jobs failed" in lean.stderr, lean.stderr
+    found = run_files(sweep_dir)
+    assert sorted(found) == sorted(expected)
+    for name in expected:
+        assert found[name] == expected[name], name
+    assert sum(name.endswith("view.json") for name in found) == len(JOBS)
+    assert sum("job 4 of VogelsAbbott2005 running" in text for name, text in found.items() if name.endswith(".log")) == 1
+    views = [json.loads(text) for name, text in found.items() if name.endswith("view.json")]
+    assert all(view["env"] == "yes" and view["readonly"] for view in views)
+    states = lambda m: [(j["number"], j["run_dir"], j["state"], j["error"]) for j in m["jobs"]]  # noqa: E731
+    assert states(json.loads((sweep_dir / "manifest.json").read_text())) == states(manifest)
+    assert "Launching 10 jobs locally" in lean.stdout
+    # Every job but the one with '++' ran on the lean path.
+    assert (tmp_path / "lean_jobs").read_text().count("job") == len(JOBS) - 1
+
+
+# --- templates -----------------------------------------------------------------
+
+values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=30),
+    st.sampled_from(["1", "1.0", "true", "null", "~", "a: b", "- x", "#c", "'q'", '"d"', "x" * 100, "é", "a\nb", "${x}"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(leaf=values, items=st.lists(values, max_size=4))
+def test_templates_render_what_omegaconf_dumps(leaf: Any, items: List[Any]) -> None:
+    cfg = OmegaConf.load(CONF_DIR / "config.yaml")
+    container: Dict[str, Any] = OmegaConf.to_container(cfg, resolve=False)  # type: ignore[assignment]
+    container["sheets"]["V1"]["cell"]["v_rest"] = leaf
+    container["hydra"]["overrides"] = {"task": list(items)}
+    paths = [("sheets", "V1", "cell", "v_rest")] + [("hydra", "overrides", "task", i) for i in range(len(items))]
+    template = YamlTemplate(json.loads(json.dumps(container, allow_nan=True)), paths)
+    rendered = template.render([leaf, *items])
+    if rendered is not None:
+        assert rendered == OmegaConf.to_yaml(OmegaConf.create(container))
+    assert rendered is not None or any(scalar(v) is None for v in [leaf, *items])
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.text(max_size=20), max_size=4))
+def test_overrides_file_as_omegaconf_dumps_it(lines: List[str]) -> None:
+    text = overrides_yaml(lines)
+    if text is not None:
+        assert text == OmegaConf.to_yaml(OmegaConf.create(lines)) == dump(lines)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=st.one_of(
+        st.integers(),
+        st.text(alphabet="abcyesnoINFtrul_/.=,+@%-:#0123 é", max_size=12),
+        st.sampled_from(["inf", "NaN", "Infinity", "yes", "Off", "NULL", "y", "_1", "a/b=1,c", "/x:y", "e1", "E5"]),
+    )
+)
+def test_scalars_as_pyyaml_writes_them(value: Any) -> None:
+    expected = dump({"k": value})
+    found = scalar(value)
+    assert found is None or f"k: {found}\n" == expected
