@@ -250,7 +250,7 @@ class _LeanRunner:
         lines = [str(override.input_line) for override in parsed]
         task_cfg = restore(self.task_snapshot)
         for override in parsed:
-            setleaf_node(task_cfg, override.key_or_group, override.value())
+            set_leaf(task_cfg, override.key_or_group, override.value())
         OmegaConf.copy_cache(from_config=self.master, to_config=task_cfg)
 
         # The shared config: the job's values (the last job's set back), then the fields
@@ -258,9 +258,9 @@ class _LeanRunner:
         shared = self.shared
         for key, value in self.changed.items():
             if key not in keys:
-                setleaf_node(shared, key, value)
+                set_leaf(shared, key, value)
         for override in parsed:
-            setleaf_node(shared, override.key_or_group, override.value())
+            set_leaf(shared, override.key_or_group, override.value())
         self.changed = {key: self.task_raw[key] for key in keys}
         exclude_keys, item_sep, kv_sep = self.dirname_settings
         fields = {
