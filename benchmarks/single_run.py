@@ -3,8 +3,8 @@
 The bare script builds the same network with the same values (read from the
 composed tree, so that the two stay the same), runs the same protocol and
 fetches the spikes; ``run_sim.py`` adds Hydra, validation, the metrics and the
-run directory's outputs. Both run as fresh processes; each figure is the median
-of several repeats. Prints the figures; the last line is a JSON object of them.
+run directory's outputs. Both run as fresh processes, alternately; each figure
+is the median of several repeats. Prints the figures; the last line is a JSON object of them.
 
     python benchmarks/single_run.py [--repeats 3]
 """
@@ -73,11 +73,13 @@ def main() -> None:
         work = Path(tmp)
         bare = work / "bare_pynn.py"
         bare.write_text(BARE_SCRIPT)
-        bare_s = statistics.median(seconds([sys.executable, str(bare)], work) for _ in range(args.repeats))
-        ours_s = statistics.median(
-            seconds([sys.executable, str(REPO / "run_sim.py"), f"hydra.run.dir={work / f'run{i}'}"], work)
-            for i in range(args.repeats)
-        )
+        # Alternated, so that a change in the machine's load falls on both alike.
+        bare_runs, ours_runs = [], []
+        for i in range(args.repeats):
+            bare_runs.append(seconds([sys.executable, str(bare)], work))
+            ours_runs.append(seconds([sys.executable, str(REPO / "run_sim.py"), f"hydra.run.dir={work / f'run{i}'}"], work))
+            print(f"repeat {i + 1}: bare {bare_runs[-1]:.2f} s, run_sim.py {ours_runs[-1]:.2f} s", flush=True)
+    bare_s, ours_s = statistics.median(bare_runs), statistics.median(ours_runs)
     ratio = ours_s / bare_s
     print(f"bare PyNN script: {bare_s:.2f} s; run_sim.py: {ours_s:.2f} s; ratio {ratio:.3f}")
     print(json.dumps({"bare_pynn_s": round(bare_s, 2), "run_sim_s": round(ours_s, 2), "ratio": round(ratio, 3)}))
