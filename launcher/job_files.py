@@ -10,7 +10,8 @@ form of its values in their places.
 
 A value is put in place only when its YAML form is the same wherever it stands:
 a single line, and for a string no space (PyYAML may fold a long line at a
-space, depending on the column). Any other value makes :meth:`YamlTemplate.render`
+space, depending on the column) and no double quotes (an escaped string may be
+split anywhere). Any other value makes :meth:`YamlTemplate.render`
 return None and the caller dumps in full. The first render of each template is
 checked against a full dump by the caller (see :mod:`launcher.sequential`).
 """
@@ -44,8 +45,8 @@ def _scalar_cached(kind: type, text: str, value: Any) -> Optional[str]:
     # both may come out otherwise depending on the column (folding, indented breaks).
     if not line.startswith("k: ") or len(line.splitlines()) != 1 or not line.endswith("\n"):
         return None
-    if isinstance(value, str) and (len(value.splitlines()) > 1 or any(c.isspace() for c in value)):
-        return None
+    if isinstance(value, str) and (len(value.splitlines()) > 1 or any(c.isspace() for c in value) or line[3] == '"'):
+        return None  # a double-quoted string (escapes) may be split anywhere, depending on the column
     return line[3:-1]
 
 
