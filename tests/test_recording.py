@@ -6,7 +6,10 @@ import neo
 import numpy as np
 import pytest
 import quantities as pq
+import scipy.io
 from neo.core import ChannelView
+from neo.core.spiketrainlist import SpikeTrainList
+from scipy.io.matlab import mat_struct
 
 from launcher import results
 from launcher.app import run
@@ -54,10 +57,41 @@ def odd_block():
     return block
 
 
-def test_recording_of_a_real_run_is_neo_s_own_file_and_reads_back(compose_cfg, tmp_path):
-    record = run(compose_cfg(*SMALL, "sheets.V1.recording.v_cells=3"), tmp_path / "run", overrides=[])
+def mat_block(path):
+    return scipy.io.loadmat(str(path), struct_as_record=False, squeeze_me=False)["block"]
+
+
+def same_mat(a, b, neo_ids, where="block"):
+    """The same MATLAB content, but for the values of neo_id (collected from ``a``)."""
+    if isinstance(a, mat_struct):
+        assert isinstance(b, mat_struct) and a._fieldnames == b._fieldnames, where
+        for name in a._fieldnames:
+            if name == "neo_id":
+                neo_ids.append(int(np.squeeze(getattr(a, name))))
+            else:
+                same_mat(getattr(a, name), getattr(b, name), neo_ids, f"{where}.{name}")
+    elif isinstance(a, np.ndarray) and a.dtype == object:
+        assert isinstance(b, np.ndarray) and b.dtype == object and a.shape == b.shape, where
+        for i, (x, y) in enumerate(zip(a.flat, b.flat)):
+            same_mat(x, y, neo_ids, f"{where}[{i}]")
+    else:
+        assert type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), where
+
+
+def assert_same_content_as_neo(block, tmp_path):
+    """write_recording's file holds what Neo's writer writes for the block (whose trains it builds), neo_id aside."""
+    ours = results.write_recording(block, tmp_path)
+    theirs = tmp_path / "neo.mat"
+    neo.io.NeoMatlabIO(str(theirs)).write_block(block)
+    neo_ids = []
+    same_mat(mat_block(ours), mat_block(theirs), neo_ids)
+    assert len(set(neo_ids)) == len(neo_ids)
+
+
+def test_recording_of_a_real_run_reads_back_with_every_train_and_v(compose_cfg, tmp_path):
+    record = run(compose_cfg(*SMALL, "sheets.V1.recording.v_cells=3"), tmp_path, overrides=[])
     assert record["state"] == "completed"
-    block = results.read_recording(tmp_path / "run")
+    block = results.read_recording(tmp_path)
     trains = block.segments[0].spiketrains
     assert len(trains) == 200
     assert sorted((st.annotations["source_population"], st.annotations["source_index"]) for st in trains) == sorted(
@@ -66,14 +100,80 @@ def test_recording_of_a_real_run_is_neo_s_own_file_and_reads_back(compose_cfg, t
     assert sum(len(st) for st in trains) > 0
     v = block.segments[0].analogsignals
     assert sum(sig.shape[1] for sig in v) == 6 and all(sig.units == pq.mV for sig in v)
-    # the file holds exactly what Neo's writer writes for the block the simulator returned
-    from launcher.simulator import simulator_session
-    from launcher.model.network import simulate
 
-    cfg = compose_cfg(*SMALL)
+
+@pytest.mark.parametrize("overrides", [[], ["sheets.V1.recording.v_cells=0"], ["sheets.V1.density=1"]])
+def test_the_sheet_s_recording_is_assembly_get_data_s_and_written_as_neo_writes_it(compose_cfg, tmp_path, monkeypatch, overrides):
+    from launcher.model import network
+    from launcher.simulator import simulator_session
+
+    reference = {}
+    sheet_recording = network.sheet_recording
+
+    def also_assembly_get_data(sim, pops, name):
+        reference["block"] = sim.Assembly(*pops.values()).get_data()  # what PyNN gives, every train built
+        return sheet_recording(sim, pops, name)
+
+    monkeypatch.setattr(network, "sheet_recording", also_assembly_get_data)
+    cfg = compose_cfg(*SMALL, *overrides)
     with simulator_session(cfg) as sim:
-        recording = simulate(sim, cfg)
-    assert_same_file_as_neo(recording.block, tmp_path)
+        recording = network.simulate(sim, cfg)
+    block, expected = recording.block, reference["block"]
+    trains = block.segments[0].spiketrains
+    # written without building the trains, with the content Neo's writer gives once it builds them
+    assert results._multiplexed_spiketrain_structs(neo.io.NeoMatlabIO(str(tmp_path / "x.mat")), trains) is not None
+    assert_same_content_as_neo(block, tmp_path)
+    # the trains are those of Assembly.get_data(), in the same order
+    assert len(trains) == len(expected.segments[0].spiketrains) == sum(recording.sizes.values())
+    for ours, theirs in zip(trains, expected.segments[0].spiketrains):
+        assert np.array_equal(ours.magnitude, theirs.magnitude) and ours.dtype == theirs.dtype
+        assert ours.units == theirs.units and ours.t_start == theirs.t_start and ours.t_stop == theirs.t_stop
+        assert list(ours.annotations.items()) == list(theirs.annotations.items())
+    assert [(s.name, s.shape) for s in block.segments[0].analogsignals] == [
+        (s.name, s.shape) for s in expected.segments[0].analogsignals
+    ]
+    # the metrics' spike times are the trains' times
+    for population in ("exc", "inh"):
+        label = network.population_label(population)
+        cells = sorted((st for st in trains if st.annotations["source_population"] == label), key=lambda st: st.annotations["source_index"])
+        times = recording.spike_times(population)
+        assert len(times) == len(cells) == recording.sizes[population]
+        assert all(np.array_equal(t, st.rescale("ms").magnitude) and t.dtype == np.float64 for t, st in zip(times, cells))
+
+
+def test_multiplexed_trains_of_any_shape_are_written_as_neo_writes_them(tmp_path):
+    channels = np.array([7, 3, 9, 4])  # not sorted; 9 has no spikes
+    spikes = SpikeTrainList.from_spike_time_array(
+        np.array([5.0, 1.0, 2.0, 3.0, 0.5, 4.0, 1.0]) * pq.s,
+        np.array([3, 7, 3, 4, 7, 3, 4]),
+        channels,
+        t_start=0.25 * pq.s,
+        t_stop=6.0 * pq.s,
+        source_population="pop",  # one value for every train
+        source_index=np.arange(4),
+        label=np.array(["a", "bb", "", "d"]),
+        weight=1.5,  # one value for every train
+    )
+    block = neo.Block(name="b")
+    block.segments.append(neo.Segment())
+    block.segments[0].spiketrains = spikes
+    assert results._multiplexed_spiketrain_structs(neo.io.NeoMatlabIO(str(tmp_path / "x.mat")), spikes) is not None
+    assert_same_content_as_neo(block, tmp_path)
+    back = results.read_recording(tmp_path).segments[0].spiketrains
+    assert [st.annotations["channel_id"] for st in back] == [7, 3, 9, 4]
+    assert [list(st.magnitude) for st in back] == [[1.0, 0.5], [5.0, 2.0, 4.0], [], [3.0, 1.0]]
+
+
+def test_multiplexed_trains_the_shortcut_does_not_cover_are_built_and_written_by_neo(tmp_path):
+    spikes = SpikeTrainList.from_spike_time_array(
+        np.array([1.0, 2.0]) * pq.ms, np.array([0, 1]), np.array([0, 1]), t_start=0 * pq.ms, t_stop=3 * pq.ms,
+        gain=np.array([1.0, 2.0]) * pq.mV,  # one Quantity per train
+    )
+    block = neo.Block()
+    block.segments.append(neo.Segment())
+    block.segments[0].spiketrains = spikes
+    assert results._multiplexed_spiketrain_structs(neo.io.NeoMatlabIO(str(tmp_path / "x.mat")), spikes) is None
+    assert_same_file_as_neo(block, tmp_path)
 
 
 def test_encoder_matches_neo_s_writer_on_odd_blocks(tmp_path):
