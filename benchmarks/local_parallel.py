@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SWEEP = ["sheets.V1.density=1000", "pynn_seed=1,2,3,4,5,6,7,8"]
 LAUNCHERS = {
-    "basic": [],
+    "basic": ["hydra/launcher=basic"],
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "local_parallel": ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"],
 }

@@ -8,8 +8,10 @@ has no cap on the jobs running at once. This launcher
 
 - runs the jobs in N *lanes*, each a ``ProcessPoolExecutor(max_workers=1)``:
   a lane takes the next job as soon as it is free, so at most N jobs run at
-  once; its worker process persists, so the simulator is imported once per
-  lane, not once per job (every job resets the simulator at its start);
+  once; its worker process starts when the sweep does and imports the
+  simulator while the sweep validates its jobs, and persists, so the simulator
+  is imported once per lane, not once per job (every job resets the simulator
+  at its start);
 - runs a job exactly as the basic launcher does (Hydra's ``run_job`` with the
   same keys and job number): same run directories, same ``.hydra/`` files and
   job log, same results, the same ``JobReturn`` in the order of the jobs;
@@ -222,25 +224,51 @@ def _resolvers() -> Dict[str, bytes]:
     return found
 
 
+def _warm_up(simulator: Optional[str]) -> None:
+    """Import in a new worker what its first job imports anyway (the model, the simulator
+    backend), while the sweep still validates and plans its jobs. Every job still starts
+    from a freshly reset simulator (``launcher.simulator.simulator_session``)."""
+    try:
+        import launcher.app  # noqa: F401
+        import launcher.model.analysis  # noqa: F401
+        import launcher.model.network  # noqa: F401
+
+        if simulator:
+            from launcher.simulator import load_backend
+
+            load_backend(simulator)
+    except Exception:  # the first job imports again and reports the error as its own
+        pass
+
+
 class _Lane:
     """One worker process, one job at a time."""
 
-    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+    def __init__(self, context: multiprocessing.context.BaseContext, simulator: Optional[str] = None) -> None:
         self.executor = ProcessPoolExecutor(
             max_workers=1, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
         )
         self.process: Optional[multiprocessing.process.BaseProcess] = None
         self.job: Optional[int] = None  # index in the batch of the job it runs
         self.broken = False
+        #: The worker's warm-up (started with the lane, so that it overlaps the sweep's planning).
+        self.warm_up: Optional[Future] = self._submit(_warm_up, simulator)
 
-    def submit(self, job: int, *args: Any) -> Future:
-        future = self.executor.submit(_run_job_in_worker, *args)
-        self.job = job
+    def _submit(self, *call: Any) -> Future:
+        future = self.executor.submit(*call)
         if self.process is None:
             # The worker's Process, for its exit status and a forced stop; the executor
             # keeps it private (Python 3.14 adds terminate_workers(), not the exit status).
             self.process = next(iter((getattr(self.executor, "_processes", None) or {}).values()), None)
         return future
+
+    def died_warming_up(self) -> bool:
+        """Whether the worker died during its warm-up (then the lane is replaced before any job)."""
+        return self.warm_up is not None and self.warm_up.done() and isinstance(self.warm_up.exception(), BrokenProcessPool)
+
+    def submit(self, job: int, *args: Any) -> Future:
+        self.job = job
+        return self._submit(_run_job_in_worker, *args)
 
     def result(self, future: Future, overrides: Sequence[str], idx: int) -> JobReturn:
         """The JobReturn of the lane's finished job; the lane is free again, or broken."""
@@ -279,6 +307,8 @@ class LocalParallelSweepLauncher(Launcher):
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
         self.context: Optional[multiprocessing.context.BaseContext] = None
+        self._lanes: List[_Lane] = []
+        self._simulator: Optional[str] = None
         #: Set by the sweeper (launcher.sweep.StateCallback): told as jobs start and end.
         self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
 
@@ -287,6 +317,11 @@ class LocalParallelSweepLauncher(Launcher):
         self.hydra_context = hydra_context
         self.task_function = task_function
         self.context = _context()
+        # The workers start now and import the simulator while the sweeper validates the
+        # jobs (a second or more on a large sweep); a worker ends with this process.
+        simulator = config.get("simulator") if OmegaConf.is_dict(config) else None
+        self._simulator = simulator if isinstance(simulator, str) else None
+        self._lanes = [_Lane(self.context, self._simulator) for _ in range(self.n_jobs)]
 
     def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
         if changes and self.on_state is not None:
@@ -316,7 +351,12 @@ class LocalParallelSweepLauncher(Launcher):
         n_lanes = min(self.n_jobs, len(job_overrides))
         log.info(f"Launching {len(job_overrides)} jobs locally, at most {n_lanes} at a time")
 
-        lanes = [_Lane(self.context) for _ in range(n_lanes)]
+        lanes, spare = self._lanes[:n_lanes], self._lanes[n_lanes:]
+        self._lanes = []
+        for lane in spare:  # fewer jobs than lanes: the spare workers leave
+            lane.executor.shutdown(wait=False, cancel_futures=True)
+        lanes += [_Lane(self.context, self._simulator) for _ in range(n_lanes - len(lanes))]  # a later launch of the sweep
+        lanes = [_Lane(self.context, self._simulator) if lane.died_warming_up() else lane for lane in lanes]
         running: Dict[Future, _Lane] = {}
         results: Dict[int, JobReturn] = {}
         waiting = list(range(len(job_overrides)))[::-1]  # popped from the end: job order
@@ -340,7 +380,7 @@ class LocalParallelSweepLauncher(Launcher):
                     assert i is not None
                     results[i] = lane.result(future, job_overrides[i], initial_job_idx + i)
                     if lane.broken:
-                        lanes[lanes.index(lane)] = _Lane(self.context)
+                        lanes[lanes.index(lane)] = _Lane(self.context, self._simulator)
                     ended.append((i, "completed" if results[i].status == JobStatus.COMPLETED else "failed", None))
                 self._notify(ended)
         except BaseException:
