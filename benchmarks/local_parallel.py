@@ -1,6 +1,7 @@
 """Wall time of a sweep of 8 real simulations (1,000 neurons, seeds 1..8, default durations):
 
-(a) Hydra's basic launcher (one job after the other),
+(a) Hydra's basic launcher (one job after the other: the sequential time),
+(a') ours, the default sequential launcher (one job after the other),
 (b) hydra-joblib-launcher, n_jobs=2,
 (c) ours, hydra/launcher=local_parallel, n_jobs=2,
 (d) ours, n_jobs=2, with one of the 8 jobs made to segfault in the middle of its simulation
@@ -14,8 +15,8 @@ to (a), whether the metrics of (a), (b) and (c) are identical, how many jobs of
 
     python benchmarks/local_parallel.py [--repeat N] [--joblib-crash] [--keep]
 
-With ``--repeat N`` (a), (b) and (c) run N times, interleaved; the figures are the
-fastest of each. Needs hydra-joblib-launcher (``pip install hydra-joblib-launcher``).
+With ``--repeat N`` (a), (a'), (b) and (c) run N times, interleaved (a change in the
+machine's load falls on all of them); the figures are the median of each. Needs hydra-joblib-launcher (``pip install hydra-joblib-launcher``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 SWEEP = ["sheets.V1.density=1000", "pynn_seed=1,2,3,4,5,6,7,8"]
 LAUNCHERS = {
     "basic": ["hydra/launcher=basic"],
+    "sequential": [],
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "local_parallel": ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"],
 }
@@ -118,7 +121,7 @@ def crash_sweep(root: Path, name: str, launcher: list[str]) -> dict[str, object]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=1, help="runs of (a), (b), (c), interleaved; the fastest counts")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of (a), (a'), (b), (c), interleaved; the median counts")
     parser.add_argument("--joblib-crash", action="store_true", help="also run the crashing sweep under joblib")
     parser.add_argument("--keep", action="store_true", help="keep the sweep directories")
     args = parser.parse_args()
@@ -147,7 +150,7 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 
-    best = {name: min(times) for name, times in walls.items()}
+    best = {name: statistics.median(times) for name, times in walls.items()}
     basic = best["basic"]
     figures: dict[str, object] = {
         "jobs": 8,
@@ -160,6 +163,7 @@ def main() -> None:
         "metrics_identical": {
             "basic_joblib": same(found["basic"], found["joblib"]),
             "basic_local_parallel": same(found["basic"], found["local_parallel"]),
+            "basic_sequential": same(found["basic"], found["sequential"]),
         },
         "crash": {
             "wall_s": crashed["wall_s"],
@@ -181,7 +185,8 @@ def main() -> None:
         print(f"{name:<34}{wall:>10.2f}{wall / basic:>16.3f}")
     print(f"{'local_parallel, 1 job segfaults':<34}{crashed['wall_s']:>10.2f}{figures['crash']['ratio_to_basic']:>16.3f}")  # type: ignore[index]
     print(f"metrics identical: basic = joblib: {figures['metrics_identical']['basic_joblib']}, "  # type: ignore[index]
-          f"basic = local_parallel: {figures['metrics_identical']['basic_local_parallel']}")  # type: ignore[index]
+          f"basic = local_parallel: {figures['metrics_identical']['basic_local_parallel']}, "  # type: ignore[index]
+          f"basic = sequential: {figures['metrics_identical']['basic_sequential']}")  # type: ignore[index]
     print(f"segfaulting sweep: {crashed['completed']} of 8 jobs completed, exit code {crashed['exit_code']}, failed: {crashed['failed_errors']}")
     if joblib_crashed is not None:
         print(f"joblib, same segfault: {joblib_crashed['completed']} of 8 jobs completed, exit code {joblib_crashed['exit_code']}")
