@@ -7,8 +7,8 @@ Search scripts written for mozaik run unchanged::
 
 but every combination goes through the same path as ``run_sim.py -m``: the
 project's sweeper (validation, run directories named after the combination,
-manifest, resume, failure report, collection) and a Hydra launcher (the basic
-one, or the Slurm one for :class:`SlurmSequentialBackend`). Where mozaik built
+manifest, resume, failure report, collection) and a Hydra launcher (the
+project's sequential one, or the Slurm one for :class:`SlurmSequentialBackend`). Where mozaik built
 shell command lines, nothing here passes through a shell.
 
 The root parameter file decides what runs each job:
@@ -103,7 +103,7 @@ class ParameterSearchBackend:
 
 
 class LocalSequentialBackend(ParameterSearchBackend):
-    """Jobs run one after the other on this machine (Hydra's basic launcher)."""
+    """Jobs run one after the other on this machine (the project's sequential launcher)."""
 
     def launcher_overrides(self) -> list[str]:
         return []
@@ -365,7 +365,7 @@ def prepare_external(root: Path, run_script: str, simulator_name: str, jobs: lis
     config_dir = master_dir / IMPORTED_DIR
     import_mozaik(root, config_dir, base_dir=Path.cwd())
     search = {
-        "defaults": ["config", "_self_", {"override hydra/sweeper": "mozaik"}],
+        "defaults": ["config", "_self_", {"override hydra/sweeper": "mozaik"}, {"override hydra/launcher": "sequential"}],
         RUN_KEY: vars(ScriptRun(script=str(Path(run_script).resolve()), simulator=simulator_name)),
         "hydra": {
             "job": {"chdir": False, "name": "run_sim"},

@@ -44,7 +44,7 @@ def simulator_session(cfg: DictConfig) -> Iterator[ModuleType]:
     """A freshly reset simulator set up from the root keys of the tree; ended on exit.
 
     ``setup()`` resets the NEST kernel and ``end()`` releases it, so jobs run one
-    after the other in one process (Hydra's basic launcher) share nothing.
+    after the other in one process (the sequential launcher) share nothing.
     """
     sim = load_backend(cfg.simulator)
     extra = {"threads": cfg.threads, "rng_seed": cfg.pynn_seed} if cfg.simulator == "nest" else {}
