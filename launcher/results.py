@@ -230,7 +230,8 @@ def _mat5_file(variables: Mapping[str, Any]) -> bytes:
         raise _NotEncodable("big-endian machine")
     text = f"MATLAB 5.0 MAT-file Platform: {os.name}, Created on: {time.asctime()}".encode("ascii")
     parts = [text[:116].ljust(116, b"\0"), bytes(8), struct.pack("<H", 0x0100), b"IM"]
-    parts += [_mat5_value(value, name.encode("latin1")) for name, value in variables.items()]
+    memo: dict = {}
+    parts += [_mat5_value(value, name.encode("latin1"), memo) for name, value in variables.items()]
     return b"".join(parts)
 
 
@@ -251,37 +252,43 @@ def _mat5_matrix(mclass: int, shape: tuple[int, ...], body: list[bytes], name: b
     return struct.pack("<II", _MI_MATRIX, len(content)) + content
 
 
-def _mat5_value(value: Any, name: bytes = b"") -> bytes:
+def _mat5_value(value: Any, name: bytes = b"", memo: dict | None = None) -> bytes:
+    """One variable (``name``) or element of a struct or cell (no name).
+
+    ``memo`` holds the encoding of strings, scalars and struct headers met
+    before in the same file: the spike trains repeat them (units, t_start,
+    t_stop, population, field names) and their encoding is most of the time.
+    """
+    memo = {} if memo is None else memo
     if isinstance(value, str):
-        if "\0" in value:
-            raise _NotEncodable("NUL in a string")
-        shape = (1, len(value)) if value else (0, 0)
-        return _mat5_matrix(_MX_CHAR, shape, [_mat5_element(_MI_UTF8, value.encode("utf-8"))], name)
+        key: Any = ("str", value)
+        if name or key not in memo:
+            if "\0" in value:
+                raise _NotEncodable("NUL in a string")
+            shape = (1, len(value)) if value else (0, 0)
+            encoded = _mat5_matrix(_MX_CHAR, shape, [_mat5_element(_MI_UTF8, value.encode("utf-8"))], name)
+            if name:
+                return encoded
+            memo[key] = encoded
+        return memo[key]
     if isinstance(value, AnyMapping):
-        fields = list(value)
-        if not all(isinstance(f, str) and f.isascii() and f.isidentifier() and f[0] != "_" for f in fields):
-            raise _NotEncodable(f"field names {fields}")
-        if not fields:  # an empty struct, as scipy writes it
-            body = [_mat5_element(_MI_INT32, struct.pack("<i", 1)), _mat5_element(_MI_INT8, b"")]
-            return _mat5_matrix(_MX_STRUCT, (1, 1), body, name)
-        length = max(len(f) for f in fields) + 1
-        if length > 32:
-            raise _NotEncodable("field name longer than 31 characters")
-        body = [
-            _mat5_element(_MI_INT32, struct.pack("<i", length)),
-            _mat5_element(_MI_INT8, b"".join(f.encode("ascii").ljust(length, b"\0") for f in fields)),
-            *(_mat5_value(value[f]) for f in fields),
-        ]
-        return _mat5_matrix(_MX_STRUCT, (1, 1), body, name)
+        fields = tuple(value)
+        key = ("fields", fields)
+        if key not in memo:
+            memo[key] = _mat5_struct_head(fields)
+        return _mat5_matrix(_MX_STRUCT, (1, 1), [memo[key], *(_mat5_value(value[f], memo=memo) for f in fields)], name)
     if isinstance(value, list) and value and all(isinstance(v, AnyMapping) for v in value):
-        return _mat5_matrix(_MX_CELL, (1, len(value)), [_mat5_value(v) for v in value], name)
+        return _mat5_matrix(_MX_CELL, (1, len(value)), [_mat5_value(v, memo=memo) for v in value], name)
     if not isinstance(value, (np.ndarray, np.generic, int, float, list)):
         raise _NotEncodable(f"type {type(value).__name__}")
     array = np.asanyarray(value)
-    key = array.dtype.str[1:]
-    if key not in _MAT_NUMERIC:
+    key = ("scalar", array.dtype.str, array.tobytes()) if array.ndim == 0 and not name else None
+    if key in memo:
+        return memo[key]
+    dtype = array.dtype.str[1:]
+    if dtype not in _MAT_NUMERIC:
         raise _NotEncodable(f"dtype {array.dtype}")
-    mtype, mclass = _MAT_NUMERIC[key]
+    mtype, mclass = _MAT_NUMERIC[dtype]
     if array.ndim == 0:
         shape = (1, 1)
     elif array.ndim == 1:
@@ -290,8 +297,23 @@ def _mat5_value(value: Any, name: bytes = b"") -> bytes:
         shape = array.shape
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
-    data = _mat5_element(mtype, array.tobytes(order="F"))
-    return _mat5_matrix(mclass, shape, [data], name, logical=key == "b1")
+    encoded = _mat5_matrix(mclass, shape, [_mat5_element(mtype, array.tobytes(order="F"))], name, logical=dtype == "b1")
+    if key is not None:
+        memo[key] = encoded
+    return encoded
+
+
+def _mat5_struct_head(fields: tuple[Any, ...]) -> bytes:
+    """What follows a 1x1 struct's header: the length and the names of its fields."""
+    if not all(isinstance(f, str) and f.isascii() and f.isidentifier() and f[0] != "_" for f in fields):
+        raise _NotEncodable(f"field names {fields}")
+    if not fields:  # an empty struct, as scipy writes it
+        return _mat5_element(_MI_INT32, struct.pack("<i", 1)) + _mat5_element(_MI_INT8, b"")
+    length = max(len(f) for f in fields) + 1
+    if length > 32:
+        raise _NotEncodable("field name longer than 31 characters")
+    names = b"".join(f.encode("ascii").ljust(length, b"\0") for f in fields)
+    return _mat5_element(_MI_INT32, struct.pack("<i", length)) + _mat5_element(_MI_INT8, names)
 
 
 def code_version() -> dict[str, Any]:
