@@ -41,3 +41,52 @@ def test_undefined_values_are_nan_not_errors():
     assert one_silent["rate_exc_hz"] == 0.0 and one_silent["active_fraction"] == 0.0
     assert math.isnan(one_silent["rate_inh_hz"]) and math.isnan(one_silent["cv_isi"])
     assert math.isnan(one_silent["synchrony_chi"])
+
+
+def reference_values(exc, inh, t_start, t_stop, bin_ms=5.0):
+    """The measures computed cell by cell, plainly: the vectorised ones must give exactly these numbers."""
+    def window(trains):
+        return [t[(t >= t_start) & (t < t_stop)] for t in trains]
+
+    def rate(trains):
+        return float(np.mean([len(t) for t in window(trains)]) / ((t_stop - t_start) / 1000.0)) if trains else math.nan
+
+    cells = list(exc) + list(inh)
+    cvs = [np.diff(np.sort(t)) for t in window(cells) if len(t) >= 3]
+    cvs = [isi.std() / isi.mean() for isi in cvs if isi.mean() > 0]
+    chi = math.nan
+    if len(cells) >= 2:
+        n_bins = max(1, int(math.floor((t_stop - t_start) / bin_ms)))
+        edges = t_start + bin_ms * np.arange(n_bins + 1)
+        counts = np.array([np.histogram(t, bins=edges)[0] for t in cells], dtype=float)
+        cell_var = counts.var(axis=1).mean()
+        chi = math.nan if cell_var == 0 else float(math.sqrt(counts.mean(axis=0).var() / cell_var))
+    return {
+        "rate_exc_hz": rate(exc),
+        "rate_inh_hz": rate(inh),
+        "cv_isi": float(np.mean(cvs)) if cvs else math.nan,
+        "synchrony_chi": chi,
+        "active_fraction": float(np.mean([len(t) > 0 for t in window(cells)])) if cells else math.nan,
+    }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_values_are_exactly_those_computed_cell_by_cell(seed):
+    rng = np.random.default_rng(seed)
+    t_start, t_stop = 50.0, 1050.0
+    edges = t_start + 5.0 * np.arange(201)
+
+    def train():
+        n = rng.integers(0, 40)
+        times = rng.uniform(0, 1100, n)
+        # spikes on the window's and the bins' edges, some out of order, repeated times
+        times = np.concatenate([times, rng.choice([t_start, t_stop, edges[-1], *edges[:5]], rng.integers(0, 3))])
+        if rng.random() < 0.1:
+            times = np.full(4, 300.0)
+        return times if rng.random() < 0.5 else np.sort(times)
+
+    exc, inh = [train() for _ in range(300)], [train() for _ in range(80)]
+    ours, expected = single_values(exc, inh, t_start, t_stop), reference_values(exc, inh, t_start, t_stop)
+    assert ours.keys() == expected.keys()
+    for key in ours:
+        assert ours[key] == expected[key] or (math.isnan(ours[key]) and math.isnan(expected[key])), key
