@@ -12,9 +12,9 @@ has no cap on the jobs running at once. This launcher
   simulator while the sweep validates its jobs, and persists, so the simulator
   is imported once per lane, not once per job (every job resets the simulator
   at its start);
-- runs a job exactly as the basic launcher does (Hydra's ``run_job`` with the
-  same keys and job number): same run directories, same ``.hydra/`` files and
-  job log, same results, the same ``JobReturn`` in the order of the jobs;
+- runs a job exactly as the sequential launcher does (:class:`launcher.sequential.JobRunner`,
+  so as Hydra's basic launcher does): same run directories, same ``.hydra/``
+  files and job log, same results, the same ``JobReturn`` in the order of the jobs;
 - turns the death of a worker (a signal, ``os._exit``) into a failed
   ``JobReturn`` for that job alone (:class:`JobProcessDied`, naming the signal or
   exit code) and replaces the lane; every other job goes on;
@@ -28,6 +28,7 @@ has no cap on the jobs running at once. This launcher
 from __future__ import annotations
 
 import faulthandler
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -40,16 +41,19 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import forkserver
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cloudpickle
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra.errors import HydraException
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.basecontainer import BaseContainer
+
+if TYPE_CHECKING:
+    from launcher.sequential import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -157,31 +161,40 @@ def _sendable(ret: JobReturn) -> bytes:
         return cloudpickle.dumps(ret)
 
 
-def _run_job_in_worker(payload: bytes, overrides: List[str], idx: int, interruptible: bool) -> bytes:
-    """Run one job in a worker, as the basic launcher runs it; return its pickled JobReturn.
+#: The payload this worker received last (its hash) and the job runner built from it: a
+#: launch sends the same payload with every job, unpickled and set up once per worker.
+_runner_of_payload: Dict[str, Any] = {}
 
-    ``interruptible``: SIGINT interrupts the job, unless the sweep itself ignores it
-    (started in the background by a shell, under nohup...)."""
-    if interruptible:
-        signal.signal(signal.SIGINT, _interrupt_job)
-    try:
+
+def _job_runner(payload: bytes) -> "JobRunner":
+    from launcher.sequential import JobRunner
+
+    key = hashlib.sha1(payload).hexdigest()
+    if _runner_of_payload.get("key") != key:
+        if _runner_of_payload.get("runner") is not None:
+            _runner_of_payload.pop("runner").close()
         hydra_context, task_function, config, singleton_state, resolvers = cloudpickle.loads(payload)
         Singleton.set_state(singleton_state)
         setup_globals()
         for name, resolver in resolvers.items():
             if not OmegaConf.has_resolver(name):
                 BaseContainer._resolvers[name] = cloudpickle.loads(resolver)
-        sweep_config = hydra_context.config_loader.load_sweep_config(config, overrides)
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = idx
-            sweep_config.hydra.job.num = idx
-        ret = run_job(
-            hydra_context=hydra_context,
-            task_function=task_function,
-            config=sweep_config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
+        _runner_of_payload.update(key=key, runner=JobRunner(hydra_context, task_function, config))
+    return _runner_of_payload["runner"]  # type: ignore[no-any-return]
+
+
+def _run_job_in_worker(payload: bytes, overrides: List[str], idx: int, interruptible: bool) -> bytes:
+    """Run one job in a worker, as the sequential launcher runs it (so as the basic launcher
+    does); return its pickled JobReturn once the job's files are written.
+
+    ``interruptible``: SIGINT interrupts the job, unless the sweep itself ignores it
+    (started in the background by a shell, under nohup...)."""
+    if interruptible:
+        signal.signal(signal.SIGINT, _interrupt_job)
+    try:
+        runner = _job_runner(payload)
+        ret = runner.run(overrides, idx)
+        runner.flush()
     except BaseException as exc:  # also KeyboardInterrupt, SystemExit: this job fails, the worker lives
         ret = _failed_return(overrides, exc)
     finally:

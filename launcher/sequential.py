@@ -169,7 +169,7 @@ class _FileWriter:
     """
 
     def __init__(self) -> None:
-        self._queue: "queue.SimpleQueue[Optional[Tuple[Optional[Path], List[Tuple[str, str]], List[str]]]]" = queue.SimpleQueue()
+        self._queue: "queue.Queue[Optional[Tuple[Optional[Path], List[Tuple[str, str]], List[str]]]]" = queue.Queue()
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._work, name="hydra-files", daemon=True)
         self._thread.start()
@@ -189,14 +189,23 @@ class _FileWriter:
                 for name, text in files:
                     with open(directory / name, "w", encoding="utf-8") as file:  # type: ignore[operator]
                         file.write(text)
-            except BaseException as exc:  # kept for close(); the other jobs' files are still written
+            except BaseException as exc:  # kept for flush(); the other jobs' files are still written
                 self._error = self._error or exc
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait for every file asked for so far; raise the first error writing one."""
+        self._queue.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
-        if self._error is not None:
-            raise self._error
+        self.flush()
 
 
 class _LeanRunner:
@@ -350,6 +359,56 @@ class _LeanRunner:
         return [("config.yaml", config_yaml), ("hydra.yaml", hydra_yaml), ("overrides.yaml", overrides)]
 
 
+class JobRunner:
+    """Runs the jobs of a sweep one at a time in this process, each as Hydra's basic launcher
+    runs it: on the lean path where it applies (see the module doc), else through Hydra's
+    ``run_job``. Used by the sequential launcher and by the local parallel launcher's workers.
+    :meth:`close` (or :meth:`flush`) waits for the jobs' files."""
+
+    def __init__(self, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
+        self.lean: Optional[_LeanRunner] = None
+        if _LeanRunner.applicable(hydra_context, config):
+            loader = hydra_context.config_loader
+            assert isinstance(loader, ComposingConfigLoader)
+            self.lean = _LeanRunner(loader.composer(config), config)
+
+    def run(self, overrides: Sequence[str], idx: int) -> JobReturn:
+        parsed = self.lean.plain(overrides) if self.lean is not None else None
+        if self.lean is not None and parsed is not None:
+            return self.lean.run(parsed, idx, self.task_function)
+        ret = self._run_with_hydra(list(overrides), idx)
+        if self.lean is not None:  # Hydra reconfigured logging: start afresh
+            self.lean.close()
+            self.lean = _LeanRunner(self.lean.composer, self.config)
+        return ret
+
+    def _run_with_hydra(self, overrides: List[str], idx: int) -> JobReturn:
+        """One job exactly as Hydra's basic launcher runs it."""
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = idx
+            sweep_config.hydra.job.num = idx
+        ret = run_job(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return ret
+
+    def flush(self) -> None:
+        """Wait until the files of every job run so far are written."""
+        if self.lean is not None:
+            self.lean.writer.flush()
+
+    def close(self) -> None:
+        if self.lean is not None:
+            self.lean.close()
+
+
 class SequentialSweepLauncher(Launcher):
     """Behaviour of the ``sequential`` launcher (Hydra loads the class from ``hydra_plugins``)."""
 
@@ -380,44 +439,15 @@ class SequentialSweepLauncher(Launcher):
         log.info(f"Launching {len(job_overrides)} jobs locally")
         numbers = self.job_numbers or [initial_job_idx + i for i in range(len(job_overrides))]
         self.job_numbers = None
-        lean: Optional[_LeanRunner] = None
-        if _LeanRunner.applicable(self.hydra_context, self.config):
-            loader = self.hydra_context.config_loader
-            assert isinstance(loader, ComposingConfigLoader)
-            lean = _LeanRunner(loader.composer(self.config), self.config)
+        runner = JobRunner(self.hydra_context, self.task_function, self.config)
         runs: List[JobReturn] = []
         try:
             for i, (overrides, idx) in enumerate(zip(job_overrides, numbers)):
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
                 self._notify([(i, "running", None)])
-                parsed = lean.plain(overrides) if lean is not None else None
-                if lean is not None and parsed is not None:
-                    ret = lean.run(parsed, idx, self.task_function)
-                else:
-                    ret = self._run_with_hydra(list(overrides), idx)
-                    if lean is not None:  # Hydra reconfigured logging: start afresh
-                        lean.close()
-                        lean = _LeanRunner(lean.composer, self.config)
+                ret = runner.run(overrides, idx)
                 runs.append(ret)
                 self._notify([(i, "completed" if ret.status == JobStatus.COMPLETED else "failed", None)])
         finally:
-            if lean is not None:
-                lean.close()
+            runner.close()
         return runs
-
-    def _run_with_hydra(self, overrides: List[str], idx: int) -> JobReturn:
-        """One job exactly as Hydra's basic launcher runs it."""
-        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
-        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = idx
-            sweep_config.hydra.job.num = idx
-        ret = run_job(
-            hydra_context=self.hydra_context,
-            task_function=self.task_function,
-            config=sweep_config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        return ret

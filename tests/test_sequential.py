@@ -11,6 +11,7 @@ random values.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,7 +28,7 @@ from support import CONF_DIR
 
 APP = f"""
 import json, logging, os, sys
-mode = sys.argv.pop(1)
+mode = os.environ["APP_MODE"]
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
@@ -82,17 +83,18 @@ JOBS = [
 ]
 
 
-def run_app(tmp_path: Path, mode: str, sweep_dir: Path) -> subprocess.CompletedProcess:
+def run_app(tmp_path: Path, mode: str, sweep_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     app = tmp_path / "app.py"
     app.write_text(APP)
     jobs = tmp_path / "jobs.json"
     jobs.write_text(json.dumps(JOBS))
     command = [
-        sys.executable, str(app), mode, "-m", "experiment.kick.rate=50",
+        sys.executable, str(app), "-m", "experiment.kick.rate=50", *extra,
         f"hydra.sweeper.jobs_file={jobs}", "hydra.sweeper.collect=false",
         "+hydra.job.env_set.MOZAIK_TEST_ENV=yes", "hydra.run.dir=unused", f"hydra.sweep.dir={sweep_dir}",
     ]  # fmt: skip
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "APP_MODE": mode}
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
 
 
 def run_files(sweep_dir: Path) -> Dict[str, str]:
@@ -104,6 +106,33 @@ def run_files(sweep_dir: Path) -> Dict[str, str]:
                 text = re.sub(r"^\[[^\]]*\]", "[time]", text, flags=re.MULTILINE)
             files[str(path.relative_to(sweep_dir))] = text
     return files
+
+
+def launcher_free(hydra_yaml: str) -> str:
+    """A dump of Hydra's node without what differs with the launcher: its node, choice, overrides."""
+    lines, skip_deeper_than = [], None
+    for line in hydra_yaml.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if skip_deeper_than is not None and indent > skip_deeper_than:
+            continue
+        skip_deeper_than = indent if line.strip() == "launcher:" else None
+        if skip_deeper_than is None and "hydra/launcher" not in line and "hydra.launcher." not in line:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def same_but_launcher(name: str, found: str, expected: str) -> bool:
+    if name.endswith("hydra.yaml"):
+        return launcher_free(found) == launcher_free(expected)
+    if name.endswith("view.json"):
+        a, b = json.loads(found), json.loads(expected)
+        for view in (a, b):
+            view["hydra"] = launcher_free(view["hydra"])
+            resolved = view["hydra_resolved"]
+            del resolved["launcher"], resolved["runtime"]["choices"]["hydra/launcher"]
+            resolved["overrides"]["hydra"] = [line for line in resolved["overrides"]["hydra"] if "launcher" not in line]
+        return a == b
+    return found == expected
 
 
 def test_jobs_get_what_hydras_basic_launcher_gives_them(tmp_path: Path) -> None:
@@ -128,6 +157,17 @@ def test_jobs_get_what_hydras_basic_launcher_gives_them(tmp_path: Path) -> None:
     assert states(json.loads((sweep_dir / "manifest.json").read_text())) == states(manifest)
     assert "Launching 10 jobs locally" in lean.stdout
     # Every job but the one with '++' ran on the lean path.
+    assert (tmp_path / "lean_jobs").read_text().count("job") == len(JOBS) - 1
+
+    # The local parallel launcher's workers run their jobs the same way.
+    shutil.rmtree(sweep_dir)
+    (tmp_path / "lean_jobs").unlink()
+    parallel = run_app(tmp_path, "lean", sweep_dir, "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2")
+    assert parallel.returncode != 0 and "1 of 10 jobs failed" in parallel.stderr, parallel.stderr
+    found = run_files(sweep_dir)
+    assert sorted(found) == sorted(expected)
+    for name in expected:  # Hydra's node names the launcher: compared but for that
+        assert same_but_launcher(name, found[name], expected[name]), name
     assert (tmp_path / "lean_jobs").read_text().count("job") == len(JOBS) - 1
 
 
