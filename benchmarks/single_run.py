@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,12 +58,16 @@ sim.end()
 '''
 
 
-def seconds(command: list[str], cwd: Path) -> float:
+def seconds(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of a command, in seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"{command} failed:\\n{proc.stderr[-2000:]}")
-    return time.perf_counter() - start
+        raise RuntimeError(f"{command} failed:\n{proc.stderr[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -78,11 +83,20 @@ def main() -> None:
         for i in range(args.repeats):
             bare_runs.append(seconds([sys.executable, str(bare)], work))
             ours_runs.append(seconds([sys.executable, str(REPO / "run_sim.py"), f"hydra.run.dir={work / f'run{i}'}"], work))
-            print(f"repeat {i + 1}: bare {bare_runs[-1]:.2f} s, run_sim.py {ours_runs[-1]:.2f} s", flush=True)
-    bare_s, ours_s = statistics.median(bare_runs), statistics.median(ours_runs)
+            print(
+                f"repeat {i + 1}: bare {bare_runs[-1][0]:.2f} s (CPU {bare_runs[-1][1]:.2f} s), "
+                f"run_sim.py {ours_runs[-1][0]:.2f} s (CPU {ours_runs[-1][1]:.2f} s)",
+                flush=True,
+            )
+    bare_s, ours_s = (statistics.median(wall for wall, _ in runs) for runs in (bare_runs, ours_runs))
+    bare_cpu, ours_cpu = (statistics.median(cpu for _, cpu in runs) for runs in (bare_runs, ours_runs))
     ratio = ours_s / bare_s
-    print(f"bare PyNN script: {bare_s:.2f} s; run_sim.py: {ours_s:.2f} s; ratio {ratio:.3f}")
-    print(json.dumps({"bare_pynn_s": round(bare_s, 2), "run_sim_s": round(ours_s, 2), "ratio": round(ratio, 3)}))
+    # CPU time is less disturbed than wall time by other work on the machine
+    print(f"bare PyNN script: {bare_s:.2f} s; run_sim.py: {ours_s:.2f} s; ratio {ratio:.3f} (CPU time: ratio {ours_cpu / bare_cpu:.3f})")
+    print(json.dumps({
+        "bare_pynn_s": round(bare_s, 2), "run_sim_s": round(ours_s, 2), "ratio": round(ratio, 3),
+        "bare_pynn_cpu_s": round(bare_cpu, 2), "run_sim_cpu_s": round(ours_cpu, 2), "cpu_ratio": round(ours_cpu / bare_cpu, 3),
+    }))
 
 
 if __name__ == "__main__":
