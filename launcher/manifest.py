@@ -64,6 +64,12 @@ class JobEntry:
             ]
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        """The entry as the manifest writes it (``dataclasses.asdict``, without its deep copies)."""
+        entry = {f.name: getattr(self, f.name) for f in _ENTRY_FIELDS}
+        entry["overrides"] = list(self.overrides)
+        return entry
+
     def apply_results(self, sweep_dir: Path) -> Optional[dict[str, Any]]:
         """Take state, times and error from the job's results.json, if it has one for this config."""
         record = results.read_results(Path(sweep_dir) / self.run_dir)
@@ -81,6 +87,9 @@ class JobEntry:
         return record
 
 
+_ENTRY_FIELDS = dataclasses.fields(JobEntry)
+
+
 @dataclass
 class Manifest:
     """All jobs of a sweep, in job-number order."""
@@ -89,6 +98,7 @@ class Manifest:
     jobs: list[JobEntry] = field(default_factory=list)
     created: str = field(default_factory=now)
     _saved_at: float = field(default=float("-inf"), repr=False, compare=False)
+    _save_duration: float = field(default=0.0, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
@@ -96,17 +106,23 @@ class Manifest:
 
     def save(self, at_most_every_s: float = 0.0) -> None:
         """Write the manifest (whole, atomically); with ``at_most_every_s``, skip the write if
-        the last one is more recent than that (large sweeps report many changes a second)."""
-        if at_most_every_s and time.monotonic() - self._saved_at < at_most_every_s:
-            return
-        self._saved_at = time.monotonic()
+        the last one is more recent than that (large sweeps report many changes a second),
+        or than 20 times the last write took (a write of 10,000 jobs takes a while: the
+        manifest then costs the sweep at most 5% of its time)."""
+        if at_most_every_s:
+            interval = max(at_most_every_s, 20 * self._save_duration)
+            if time.monotonic() - self._saved_at < interval:
+                return
+        started = time.monotonic()
         data = {
             "version": 1,
             "created": self.created,
             "updated": now(),
-            "jobs": [dataclasses.asdict(job) for job in self.jobs],
+            "jobs": [job.as_dict() for job in self.jobs],
         }
         results.write_json_atomic(self.path, data)
+        self._saved_at = time.monotonic()
+        self._save_duration = self._saved_at - started
 
     @classmethod
     def load(cls, sweep_dir: Path | str, refresh: bool = True) -> "Manifest":

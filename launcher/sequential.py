@@ -55,7 +55,7 @@ from hydra.core.utils import (
 )
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, flag_override, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from launcher.compose import ComposingConfigLoader, JobComposer, leaf_node, restore, set_leaf, snapshot
 from launcher.job_files import TemplateCache, overrides_yaml
@@ -84,6 +84,8 @@ class _LogSwitch:
     def __init__(self, job_logging: DictConfig, file_handlers: Dict[str, str]) -> None:
         self.job_logging = job_logging
         self.file_handlers = file_handlers  # handler name -> its filename's key in the config
+        raw = OmegaConf.to_container(job_logging, resolve=False)
+        self.raw_filenames = {name: flatten(raw)[key] for name, key in file_handlers.items()}  # type: ignore[arg-type]
         self.job: Optional[Tuple[int, List[logging.Handler]]] = None
         self.sweep: Optional[Tuple[int, List[logging.Handler]]] = None
         self.open_files: List[logging.Handler] = []
@@ -108,9 +110,10 @@ class _LogSwitch:
                 return None
         return files
 
-    def to_job(self, verbose: Any) -> List[str]:
+    def to_job(self, verbose: Any, known: Dict[str, str]) -> List[str]:
         """Switch to the job's handlers; returns the log files the caller must create (as
-        Hydra's configuration creates them): each handler opens its file on its first record."""
+        Hydra's configuration creates them): each handler opens its file on its first record.
+        ``known``: values of Hydra's keys for this job, by interpolation (``${hydra.job.name}``)."""
         root = logging.getLogger()
         if self.job is None:  # the first job: Hydra's configuration, remembered
             configure_log(self.job_logging, verbose)
@@ -121,7 +124,7 @@ class _LogSwitch:
         fresh, to_create = [], []
         for handler in handlers:
             if handler.get_name() in self.file_handlers:
-                handler = self._reopened(handler)
+                handler = self._reopened(handler, known)
                 self.open_files.append(handler)
                 if not handler.delay_in_config:  # type: ignore[attr-defined]
                     to_create.append(handler.baseFilename)
@@ -130,9 +133,14 @@ class _LogSwitch:
         root.setLevel(level)
         return to_create
 
-    def _reopened(self, prototype: logging.Handler) -> logging.Handler:
+    def _reopened(self, prototype: logging.Handler, known: Dict[str, str]) -> logging.Handler:
         assert isinstance(prototype, logging.FileHandler)
-        filename = OmegaConf.select(self.job_logging, self.file_handlers[prototype.get_name()])
+        filename = self.raw_filenames[prototype.get_name()]
+        if "\\" not in filename:  # no escaped "\${": Hydra's default "${hydra.runtime.output_dir}/${hydra.job.name}.log"
+            for interpolation, value in known.items():
+                filename = filename.replace(interpolation, value)
+        if "${" in filename or "\\" in filename:  # anything else is resolved by OmegaConf
+            filename = OmegaConf.select(self.job_logging, self.file_handlers[prototype.get_name()])
         # Opened on its first record: creating the (often empty) file is left to the
         # caller's file writer, off the job's path (an open costs ~0.5 ms on some disks).
         handler = logging.FileHandler(filename, mode=prototype.mode, encoding=prototype.encoding, delay=True, errors=prototype.errors)
@@ -229,6 +237,7 @@ class _LeanRunner:
         self.output_subdir = hydra.output_subdir
         self.env_set = dict(hydra.job.env_set)
         self.verbose = hydra.verbose
+        self.job_name = str(hydra.job.name)
         self.hydra_logging = hydra.hydra_logging
         # HydraConfig's masked copy, made once as HydraConfig.set_config makes it (its Hydra
         # node's parent is the shared config). The shared config then holds that same node,
@@ -241,6 +250,7 @@ class _LeanRunner:
         files = _LogSwitch.usable(self.shared.hydra.job_logging)
         self.logs = _LogSwitch(self.shared.hydra.job_logging, files) if files is not None else None
         self.changed: Dict[str, Any] = {}  # keys of the shared config set by the last job -> base values
+        self._hydra_leaves: Dict[str, Any] = {}  # the per-job fields' nodes (they stay the same nodes)
         self.templates = TemplateCache()
         self.writer = _FileWriter()
 
@@ -290,10 +300,13 @@ class _LeanRunner:
             "job.id": idx,
             "job.num": idx,
         }
-        self._set_hydra(fields)
-        subdir = run_dirname(lines, exclude_keys) if self.standard_subdir else str(shared.hydra.sweep.subdir)
+        if self.standard_subdir:
+            subdir = run_dirname(lines, exclude_keys)
+        else:  # resolved as Hydra does, after the fields it may read
+            self._set_hydra(fields)
+            subdir = str(shared.hydra.sweep.subdir)
         output_dir = os.path.abspath(os.path.join(str(shared.hydra.sweep.dir), subdir))
-        self._set_hydra({"runtime.output_dir": output_dir})
+        self._set_hydra({**fields, "runtime.output_dir": output_dir} if self.standard_subdir else {"runtime.output_dir": output_dir})
 
         ret = JobReturn()
         ret.cfg = task_cfg
@@ -305,7 +318,8 @@ class _LeanRunner:
         try:
             log_files: List[str] = []
             if self.logs is not None:
-                log_files = self.logs.to_job(self.verbose)
+                known = {"${hydra.runtime.output_dir}": output_dir, "${hydra.job.name}": self.job_name}
+                log_files = self.logs.to_job(self.verbose, known)
             else:
                 configure_log(shared.hydra.job_logging, self.verbose)
             if self.output_subdir is not None:
@@ -338,9 +352,15 @@ class _LeanRunner:
         """Set fields of the (read-only) Hydra node. The flag is lifted on each leaf alone:
         ``read_write`` on the whole node would invalidate the flag cache of its ~300 nodes."""
         for key, value in fields.items():
-            child = leaf_node(self.shared.hydra, key)
-            with flag_override(child, "readonly", False):
+            child = self._hydra_leaves.get(key)
+            if child is None:
+                child = self._hydra_leaves[key] = leaf_node(self.shared.hydra, key)
+            flag = child._get_node_flag("readonly")
+            child._set_flag("readonly", False)
+            try:
                 child._set_value(value)
+            finally:
+                child._set_flag("readonly", flag)
 
     def _hydra_files(
         self, task_cfg: DictConfig, keys: List[str], lines: List[str], fields: Dict[str, Any], output_dir: str

@@ -71,10 +71,11 @@ class SweepFailed(CompactHydraException):
     """Some jobs of a sweep failed; the others' results are complete and kept."""
 
 
-def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path) -> None:
-    """Update a job's entry from what its launcher returned and what it wrote."""
+def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool = False) -> None:
+    """Update a job's entry from what its launcher returned and what it wrote (``applied``:
+    its results.json was already looked at, as the launcher told of its end)."""
     job.finished = job.finished or now()
-    if job.apply_results(sweep_dir) is not None and ret.status == JobStatus.COMPLETED:
+    if ret.status == JobStatus.COMPLETED and (applied or job.apply_results(sweep_dir) is not None):
         return
     job.state = COMPLETED if ret.status == JobStatus.COMPLETED else FAILED
     if job.state == FAILED:
@@ -149,8 +150,9 @@ class ValidatingSweeper(BasicSweeper):
         manifest = self.plan(combinations)
         log.debug("Validated %d jobs in %.2f s", len(combinations), time.perf_counter() - tic)
         sweep_dir = manifest.sweep_dir
-        for job in manifest.jobs:
-            job.apply_results(sweep_dir)  # a completed run of the same config need not run again
+        if sweep_dir.exists():  # a sweep run before: a completed run of the same config need not run again
+            for job in manifest.jobs:
+                job.apply_results(sweep_dir)
         to_run = [job for job in manifest.jobs if self.force or job.state != COMPLETED]
         to_run = self.leave_queued_jobs(manifest, to_run)
         if self.plan_only:
@@ -216,6 +218,7 @@ class ValidatingSweeper(BasicSweeper):
         batch_size = 1 if isinstance(self.launcher, BasicLauncher) else (self.max_batch_size or len(to_run) or 1)
         progress = Progress(len(to_run))
         counted: set[int] = set()  # jobs whose end the progress display has shown
+        applied: set[int] = set()  # jobs whose results.json was looked at as they ended
         returns: List[Sequence[JobReturn]] = []
 
         def on_state(batch: List[JobEntry], changes: List[Tuple[int, str, Optional[str]]]) -> None:
@@ -226,6 +229,7 @@ class ValidatingSweeper(BasicSweeper):
                     job.state, job.started = RUNNING, now()
                 elif state in (COMPLETED, FAILED) and job.number not in counted:
                     job.apply_results(manifest.sweep_dir)  # times and error, if the job wrote them
+                    applied.add(job.number)
                     job.state, job.finished = state, job.finished or now()  # the launcher's word on the state
                     counted.add(job.number)
                     progress.job_finished(state == FAILED)
@@ -246,7 +250,7 @@ class ValidatingSweeper(BasicSweeper):
                     job.slurm_job_id = str(ret._return_value)
                     counted.add(job.number)
                     continue
-                _record_return(job, ret, manifest.sweep_dir)
+                _record_return(job, ret, manifest.sweep_dir, applied=job.number in applied)
                 if job.number not in counted:
                     counted.add(job.number)
                     progress.job_finished(job.state == FAILED)
