@@ -30,6 +30,7 @@ run by Hydra's own ``run_job``, exactly as the basic launcher runs it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import queue
@@ -224,11 +225,7 @@ class _LeanRunner:
         self.master = master
         self.shared = composer.base()  # the config with Hydra's node, brought to each job's values
         OmegaConf.copy_cache(from_config=master, to_config=self.shared)
-        task = composer.base()
-        with read_write(task), open_dict(task):
-            del task["hydra"]
-        self.task_snapshot = snapshot(task)
-        self.task_raw = flatten(OmegaConf.to_container(task, resolve=False))
+        self.task_snapshot, self.task_raw, self.master_cache = self._task_base()
         hydra = self.shared.hydra
         dirname = hydra.job.config.override_dirname
         self.dirname_settings = (list(dirname.exclude_keys), str(dirname.item_sep), str(dirname.kv_sep))
@@ -253,6 +250,17 @@ class _LeanRunner:
         self._hydra_leaves: Dict[str, Any] = {}  # the per-job fields' nodes (they stay the same nodes)
         self.templates = TemplateCache()
         self.writer = _FileWriter()
+
+    def _task_base(self) -> Tuple[bytes, Dict[str, Any], Any]:
+        """The task config without overrides (a snapshot), its leaves as written, and the
+        master's resolver cache it holds a copy of (``${now:}`` values: what Hydra copies
+        to each job's config)."""
+        task = self.composer.base()
+        with read_write(task), open_dict(task):
+            del task["hydra"]
+        OmegaConf.copy_cache(from_config=self.master, to_config=task)
+        raw = flatten(OmegaConf.to_container(task, resolve=False))
+        return snapshot(task), raw, copy.deepcopy(OmegaConf.get_cache(self.master))
 
     @staticmethod
     def applicable(hydra_context: HydraContext, config: DictConfig) -> bool:
@@ -279,10 +287,11 @@ class _LeanRunner:
     def run(self, parsed: List[Override], idx: int, task_function: TaskFunction) -> JobReturn:
         keys = [override.key_or_group for override in parsed]
         lines = [str(override.input_line) for override in parsed]
-        task_cfg = restore(self.task_snapshot)
+        if OmegaConf.get_cache(self.master) != self.master_cache:  # the master resolved something new
+            self.task_snapshot, self.task_raw, self.master_cache = self._task_base()
+        task_cfg = restore(self.task_snapshot)  # with its copy of the master's cache
         for override in parsed:
             set_leaf(task_cfg, override.key_or_group, override.value())
-        OmegaConf.copy_cache(from_config=self.master, to_config=task_cfg)
 
         # The shared config: the job's values (the last job's set back), then the fields
         # Hydra sets per job, in Hydra's order (the subdir may read the others).
