@@ -235,28 +235,35 @@ class ValidatingSweeper(BasicSweeper):
                     progress.job_finished(state == FAILED)
             manifest.save(at_most_every_s=1.0)
 
-        for start in range(0, len(to_run), batch_size):
-            batch = to_run[start : start + batch_size]
-            if batch_size == 1:
-                batch[0].state, batch[0].started = RUNNING, now()
-            manifest.save(at_most_every_s=1.0)
-            if hasattr(self.launcher, "on_state"):
-                self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
-            if hasattr(self.launcher, "job_numbers"):
-                self.launcher.job_numbers = [job.number for job in batch]
-            results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
-            for job, ret in zip(batch, results):
-                if ret.status == JobStatus.UNKNOWN:  # queued by a launcher that does not wait
-                    job.slurm_job_id = str(ret._return_value)
-                    counted.add(job.number)
-                    continue
-                _record_return(job, ret, manifest.sweep_dir, applied=job.number in applied)
-                if job.number not in counted:
-                    counted.add(job.number)
-                    progress.job_finished(job.state == FAILED)
-            manifest.save(at_most_every_s=1.0)
-            returns.append(results)
-        manifest.save()
+        try:
+            for start in range(0, len(to_run), batch_size):
+                batch = to_run[start : start + batch_size]
+                if batch_size == 1:
+                    batch[0].state, batch[0].started = RUNNING, now()
+                manifest.save(at_most_every_s=1.0)
+                if hasattr(self.launcher, "on_state"):
+                    self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
+                if hasattr(self.launcher, "job_numbers"):
+                    self.launcher.job_numbers = [job.number for job in batch]
+                results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
+                for job, ret in zip(batch, results):
+                    if ret.status == JobStatus.UNKNOWN:  # queued by a launcher that does not wait
+                        job.slurm_job_id = str(ret._return_value)
+                        counted.add(job.number)
+                        continue
+                    _record_return(job, ret, manifest.sweep_dir, applied=job.number in applied)
+                    if job.number not in counted:
+                        counted.add(job.number)
+                        progress.job_finished(job.state == FAILED)
+                manifest.save(at_most_every_s=1.0)
+                returns.append(results)
+        finally:
+            # Also when the sweep is interrupted (Ctrl-C) or a launcher fails: the manifest
+            # says where every job stands, a job that ended its own way included.
+            for job in to_run:
+                if job.state == RUNNING:
+                    job.apply_results(manifest.sweep_dir)
+            manifest.save()
         return returns
 
     def plan(self, combinations: List[List[str]]) -> Manifest:

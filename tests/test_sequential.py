@@ -14,8 +14,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -218,3 +220,25 @@ def test_scalars_as_pyyaml_writes_them(value: Any) -> None:
     expected = dump({"k": value})
     found = scalar(value)
     assert found is None or f"k: {found}\n" == expected
+
+
+def test_ctrl_c_leaves_a_manifest_that_says_where_each_job_stands(tmp_path: Path) -> None:
+    from support import RUN_SIM, SMALL
+
+    sweep_dir = tmp_path / "sweep"
+    command = [sys.executable, str(RUN_SIM), "-m", *SMALL[:-1], "experiment.spontaneous_duration=60000",
+               "pynn_seed=1,2", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not list(sweep_dir.glob("*/parameters.yaml")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the first job is simulating
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0, output
+    jobs = json.loads((sweep_dir / "manifest.json").read_text())["jobs"]
+    assert [job["state"] for job in jobs] == ["failed", "pending"], jobs
+    assert jobs[0]["error"].startswith("KeyboardInterrupt"), jobs[0]
+    first = sweep_dir / jobs[0]["run_dir"]
+    assert sorted(p.name for p in (first / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
+    assert json.loads((first / "results.json").read_text())["state"] == "failed"
