@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -24,6 +25,13 @@ SMALL = [
     "experiment.kick.probability=0.5",
     "experiment.spontaneous_duration=200",
 ]
+
+
+def with_ctrl_c() -> None:
+    """``preexec_fn`` of a child that a test stops with SIGINT, as Ctrl-C in a terminal would:
+    tests run in the background by a shell (or under nohup) ignore SIGINT, and so would
+    their children, which then rightly let SIGINT pass."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cli(args: Sequence[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

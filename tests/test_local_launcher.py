@@ -27,7 +27,7 @@ from hydra.types import HydraContext, RunMode
 from hydra.version import VersionBase
 
 from launcher.local import JobProcessDied, LocalParallelSweepLauncher
-from support import SMALL, run_cli
+from support import SMALL, run_cli, with_ctrl_c
 
 # --- a tiny Hydra app whose jobs can crash their process ---------------------------------
 
@@ -269,7 +269,8 @@ def test_at_most_n_jobs_run_at_once_in_persistent_workers(tmp_path):
 def test_no_worker_outlives_a_stopped_sweep(tmp_path, signum, to_group):
     command, env = app_command(tmp_path, "x=1,2,3,4", "sleep=60", f"hydra.sweep.dir={tmp_path / 'I'}")
     sweep = subprocess.Popen(
-        command, cwd=tmp_path, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        command, cwd=tmp_path, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=with_ctrl_c,
     )
     deadline = time.monotonic() + 30
     while len(list((tmp_path / "I").glob("*/worker.pid"))) < 2 and time.monotonic() < deadline:

@@ -223,12 +223,14 @@ def test_scalars_as_pyyaml_writes_them(value: Any) -> None:
 
 
 def test_ctrl_c_leaves_a_manifest_that_says_where_each_job_stands(tmp_path: Path) -> None:
-    from support import RUN_SIM, SMALL
+    from support import RUN_SIM, SMALL, with_ctrl_c
 
     sweep_dir = tmp_path / "sweep"
     command = [sys.executable, str(RUN_SIM), "-m", *SMALL[:-1], "experiment.spontaneous_duration=60000",
                "pynn_seed=1,2", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
-    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=with_ctrl_c
+    )
     deadline = time.monotonic() + 120
     while not list(sweep_dir.glob("*/parameters.yaml")) and time.monotonic() < deadline:
         time.sleep(0.2)  # the first job is simulating
