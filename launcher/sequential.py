@@ -1,7 +1,7 @@
 """Sweeps run one job after the other in this process, as Hydra's basic launcher runs them,
 at a fraction of its cost per job (``hydra/launcher=sequential``, the project's default).
 
-Hydra's basic launcher spends about 150 ms on each job before the task starts:
+Hydra's basic launcher spends a few hundred milliseconds on each job before the task starts:
 it composes the job's config in full, deep-copies it three times, copies its
 Hydra node twice (``HydraConfig.set_config``), dumps three YAML files and
 configures logging from scratch. For a no-op job that is all the cost; for a
