@@ -28,7 +28,7 @@ from omegaconf._utils import get_omega_conf_dumper
 
 #: Leaves a template can vary: what a sweep's overrides set (OmegaConf's value types).
 _SCALARS = (bool, int, float, str, type(None))
-Path = Tuple[Any, ...]  # keys (and list indices) from the root to a leaf
+KeyPath = Tuple[Any, ...]  # keys (and list indices) from the root to a leaf
 
 
 def dump(container: Any) -> str:
@@ -84,7 +84,7 @@ def scalar(value: Any) -> Optional[str]:
 class YamlTemplate:
     """The YAML text of ``container`` with the scalars at ``paths`` left open."""
 
-    def __init__(self, container: Any, paths: Sequence[Path]) -> None:
+    def __init__(self, container: Any, paths: Sequence[KeyPath]) -> None:
         markers = [f"MOZAIK_TEMPLATE_SLOT_{i}_" for i in range(len(paths))]
         for path, marker in zip(paths, markers):
             node = container
@@ -131,7 +131,7 @@ class TemplateCache:
         self._templates: Dict[Any, Optional[YamlTemplate]] = {}
         self._trusted: set[Any] = set()
 
-    def render(self, shape: Any, cfg: Any, paths: Sequence[Path], values: Sequence[Any]) -> str:
+    def render(self, shape: Any, cfg: Any, paths: Sequence[KeyPath], values: Sequence[Any]) -> str:
         """The YAML text of config ``cfg`` (as ``OmegaConf.to_yaml`` writes it), whose leaves at
         ``paths`` hold ``values``; configs of one ``shape`` differ only there."""
         if shape not in self._templates:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Iterable
+from typing import Any, Iterable
 
 from omegaconf import OmegaConf
 
@@ -72,6 +72,12 @@ def run_dirname(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> s
         return name
     suffix = "~" + overrides_hash(overrides)
     return _truncate_utf8(name, MAX_NAME_BYTES - len(suffix)) + suffix
+
+
+def names_run_dirs(config: Any) -> bool:
+    """Whether a composed config's ``hydra.sweep.subdir`` is :data:`SWEEP_SUBDIR`: a job's run
+    directory is then ``run_dirname`` of its override lines, computable without resolving."""
+    return OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir") == SWEEP_SUBDIR  # type: ignore[union-attr]
 
 
 def _resolve_run_dirname(overrides: object, exclude_keys: object = ()) -> str:

@@ -35,7 +35,7 @@ from hydra.core.override_parser.types import OverrideType
 from omegaconf import DictConfig, OmegaConf, ValueNode
 
 from launcher.compose import JobComposer, leaf_node, set_leaf
-from launcher.naming import SWEEP_SUBDIR, run_dirname
+from launcher.naming import names_run_dirs, run_dirname
 from launcher.tree import _hash, flatten, follows_schema, resolved_tree, value_problems
 
 #: A whole-string plain reference to another key of the tree: ``${a.b.c}``.
@@ -67,7 +67,7 @@ class ValuePlanner:
         base = self.composer.base()
         if not follows_schema(base):
             return False
-        if OmegaConf.to_container(base.hydra.sweep, resolve=False).get("subdir") != SWEEP_SUBDIR:
+        if not names_run_dirs(base):
             return False
         raw = flatten(resolved_tree(base, resolve=False))
         self._base_tree = resolved_tree(base)

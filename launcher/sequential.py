@@ -60,7 +60,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from launcher.compose import ComposingConfigLoader, JobComposer, leaf_node, restore, set_leaf, snapshot
 from launcher.job_files import TemplateCache, overrides_yaml
-from launcher.naming import SWEEP_SUBDIR, run_dirname
+from launcher.naming import names_run_dirs, run_dirname
 from launcher.tree import flatten
 
 log = logging.getLogger(__name__)
@@ -125,10 +125,11 @@ class _LogSwitch:
         fresh, to_create = [], []
         for handler in handlers:
             if handler.get_name() in self.file_handlers:
-                handler = self._reopened(handler, known)
-                self.open_files.append(handler)
-                if not handler.delay_in_config:  # type: ignore[attr-defined]
-                    to_create.append(handler.baseFilename)
+                reopened = self._reopened(handler, known)
+                self.open_files.append(reopened)
+                if not handler.delay:  # type: ignore[attr-defined]  # Hydra's opens it at once
+                    to_create.append(reopened.baseFilename)
+                handler = reopened
             fresh.append(handler)
         root.handlers = fresh
         root.setLevel(level)
@@ -145,7 +146,6 @@ class _LogSwitch:
         # Opened on its first record: creating the (often empty) file is left to the
         # caller's file writer, off the job's path (an open costs ~0.5 ms on some disks).
         handler = logging.FileHandler(filename, mode=prototype.mode, encoding=prototype.encoding, delay=True, errors=prototype.errors)
-        handler.delay_in_config = getattr(prototype, "delay_in_config", prototype.delay)  # type: ignore[attr-defined]
         handler.set_name(prototype.get_name())
         handler.setLevel(prototype.level)
         handler.setFormatter(prototype.formatter)
@@ -230,7 +230,7 @@ class _LeanRunner:
         dirname = hydra.job.config.override_dirname
         self.dirname_settings = (list(dirname.exclude_keys), str(dirname.item_sep), str(dirname.kv_sep))
         # The project's subdir is run_dirname() of the overrides: computed, not resolved.
-        self.standard_subdir = OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir") == SWEEP_SUBDIR
+        self.standard_subdir = names_run_dirs(self.shared)
         self.output_subdir = hydra.output_subdir
         self.env_set = dict(hydra.job.env_set)
         self.verbose = hydra.verbose

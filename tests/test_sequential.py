@@ -206,6 +206,8 @@ def test_overrides_file_as_omegaconf_dumps_it(lines: List[str]) -> None:
     text = overrides_yaml(lines)
     if text is not None:
         assert text == OmegaConf.to_yaml(OmegaConf.create(lines)) == dump(lines)
+    # A sweep's usual lines are rendered, not left to a full dump.
+    assert overrides_yaml(["pynn_seed=3", "sheets.V1.density=1000.0"]) == "- pynn_seed=3\n- sheets.V1.density=1000.0\n"
 
 
 @settings(max_examples=500, deadline=None)
@@ -220,6 +222,8 @@ def test_scalars_as_pyyaml_writes_them(value: Any) -> None:
     expected = dump({"k": value})
     found = scalar(value)
     assert found is None or f"k: {found}\n" == expected
+    if type(value) is int or (isinstance(value, str) and value.isidentifier() and value.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "y", "n", "inf", "nan", "infinity")):
+        assert found is not None, value  # a job number, a plain word: put in place
 
 
 def test_ctrl_c_leaves_a_manifest_that_says_where_each_job_stands(tmp_path: Path) -> None:
