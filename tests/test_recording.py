@@ -12,6 +12,7 @@ from neo.core.spiketrainlist import SpikeTrainList
 from scipy.io.matlab import mat_struct
 
 from launcher import results
+from launcher.matfile import NotEncodable, mat5_file
 from launcher.app import run
 from support import SMALL
 
@@ -23,7 +24,7 @@ def neo_bytes(block, path):
 
 def encoded(block, tmp_path):
     """The bytes of the fast encoder alone (it raises on what it does not cover)."""
-    return results._mat5_file({"block": results._neo_matlab_struct(neo.io.NeoMatlabIO(str(tmp_path / "x.mat")), block)})
+    return mat5_file({"block": results._neo_matlab_struct(neo.io.NeoMatlabIO(str(tmp_path / "x.mat")), block)})
 
 
 def assert_same_file_as_neo(block, tmp_path):
@@ -202,7 +203,7 @@ def test_what_the_encoder_does_not_cover_is_written_by_neo_s_writer(tmp_path, an
     block = neo.Block()
     block.segments.append(neo.Segment())
     block.segments[0].spiketrains.append(neo.SpikeTrain([1.0] * pq.ms, t_stop=2 * pq.ms, **annotations))
-    with pytest.raises(results._NotEncodable):
+    with pytest.raises(NotEncodable):
         encoded(block, tmp_path)
     try:
         theirs = neo_bytes(block, tmp_path / "neo.mat")
