@@ -48,7 +48,9 @@ CRASH_SEED = 5
 #: Named run_sim.py, as the real one, so that the job name and log are the same.
 CRASHING_APP = textwrap.dedent(
     f"""
-    import os, signal, threading
+    import os, signal, sys, threading
+
+    sys.path.insert(0, {str(REPO)!r})  # this checkout's launcher, installed or not
 
     import hydra
 
@@ -113,9 +115,11 @@ def crash_sweep(root: Path, name: str, launcher: list[str]) -> dict[str, object]
     sweep_dir = root / name
     wall, code = sweep(app_dir / "run_sim.py", sweep_dir, launcher, env)
     completed = metrics(sweep_dir) if sweep_dir.exists() else {}
-    failed = []
-    if (sweep_dir / "manifest.json").exists():
-        failed = [job["error"] for job in json.loads((sweep_dir / "manifest.json").read_text())["jobs"] if job["state"] == "failed"]
+    if not (sweep_dir / "manifest.json").exists():
+        # the sweep never started its jobs: not the crash this measures
+        log = (sweep_dir.parent / f"{sweep_dir.name}.log").read_text()
+        sys.exit(f"the {name} sweep failed before running its jobs (exit code {code}):\n{log[-2000:]}")
+    failed = [job["error"] for job in json.loads((sweep_dir / "manifest.json").read_text())["jobs"] if job["state"] == "failed"]
     return {"wall_s": round(wall, 2), "exit_code": code, "completed": len(completed), "failed_errors": failed, "metrics": completed}
 
 
