@@ -43,7 +43,9 @@ def recorded_job(cfg: DictConfig, run_dir: Path, overrides: Sequence[str], **fie
 
     The block fills in ``metrics`` and anything else it learns. The record's
     state is ``completed`` if the block returns, ``failed`` (with the error) if
-    it raises, even on KeyboardInterrupt or SystemExit; the exception goes on.
+    it raises, even on KeyboardInterrupt or SystemExit; the exception goes on (a
+    Ctrl-C that the interrupted code turned into another error goes on as the
+    KeyboardInterrupt it was).
     A ``results.json`` left by an earlier attempt is removed first, so this
     attempt never looks finished before it is.
     """
@@ -67,12 +69,34 @@ def recorded_job(cfg: DictConfig, run_dir: Path, overrides: Sequence[str], **fie
         record["state"] = results.FAILED
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:
+            record["error"] = f"KeyboardInterrupt (then, while it was handled: {record['error']})"
         log.error("Job failed: %s\n%s", record["error"], record["traceback"])
+        if interrupt is not None:
+            # Ctrl-C stops the sweep, not just this job, however the interrupted code reacted.
+            raise KeyboardInterrupt from exc
         raise
     finally:
         record["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
         record["timings"]["finished"] = now()
         results.write_json_atomic(run_dir / results.RESULTS_FILE, record)
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C behind another error: code interrupted half-way may fail differently while
+    the KeyboardInterrupt is being handled (seen: an import of ``quantities`` cut short
+    raising AttributeError), and the launcher would then go on to the next job."""
+    if isinstance(exc, KeyboardInterrupt):
+        return None
+    seen = {id(exc)}
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def run(cfg: DictConfig, run_dir: Path | str | None = None, overrides: Sequence[str] | None = None) -> dict[str, Any]:

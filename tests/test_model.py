@@ -88,6 +88,24 @@ def test_a_failing_job_records_failure_and_no_stale_success(compose_cfg, tmp_pat
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_ctrl_c_that_the_job_turned_into_another_error_still_stops_the_sweep(compose_cfg, tmp_path, monkeypatch):
+    # As when Ctrl-C cuts an import of quantities short and its half-made module then fails
+    # while the KeyboardInterrupt is handled: the job records the interrupt and raises it,
+    # so that the launcher stops the sweep instead of going on to the next job.
+    def interrupted(sim, cfg):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise AttributeError("'numpy.ndarray' object has no attribute 'dimensionality'")
+
+    monkeypatch.setattr("launcher.model.network.simulate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(compose_cfg("sheets.V1.density=2", "experiment.spontaneous_duration=10"), tmp_path, overrides=[])
+    record = results.read_results(tmp_path)
+    assert record["state"] == "failed"
+    assert record["error"].startswith("KeyboardInterrupt") and "AttributeError" in record["error"], record["error"]
+
+
 @pytest.mark.slow
 def test_default_model_shows_sustained_plausible_activity(compose_cfg, tmp_path):
     cfg = compose_cfg()
