@@ -132,11 +132,11 @@ def crash_sweep(root: Path, name: str, launcher: list[str]) -> dict[str, object]
     env = {**os.environ, "BENCH_CRASH_SEED": str(CRASH_SEED), "HYDRA_FULL_ERROR": "0"}
     sweep_dir = root / name
     wall, code = sweep(app_dir / "run_sim.py", sweep_dir, launcher, env)
-    completed = metrics(sweep_dir) if sweep_dir.exists() else {}
     if not (sweep_dir / "manifest.json").exists():
         # the sweep never started its jobs: not the crash this measures
         log = (sweep_dir.parent / f"{sweep_dir.name}.log").read_text()
         sys.exit(f"the {name} sweep failed before running its jobs (exit code {code}):\n{log[-2000:]}")
+    completed = metrics(sweep_dir)
     failed = [job["error"] for job in json.loads((sweep_dir / "manifest.json").read_text())["jobs"] if job["state"] == "failed"]
     return {"wall_s": round(wall, 2), "exit_code": code, "completed": len(completed), "failed_errors": failed, "metrics": completed}
 

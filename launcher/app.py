@@ -69,11 +69,11 @@ def recorded_job(cfg: DictConfig, run_dir: Path, overrides: Sequence[str], **fie
         record["state"] = results.FAILED
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
-        interrupt = _interrupt_behind(exc)
-        if interrupt is not None:
+        interrupted = _interrupt_behind(exc)
+        if interrupted:
             record["error"] = f"KeyboardInterrupt (then, while it was handled: {record['error']})"
         log.error("Job failed: %s\n%s", record["error"], record["traceback"])
-        if interrupt is not None:
+        if interrupted:
             # Ctrl-C stops the sweep, not just this job, however the interrupted code reacted.
             raise KeyboardInterrupt from exc
         raise
@@ -83,20 +83,18 @@ def recorded_job(cfg: DictConfig, run_dir: Path, overrides: Sequence[str], **fie
         results.write_json_atomic(run_dir / results.RESULTS_FILE, record)
 
 
-def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C behind another error: code interrupted half-way may fail differently while
-    the KeyboardInterrupt is being handled (seen: an import of ``quantities`` cut short
+def _interrupt_behind(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is behind another error: code interrupted half-way may fail differently
+    while the KeyboardInterrupt is being handled (seen: an import of ``quantities`` cut short
     raising AttributeError), and the launcher would then go on to the next job."""
-    if isinstance(exc, KeyboardInterrupt):
-        return None
     seen = {id(exc)}
     cause = exc.__cause__ or exc.__context__
     while cause is not None and id(cause) not in seen:
         if isinstance(cause, KeyboardInterrupt):
-            return cause
+            return not isinstance(exc, KeyboardInterrupt)
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
-    return None
+    return False
 
 
 def run(cfg: DictConfig, run_dir: Path | str | None = None, overrides: Sequence[str] | None = None) -> dict[str, Any]:
