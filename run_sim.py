@@ -1,11 +1,12 @@
-"""Run the default model once, or sweep it with -m.
+"""Run a model once, or sweep it with -m: the default model, or the one ``model=`` names.
 
     python run_sim.py                                   # one run
     python run_sim.py -m sheets.V1.density=1,2,3        # a sweep, one job per value
     python run_sim.py -m ... hydra/launcher=submitit_slurm
+    python run_sim.py --config-dir my_conf model=my_net -m net.w=1,2   # your own model
 
-The composed parameter tree goes to :func:`launcher.app.run`; everything else
-is configuration (conf/) or the launcher package.
+The composed config goes to :func:`launcher.app.run`, which runs the model's task;
+everything else is configuration (conf/) or the launcher package.
 """
 
 import sys

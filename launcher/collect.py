@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest
+from launcher.manifest import COMPLETED, FAILED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -59,6 +59,8 @@ class StatusReport:
     sweep_dir: Path
     counts: dict[str, int]
     failed: list[JobEntry] = field(default_factory=list)
+    #: The file name of each job's log in its run directory.
+    job_log: str = JOB_LOG
 
     @property
     def total(self) -> int:
@@ -74,7 +76,7 @@ def status(sweep_dir: Path | str) -> StatusReport:
 
         refresh_states(manifest.jobs)
     failed = [job for job in _in_order(manifest.jobs) if job.state == FAILED]
-    return StatusReport(sweep_dir, manifest.counts(), failed)
+    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log)
 
 
 def format_status(report: StatusReport) -> str:
@@ -83,7 +85,7 @@ def format_status(report: StatusReport) -> str:
     lines = [f"Sweep {report.sweep_dir}: {report.total} jobs: {counts}"]
     if report.failed:
         lines.append("Failed jobs:")
-    lines += [job.describe_failure(report.sweep_dir) for job in report.failed]
+    lines += [job.describe_failure(report.sweep_dir, report.job_log) for job in report.failed]
     return "\n".join(lines)
 
 

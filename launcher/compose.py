@@ -223,15 +223,15 @@ class JobComposer:
                 or override.type not in (OverrideType.CHANGE, OverrideType.ADD, OverrideType.FORCE_ADD)
                 or override.package is not None
                 or "/" in key
-                or key in self._groups()
+                or key in self.groups()
                 or _touches_derived(key)
             ):
                 return None
             result.append(override)
         return result
 
-    def _groups(self) -> frozenset[str]:
-        # Top-level config groups of the primary config's search path (nested ones have a '/').
+    def groups(self) -> frozenset[str]:
+        """Top-level config groups of the primary config's search path (nested ones have a '/')."""
         if self._top_groups is None:
             self._top_groups = frozenset(
                 self.config_loader.get_group_options(

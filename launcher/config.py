@@ -1,17 +1,23 @@
-"""The typed schema of the root parameter tree.
+"""The typed schema of the default model's parameter tree.
 
-The values live in ``conf/config.yaml``; this module only says what keys exist,
-their types, units and allowed ranges. It is registered in Hydra's ConfigStore
-as ``mozaik_schema`` and sits first in the defaults list of ``conf/config.yaml``,
-so the composed tree is closed (an unknown key is refused) and typed (a value
-that cannot be converted is refused). Ranges are checked by
-:func:`launcher.tree.validate_tree`, which reads them from the field metadata.
+The values live in ``conf/model/vogels_abbott.yaml``; this module only says what
+keys exist, their types, units and allowed ranges, and the rules between keys.
+It is registered in Hydra's ConfigStore as ``mozaik_schema`` and sits first in
+the defaults list of that model option, so the composed tree is closed (an unknown
+key is refused) and typed (a value that cannot be converted is refused).
+
+Nothing here is special to the sweeper: it validates any model the same way
+(:func:`launcher.tree.tree_problems`), reading a leaf's allowed range from its
+field's metadata (``ge``, ``gt``, ``le``, ``unit``: plain keys, so a user's own
+schema needs no import from this package) and the rules between keys from the
+schema's ``__post_init__``, which raises ``ValueError`` with one line per broken
+rule.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -135,6 +141,8 @@ class Experiment:
 class RootConfig:
     """The root parameter tree, after mozaik's root keys."""
 
+    #: The model's task (``launcher.app``): run settings, not part of the model's tree.
+    task: Dict[str, Any] = field(default_factory=dict)
     name: str = MISSING
     simulator: str = MISSING
     threads: int = param("threads", ge=1)
@@ -145,6 +153,37 @@ class RootConfig:
     pynn_seed: int = param("", ge=1, le=2**31 - 1)
     sheets: Sheets = field(default_factory=Sheets)
     experiment: Experiment = field(default_factory=Experiment)
+
+    def __post_init__(self) -> None:
+        """The rules between keys; raises ValueError with one line per broken rule."""
+        problems: List[str] = []
+
+        def require(ok: bool, message: str) -> None:
+            if not ok:
+                problems.append(message)
+
+        require(self.simulator.isidentifier(), f"simulator = {self.simulator!r} is not a PyNN backend name (e.g. 'nest')")
+        require(self.min_delay >= self.time_step, f"min_delay = {self.min_delay} must be >= time_step = {self.time_step} (ms)")
+        require(self.max_delay >= self.min_delay, f"max_delay = {self.max_delay} must be >= min_delay = {self.min_delay} (ms)")
+        for name, sheet in (("sheets.V1", self.sheets.V1),):
+            cell = sheet.cell
+            require(
+                cell.v_reset < cell.v_thresh,
+                f"{name}.cell.v_reset = {cell.v_reset} must be < {name}.cell.v_thresh = {cell.v_thresh} (mV)",
+            )
+            require(
+                sheet.v_init.low <= sheet.v_init.high,
+                f"{name}.v_init.low = {sheet.v_init.low} must be <= {name}.v_init.high = {sheet.v_init.high} (mV)",
+            )
+            for conn in ("exc_exc", "exc_inh", "inh_exc", "inh_inh"):
+                delay = getattr(sheet.connections, conn).delay
+                require(
+                    self.min_delay <= delay <= self.max_delay,
+                    f"{name}.connections.{conn}.delay = {delay} is out of range; allowed: between min_delay = "
+                    f"{self.min_delay} and max_delay = {self.max_delay} (ms)",
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
 
 
 SCHEMA_NAME = "mozaik_schema"

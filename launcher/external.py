@@ -1,95 +1,121 @@
-"""The task that runs a user's existing mozaik run script, one job per parameter combination.
+"""The task of a mozaik model: each job runs the model's own run script on its merged tree.
 
 A mozaik run script takes mozaik's command line::
 
-    python run_script simulator_name num_threads root_parameter_file [key value ...] simulation_run_name
+    python run_script simulator_name num_threads root_parameter_file simulation_run_name
 
-Each job writes its merged, resolved tree in mozaik's format into its run
-directory and runs the script on it there, as a child process with an argument
-list (no shell), so the script's own outputs land in the run directory too. The
-script's exit code decides the job's state; its output and errors go to the
-job's log. The run settings (script, simulator, threads, MPI processes) sit in
-the tree under :data:`RUN_KEY`, which the script does not see.
-
-Run as a Hydra application over a tree imported from mozaik
-(:func:`launcher.mozaik_format.import_mozaik`); :mod:`launcher.parameter_search`
-writes the root config and starts it::
-
-    python -m launcher.external --config-path DIR --config-name search -m ...
+A mozaik model imported with ``python -m launcher import-mozaik`` (see
+:func:`import_model`) is a model option of ``run_sim.py`` like any other: its tree
+at the root of the config, and ``task`` naming :func:`run_script` with the
+script and how to run it. Each job's merged, resolved tree is written in
+mozaik's format to ``<run dir>/parameters`` (by :mod:`launcher.app`, as for every
+model); this task runs the script on it in the run directory, as a child process
+with an argument list (no shell), its output in ``script.log``. The script's exit
+code decides the job's state; a script that writes ``metrics.json`` (a flat
+mapping of names to numbers) into its run directory has those single values in
+the job's ``results.json``, ``summary.csv`` and figures.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
-import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from launcher.app import job_location, recorded_job
-from launcher.mozaik_format import from_hydra, write_parameters
-from launcher.tree import resolved_tree
+from launcher.job import TaskResultError, current_record, current_run_dir, single_values
+from launcher.results import MOZAIK_PARAMETERS_FILE
 
 log = logging.getLogger(__name__)
 
-#: Node of the tree holding how to run the script; left out of the tree the script reads.
-RUN_KEY = "_run_"
 #: The run name mozaik scripts get (mozaik's own backends pass this one).
 SIMULATION_RUN_NAME = "ParameterSearch"
 #: The script's standard output and error, in the run directory.
 SCRIPT_LOG = "script.log"
+#: Single values a script may leave in its run directory.
+METRICS_FILE = "metrics.json"
+#: Characters of the script's output shown in the job's log when it ends.
+TAIL_CHARS = 4000
 
 
-@dataclass
-class ScriptRun:
-    """How each job runs the user's script (the tree's ``_run_`` node)."""
+def environment(path_to_env: Optional[str]) -> tuple[str, dict[str, str]]:
+    """The Python and the environment variables to run a script with: this job's own, or those of
+    the virtual environment ``path_to_env`` (its directory or its ``bin/activate``) as its
+    ``activate`` sets them, without a shell."""
+    if not path_to_env:
+        return sys.executable, dict(os.environ)
+    path = Path(path_to_env)
+    env_dir = path.parent.parent if path.name.startswith("activate") else path
+    python = env_dir / "bin" / "python"
+    if not python.exists():
+        raise FileNotFoundError(
+            f"path_to_mozaik_env = {path_to_env!r}: there is no {python} on this host; "
+            "give a virtual environment's directory or its bin/activate"
+        )
+    variables = {key: value for key, value in os.environ.items() if key != "PYTHONHOME"}
+    variables["VIRTUAL_ENV"] = str(env_dir)
+    variables["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{variables.get('PATH', '')}"
+    return str(python), variables
 
-    script: str
-    simulator: str
-    threads: int = 1
-    mpi: int = 1
-    mpirun: str = "mpirun"
-    python: str = sys.executable
 
-
-def script_command(run: ScriptRun, parameters: Path) -> list[str]:
+def script_command(python: str, script: str, simulator: str, threads: int, mpi: int, mpirun: str, parameters: Path) -> list[str]:
     """mozaik's command line for one job, as an argument list."""
-    command = [run.python, run.script, run.simulator, str(run.threads), str(parameters), SIMULATION_RUN_NAME]
-    if run.mpi > 1:
-        command = [run.mpirun, "-n", str(run.mpi), *command]
+    command = [python, script, simulator, str(threads), str(parameters), SIMULATION_RUN_NAME]
+    if mpi > 1:
+        command = [mpirun, "-n", str(mpi), *command]
     return command
 
 
-def run_script(cfg: DictConfig, run_dir: Path | str | None = None, overrides: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    """Run the user's mozaik script on the job's tree; returns the job's record."""
-    run_dir, overrides = job_location(run_dir, overrides)
-    tree = resolved_tree(cfg)
-    run = ScriptRun(**tree.pop(RUN_KEY))
-    with recorded_job(cfg, run_dir, overrides, simulator=run.simulator, script=run.script) as record:
-        parameters = run_dir / "parameters"
-        write_parameters(from_hydra(tree), parameters)
-        command = script_command(run, parameters)
-        record["command"] = command
-        log.info("Running %s in %s", command, run_dir)
-        with open(run_dir / SCRIPT_LOG, "wb") as output:
-            process = subprocess.run(command, cwd=run_dir, stdout=output, stderr=subprocess.STDOUT, check=False)
-        record["exit_code"] = process.returncode
-        tail = (run_dir / SCRIPT_LOG).read_text(errors="replace")[-4000:]
-        log.info("Script output (end):\n%s", tail)
-        if process.returncode != 0:
-            last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
-            raise RuntimeError(f"{run.script} exited with code {process.returncode}: {last} (see {run_dir / SCRIPT_LOG})")
-    return record
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """The single values a script left in ``metrics.json`` (none if it wrote no such file)."""
+    path = run_dir / METRICS_FILE
+    if not path.exists():
+        return {}
+    try:
+        return single_values(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TaskResultError) as exc:
+        raise TaskResultError(f"{path}: not a flat mapping of names to numbers ({exc})") from None
 
 
-@hydra.main(version_base="1.3", config_path=None, config_name=None)
-def main(cfg: DictConfig) -> dict[str, Any]:
-    return run_script(cfg)
+def run_script(
+    cfg: DictConfig,
+    script: str,
+    simulator: str = "nest",
+    threads: int = 1,
+    mpi: int = 1,
+    mpirun: str = "mpirun",
+    env: Optional[str] = None,
+) -> dict[str, Any]:
+    """Run the model's mozaik ``script`` on the job's tree (already written to its run directory);
+    the single values of its ``metrics.json``. ``env``: a virtual environment the script runs in."""
+    run_dir = current_run_dir()
+    parameters = run_dir / MOZAIK_PARAMETERS_FILE
+    if not parameters.exists():
+        raise FileNotFoundError(f"{parameters} was not written: mozaik's format cannot hold this tree (see the job's log)")
+    (run_dir / METRICS_FILE).unlink(missing_ok=True)  # never the values of an earlier attempt
+    python, variables = environment(env)
+    command = script_command(python, script, simulator, threads, mpi, mpirun, parameters)
+    record = current_record()
+    record.update(simulator=simulator, script=script, command=command)
+    log.info("Running %s in %s", command, run_dir)
+    with open(run_dir / SCRIPT_LOG, "wb") as output:
+        process = subprocess.run(command, cwd=run_dir, stdout=output, stderr=subprocess.STDOUT, env=variables, check=False)
+    record["exit_code"] = process.returncode
+    tail = _tail(run_dir / SCRIPT_LOG)
+    log.info("Script output (end):\n%s", tail)
+    if process.returncode != 0:
+        last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
+        raise RuntimeError(f"{script} exited with code {process.returncode}: {last} (see {run_dir / SCRIPT_LOG})")
+    return read_metrics(run_dir)
 
 
-if __name__ == "__main__":
-    main()
+def _tail(path: Path) -> str:
+    """The end of a file, without reading the whole of it."""
+    with open(path, "rb") as file:
+        file.seek(max(0, file.seek(0, os.SEEK_END) - TAIL_CHARS))
+        return file.read().decode("utf-8", errors="replace")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import faulthandler
 import hashlib
+import importlib
 import logging
 import multiprocessing
 import os
@@ -51,6 +52,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.basecontainer import BaseContainer
+
+from launcher.job import recorded
 
 if TYPE_CHECKING:
     from launcher.sequential import JobRunner
@@ -237,19 +240,20 @@ def _resolvers() -> Dict[str, bytes]:
     return found
 
 
-def _warm_up(simulator: Optional[str]) -> None:
-    """Import in a new worker what its first job imports anyway (the model, the simulator
-    backend), while the sweep still validates and plans its jobs. Every job still starts
-    from a freshly reset simulator (``launcher.simulator.simulator_session``)."""
+def _warm_up(config: Optional[DictConfig]) -> None:
+    """Import in a new worker what its first job imports anyway, while the sweep still
+    validates and plans its jobs: the module of the model's task when the config names one
+    (``task._target_``, see :mod:`launcher.app`), and whatever that module's optional
+    ``warm_up(config)`` imports (the default model: its simulator backend). Every job still
+    starts afresh (the default model resets its simulator)."""
+    target = OmegaConf.select(config, "task._target_", default=None) if config is not None else None
+    if not isinstance(target, str) or "." not in target:
+        return
     try:
-        import launcher.app  # noqa: F401
-        import launcher.model.analysis  # noqa: F401
-        import launcher.model.network  # noqa: F401
-
-        if simulator:
-            from launcher.simulator import load_backend
-
-            load_backend(simulator)
+        module = importlib.import_module(target.rpartition(".")[0])
+        warm_up = getattr(module, "warm_up", None)
+        if callable(warm_up):
+            warm_up(config)
     except Exception:  # the first job imports again and reports the error as its own
         pass
 
@@ -257,7 +261,7 @@ def _warm_up(simulator: Optional[str]) -> None:
 class _Lane:
     """One worker process, one job at a time."""
 
-    def __init__(self, context: multiprocessing.context.BaseContext, simulator: Optional[str] = None) -> None:
+    def __init__(self, context: multiprocessing.context.BaseContext, config: Optional[DictConfig] = None) -> None:
         self.executor = ProcessPoolExecutor(
             max_workers=1, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
         )
@@ -265,7 +269,7 @@ class _Lane:
         self.job: Optional[int] = None  # index in the batch of the job it runs
         self.broken = False
         #: The worker's warm-up (started with the lane, so that it overlaps the sweep's planning).
-        self.warm_up: Optional[Future] = self._submit(_warm_up, simulator)
+        self.warm_up: Optional[Future] = self._submit(_warm_up, config)
 
     def _submit(self, *call: Any) -> Future:
         future = self.executor.submit(*call)
@@ -321,20 +325,17 @@ class LocalParallelSweepLauncher(Launcher):
         self.hydra_context: Optional[HydraContext] = None
         self.context: Optional[multiprocessing.context.BaseContext] = None
         self._lanes: List[_Lane] = []
-        self._simulator: Optional[str] = None
         #: Set by the sweeper (launcher.sweep.StateCallback): told as jobs start and end.
         self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
         self.hydra_context = hydra_context
-        self.task_function = task_function
+        self.task_function = recorded(task_function)  # every job writes its results.json
         self.context = _context()
-        # The workers start now and import the simulator while the sweeper validates the
+        # The workers start now and import the model while the sweeper validates the
         # jobs (a second or more on a large sweep); a worker ends with this process.
-        simulator = config.get("simulator") if OmegaConf.is_dict(config) else None
-        self._simulator = simulator if isinstance(simulator, str) else None
-        self._lanes = [_Lane(self.context, self._simulator) for _ in range(self.n_jobs)]
+        self._lanes = [_Lane(self.context, self.config) for _ in range(self.n_jobs)]
 
     def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
         if changes and self.on_state is not None:
@@ -368,8 +369,8 @@ class LocalParallelSweepLauncher(Launcher):
         self._lanes = []
         for lane in spare:  # fewer jobs than lanes: the spare workers leave
             lane.executor.shutdown(wait=False, cancel_futures=True)
-        lanes += [_Lane(self.context, self._simulator) for _ in range(n_lanes - len(lanes))]  # a later launch of the sweep
-        lanes = [_Lane(self.context, self._simulator) if lane.died_warming_up() else lane for lane in lanes]
+        lanes += [_Lane(self.context, self.config) for _ in range(n_lanes - len(lanes))]  # a later launch of the sweep
+        lanes = [_Lane(self.context, self.config) if lane.died_warming_up() else lane for lane in lanes]
         running: Dict[Future, _Lane] = {}
         results: Dict[int, JobReturn] = {}
         waiting = list(range(len(job_overrides)))[::-1]  # popped from the end: job order
@@ -393,7 +394,7 @@ class LocalParallelSweepLauncher(Launcher):
                     assert i is not None
                     results[i] = lane.result(future, job_overrides[i], initial_job_idx + i)
                     if lane.broken:
-                        lanes[lanes.index(lane)] = _Lane(self.context, self._simulator)
+                        lanes[lanes.index(lane)] = _Lane(self.context, self.config)
                     ended.append((i, "completed" if results[i].status == JobStatus.COMPLETED else "failed", None))
                 self._notify(ended)
         except BaseException:

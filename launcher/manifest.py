@@ -20,7 +20,8 @@ from typing import Any, Optional
 from launcher import results
 
 MANIFEST_FILE = "manifest.json"
-#: The log every job writes into its run directory (Hydra's ``<job name>.log``).
+#: The log a job of run_sim.py writes into its run directory (Hydra's ``<job name>.log``);
+#: a manifest names its own (``job_log``), this is for manifests written before it did.
 JOB_LOG = "run_sim.log"
 PENDING, RUNNING = "pending", "running"
 COMPLETED, FAILED = results.COMPLETED, results.FAILED
@@ -47,20 +48,21 @@ class JobEntry:
     error: Optional[str] = None
     log: Optional[str] = None  # a launcher's log of the job (e.g. Slurm's), if it has one
 
-    def log_path(self, sweep_dir: Path) -> Path:
-        """The most useful log of the job: the launcher's if it names one, else the run directory's."""
+    def log_path(self, sweep_dir: Path, job_log: str = JOB_LOG) -> Path:
+        """The most useful log of the job: the launcher's if it names one, else the run directory's
+        (``job_log``: its file name there, Hydra's ``<job name>.log``)."""
         if self.log:
             return Path(sweep_dir) / self.log  # an absolute path stays as it is
-        return Path(sweep_dir) / self.run_dir / JOB_LOG
+        return Path(sweep_dir) / self.run_dir / job_log
 
-    def describe_failure(self, sweep_dir: Path) -> str:
+    def describe_failure(self, sweep_dir: Path, job_log: str = JOB_LOG) -> str:
         """What a user needs to look into this job when it failed: overrides, error, run dir, log."""
         return "\n".join(
             [
                 f"  #{self.number} {' '.join(self.overrides) or '(no overrides)'}",
                 f"      error: {self.error or '(none recorded)'}",
                 f"      run dir: {Path(sweep_dir) / self.run_dir}",
-                f"      log: {self.log_path(sweep_dir)}",
+                f"      log: {self.log_path(sweep_dir, job_log)}",
             ]
         )
 
@@ -97,6 +99,8 @@ class Manifest:
     sweep_dir: Path
     jobs: list[JobEntry] = field(default_factory=list)
     created: str = field(default_factory=now)
+    #: The file name of the log each job writes into its run directory.
+    job_log: str = JOB_LOG
     _saved_at: float = field(default=float("-inf"), repr=False, compare=False)
     _save_duration: float = field(default=0.0, repr=False, compare=False)
 
@@ -118,6 +122,7 @@ class Manifest:
             "version": 1,
             "created": self.created,
             "updated": now(),
+            "job_log": self.job_log,
             "jobs": [job.as_dict() for job in self.jobs],
         }
         results.write_json_atomic(self.path, data)
@@ -133,11 +138,15 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise FileNotFoundError(f"{sweep_dir} has no {MANIFEST_FILE}: is it a sweep directory?") from None
-        manifest = cls(sweep_dir, [JobEntry(**job) for job in data["jobs"]], data.get("created", now()))
+        manifest = cls(sweep_dir, [JobEntry(**job) for job in data["jobs"]], data.get("created", now()), data.get("job_log", JOB_LOG))
         if refresh:
             for job in manifest.jobs:
                 job.apply_results(sweep_dir)
         return manifest
+
+    def describe_failure(self, job: JobEntry) -> str:
+        """What a user needs to look into a failed job: overrides, error, run dir, log."""
+        return job.describe_failure(self.sweep_dir, self.job_log)
 
     def counts(self) -> dict[str, int]:
         return {state: sum(job.state == state for job in self.jobs) for state in STATES}

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from pathlib import PurePosixPath
 from typing import Any, Iterable
 
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict, read_write
 
 #: File names are limited to 255 bytes on the file systems of clusters and laptops.
 MAX_NAME_BYTES = 255
@@ -28,9 +29,11 @@ NO_OVERRIDES_NAME = "defaults"
 #: quotes, spaces, control characters, and the ',' '=' '~' of the name's own syntax)
 #: is replaced by '_', which makes the name unfaithful and adds the hash.
 _SAFE_PUNCTUATION = frozenset("._-+:@%")
-#: The project's ``hydra.sweep.subdir`` (conf/config.yaml): this resolver over the job's
+#: The ``hydra.sweep.subdir`` the mozaik sweeper gives a sweep: this resolver over the job's
 #: overrides, leaving out ``hydra.job.config.override_dirname.exclude_keys``.
 SWEEP_SUBDIR = "${run_dirname:${hydra.overrides.task},${hydra.job.config.override_dirname.exclude_keys}}"
+#: Hydra's own ``hydra.sweep.subdir``: the job's number.
+HYDRA_SUBDIR = "${hydra.job.num}"
 
 
 def overrides_hash(overrides: Iterable[str]) -> str:
@@ -72,6 +75,27 @@ def run_dirname(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> s
         return name
     suffix = "~" + overrides_hash(overrides)
     return _truncate_utf8(name, MAX_NAME_BYTES - len(suffix)) + suffix
+
+
+def name_run_dirs_after_overrides(config: Any) -> None:
+    """Give a sweep's master config :data:`SWEEP_SUBDIR` unless the app chose its own subdir.
+
+    The sweeper calls this for any app, so that no app needs to set ``hydra.sweep.subdir``.
+    Every job's config is composed again from the master's Hydra overrides, so the
+    setting is added there too, as if given on the command line (quoted: Hydra's
+    override grammar reads an unquoted ``${...}`` holding a comma as a sweep).
+    """
+    if OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir") != HYDRA_SUBDIR:
+        return
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.sweep.subdir = SWEEP_SUBDIR
+        config.hydra.overrides.hydra.append(f"hydra.sweep.subdir='{SWEEP_SUBDIR}'")
+
+
+def outside_sweep_dir(run_dir: str) -> bool:
+    """Whether a run directory (relative to the sweep directory) would lie outside it, or be it."""
+    path = PurePosixPath(run_dir.replace("\\", "/"))
+    return path.is_absolute() or not path.parts or path.parts == (".",) or ".." in path.parts
 
 
 def names_run_dirs(config: Any) -> bool:

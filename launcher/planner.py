@@ -13,7 +13,7 @@ leaves they override, and the model tree's interpolations are plain references
   typed exactly as in the job's config: ``density=1000`` is the float ``1000.0``);
 - sets those values in a flat copy of the base tree, follows the references, and
   checks and hashes the result with the same functions as the full path
-  (:func:`launcher.tree.value_problems`, :func:`launcher.tree._hash`);
+  (:class:`launcher.tree.TreeSchema` of the base, :func:`launcher.tree._hash`);
 - names the run directory with :func:`launcher.naming.run_dirname`, as the
   config's ``hydra.sweep.subdir`` does.
 
@@ -21,9 +21,9 @@ Anything it does not handle this way returns None and the sweeper composes that
 job in full: an override that is not a plain change of a model leaf (config
 groups, ``+``/``~``, Hydra's keys), a value that is itself an interpolation, of
 another type than the base's, or refused by OmegaConf (Hydra's error then comes
-from the full path); and a whole sweep whose tree is not the project's schema, whose
-interpolations are not plain references or whose ``hydra.sweep.subdir`` is not
-the project's. Tests check the two paths give the same plans.
+from the full path); and a whole sweep whose interpolations are not plain references or whose
+``hydra.sweep.subdir`` is not the sweeper's. Tests check the two paths give the
+same plans.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf, ValueNode
 
 from launcher.compose import JobComposer, leaf_node, set_leaf
 from launcher.naming import names_run_dirs, run_dirname
-from launcher.tree import _hash, flatten, follows_schema, resolved_tree, value_problems
+from launcher.tree import TreeSchema, _hash, flatten, resolved_tree
 
 #: A whole-string plain reference to another key of the tree: ``${a.b.c}``.
 _REFERENCE = re.compile(r"\$\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
@@ -65,8 +65,6 @@ class ValuePlanner:
 
     def _prepare(self) -> bool:
         base = self.composer.base()
-        if not follows_schema(base):
-            return False
         if not names_run_dirs(base):
             return False
         raw = flatten(resolved_tree(base, resolve=False))
@@ -85,6 +83,7 @@ class ValuePlanner:
             if type(values[key]) is not type(values[self._source(raw, key)]):
                 return False
         self._base_raw, self._base_values = raw, values
+        self._schema = TreeSchema.of(base)
         self._paths = {key: key.split(".") for key in raw}
         exclude = base.hydra.job.config.override_dirname.exclude_keys
         self._exclude_keys = [str(k) for k in exclude]
@@ -169,7 +168,7 @@ class ValuePlanner:
             node[leaf] = values[key]
         self.fast += 1
         lines = self._base_task + [override.input_line for override in parsed]
-        return value_problems(values, raw), _hash(tree), run_dirname(lines, self._exclude_keys)
+        return self._schema.problems(tree, raw), _hash(tree), run_dirname(lines, self._exclude_keys)
 
 
 class _Slow:

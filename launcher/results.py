@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -14,7 +15,7 @@ import secrets
 import socket
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -66,16 +67,18 @@ def read_results(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def write_parameters(tree: Mapping[str, Any], run_dir: Path) -> Path:
-    """Save the fully resolved parameter tree the run used, as YAML and in mozaik's format.
+def write_parameters(tree: Mapping[str, Any], run_dir: Path, tuples: Sequence[str] = ()) -> Path:
+    """Save the fully resolved parameter tree the run used, as YAML and in mozaik's format
+    (the lists at the dotted paths ``tuples`` as tuples, as the model's own files had them).
 
     Returns the path of the mozaik-format file.
     """
     from launcher.mozaik_format import from_hydra, write_parameters as write_mozaik
 
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(dict(tree)), Path(run_dir) / PARAMETERS_FILE)
     path = Path(run_dir) / MOZAIK_PARAMETERS_FILE
-    write_mozaik(from_hydra(dict(tree)), path)
+    write_mozaik(from_hydra(dict(tree)), path)  # TODO(reader merge): tuples
     return path
 
 
@@ -203,12 +206,15 @@ def _multiplexed_spiketrain_structs(io: Any, trains: Any) -> list[dict[str, Any]
     return structs
 
 
-def code_version() -> dict[str, Any]:
-    """Git commit of this code and whether the work tree had uncommitted changes."""
+@functools.lru_cache(maxsize=16)
+def code_version(directory: Path | str = _REPO_DIR) -> dict[str, Any]:
+    """Git commit of the code in ``directory`` (by default this project's) and whether its work
+    tree had uncommitted changes; both None outside a git work tree. Looked up once per
+    process and directory: a sweep's code does not change under its jobs."""
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(
-                ["git", "-C", str(_REPO_DIR), *args], capture_output=True, text=True, timeout=10, check=True
+                ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10, check=True
             )
         except (OSError, subprocess.SubprocessError):
             return None

@@ -58,6 +58,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from launcher.job import recorded
 from launcher.compose import ComposingConfigLoader, JobComposer, leaf_node, restore, set_leaf, snapshot
 from launcher.job_files import TemplateCache, overrides_yaml
 from launcher.naming import names_run_dirs, run_dirname
@@ -454,7 +455,7 @@ class SequentialSweepLauncher(Launcher):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
         self.hydra_context = hydra_context
-        self.task_function = task_function
+        self.task_function = recorded(task_function)  # every job writes its results.json
 
     def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
         if self.on_state is not None:

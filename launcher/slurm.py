@@ -33,6 +33,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import OmegaConf
 
+from launcher.job import recorded
+
 log = logging.getLogger(__name__)
 
 #: Slurm's default MaxArraySize, used when the cluster's cannot be read.
@@ -50,9 +52,10 @@ class MozaikSlurmConf(SlurmQueueConf):
     defaults: List[Any] = field(default_factory=lambda: ["_self_", {"optional /local@_here_": "slurm"}])
     _target_: str = "hydra_plugins.mozaik_launcher.mozaik_launcher.MozaikSlurmLauncher"
     submitit_folder: str = "${hydra.sweep.dir}/.submitit/%j"
-    name: str = "${name}"
-    #: CPUs per task: the simulator's threads (per job when the sweep varies threads).
-    cpus_per_task: Optional[int] = "${threads}"  # type: ignore[assignment]
+    #: The Slurm job name: the model's ``name`` if it has one, else the app's job name.
+    name: str = "${oc.select:name,${hydra.job.name}}"
+    #: CPUs per task: the model's ``threads`` if it has that key, else 1 (per job when the sweep varies threads).
+    cpus_per_task: Optional[int] = "${oc.select:threads,1}"  # type: ignore[assignment]
     mem_gb: Optional[int] = 4
     timeout_min: int = 60
     #: USR2 this long before the time limit: requeue (up to max_num_timeout) or report.
@@ -215,6 +218,9 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         self.max_array_size = max_array_size
         #: Set by the sweeper (launcher.sweep.StateCallback): told as tasks are queued, start and end.
         self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+        super().setup(hydra_context=hydra_context, task_function=recorded(task_function), config=config)
 
     def __getstate__(self) -> Dict[str, Any]:
         # The instance is pickled once per launch for the tasks: the sweeper's callback stays here.

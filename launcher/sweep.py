@@ -25,18 +25,22 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException, HydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
+from launcher.job import recorded
 from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest, now
-from launcher.tree import ParameterError, check_tree
+from launcher.naming import name_run_dirs_after_overrides, outside_sweep_dir
+from launcher.tree import ParameterError, TreeSchema, _hash, flatten, resolved_tree, suggest, type_problems
 
 if TYPE_CHECKING:
     from launcher.planner import ValuePlanner
@@ -134,8 +138,10 @@ class ValidatingSweeper(BasicSweeper):
         # composition, about fifty times faster.
         from launcher.compose import ComposingConfigLoader
 
+        name_run_dirs_after_overrides(config)
         fast = HydraContext(config_loader=ComposingConfigLoader(hydra_context.config_loader), callbacks=hydra_context.callbacks)
-        super().setup(hydra_context=fast, task_function=task_function, config=config)
+        # Whatever launcher runs the jobs, each writes its results.json (launcher.job).
+        super().setup(hydra_context=fast, task_function=recorded(task_function), config=config)
 
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
@@ -184,7 +190,7 @@ class ValidatingSweeper(BasicSweeper):
         if failed:
             raise SweepFailed(
                 f"{len(failed)} of {len(manifest.jobs)} jobs failed (the other results are complete):\n"
-                + "\n".join(job.describe_failure(sweep_dir) for job in failed)
+                + "\n".join(manifest.describe_failure(job) for job in failed)
             )
         return returns
 
@@ -285,23 +291,18 @@ class ValidatingSweeper(BasicSweeper):
                 if not found:
                     jobs.append(JobEntry(number, list(overrides), run_dir, planned_hash))
                 continue
-            try:
-                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-            except HydraException as exc:
-                cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
-                problems.setdefault(f"{exc}{cause}", []).append(label)
-                continue
-            found, planned_hash = check_tree(cfg)
+            found, planned_hash, run_dir = self._plan_composed(number, overrides)
             for problem in found:
                 problems.setdefault(problem, []).append(label)
-            if found or planned_hash is None:
-                continue
-            with open_dict(cfg.hydra.job):
-                cfg.hydra.job.num = number  # as the launcher will set it, for subdirs that use it
-            jobs.append(JobEntry(number, list(overrides), str(cfg.hydra.sweep.subdir), planned_hash))
+            if not found and planned_hash is not None and run_dir is not None:
+                jobs.append(JobEntry(number, list(overrides), run_dir, planned_hash))
         by_dir: Dict[str, List[str]] = {}
         for job in jobs:
             by_dir.setdefault(job.run_dir, []).append(" ".join(job.overrides))
+            if outside_sweep_dir(job.run_dir):
+                problems.setdefault(
+                    f"the run directory {job.run_dir!r} is not inside the sweep directory (see hydra.sweep.subdir)", []
+                ).append(" ".join(job.overrides))
         for run_dir, labels in by_dir.items():
             if len(labels) > 1:
                 problems[f"{len(labels)} jobs would share the run directory {run_dir!r}"] = labels
@@ -312,7 +313,90 @@ class ValidatingSweeper(BasicSweeper):
                 more = f" and {len(labels) - 5} more" if 5 < len(labels) < len(combinations) else ""
                 lines.append(f"  {problem}\n      in: {where}{more}".replace("\n", "\n  ", problem.count("\n")))
             raise ParameterError("The sweep was rejected; nothing was run or created:\n" + "\n".join(lines))
-        return Manifest(Path(str(self.config.hydra.sweep.dir)), jobs)
+        return Manifest(Path(str(self.config.hydra.sweep.dir)), jobs, job_log=f"{self.config.hydra.job.name}.log")
+
+    def _plan_composed(self, number: int, overrides: List[str]) -> Tuple[List[str], Optional[str], Optional[str]]:
+        """Compose one job in full and check it: its problems, config hash and run directory."""
+        assert self.config is not None and self.hydra_context is not None
+        try:
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        except HydraException as exc:
+            cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+            return [f"{exc}{cause}{self._suggestions(overrides)}"], None, None
+        try:
+            values = resolved_tree(cfg)
+        except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
+            return [f"the parameter tree cannot be resolved: {exc}"], None, None
+        schema = TreeSchema.of(cfg)
+        found = schema.problems(values, flatten(resolved_tree(cfg, resolve=False)))
+        found += self._type_problems(overrides, flatten(values), schema)
+        with open_dict(cfg.hydra.job):
+            cfg.hydra.job.num = number  # as the launcher will set it, for subdirs that use it
+        try:
+            run_dir = str(cfg.hydra.sweep.subdir)
+        except OmegaConfBaseException as exc:
+            return found + [f"hydra.sweep.subdir cannot be resolved: {exc}"], None, None
+        return found, _hash(values), run_dir
+
+    def _base(self) -> Optional[Tuple[Dict[str, Any], frozenset, frozenset]]:
+        """The config without job overrides: its leaves (flat, resolved; None if it does not
+        resolve), every dotted key it has, and its top-level config groups."""
+        if not hasattr(self, "_base_facts"):
+            from launcher.compose import ComposingConfigLoader
+
+            facts = None
+            loader = self.hydra_context.config_loader if self.hydra_context is not None else None
+            if isinstance(loader, ComposingConfigLoader) and self.config is not None:
+                composer = loader.composer(self.config)
+                try:
+                    base = composer.base()
+                    raw = {k: v for k, v in OmegaConf.to_container(base, resolve=False).items() if k != "hydra"}  # type: ignore[union-attr]
+                    keys = frozenset(_dotted_keys(raw))
+                    try:
+                        leaves: Optional[Dict[str, Any]] = flatten(resolved_tree(base))
+                    except OmegaConfBaseException:
+                        leaves = None
+                    facts = (leaves, keys, composer.groups())
+                except Exception as exc:  # composing the base fails: every job says why
+                    log.debug("The config without overrides cannot be composed: %s", exc)
+            self._base_facts = facts
+        return self._base_facts
+
+    def _job_changes(self, overrides: List[str]) -> Optional[List[Any]]:
+        """The job's plain value overrides of the model's tree (None if it chooses a config group)."""
+        base = self._base()
+        if base is None:
+            return None
+        try:
+            parsed = OverridesParser.create().parse_overrides(overrides)
+        except HydraException:
+            return None
+        changes = []
+        for override in parsed:
+            key = override.key_or_group
+            if "/" in key or key in base[2] or override.package is not None:
+                return None  # another config group option: another tree
+            if not override.is_hydra_override() and not override.is_delete():
+                changes.append(override)
+        return changes
+
+    def _suggestions(self, overrides: List[str]) -> str:
+        """For a job that Hydra refused: the existing keys nearest to each unknown key it names."""
+        base, changes = self._base(), self._job_changes(overrides) or []
+        hints = []
+        for override in changes:
+            key = override.key_or_group
+            if base is not None and key not in base[1] and override.type == OverrideType.CHANGE:
+                close = suggest(key, base[1])
+                if close:
+                    hints.append(f"\n  Unknown parameter '{key}'. Did you mean: {', '.join(close)}?")
+        return "".join(hints)
+
+    def _type_problems(self, overrides: List[str], values: Dict[str, Any], schema: TreeSchema) -> List[str]:
+        base, changes = self._base(), self._job_changes(overrides)
+        if base is None or base[0] is None or changes is None:
+            return []
+        return type_problems([o.key_or_group for o in changes], values, base[0], schema)
 
     def _planner(self) -> Optional["ValuePlanner"]:
         from launcher.compose import ComposingConfigLoader
@@ -342,3 +426,11 @@ class ValidatingSweeper(BasicSweeper):
             log.info("Collected the sweep: %s", written)
         except Exception as exc:  # collection is a convenience, the results are on disk
             log.error("Could not collect %s: %s (run `python -m launcher collect %s`)", sweep_dir, exc, sweep_dir)
+
+
+def _dotted_keys(tree: Dict[str, Any], prefix: str = "") -> Iterator[str]:
+    """Every dotted key of a nested tree, inner nodes included."""
+    for key, value in tree.items():
+        yield f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _dotted_keys(value, f"{prefix}{key}.")

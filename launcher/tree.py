@@ -98,23 +98,6 @@ def check_override_keys(overrides: list[str], config_groups: Iterable[str] = ())
 
 
 @functools.lru_cache(maxsize=None)
-def _schema_leaves(schema: type = RootConfig) -> tuple[tuple[str, "_Bounds | None"], ...]:
-    """(dotted key, bounds or None) of every leaf of the schema, in the schema's order."""
-    leaves: list[tuple[str, _Bounds | None]] = []
-
-    def walk(node: type, prefix: str) -> None:
-        for f in dataclasses.fields(node):
-            nested = _nested_dataclass(f)
-            if nested is not None:
-                walk(nested, f"{prefix}{f.name}.")
-            else:
-                leaves.append((f"{prefix}{f.name}", _Bounds.of(f)))
-
-    walk(schema, "")
-    return tuple(leaves)
-
-
-@functools.lru_cache(maxsize=None)
 def _known_keys() -> frozenset[str]:
     return frozenset(schema_keys())
 
@@ -139,11 +122,17 @@ class _Bounds:
         return cls(gt, ge, le, f"allowed: {' and '.join(bounds)}{unit}")
 
     def problem(self, value: Any) -> str | None:
+        if not _is_number(value):
+            return None  # a missing or non-numeric value is OmegaConf's to refuse
         ok = not (isinstance(value, float) and math.isnan(value))
         ok = ok and (self.gt is None or value > self.gt)
         ok = ok and (self.ge is None or value >= self.ge)
         ok = ok and (self.le is None or value <= self.le)
         return None if ok else self.allowed
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _reference(raw_value: Any) -> str | None:
@@ -164,10 +153,153 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def follows_schema(cfg: DictConfig) -> bool:
-    """Whether a composed tree is the project's model tree (built on the schema), which
-    :func:`tree_problems` can check; a tree imported from mozaik is not."""
-    return OmegaConf.get_type(cfg) is RootConfig
+@dataclasses.dataclass(frozen=True)
+class TreeSchema:
+    """What a composed tree declares about its values, for any model: the allowed range of
+    each leaf of a typed node (a dataclass field's ``ge``/``gt``/``le`` metadata) and the rules
+    between keys of each typed node (its dataclass's ``__post_init__``, raising ValueError with
+    one line per broken rule). An untyped tree (plain YAML) declares nothing."""
+
+    #: (dotted key, allowed range) of every bounded leaf, in the tree's order.
+    bounds: tuple[tuple[str, _Bounds], ...] = ()
+    #: (dotted key of the node, "" for the root; its dataclass) of each outermost typed node with rules.
+    rules: tuple[tuple[str, type], ...] = ()
+    #: Dotted keys of the typed nodes (their leaves' types are OmegaConf's to check).
+    typed: frozenset[str] = frozenset()
+    #: Keys that a typed node's dataclass does not have (Hydra's '+key=value' adds them even
+    #: to a closed node), each with the existing keys nearest to it.
+    unknown: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def of(cls, cfg: DictConfig) -> "TreeSchema":
+        bounds: list[tuple[str, _Bounds]] = []
+        rules: list[tuple[str, type]] = []
+        typed: set[str] = set()
+        extra: list[str] = []
+        keys: list[str] = []
+
+        def walk(node: DictConfig, path: str, in_typed: bool) -> None:
+            kind = OmegaConf.get_type(node)
+            is_typed = kind is not None and dataclasses.is_dataclass(kind)
+            fields = {f.name: f for f in dataclasses.fields(kind)} if is_typed else {}
+            if is_typed:
+                typed.add(path)
+                for name, f in fields.items():
+                    found = _Bounds.of(f)
+                    if found is not None:
+                        bounds.append((_join(path, name), found))
+                if not in_typed and _has_rules(kind):
+                    rules.append((path, kind))
+            for key, value in node.items_ex(resolve=False):
+                if path == "" and key == "hydra":
+                    continue  # Hydra's node: not the model's
+                dotted = _join(path, str(key))
+                (extra if is_typed and key not in fields else keys).append(dotted)
+                if isinstance(value, DictConfig):
+                    walk(value, dotted, in_typed or is_typed)
+
+        walk(cfg, "", False)
+        unknown = tuple((key, tuple(suggest(key, keys))) for key in extra)
+        return cls(tuple(bounds), tuple(rules), frozenset(typed), unknown)
+
+    def problems(self, tree: Mapping[str, Any], raw: Mapping[str, Any]) -> list[str]:
+        """Every out-of-range value and broken rule of a tree given resolved and nested
+        (``tree``) and as written, flat (``raw``: dotted key -> leaf). A value taken by
+        reference from a key already reported is not reported again: the fix is at the source."""
+        values = flatten(tree)
+        problems: dict[str, str] = {}
+        for key, close in self.unknown:
+            problems[key] = f"unknown parameter '{key}'" + (f"; did you mean: {', '.join(close)}?" if close else "")
+        for key, bounds in self.bounds:
+            problem = bounds.problem(values[key]) if key in values else None
+            if problem and _reference(raw.get(key)) not in problems:
+                problems[key] = f"{key} = {values[key]!r} is out of range; {problem}"
+        found = list(problems.values())
+        for path, kind in self.rules:
+            node: Any = tree
+            for part in path.split(".") if path else ():
+                node = node.get(part) if isinstance(node, Mapping) else None
+            if isinstance(node, Mapping):
+                found += _rule_problems(kind, node, path)
+        return found
+
+    def is_typed(self, key: str) -> bool:
+        """Whether a leaf's type is checked by OmegaConf (it belongs to a typed node)."""
+        return key.rpartition(".")[0] in self.typed
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+@functools.lru_cache(maxsize=None)
+def _has_rules(kind: type) -> bool:
+    """Whether a dataclass, or one nested in it, has a ``__post_init__``."""
+    if getattr(kind, "__post_init__", None) is not None:
+        return True
+    return any(nested is not None and _has_rules(nested) for nested in map(_nested_dataclass, dataclasses.fields(kind)))
+
+
+def _build(kind: type, data: Mapping[str, Any]) -> Any:
+    """An instance of the dataclass ``kind`` (its nested ones too) from a resolved tree: what
+    ``OmegaConf.to_object`` gives, without building a config; runs every ``__post_init__``."""
+    arguments = {}
+    for f in dataclasses.fields(kind):
+        if f.name not in data:
+            continue
+        nested = _nested_dataclass(f)
+        value = data[f.name]
+        arguments[f.name] = _build(nested, value) if nested is not None and isinstance(value, Mapping) else value
+    return kind(**arguments)
+
+
+def _rule_problems(kind: type, data: Mapping[str, Any], path: str) -> list[str]:
+    """The rules of a typed node broken by its values (its ``__post_init__``'s ValueError lines)."""
+    try:
+        _build(kind, data)
+    except ValueError as exc:
+        return [line for line in str(exc).splitlines() if line.strip()]
+    except Exception as exc:  # a rule that cannot even be evaluated on these values
+        where = f" at {path}" if path else ""
+        return [f"the rules of {kind.__name__}{where} could not be checked: {type(exc).__name__}: {exc}"]
+    return []
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if _is_number(value):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, Mapping):
+        return "mapping"
+    return type(value).__name__
+
+
+#: For an untyped leaf, the kinds of value an override may give it, by the kind of its value in the config.
+_COMPATIBLE = {"number": {"number"}, "boolean": {"boolean"}, "string": {"string", "number"}, "list": {"list"}, "mapping": {"mapping"}}
+
+
+def type_problems(changed: Iterable[str], values: Mapping[str, Any], base: Mapping[str, Any], schema: TreeSchema) -> list[str]:
+    """Overridden leaves of an untyped node (plain YAML, which OmegaConf does not type) whose
+    new value is of another kind than the config's own (``rate=abc`` where the config has
+    ``rate: 1.0``). ``changed``: the overridden dotted keys; ``values``/``base``: the job's and
+    the config's leaves, flat. A leaf that is null in the config takes any value."""
+    problems = []
+    for key in changed:
+        if key not in base or key not in values or schema.is_typed(key):
+            continue
+        was, now = _kind(base[key]), _kind(values[key])
+        if was in _COMPATIBLE and now not in _COMPATIBLE[was]:
+            problems.append(
+                f"{key} = {values[key]!r} is a {now}, but the config's {key} is a {was} ({base[key]!r})"
+            )
+    return problems
 
 
 def check_tree(cfg: DictConfig) -> tuple[list[str], str | None]:
@@ -177,49 +309,17 @@ def check_tree(cfg: DictConfig) -> tuple[list[str], str | None]:
         values = resolved_tree(cfg)
     except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
         return [f"the parameter tree cannot be resolved: {exc}"], None
-    if not follows_schema(cfg):
-        return [], _hash(values)
-    return _problems(values, resolved_tree(cfg, resolve=False)), _hash(values)
+    return TreeSchema.of(cfg).problems(values, flatten(resolved_tree(cfg, resolve=False))), _hash(values)
 
 
 def tree_problems(cfg: DictConfig) -> list[str]:
-    """Every out-of-range value and broken cross-key rule of a composed tree, one line each.
+    """Every out-of-range value and broken rule of a composed tree, one line each (see
+    :class:`TreeSchema`: ranges and rules come from the tree's typed nodes, for any model).
 
     A value taken by interpolation from a key that is already reported is not
-    reported again: the fix is at the source. A tree that does not follow the
-    schema (:func:`follows_schema`) has only Hydra's own checks: nothing here.
+    reported again: the fix is at the source.
     """
     return check_tree(cfg)[0]
-
-
-def _problems(values: dict[str, Any], raw: dict[str, Any]) -> list[str]:
-    problems: dict[str, str] = {}
-    known = _known_keys()
-    for key in _plain_keys(values):
-        # Hydra's '+key=value' adds to even a closed tree; the tree must still match the schema.
-        if key not in known:
-            hint = suggest(key, known)
-            problems[key] = f"unknown parameter '{key}'" + (f"; did you mean: {', '.join(hint)}?" if hint else "")
-    return value_problems(flatten(values), flatten(raw), problems)
-
-
-def value_problems(values: Mapping[str, Any], raw: Mapping[str, Any], reported: dict[str, str] | None = None) -> list[str]:
-    """Out-of-range values and broken cross-key rules of a tree given flat (dotted key -> leaf),
-    resolved (``values``) and as written (``raw``), after the problems already ``reported``
-    (key -> problem). A value taken by reference from a reported key is not reported again."""
-    problems = dict(reported or {})
-    for key, bounds in _schema_leaves():
-        problem = bounds.problem(values[key]) if bounds is not None else None
-        if problem and _reference(raw.get(key)) not in problems:
-            problems[key] = f"{key} = {values[key]!r} is out of range; {problem}"
-    return list(problems.values()) + _cross_key_problems(values)
-
-
-def _plain_keys(node: dict[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in node.items():
-        yield f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from _plain_keys(value, f"{prefix}{key}.")
 
 
 def validate_tree(cfg: DictConfig) -> None:
@@ -227,36 +327,6 @@ def validate_tree(cfg: DictConfig) -> None:
     problems = tree_problems(cfg)
     if problems:
         raise ParameterError("Invalid parameters:\n  " + "\n  ".join(problems))
-
-
-def _cross_key_problems(v: Mapping[str, Any]) -> list[str]:
-    problems = []
-
-    def require(ok: bool, message: str) -> None:
-        if not ok:
-            problems.append(message)
-
-    require(v["simulator"].isidentifier(), f"simulator = {v['simulator']!r} is not a PyNN backend name (e.g. 'nest')")
-    require(v["min_delay"] >= v["time_step"], f"min_delay = {v['min_delay']} must be >= time_step = {v['time_step']} (ms)")
-    require(v["max_delay"] >= v["min_delay"], f"max_delay = {v['max_delay']} must be >= min_delay = {v['min_delay']} (ms)")
-    for sheet in ("sheets.V1",):
-        cell = f"{sheet}.cell"
-        require(
-            v[f"{cell}.v_reset"] < v[f"{cell}.v_thresh"],
-            f"{cell}.v_reset = {v[f'{cell}.v_reset']} must be < {cell}.v_thresh = {v[f'{cell}.v_thresh']} (mV)",
-        )
-        require(
-            v[f"{sheet}.v_init.low"] <= v[f"{sheet}.v_init.high"],
-            f"{sheet}.v_init.low = {v[f'{sheet}.v_init.low']} must be <= {sheet}.v_init.high = {v[f'{sheet}.v_init.high']} (mV)",
-        )
-        for conn in ("exc_exc", "exc_inh", "inh_exc", "inh_inh"):
-            key = f"{sheet}.connections.{conn}.delay"
-            require(
-                v["min_delay"] <= v[key] <= v["max_delay"],
-                f"{key} = {v[key]} is out of range; allowed: between min_delay = {v['min_delay']} "
-                f"and max_delay = {v['max_delay']} (ms)",
-            )
-    return problems
 
 
 def resolved_tree(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:

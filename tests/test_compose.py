@@ -30,6 +30,7 @@ from omegaconf import Container, DictConfig, FloatNode, IntegerNode, ListConfig,
 
 import launcher  # noqa: F401  (registers the schema and the run_dirname resolver)
 from launcher.compose import ComposingConfigLoader, JobComposer, restore, snapshot
+from launcher.naming import name_run_dirs_after_overrides
 from launcher.tree import schema_keys
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -57,6 +58,7 @@ class Sweep:
         self.master = gh.hydra.compose_config(
             "config", overrides=hydra_overrides + ["sheets.V1.density=1,2"], run_mode=RunMode.MULTIRUN
         )
+        name_run_dirs_after_overrides(self.master)  # as the mozaik sweeper sets a sweep up
         self.loader = gh.config_loader()
         # The sweeper reads the sweep dir before any job: ${now:...} is then in the master's cache.
         self.sweep_dir = str(self.master.hydra.sweep.dir)
@@ -179,7 +181,7 @@ def assert_identical(fast: Any, full: Any) -> None:
 
 def _leaf_types() -> Dict[str, str]:
     """Every leaf of the tree (from the schema) and its node type in the composed config."""
-    keys = list(schema_keys())
+    keys = [k for k in schema_keys() if k != "task"]  # the run config's task node: not a leaf of the tree
     leaves = [k for k in keys if not any(other.startswith(k + ".") for other in keys)]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         gh = GlobalHydra.instance()
@@ -427,7 +429,9 @@ def test_override_dependent_hydra_fields(sweeps: Dict[str, Sweep]) -> None:
     slurm = sweeps["slurm"]
     fast = slurm.composer.compose(overrides)
     lines = OmegaConf.to_container(fast.hydra.overrides, resolve=False)  # a line may hold ${now:...}
-    assert lines == {"task": overrides[:1] + overrides[2:], "hydra": MASTERS["slurm"] + ["hydra.job.chdir=true"]}
+    master_lines = OmegaConf.to_container(slurm.master.hydra.overrides.hydra, resolve=False)
+    assert master_lines[: len(MASTERS["slurm"])] == MASTERS["slurm"]  # then the sweeper's own (its subdir)
+    assert lines == {"task": overrides[:1] + overrides[2:], "hydra": master_lines + ["hydra.job.chdir=true"]}
     assert fast.hydra.job.override_dirname == "name:'a b',pynn_seed:7,sheets.V1.density:2"
     assert fast.hydra.runtime.choices["hydra/launcher"] == "submitit_slurm"
     assert "HOME" in fast.hydra.job.env_set
