@@ -20,6 +20,8 @@ Hydra's own (``_tuples_``) are for this module, not arguments of the task.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -57,6 +59,11 @@ def task_of(cfg: DictConfig) -> tuple[Callable[..., Any], dict[str, Any], dict[s
     assert isinstance(spec, dict)
     target = spec.pop("_target_")
     settings = {key: spec.pop(key) for key in list(spec) if key.startswith("_") and key.endswith("_")}
+    # A model's module may sit in the user's own folder, where run_sim.py is started from: the
+    # working directory is searched too (last, so that it shadows no installed package), as
+    # `python -m` would search it.
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         function = get_method(target)
     except Exception as exc:  # Hydra's message names the path and why it could not be imported

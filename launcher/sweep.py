@@ -322,7 +322,7 @@ class ValidatingSweeper(BasicSweeper):
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         except HydraException as exc:
             cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
-            return [f"{exc}{cause}{self._suggestions(overrides)}"], None, None
+            return self._unknown_keys(overrides) or [f"{exc}{cause}"], None, None
         try:
             values = resolved_tree(cfg)
         except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
@@ -380,17 +380,17 @@ class ValidatingSweeper(BasicSweeper):
                 changes.append(override)
         return changes
 
-    def _suggestions(self, overrides: List[str]) -> str:
-        """For a job that Hydra refused: the existing keys nearest to each unknown key it names."""
+    def _unknown_keys(self, overrides: List[str]) -> List[str]:
+        """For a job that Hydra refused: each key it changes that the config does not have,
+        with the existing keys nearest to it (Hydra's message names the key, suggests nothing)."""
         base, changes = self._base(), self._job_changes(overrides) or []
-        hints = []
+        problems = []
         for override in changes:
             key = override.key_or_group
             if base is not None and key not in base[1] and override.type == OverrideType.CHANGE:
                 close = suggest(key, base[1])
-                if close:
-                    hints.append(f"\n  Unknown parameter '{key}'. Did you mean: {', '.join(close)}?")
-        return "".join(hints)
+                problems.append(f"Unknown parameter '{key}'." + (f" Did you mean: {', '.join(close)}?" if close else ""))
+        return problems
 
     def _type_problems(self, overrides: List[str], values: Dict[str, Any], schema: TreeSchema) -> List[str]:
         base, changes = self._base(), self._job_changes(overrides)

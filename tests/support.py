@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -14,6 +17,7 @@ from typing import Sequence
 REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "conf"
 RUN_SIM = REPO / "run_sim.py"
+README = REPO / "README.md"
 
 #: A small, fast network: 200 cells (160 exc, 40 inh) for 200 ms of spontaneous activity,
 #: denser connectivity so that it stays active at this size.
@@ -89,3 +93,76 @@ def make_mozaik_model(tmp_path: Path) -> Path:
     shutil.copytree(MOZAIK_MODEL, model)
     (model / "run.py").write_text(FAKE_RUN_SCRIPT)
     return model
+
+
+# --- the README's worked examples ---------------------------------------------------------
+
+_FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_FILE_LINE = re.compile(r"# ([\w./-]+)\n")
+
+
+def readme_example(heading: str) -> tuple[dict[str, str], list[str]]:
+    """The files and commands of the README's example under ``heading`` (a ``###`` title), as
+    written: each code block whose first line is ``# <path>`` is a file (that line included),
+    each ``bash`` block a command (one a line)."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n### {heading}\n")
+    end = min((i for i in (text.find("\n### ", start + 1), text.find("\n## ", start + 1)) if i != -1), default=len(text))
+    files, commands = {}, []
+    for language, body in _FENCE.findall(text[start:end]):
+        match = _FILE_LINE.match(body)
+        if language == "bash":
+            commands += [line for line in body.splitlines() if line.strip() and not line.startswith("#")]
+        elif match:
+            files[match.group(1)] = body
+    return files, commands
+
+
+def write_example(heading: str, folder: Path) -> list[str]:
+    """Write the files of a README example into ``folder``; its commands."""
+    files, commands = readme_example(heading)
+    for name, body in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(body, encoding="utf-8")
+    return commands
+
+
+def run_command(command: str, cwd: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a README command line as a user types it (split as a shell would, no shell), with
+    ``extra`` arguments at its end."""
+    argv = shlex.split(command)
+    if argv[0] == "python":  # the interpreter running the tests, whatever `python` is on PATH
+        argv[0] = sys.executable
+    return subprocess.run(
+        [*argv, *extra], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "HYDRA_FULL_ERROR": "0"}
+    )
+
+
+def sweep_dir_of(folder: Path) -> Path:
+    """The one sweep directory a command wrote under Hydra's default ``multirun/DATE/TIME``."""
+    found = sorted(folder.glob("multirun/*/*"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def run_dirs(sweep: Path) -> set[str]:
+    return {p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+
+def check_completed_sweep(sweep: Path, names: set[str], log_name: str) -> None:
+    """Every run directory named after its overrides, completed with its metric; the manifest,
+    the table with the metric's column and a figure."""
+    assert run_dirs(sweep) == names
+    for name in names:
+        record = json.loads((sweep / name / "results.json").read_text())
+        assert record["state"] == "completed", record.get("error")
+        assert sorted(record["overrides"]) == sorted(name.split(","))
+        assert isinstance(record["metrics"]["rate_hz"], float) and record["metrics"]["rate_hz"] >= 0
+        assert record["config_hash"] and record["versions"]["nest"] and record["timings"]["total_s"] > 0
+        assert (sweep / name / log_name).is_file()
+    manifest = json.loads((sweep / "manifest.json").read_text())
+    assert sorted(job["run_dir"] for job in manifest["jobs"]) == sorted(names)
+    assert {job["state"] for job in manifest["jobs"]} == {"completed"}
+    header = (sweep / "summary.csv").read_text().splitlines()[0].split(",")
+    assert "rate_hz" in header and "state" in header
+    assert (sweep / "heatmap_rate_hz.png").is_file()

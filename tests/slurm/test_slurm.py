@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from cluster import queue, start_cluster
-from support import CONF_DIR, RUN_SIM, SMALL, make_mozaik_model, run_cli, run_launcher_cli, run_search, search_script
+from support import (
+    CONF_DIR, RUN_SIM, SMALL, check_completed_sweep, make_mozaik_model, run_cli, run_command, run_launcher_cli, run_search,
+    search_script, sweep_dir_of, write_example,
+)  # fmt: skip
+from test_own_models import GRID, OWN_APP
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -224,3 +228,26 @@ def test_submit_and_exit_then_status_and_collect(tmp_path):
         time.sleep(2)
     assert run_launcher_cli("collect", sweep).returncode == 0
     assert len((sweep / "summary.csv").read_text().splitlines()) == 4
+
+
+def test_own_hydra_app_on_slurm(tmp_path):
+    """The README's own Hydra app (a small PyNN network) swept 2x2 as a Slurm job array: every
+    guarantee of the default model's sweeps, a failing task reported alone, nothing run twice."""
+    folder = tmp_path / "my_app"
+    folder.mkdir()
+    [command] = write_example(OWN_APP, folder)
+    command = command.replace("hydra/launcher=local_parallel", "hydra/launcher=submitit_slurm")
+    proc = run_command(command, folder, "hydra.launcher.mem_gb=1")
+    assert proc.returncode == 0, proc.stderr
+    sweep = sweep_dir_of(folder)
+    check_completed_sweep(sweep, GRID, "my_app.log")
+    assert all(results(sweep)[name]["slurm_job_id"] for name in GRID)
+    submitted = slurm_jobs(sweep)
+    again = run_command(command, folder, "hydra.launcher.mem_gb=1", f"hydra.sweep.dir={sweep}")
+    assert again.returncode == 0 and "Resuming: 4 of 4 jobs already completed, 0 to run" in again.stdout + again.stderr
+    assert slurm_jobs(sweep) == submitted  # no task submitted again
+
+    failing = run_command(command.replace("net.rate=50,100", "net.n_cells=20,0"), folder, "hydra.launcher.mem_gb=1", "hydra.sweep.dir=F")
+    assert failing.returncode != 0 and "2 of 4 jobs failed (the other results are complete)" in failing.stderr, failing.stderr
+    states = {name: record["state"] for name, record in results(folder / "F").items()}
+    assert states == {name: "failed" if "n_cells=0" in name else "completed" for name in states} and len(states) == 4
