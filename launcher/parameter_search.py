@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -51,13 +50,24 @@ def parameter_combinations(arrays: Iterable[Iterable[Any]]) -> list[list[Any]]:
     return [list(combination) for combination in itertools.product(*arrays)]
 
 
+def plain_value(value: Any) -> Any:
+    """A search value as Hydra can take it: numpy scalars and arrays (``numpy.linspace``, as in
+    mozaik's examples) become Python numbers and lists, tuples lists, inside lists too."""
+    if hasattr(value, "tolist") and type(value).__module__ == "numpy":  # numpy scalar or array
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [plain_value(item) for item in value]
+    return value
+
+
 def hydra_override(key: str, value: Any) -> str:
-    """``key=value`` in Hydra's override syntax, such that Hydra reads back exactly ``value``.
+    """``key=value`` in Hydra's override syntax, such that Hydra reads back exactly ``value``
+    (as :func:`plain_value` gives it).
 
     Strings that Hydra would read as another type (``"1e-3"``, ``"true"``) or
     that hold its special characters are quoted.
     """
-    value = list(value) if isinstance(value, tuple) else value
+    value = plain_value(value)
     candidates = [Override._get_value_element_as_str(value)]
     if isinstance(value, str):
         candidates.append("'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'")
@@ -118,13 +128,16 @@ _SLURM_KEYS = {
     "exclude": "exclude", "x": "exclude",
     "gres": "gres",
     "comment": "comment",
+    "job-name": "name", "J": "name",
 }  # fmt: skip
 #: sbatch options passed on as they are (sbatch lines written by submitit, values quoted).
 _SLURM_PASSED = {"mem", "mem-per-cpu", "hint", "nodelist", "w", "mail-type", "mail-user", "reservation", "licenses", "exclusive", "nice"}
+#: sbatch options that take no value.
+_SLURM_FLAGS = {"exclusive"}
 #: sbatch options the launcher sets itself or that would break the job's bookkeeping.
 _SLURM_REFUSED = {
-    "output", "o", "error", "e", "array", "a", "dependency", "d", "chdir", "D", "wrap", "export", "job-name", "J",
-    "cpus-per-task", "c", "ntasks", "n", "ntasks-per-node", "nodes", "N", "open-mode", "signal", "requeue", "parsable",
+    "output", "o", "error", "e", "array", "a", "dependency", "d", "chdir", "D", "wrap", "export",
+    "cpus-per-task", "c", "ntasks", "n", "ntasks-per-node", "open-mode", "signal", "requeue", "parsable",
 }  # fmt: skip
 
 
@@ -144,6 +157,36 @@ def _slurm_minutes(text: str) -> int:
     return total
 
 
+def _sbatch_options(options: Sequence[str]) -> Iterator[tuple[str, Optional[str], str]]:
+    """(name, value, as written) of each option, read as ``sbatch`` reads the argument list mozaik
+    gave it (``['sbatch', *slurm_options]``): each item is one argument, ``--name=value``,
+    ``--name value`` or ``-Xvalue`` (a space after ``-X`` is dropped: ``"-J run"`` names the job
+    ``run``), or an option alone whose value is the next item."""
+    items = [str(option) for option in options]
+    i = 0
+    while i < len(items):
+        item = items[i].strip()
+        i += 1
+        if not item.startswith("-") or item in ("-", "--"):
+            raise ParameterError(f"slurm_options: {item!r} is not an sbatch option")
+        if item.startswith("--"):
+            name, separator, value = item[2:].partition("=")
+            if not separator and " " in name:
+                name, value = name.split(None, 1)
+                separator = " "
+        else:
+            name, value = item[1:2], item[2:].strip()
+            separator = "-" if value else ""
+        if name in _SLURM_FLAGS:
+            yield name, None, item
+            continue
+        if not separator:
+            if i >= len(items):
+                raise ParameterError(f"slurm_options: {item} needs a value")
+            value, i = items[i].strip(), i + 1
+        yield name, value, item
+
+
 def slurm_option_overrides(options: Sequence[str]) -> list[str]:
     """Hydra overrides of the Slurm launcher for mozaik's ``slurm_options`` (``["-p cpu", "--mem=4G"]``).
 
@@ -152,59 +195,78 @@ def slurm_option_overrides(options: Sequence[str]) -> list[str]:
     for option in options:
         if any(ord(c) < 32 for c in str(option)):
             raise ParameterError(f"slurm_options: {option!r} holds a control character")
-    tokens = [token for option in options for token in shlex.split(str(option))]
     overrides: list[str] = []
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if not token.startswith("-") or token in ("-", "--"):
-            raise ParameterError(f"slurm_options: {token!r} is not an sbatch option")
-        name, has_value, value = token.lstrip("-").partition("=")
-        takes_value = name not in ("exclusive",)
-        if takes_value and not has_value:
-            if i + 1 >= len(tokens):
-                raise ParameterError(f"slurm_options: {token} needs a value")
-            value, i = tokens[i + 1], i + 1
-        i += 1
+    for name, value, written in _sbatch_options(options):
         if name in _SLURM_REFUSED:
             raise ParameterError(
-                f"slurm_options: {token} cannot be passed on: the launcher sets it itself "
+                f"slurm_options: {written} cannot be passed on: the launcher sets it itself "
                 "(use num_threads and num_mpi for CPUs and processes)"
             )
         if name in ("time", "t"):
             try:
-                overrides.append(f"hydra.launcher.timeout_min={_slurm_minutes(value)}")
+                overrides.append(f"hydra.launcher.timeout_min={_slurm_minutes(str(value))}")
             except ValueError:
-                raise ParameterError(f"slurm_options: {token} {value!r} is not a Slurm time") from None
+                raise ParameterError(f"slurm_options: {written}: {value!r} is not a Slurm time") from None
+        elif name in ("nodes", "N"):
+            overrides.append(f"hydra.launcher.nodes={_node_count(str(value), written)}")
         elif name in _SLURM_KEYS:
             overrides.append(hydra_override(f"hydra.launcher.{_SLURM_KEYS[name]}", value))
         elif name in _SLURM_PASSED:
             key = "nodelist" if name == "w" else name
             if key == "mem":
                 overrides.append("hydra.launcher.mem_gb=null")  # the option decides the job's memory
-            overrides.append(hydra_override(f"+hydra.launcher.additional_parameters.{key.replace('-', '_')}", value if takes_value else True))
+            overrides.append(hydra_override(f"+hydra.launcher.additional_parameters.{key.replace('-', '_')}", value if value is not None else True))
         else:
-            known = sorted(set(_SLURM_KEYS) | _SLURM_PASSED | {"time", "t"})
+            known = sorted(set(_SLURM_KEYS) | _SLURM_PASSED | {"time", "t", "nodes", "N"})
             hint = suggest(name, known)
             raise ParameterError(
-                f"slurm_options: unknown or unsupported sbatch option {token}"
+                f"slurm_options: unknown or unsupported sbatch option {written}"
                 + (f"; did you mean: {', '.join(hint)}?" if hint else "")
             )
     return overrides
+
+
+def _node_count(value: str, written: str) -> int:
+    """``-N k`` or ``-N k-k`` (mozaik's scripts ask for ``1-1``): k nodes per job."""
+    low, _, high = value.partition("-")
+    if low.isdigit() and (not high or high == low) and int(low) > 0:
+        return int(low)
+    raise ParameterError(f"slurm_options: {written}: give one number of nodes per job (e.g. -N 1 or -N 1-1)")
 
 
 class SlurmSequentialBackend(ParameterSearchBackend):
     """Each job is a task of a Slurm job array (the ``submitit_slurm`` launcher).
 
     ``num_threads`` threads per MPI process, ``num_mpi`` MPI processes per job,
-    ``slurm_options`` extra sbatch options (``["-p cpu", "--mem=8G"]``).
+    ``path_to_mozaik_env`` the virtual environment the run script runs in on the
+    node (its ``bin/activate``, as in today's mozaik; optional, as in mozaik's
+    first API), ``slurm_options`` extra sbatch options (``["-p cpu", "--mem=8G"]``).
+    Both of mozaik's signatures are accepted, by position or keyword:
+    ``(num_threads, num_mpi, slurm_options=None)`` and
+    ``(num_threads, num_mpi, path_to_mozaik_env, slurm_options=None)``.
     """
 
-    def __init__(self, num_threads: int, num_mpi: int, slurm_options: Optional[Sequence[str]] = None) -> None:
+    def __init__(
+        self,
+        num_threads: int,
+        num_mpi: int,
+        path_to_mozaik_env: Optional[str | Sequence[str]] = None,
+        slurm_options: Optional[Sequence[str]] = None,
+    ) -> None:
         for name, value in (("num_threads", num_threads), ("num_mpi", num_mpi)):
+            value = plain_value(value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"SlurmSequentialBackend: {name} = {value!r} must be a positive integer")
-        self.num_threads, self.num_mpi = num_threads, num_mpi
+        if not isinstance(path_to_mozaik_env, (str, type(None))):  # the first API: (num_threads, num_mpi, slurm_options)
+            if slurm_options is not None:
+                raise ParameterError(
+                    f"SlurmSequentialBackend: path_to_mozaik_env = {path_to_mozaik_env!r} must be a path (a string)"
+                )
+            path_to_mozaik_env, slurm_options = None, path_to_mozaik_env
+        if isinstance(slurm_options, str):
+            raise ParameterError(f"SlurmSequentialBackend: slurm_options = {slurm_options!r} must be a list of options")
+        self.num_threads, self.num_mpi = plain_value(num_threads), plain_value(num_mpi)
+        self.path_to_mozaik_env = path_to_mozaik_env
         self.slurm_options = list(slurm_options or [])
         self._option_overrides = slurm_option_overrides(self.slurm_options)  # refuse bad options now
 
@@ -216,10 +278,17 @@ class SlurmSequentialBackend(ParameterSearchBackend):
         ]
 
     def run_overrides(self, external: bool) -> list[str]:
-        from launcher.external import RUN_KEY
-
-        if external:
-            return [f"{RUN_KEY}.threads={self.num_threads}", f"{RUN_KEY}.mpi={self.num_mpi}"]
+        if external:  # how the model's task runs the script (launcher.external.run_script)
+            settings = [f"task.threads={self.num_threads}", f"task.mpi={self.num_mpi}"]
+            if self.path_to_mozaik_env:
+                settings.append(hydra_override("task.env", str(self.path_to_mozaik_env)))
+            return settings
+        if self.path_to_mozaik_env:
+            print(
+                f"Note: path_to_mozaik_env ({self.path_to_mozaik_env}) is for mozaik run scripts; "
+                "the jobs of a Hydra model run in this environment",
+                file=sys.stderr,
+            )
         if self.num_mpi != 1:
             raise ParameterError(
                 f"SlurmSequentialBackend: num_mpi = {self.num_mpi}: the embedded model runs as one process per job; use num_mpi=1"
