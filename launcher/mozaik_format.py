@@ -52,6 +52,7 @@ import json
 import math
 import operator
 import re
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -62,6 +63,10 @@ from omegaconf import OmegaConf
 
 class MozaikFormatError(ValueError):
     """A parameter file or tree that cannot be read, resolved, written or imported; the message says where and why."""
+
+
+class MozaikFormatWarning(UserWarning):
+    """Something a parameter file does that mozaik accepts but that is likely a slip (a key repeated in a dict)."""
 
 
 # --------------------------------------------------------------------------- the special constructs, as data
@@ -257,13 +262,17 @@ def _describe(node: ast.AST) -> str:
 class _FileReader:
     """Converts the AST of one parameter file to data; url() goes back to the loader for the included file."""
 
-    def __init__(self, loader: _Loader, display: str) -> None:
+    def __init__(self, loader: _Loader, display: str, first_line_shift: int = 0) -> None:
         self.loader = loader
         self.display = display
+        #: Characters cut from the start of the file before parsing (see _parse): columns of line 1 are shifted.
+        self.first_line_shift = first_line_shift
 
     def at(self, node: ast.AST) -> str:
-        # Columns are counted from 1, as editors do.
-        return f"{self.display}, line {node.lineno}, column {node.col_offset + 1}"  # type: ignore[attr-defined]
+        line, column = node.lineno, node.col_offset + 1  # type: ignore[attr-defined]  # columns from 1, as editors
+        if line == 1:
+            column += self.first_line_shift
+        return f"{self.display}, line {line}, column {column}"
 
     def error(self, node: ast.AST, problem: str) -> MozaikFormatError:
         return MozaikFormatError(f"{self.at(node)}: {problem}: {_shorten(ast.unparse(node))}")
@@ -287,6 +296,8 @@ class _FileReader:
                 return self.number(node)
             case ast.Call(func=ast.Name(id=name)) if name in CONSTRUCTS or (name in ("url", "ref") and not in_call):
                 return self.call(node, name)
+            case ast.Call(func=ast.Name(id="ParameterSet" | "ParameterTable" as name)):
+                return self.parameter_set(node, name, in_call)
             case ast.Call() if in_call:
                 raise self.refuse(node, "not allowed in the arguments of a call (only literals and data constructs)")
         raise self.refuse(node)
@@ -299,13 +310,44 @@ class _FileReader:
             if not (isinstance(key_node, ast.Constant) and type(key_node.value) is str):
                 raise self.refuse(key_node, "not allowed as a key (keys are strings)")
             key = key_node.value
-            # A '.' in a key would make mozaik nest it (and ref paths ambiguous); a repeated key would silently win.
+            # A '.' in a key would make mozaik nest it (and ref paths ambiguous).
             if not key or "." in key:
                 raise self.error(key_node, "a key is a non-empty string without '.'")
             if key in tree:
-                raise self.error(key_node, "key repeated in the same dict")
+                # eval() keeps the last value (at the place of the first key); published models do repeat keys.
+                message = f"{self.at(key_node)}: key {key!r} repeated in the same dict: the last value is kept"
+                warnings.warn(message, MozaikFormatWarning, stacklevel=2)
             tree[key] = self.value(value_node, in_call=in_call)
         return tree
+
+    def parameter_set(self, node: ast.Call, name: str, in_call: bool) -> dict[str, Any]:
+        """``ParameterSet(dict)`` and ``ParameterTable(dict)`` as the dict, ``ParameterTable('''...''')`` as the
+        dict of dicts its table string gives: in the tree they are nested dicts like any other."""
+        takes = "a dict or a table string" if name == "ParameterTable" else "a dict"
+        if len(node.args) != 1 or node.keywords:
+            raise self.error(node, f"{name}() takes one argument here, {takes}")
+        argument = node.args[0]
+        if name == "ParameterTable" and isinstance(argument, ast.Constant) and type(argument.value) is str:
+            return self.table(argument)
+        # A string would be a file to read or text to eval() for mozaik: only a dict (however written) is data.
+        value = self.value(argument, in_call=in_call)
+        if type(value) is not dict:
+            what = "url()" if isinstance(value, _Include) else type(value).__name__
+            raise self.error(node, f"{name}() takes {takes}, not {what}")
+        return value
+
+    def table(self, node: ast.Constant) -> dict[str, dict[str, float]]:
+        try:
+            table = string_table(node.value)
+        except ValueError as exc:
+            raise self.error(node, f"ParameterTable string is not a table ({exc})") from None
+        if not table:
+            # parameters would then take the string for a file name, or text to eval().
+            raise self.error(node, "ParameterTable string holds no rows")
+        for label in (*table, *(column for row in table.values() for column in row)):
+            if "." in label:
+                raise self.error(node, f"ParameterTable label {label!r}: a key is a non-empty string without '.'")
+        return table
 
     def number(self, node: ast.expr) -> int | float:
         """Arithmetic on numbers and pi, computed on the AST."""
@@ -368,7 +410,8 @@ class _Loader:
             if path.suffix.lower() in _YAML_SUFFIXES:
                 tree = _yaml_tree(text, display)
             else:
-                tree = _FileReader(self, display).value(_parse(text, display))
+                body, shift = _parse(text, display)
+                tree = _FileReader(self, display, shift).value(body)
         except (OSError, UnicodeDecodeError) as exc:
             raise MozaikFormatError(f"{display}: cannot read: {exc}") from None
         except (RecursionError, MemoryError):
@@ -394,15 +437,46 @@ class _Loader:
         return _Include(resolved, self.read(path, str(path)))
 
 
-def _parse(text: str, display: str) -> ast.expr:
-    # ast.parse only builds the syntax tree (PyCF_ONLY_AST); mode="eval" refuses anything but one expression.
+def _parse(text: str, display: str) -> tuple[ast.expr, int]:
+    """The expression of a file, and how many characters were cut from its start to parse it.
+
+    eval() of a string (mozaik's reader) skips the spaces and tabs it starts with, and nothing else: published
+    files start ``  {`` on their first line. ast.parse would call them an indent, so they are cut here.
+    ast.parse only builds the syntax tree (PyCF_ONLY_AST); mode="eval" refuses anything but one expression.
+    """
+    body = text.lstrip(" \t")
+    shift = len(text) - len(body)
     try:
-        return ast.parse(text, filename=display, mode="eval").body
+        return ast.parse(body, filename=display, mode="eval").body, shift
     except SyntaxError as exc:
+        column = (exc.offset or 0) + (shift if exc.lineno == 1 else 0)
         raise MozaikFormatError(
-            f"{display}, line {exc.lineno}, column {exc.offset}: not a single Python-literal expression "
+            f"{display}, line {exc.lineno}, column {column}: not a single Python-literal expression "
             f"({exc.msg}): {_shorten(exc.text or '')}"
         ) from None
+
+
+def string_table(text: str) -> dict[str, dict[str, float]]:
+    """The dict of dicts of a ``ParameterTable`` string, as ``parameters.string_table`` makes it: the first line's
+    words are the column headers (the first one, over the row labels, is ignored: ``#`` by custom), each further
+    line is a row label and its values, converted with ``float()``; surplus values or headers are ignored and a
+    repeated label keeps its last row. Where that function fails (an empty line inside the table, a value that
+    ``float()`` refuses), this raises ValueError saying where."""
+    lines = text.strip().split("\n")
+    headers = lines[0].split()
+    table: dict[str, dict[str, float]] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        cells = line.split()
+        if not cells:
+            raise ValueError(f"line {number} of the table is empty")
+        row: dict[str, float] = {}
+        for column, cell in zip(headers[1:], cells[1:]):
+            try:
+                row[column] = float(cell)
+            except ValueError:
+                raise ValueError(f"row {cells[0]!r}, column {column!r}: {cell!r} is not a number") from None
+        table[cells[0]] = row
+    return table
 
 
 def _yaml_tree(text: str, display: str) -> Any:

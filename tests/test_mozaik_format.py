@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from launcher.mozaik_format import (
     MozaikFormatError,
+    MozaikFormatWarning,
     NumpyRNG,
     ParameterRange,
     ParameterWithUnitsAndPeriod,
@@ -205,7 +206,16 @@ FORBIDDEN = [
     ("10.0 ** 400", "arithmetic error"),
     ("{1: 'a'}", "int constant not allowed as a key"),
     ("{'a.b': 1}", "non-empty string without '.'"),
-    ("{'a': 1, 'a': 2}", "key repeated"),
+    ("ParameterSet('param/other')", "ParameterSet() takes a dict, not str"),
+    ("ParameterSet({'a': 1}, label='x')", "ParameterSet() takes one argument here"),
+    ("ParameterSet(url('x'))", "no such file"),
+    ("ParameterTable([1, 2])", "ParameterTable() takes a dict or a table string, not list"),
+    ("ParameterTable('')", "ParameterTable string holds no rows"),
+    ("ParameterTable('# a b')", "ParameterTable string holds no rows"),
+    ("ParameterTable('# a b\\nr1 1 x')", "row 'r1', column 'b': 'x' is not a number"),
+    ("ParameterTable('# a\\nr1 1\\n\\nr2 2')", "line 3 of the table is empty"),
+    ("ParameterTable('# a.b\\nr1 1')", "ParameterTable label 'a.b'"),
+    ("PyNNDistribution('uniform', low=ParameterTable('x'))", "ParameterTable string holds no rows"),
 ]
 
 
@@ -214,6 +224,49 @@ def test_forbidden_constructs_are_refused_with_file_line_and_construct(tmp_path,
     message = refused(tmp_path, f"# a comment\n{{\n    'ok': 1,\n    'bad': {expression},\n}}\n")
     assert f"{tmp_path / 'params'}, line 4" in message
     assert words in message
+
+
+def test_parameter_set_and_parameter_table_are_dicts(tmp_path):
+    tree = read_text(
+        tmp_path,
+        "{'set': ParameterSet({'a': 1, 'inner': ParameterSet({'b': ref('set.a')})}),\n"
+        " 'again': ParameterSet(ParameterSet({'c': (1,)})),\n"
+        " 'table': ParameterTable(\"\"\"\n"
+        "     #      exc    inh\n"
+        "     L4     1      2.5e1   # surplus words are ignored, as parameters.string_table ignores them\n"
+        "     L23    -3     inf\n"
+        "     L4     7      8\n"
+        " \"\"\"),\n"
+        " 'from_dict': ParameterTable({'row': {'col': 1}}),\n"
+        " 'rng': PyNNDistribution('uniform', low=0, params=ParameterSet({'x': 1}))}",
+    )
+    assert tree["set"] == {"a": 1, "inner": {"b": 1}}
+    assert tree["again"] == {"c": (1,)}
+    # the last row of a repeated label wins, in the place of the first; every value goes through float()
+    assert tree["table"] == {"L4": {"exc": 7.0, "inh": 8.0}, "L23": {"exc": -3.0, "inh": math.inf}}
+    assert list(tree["table"]) == ["L4", "L23"] and type(tree["table"]["L4"]["exc"]) is float
+    assert tree["from_dict"] == {"row": {"col": 1}}
+    assert tree["rng"] == PyNNDistribution("uniform", {"low": 0, "params": {"x": 1}})
+
+
+def test_leading_spaces_and_tabs_are_skipped_as_eval_skips_them(tmp_path):
+    assert read_text(tmp_path, " \t  {'a': 1,\n 'b': 2}\n") == {"a": 1, "b": 2}
+    message = refused(tmp_path, "\t   {'a': os}")
+    assert "params, line 1, column 11: name 'os'" in message  # the column counts the skipped characters
+    assert "line 1, column 6" in refused(tmp_path, "    {'a' 1}")  # a syntax error too (at 'a')
+    # eval() skips them only at the very start: an indented first line after a comment is refused, as by eval()
+    assert "not a single Python-literal expression" in refused(tmp_path, "# comment\n  {'a': 1}")
+
+
+def test_a_repeated_key_keeps_the_last_value_with_a_warning(tmp_path):
+    with pytest.warns(MozaikFormatWarning) as caught:
+        tree = read_text(tmp_path, "{'a': 1, 'b': 2,\n 'a': {'x': ref('b')}}")
+    assert tree == {"a": {"x": 2}, "b": 2} and list(tree) == ["a", "b"]  # as eval() has it: the first key's place
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path / 'params'}, line 2, column 2: key 'a' repeated in the same dict: the last value is kept"
+    ]
+    # the value that loses is still read: eval() would run it
+    assert "call of open()" in refused(tmp_path, "{'a': open('x'), 'a': 1}")
 
 
 def test_column_and_shortened_construct_are_named(tmp_path):
