@@ -56,7 +56,7 @@ import re
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 from omegaconf import OmegaConf
@@ -882,20 +882,52 @@ def _resolve_expr(template: Any, *values: Any) -> int | float:
 OmegaConf.register_new_resolver(EXPR_RESOLVER, _resolve_expr, replace=True)
 
 
-def from_hydra(tree: Any) -> Any:
+def from_hydra(tree: Any, *, tuples: Iterable[str] = ()) -> Any:
     """The inverse of :func:`to_hydra` on a resolved tree: every mapping with a known ``_type`` becomes its
-    construct again (lists stay lists), e.g. to write a composed Hydra config back in mozaik's format."""
+    construct again, e.g. to write a composed Hydra config back in mozaik's format. Lists stay lists but those
+    at the dotted paths ``tuples`` (see :func:`tuple_paths`), which become tuples again."""
+    return _from_hydra(tree, frozenset(tuples), ())
+
+
+def _from_hydra(tree: Any, tuples: frozenset[str], path: tuple[str, ...]) -> Any:
     if isinstance(tree, dict) and tree.get("_type") in CONSTRUCTS:
-        arguments = {key: from_hydra(value) for key, value in tree.items() if key != "_type"}
+        arguments = {key: _from_hydra(value, tuples, (*path, key)) for key, value in tree.items() if key != "_type"}
         try:
             return CONSTRUCTS[tree["_type"]](**arguments)
         except TypeError as exc:
             raise MozaikFormatError(f"{tree['_type']} mapping {_shorten(repr(tree))}: {exc}") from None
     if isinstance(tree, dict):
-        return {key: from_hydra(value) for key, value in tree.items()}
+        return {key: _from_hydra(value, tuples, (*path, key)) for key, value in tree.items()}
     if isinstance(tree, (list, tuple)):
-        return [from_hydra(item) for item in tree]
+        items = [_from_hydra(item, tuples, (*path, str(index))) for index, item in enumerate(tree)]
+        return tuple(items) if ".".join(path) in tuples else items
     return tree
+
+
+def tuple_paths(tree: Any) -> list[str]:
+    """The dotted path of every tuple in a read tree, in the order met: list and tuple items by index, a
+    construct's fields by name (the layout of :func:`to_hydra`). Hydra has no tuples, so an imported config
+    holds lists; ``from_hydra(composed, tuples=tuple_paths(tree))`` makes them tuples again, so that a
+    parameter file written from a composed config has tuples where the original had them. Take the paths from
+    the resolved tree (:func:`read_parameters`), where a ref() to a tuple is a tuple too."""
+    paths: list[str] = []
+    _collect_tuples(tree, (), paths)
+    return paths
+
+
+def _collect_tuples(value: Any, path: tuple[str, ...], paths: list[str]) -> None:
+    if isinstance(value, Construct):
+        children = [(f.name, getattr(value, f.name)) for f in fields(value)]  # type: ignore[arg-type]
+    elif isinstance(value, dict):
+        children = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        if isinstance(value, tuple):
+            paths.append(".".join(path))
+        children = [(str(index), item) for index, item in enumerate(value)]
+    else:
+        return
+    for key, child in children:
+        _collect_tuples(child, (*path, key), paths)
 
 
 #: Keys of a Hydra package; a key outside this set could change the meaning of a defaults-list entry.
