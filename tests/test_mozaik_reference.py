@@ -29,6 +29,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from launcher import mozaik_format as ours  # its constructs: this module's own names are the reference's
 from launcher.mozaik_format import (
     Construct,
     MozaikFormatWarning,
@@ -262,6 +263,25 @@ def test_a_written_composed_tree_reads_back_in_mozaik_with_its_tuples(in_model, 
     assert_same_leaves(swept, reference)
     assert type(at(reference, "visual_field.centre")) is tuple
     assert type(at(reference, "sheets.l4_cortex_inh.params.recorders.1.variables")) is tuple
+
+
+def test_awkward_values_written_read_back_in_mozaik_as_they_are(tmp_path):
+    tree = {
+        "floats": [0.1 + 0.2, 1e-300, 1e16, 5e-324, 1.7976931348623157e308, -0.0, math.inf, -math.inf, 2.5],
+        "ints": [0, -1, 10**40, True, None],
+        "strings": ["it's", 'say "hi"', "back\\slash", "new\nline\ttab", "ünïcødé 日本", "", "${x}", "# no comment"],
+        "tuples": [(), (1,), ((1, 2), [3, {"a": (4,)}])],
+        "nested": [{"a": 1}, [], {}, [[{"b": None}]]],
+        "empty": {},
+        "ranges": ours.ParameterRange([1, 2.5, (3, 4)]),
+        "units": ours.ParameterWithUnitsAndPeriod(1, units="rad", period=math.pi),
+        "rng": ours.NumpyRNG(),
+        "dist": ours.PyNNDistribution("normal", {"mu": -0.5, "rng": ours.NumpyRNG(3, False), "shape": (2,)}),
+    }
+    write_parameters(tree, tmp_path / "awkward")
+    reference = mozaik_load(str(tmp_path / "awkward"))
+    assert_same_leaves(tree, reference)
+    assert math.copysign(1, reference["floats"][5]) == -1
 
 
 # --------------------------------------------------------------------------- where `parameters` is no reference
