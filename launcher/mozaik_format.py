@@ -8,17 +8,24 @@ with ``eval()``: a parameter file can run any code. This module holds
   with :mod:`ast` and its node tree converted to data; nothing is evaluated.
   Accepted: dicts (string keys), lists, tuples (kept as tuples, as mozaik's
   ``eval`` gives them), ``str``/``int``/``float``/``bool``/``None`` constants,
-  ``+ - * / **`` on numbers and ``pi`` (computed here, on the AST), and the calls
-  of the table below. Anything else is refused with :class:`MozaikFormatError`
-  naming the file, the line, the column and the construct;
+  arithmetic (``+ - * / **``, unary ``-``/``+``, parentheses) on numbers, ``pi``
+  and ``ref()`` (computed on the AST: here if it holds no ref(), else when the
+  refs are resolved), and the calls of the table below. As with ``eval()``, spaces
+  and tabs before the expression on the first line are skipped, and a key
+  repeated in one dict keeps its last value (with a :class:`MozaikFormatWarning`
+  naming the file, line and key). Anything else is refused with
+  :class:`MozaikFormatError` naming the file, the line, the column and the
+  construct;
 - :func:`resolve_refs`, which replaces every ``ref()`` by the value it names in
-  the root tree, following chains;
+  the root tree, following chains, and computes the arithmetic on refs;
 - :func:`format_parameters` and :func:`write_parameters`, the writer: its output
-  reads back to an equal tree;
+  reads back to an equal tree, with this reader and with mozaik's;
 - :func:`import_mozaik`, the conversion to a Hydra config directory (one YAML
   config per mozaik file, ``url()`` as defaults-list entries, ``ref()`` as
-  OmegaConf interpolations), with :func:`to_hydra` and :func:`from_hydra`, the
-  mapping of the special constructs to plain mappings and back.
+  OmegaConf interpolations, arithmetic on refs as the ``mozaik_expr`` resolver),
+  with :func:`to_hydra` and :func:`from_hydra`, the mapping of the special
+  constructs to plain mappings and back, and :func:`tuple_paths`, where the
+  tuples were that Hydra holds as lists.
 
 The calls of a parameter file, as data (a construct's arguments are literals or
 other constructs; ``url`` and ``ref`` take one string). Each line: in the file ->
@@ -28,6 +35,14 @@ as read -> in Hydra (:func:`to_hydra`, what :func:`import_mozaik` writes):
   and ``.yml``) -> a config file of its own, pulled in by a defaults list;
 - ``ref("sheets.exc.params")`` -> ``Ref("sheets.exc.params")``, replaced by the
   value it names when resolved -> the interpolation ``"${sheets.exc.params}"``;
+- ``ref('a.K')*4/5*(1-ref('a.r'))`` -> ``Expr('_0 * 4 / 5 * (1 - _1)', (Ref('a.K'),
+  Ref('a.r')))``, computed when resolved from the refs' values, which must be
+  numbers -> ``"${mozaik_expr:'_0 * 4 / 5 * (1 - _1)',${a.K},${a.r}}"``, which
+  OmegaConf computes when the value is read, i.e. after Hydra's overrides;
+- ``ParameterSet({...})`` and ``ParameterTable({...})`` -> the dict -> a mapping;
+- ``ParameterTable('''...''')`` -> the dict of dicts of its table, as
+  ``parameters.string_table`` reads it (first line: column headers; then a row
+  label and its values each line; values through ``float()``) -> mappings;
 - ``PyNNDistribution("uniform", low=-60, high=-50)`` ->
   ``PyNNDistribution(name="uniform", params={"low": -60, "high": -50})`` ->
   ``{_type: PyNNDistribution, name: uniform, params: {low: -60, high: -50}}``;
@@ -38,6 +53,11 @@ as read -> in Hydra (:func:`to_hydra`, what :func:`import_mozaik` writes):
   ``{_type: ParameterWithUnitsAndPeriod, value: 0.0, units: rad, period: 3.14159...}``;
 - ``NumpyRNG(seed=7)`` -> ``NumpyRNG(seed=7, parallel_safe=True)`` ->
   ``{_type: NumpyRNG, seed: 7, parallel_safe: true}``.
+
+This reader accepts a little more than mozaik's: ``-ref()``, ``+ref()`` and a
+ref() as exponent (``parameters``' ParameterReference has no ``__neg__``,
+``__pos__`` or ``__rpow__``), ref() inside lists (which ``parameters`` leaves
+unreplaced) and a ref() path through another ref() in any order.
 
 ``url()`` paths are resolved as mozaik does: relative to the model directory the
 run starts from, i.e. the working directory, unless the caller names that
