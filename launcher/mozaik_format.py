@@ -467,7 +467,7 @@ class _FileReader:
             if key in tree:
                 # eval() keeps the last value (at the place of the first key); published models do repeat keys.
                 message = f"{self.at(key_node)}: key {key!r} repeated in the same dict: the last value is kept"
-                warnings.warn(message, MozaikFormatWarning, stacklevel=2)
+                warnings.warn(message, MozaikFormatWarning)
             tree[key] = self.value(value_node, in_call=in_call)
         return tree
 
@@ -489,7 +489,7 @@ class _FileReader:
 
     def table(self, node: ast.Constant) -> dict[str, dict[str, float]]:
         try:
-            table = string_table(node.value)
+            table = _string_table(node.value)
         except ValueError as exc:
             raise self.error(node, f"ParameterTable string is not a table ({exc})") from None
         if not table:
@@ -630,7 +630,7 @@ def _parse(text: str, display: str) -> tuple[ast.expr, int]:
         ) from None
 
 
-def string_table(text: str) -> dict[str, dict[str, float]]:
+def _string_table(text: str) -> dict[str, dict[str, float]]:
     """The dict of dicts of a ``ParameterTable`` string, as ``parameters.string_table`` makes it: the first line's
     words are the column headers (the first one, over the row labels, is ignored: ``#`` by custom), each further
     line is a row label and its values, converted with ``float()``; surplus values or headers are ignored and a
