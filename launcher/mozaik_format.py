@@ -8,17 +8,24 @@ with ``eval()``: a parameter file can run any code. This module holds
   with :mod:`ast` and its node tree converted to data; nothing is evaluated.
   Accepted: dicts (string keys), lists, tuples (kept as tuples, as mozaik's
   ``eval`` gives them), ``str``/``int``/``float``/``bool``/``None`` constants,
-  ``+ - * / **`` on numbers and ``pi`` (computed here, on the AST), and the calls
-  of the table below. Anything else is refused with :class:`MozaikFormatError`
-  naming the file, the line, the column and the construct;
+  arithmetic (``+ - * / **``, unary ``-``/``+``, parentheses) on numbers, ``pi``
+  and ``ref()`` (computed on the AST: here if it holds no ref(), else when the
+  refs are resolved), and the calls of the table below. As with ``eval()``, spaces
+  and tabs before the expression on the first line are skipped, and a key
+  repeated in one dict keeps its last value (with a :class:`MozaikFormatWarning`
+  naming the file, line and key). Anything else is refused with
+  :class:`MozaikFormatError` naming the file, the line, the column and the
+  construct;
 - :func:`resolve_refs`, which replaces every ``ref()`` by the value it names in
-  the root tree, following chains;
+  the root tree, following chains, and computes the arithmetic on refs;
 - :func:`format_parameters` and :func:`write_parameters`, the writer: its output
-  reads back to an equal tree;
+  reads back to an equal tree, with this reader and with mozaik's;
 - :func:`import_mozaik`, the conversion to a Hydra config directory (one YAML
   config per mozaik file, ``url()`` as defaults-list entries, ``ref()`` as
-  OmegaConf interpolations), with :func:`to_hydra` and :func:`from_hydra`, the
-  mapping of the special constructs to plain mappings and back.
+  OmegaConf interpolations, arithmetic on refs as the ``mozaik_expr`` resolver),
+  with :func:`to_hydra` and :func:`from_hydra`, the mapping of the special
+  constructs to plain mappings and back, and :func:`tuple_paths`, where the
+  tuples were that Hydra holds as lists.
 
 The calls of a parameter file, as data (a construct's arguments are literals or
 other constructs; ``url`` and ``ref`` take one string). Each line: in the file ->
@@ -28,6 +35,14 @@ as read -> in Hydra (:func:`to_hydra`, what :func:`import_mozaik` writes):
   and ``.yml``) -> a config file of its own, pulled in by a defaults list;
 - ``ref("sheets.exc.params")`` -> ``Ref("sheets.exc.params")``, replaced by the
   value it names when resolved -> the interpolation ``"${sheets.exc.params}"``;
+- ``ref('a.K')*4/5*(1-ref('a.r'))`` -> ``Expr('_0 * 4 / 5 * (1 - _1)', (Ref('a.K'),
+  Ref('a.r')))``, computed when resolved from the refs' values, which must be
+  numbers -> ``"${mozaik_expr:'_0 * 4 / 5 * (1 - _1)',${a.K},${a.r}}"``, which
+  OmegaConf computes when the value is read, i.e. after Hydra's overrides;
+- ``ParameterSet({...})`` and ``ParameterTable({...})`` -> the dict -> a mapping;
+- ``ParameterTable('''...''')`` -> the dict of dicts of its table, as
+  ``parameters.string_table`` reads it (first line: column headers; then a row
+  label and its values each line; values through ``float()``) -> mappings;
 - ``PyNNDistribution("uniform", low=-60, high=-50)`` ->
   ``PyNNDistribution(name="uniform", params={"low": -60, "high": -50})`` ->
   ``{_type: PyNNDistribution, name: uniform, params: {low: -60, high: -50}}``;
@@ -39,6 +54,11 @@ as read -> in Hydra (:func:`to_hydra`, what :func:`import_mozaik` writes):
 - ``NumpyRNG(seed=7)`` -> ``NumpyRNG(seed=7, parallel_safe=True)`` ->
   ``{_type: NumpyRNG, seed: 7, parallel_safe: true}``.
 
+This reader accepts a little more than mozaik's: ``-ref()``, ``+ref()`` and a
+ref() as exponent (``parameters``' ParameterReference has no ``__neg__``,
+``__pos__`` or ``__rpow__``), ref() inside lists (which ``parameters`` leaves
+unreplaced) and a ref() path through another ref() in any order.
+
 ``url()`` paths are resolved as mozaik does: relative to the model directory the
 run starts from, i.e. the working directory, unless the caller names that
 directory (``base_dir``); absolute paths are taken as they are.
@@ -48,13 +68,15 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import json
 import math
 import operator
 import re
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 from omegaconf import OmegaConf
@@ -62,6 +84,10 @@ from omegaconf import OmegaConf
 
 class MozaikFormatError(ValueError):
     """A parameter file or tree that cannot be read, resolved, written or imported; the message says where and why."""
+
+
+class MozaikFormatWarning(UserWarning):
+    """Something a parameter file does that mozaik accepts but that is likely a slip (a key repeated in a dict)."""
 
 
 # --------------------------------------------------------------------------- the special constructs, as data
@@ -78,6 +104,31 @@ class Ref:
     def __post_init__(self) -> None:
         if type(self.path) is not str or not all(self.path.split(".")):
             raise ValueError(f"the path of a ref() is a dotted string of keys, not {self.path!r}")
+
+
+@dataclass(frozen=True)
+class Expr:
+    """Arithmetic on ``ref()``s, e.g. ``ref('K')*4/5*(1-ref('ratio'))``: unevaluated until the refs are resolved, as
+    mozaik's ParameterReference applies its operations only when references are replaced.
+
+    ``template`` is the arithmetic with each ref() replaced by an operand name, ``_0`` for ``refs[0]`` and so on
+    (a path used twice is one operand), e.g. ``_0 * 4 / 5 * (1 - _1)``; besides these names it holds only numbers,
+    ``pi``, ``+ - * / **`` and parentheses (see :func:`evaluate_template`). It is kept in ast.unparse's spelling,
+    so that two Exprs of the same arithmetic are equal.
+    """
+
+    template: str
+    refs: tuple[Ref, ...]
+    #: Where the arithmetic stands ("file, line L, column C"), for error messages; not part of equality.
+    where: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _expect(self.refs, (tuple,), "refs")
+        if not self.refs or not all(type(ref) is Ref for ref in self.refs):
+            raise ValueError(f"the refs of arithmetic are one Ref or more, not {self.refs!r}")
+        _expect(self.template, (str,), "template")
+        spelling = ast.unparse(_parse_template(self.template, len(self.refs)))
+        object.__setattr__(self, "template", spelling)  # frozen: set once, here
 
 
 class Construct:
@@ -204,10 +255,9 @@ def _inline(value: Any) -> Any:
     return _map_leaves(value, lambda v: _inline(v.tree) if isinstance(v, _Include) else v)
 
 
-# --------------------------------------------------------------------------- reading
+# --------------------------------------------------------------------------- arithmetic, on the syntax tree
 
-
-#: Arithmetic a parameter file may use, on numbers and pi only.
+#: The operators of a parameter file's arithmetic (those mozaik's ParameterReference defines, and unary +/-).
 _OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -217,7 +267,113 @@ _OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 #: An int ** int whose result would have more bits than this is refused: `9**9**9` must not hang the reader.
 _MAX_POWER_BITS = 4096
+_OPERAND_NAME = re.compile(r"_(0|[1-9][0-9]*)")
+#: The name of the OmegaConf resolver that computes an :class:`Expr` in a Hydra config.
+EXPR_RESOLVER = "mozaik_expr"
+
+
+class _ArithmeticProblem(Exception):
+    """An operation of arithmetic that has no real result (division by zero, overflow, ...), and its node."""
+
+    def __init__(self, node: ast.expr, problem: str) -> None:
+        super().__init__(problem)
+        self.node = node
+        self.problem = problem
+
+
+def _compute(node: ast.expr, leaf: Callable[[ast.expr], int | float]) -> int | float:
+    """The value of unary ``+ -``, binary ``+ - * / **`` and parentheses on the syntax tree ``node``, each other
+    node valued by ``leaf`` (which refuses what it does not know). Nothing but these operators on numbers runs."""
+    match node:
+        case ast.UnaryOp(op=ast.USub(), operand=operand):
+            return -_compute(operand, leaf)
+        case ast.UnaryOp(op=ast.UAdd(), operand=operand):
+            return +_compute(operand, leaf)
+        case ast.BinOp(left=left, op=op, right=right) if type(op) in _OPERATORS:
+            return _apply(node, _OPERATORS[type(op)], _compute(left, leaf), _compute(right, leaf))
+    return leaf(node)
+
+
+def _apply(node: ast.expr, op: Callable[[Any, Any], Any], left: int | float, right: int | float) -> int | float:
+    """``op(left, right)``, refusing results that are too large to compute or are not real numbers."""
+    if op is operator.pow and type(left) is int and type(right) is int and abs(left) > 1:
+        if right * abs(left).bit_length() > _MAX_POWER_BITS:
+            raise _ArithmeticProblem(node, "result too large")
+    try:
+        result = op(left, right)
+    except (ZeroDivisionError, OverflowError) as exc:
+        raise _ArithmeticProblem(node, f"arithmetic error ({exc})") from None
+    if type(result) not in _NUMBER:  # a negative number to a fractional power is complex
+        raise _ArithmeticProblem(node, "result is not a real number")
+    return result
+
+
+def _operand_index(name: str) -> int | None:
+    """The index of an operand name of a template (``_3`` -> 3), None for any other name."""
+    match = _OPERAND_NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+@functools.lru_cache(maxsize=4096)  # a sweep computes the same templates in every job
+def _parse_template(template: str, operands: int) -> ast.expr:
+    """The syntax tree of an arithmetic template of ``operands`` operands (see :class:`Expr`); ValueError if it
+    holds anything else than numbers, pi, the operand names, ``+ - * / **`` and parentheses."""
+    try:
+        node = ast.parse(template.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(f"arithmetic {template!r} does not parse ({exc.msg})") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"arithmetic {_shorten(template)!r} nested too deeply") from None
+    for part in ast.walk(node):
+        match part:
+            case ast.BinOp(op=op) if type(op) in _OPERATORS:
+                continue
+            case ast.UnaryOp(op=ast.USub() | ast.UAdd()) | ast.operator() | ast.unaryop() | ast.expr_context():
+                continue  # the operator nodes themselves: those allowed are checked with their parent above
+            case ast.Constant(value=value) if type(value) in _NUMBER:
+                continue
+            case ast.Name(id="pi"):
+                continue
+            case ast.Name(id=name) if (index := _operand_index(name)) is not None and index < operands:
+                continue
+        allowed = f"numbers, pi, _0 to _{operands - 1}, + - * / ** and parentheses" if operands else "numbers, pi"
+        raise ValueError(f"arithmetic {_shorten(template)!r}: {_describe(part)} not allowed (only {allowed})")
+    return node
+
+
+def evaluate_template(template: str, values: Sequence[Any], names: Sequence[str] | None = None) -> int | float:
+    """The value of an arithmetic template (see :class:`Expr`) with operand ``_i`` equal to ``values[i]``.
+
+    Each value must be an int or a float (a bool is not a number here, as in a parameter file); ``names[i]``
+    says in messages what ``values[i]`` is (by default ``_i``). Raises ValueError, saying which value is not a
+    number or which operation has no result. Nothing is evaluated by Python but the operators on numbers.
+    """
+    names = names or [f"_{index}" for index in range(len(values))]
+    for value, name in zip(values, names):
+        if type(value) not in _NUMBER:
+            kind = type(value).__name__
+            raise ValueError(f"{name} is not a number (int or float) but {kind} {_shorten(repr(value))}")
+
+    def leaf(node: ast.expr) -> int | float:
+        match node:
+            case ast.Name(id="pi"):
+                return math.pi
+            case ast.Name(id=name):
+                return values[_operand_index(name)]  # type: ignore[index]  # checked by _parse_template
+        return node.value  # type: ignore[attr-defined]  # a number: checked by _parse_template
+
+    try:
+        return _compute(_parse_template(template, len(values)), leaf)
+    except _ArithmeticProblem as exc:
+        raise ValueError(exc.problem) from None
+    except RecursionError:
+        raise ValueError(f"arithmetic {_shorten(template)!r} nested too deeply") from None
+
+
+# --------------------------------------------------------------------------- reading
+
 _YAML_SUFFIXES = (".yaml", ".yml")
+_NOT_IN_CALL = "not allowed in the arguments of a call (only literals and data constructs)"
 #: Readable names of the constructs refused most often, for error messages.
 _NODE_NAMES: dict[type[ast.AST], str] = {
     ast.Attribute: "attribute access",
@@ -257,13 +413,17 @@ def _describe(node: ast.AST) -> str:
 class _FileReader:
     """Converts the AST of one parameter file to data; url() goes back to the loader for the included file."""
 
-    def __init__(self, loader: _Loader, display: str) -> None:
+    def __init__(self, loader: _Loader, display: str, first_line_shift: int = 0) -> None:
         self.loader = loader
         self.display = display
+        #: Characters cut from the start of the file before parsing (see _parse): columns of line 1 are shifted.
+        self.first_line_shift = first_line_shift
 
     def at(self, node: ast.AST) -> str:
-        # Columns are counted from 1, as editors do.
-        return f"{self.display}, line {node.lineno}, column {node.col_offset + 1}"  # type: ignore[attr-defined]
+        line, column = node.lineno, node.col_offset + 1  # type: ignore[attr-defined]  # columns from 1, as editors
+        if line == 1:
+            column += self.first_line_shift
+        return f"{self.display}, line {line}, column {column}"
 
     def error(self, node: ast.AST, problem: str) -> MozaikFormatError:
         return MozaikFormatError(f"{self.at(node)}: {problem}: {_shorten(ast.unparse(node))}")
@@ -284,11 +444,13 @@ class _FileReader:
             case ast.Tuple(elts=items):
                 return tuple(self.value(item, in_call=in_call) for item in items)
             case ast.Name(id="pi") | ast.UnaryOp() | ast.BinOp():
-                return self.number(node)
+                return self.arithmetic(node, in_call)
             case ast.Call(func=ast.Name(id=name)) if name in CONSTRUCTS or (name in ("url", "ref") and not in_call):
                 return self.call(node, name)
+            case ast.Call(func=ast.Name(id="ParameterSet" | "ParameterTable" as name)):
+                return self.parameter_set(node, name, in_call)
             case ast.Call() if in_call:
-                raise self.refuse(node, "not allowed in the arguments of a call (only literals and data constructs)")
+                raise self.refuse(node, _NOT_IN_CALL)
         raise self.refuse(node)
 
     def dict(self, node: ast.Dict, in_call: bool) -> dict[str, Any]:
@@ -299,40 +461,94 @@ class _FileReader:
             if not (isinstance(key_node, ast.Constant) and type(key_node.value) is str):
                 raise self.refuse(key_node, "not allowed as a key (keys are strings)")
             key = key_node.value
-            # A '.' in a key would make mozaik nest it (and ref paths ambiguous); a repeated key would silently win.
+            # A '.' in a key would make mozaik nest it (and ref paths ambiguous).
             if not key or "." in key:
                 raise self.error(key_node, "a key is a non-empty string without '.'")
             if key in tree:
-                raise self.error(key_node, "key repeated in the same dict")
+                # eval() keeps the last value (at the place of the first key); published models do repeat keys.
+                message = f"{self.at(key_node)}: key {key!r} repeated in the same dict: the last value is kept"
+                warnings.warn(message, MozaikFormatWarning)
             tree[key] = self.value(value_node, in_call=in_call)
         return tree
 
-    def number(self, node: ast.expr) -> int | float:
-        """Arithmetic on numbers and pi, computed on the AST."""
+    def parameter_set(self, node: ast.Call, name: str, in_call: bool) -> dict[str, Any]:
+        """``ParameterSet(dict)`` and ``ParameterTable(dict)`` as the dict, ``ParameterTable('''...''')`` as the
+        dict of dicts its table string gives: in the tree they are nested dicts like any other."""
+        takes = "a dict or a table string" if name == "ParameterTable" else "a dict"
+        if len(node.args) != 1 or node.keywords:
+            raise self.error(node, f"{name}() takes one argument here, {takes}")
+        argument = node.args[0]
+        if name == "ParameterTable" and isinstance(argument, ast.Constant) and type(argument.value) is str:
+            return self.table(argument)
+        # A string would be a file to read or text to eval() for mozaik: only a dict (however written) is data.
+        value = self.value(argument, in_call=in_call)
+        if type(value) is not dict:
+            what = "url()" if isinstance(value, _Include) else type(value).__name__
+            raise self.error(node, f"{name}() takes {takes}, not {what}")
+        return value
+
+    def table(self, node: ast.Constant) -> dict[str, dict[str, float]]:
+        try:
+            table = _string_table(node.value)
+        except ValueError as exc:
+            raise self.error(node, f"ParameterTable string is not a table ({exc})") from None
+        if not table:
+            # parameters would then take the string for a file name, or text to eval().
+            raise self.error(node, "ParameterTable string holds no rows")
+        for label in (*table, *(column for row in table.values() for column in row)):
+            if "." in label:
+                raise self.error(node, f"ParameterTable label {label!r}: a key is a non-empty string without '.'")
+        return table
+
+    def arithmetic(self, node: ast.expr, in_call: bool) -> int | float | Expr:
+        """Arithmetic on numbers, pi and ref()s: a number, computed here, if it holds no ref(); else an
+        :class:`Expr`, computed when the refs are resolved (only its parts without ref() are computed here, so
+        that their errors are found when the file is read)."""
+        refs: dict[str, Ref] = {}
+        template, has_refs = self.template(node, refs, in_call)
+        if not has_refs:
+            return self.compute(node)
+        return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
+
+    def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
+        """``node`` with each ref() replaced by its operand name (a new path is added to ``refs``), and whether it
+        holds a ref(). A part without ref() beside one with is computed, to check it, and kept as written."""
+        match node:
+            case ast.Call(func=ast.Name(id="ref")):
+                if in_call:
+                    raise self.refuse(node, _NOT_IN_CALL)
+                ref = self.call(node, "ref")
+                ref = refs.setdefault(ref.path, ref)
+                return ast.Name(id=f"_{list(refs).index(ref.path)}", ctx=ast.Load()), True
+            case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):
+                inner, has_refs = self.template(operand, refs, in_call)
+                return ast.UnaryOp(op=op, operand=inner), has_refs
+            case ast.BinOp(left=left, op=op, right=right) if type(op) in _OPERATORS:
+                new_left, left_refs = self.template(left, refs, in_call)
+                new_right, right_refs = self.template(right, refs, in_call)
+                # The largest parts without ref() are computed once each: a deep chain stays linear.
+                if right_refs and not left_refs:
+                    self.compute(left)
+                if left_refs and not right_refs:
+                    self.compute(right)
+                return ast.BinOp(left=new_left, op=op, right=new_right), left_refs or right_refs
+        self.constant(node)  # refuses anything else
+        return node, False
+
+    def compute(self, node: ast.expr) -> int | float:
+        """The value of arithmetic on numbers and pi, computed on the syntax tree."""
+        try:
+            return _compute(node, self.constant)
+        except _ArithmeticProblem as exc:
+            raise self.error(exc.node, exc.problem) from None
+
+    def constant(self, node: ast.expr) -> int | float:
         match node:
             case ast.Constant(value=v) if type(v) in _NUMBER:
                 return v
             case ast.Name(id="pi"):
                 return math.pi
-            case ast.UnaryOp(op=ast.USub(), operand=operand):
-                return -self.number(operand)
-            case ast.UnaryOp(op=ast.UAdd(), operand=operand):
-                return +self.number(operand)
-            case ast.BinOp(left=left, op=op, right=right) if type(op) in _OPERATORS:
-                return self.arithmetic(node, _OPERATORS[type(op)], self.number(left), self.number(right))
-        raise self.refuse(node, "not allowed in arithmetic (only numbers, pi, + - * / ** and parentheses)")
-
-    def arithmetic(self, node: ast.expr, op: Callable[[Any, Any], Any], left: Any, right: Any) -> int | float:
-        if op is operator.pow and type(left) is int and type(right) is int and abs(left) > 1:
-            if right * abs(left).bit_length() > _MAX_POWER_BITS:
-                raise self.error(node, "result too large")
-        try:
-            result = op(left, right)
-        except (ZeroDivisionError, OverflowError) as exc:
-            raise self.error(node, f"arithmetic error ({exc})") from None
-        if type(result) not in _NUMBER:  # a negative number to a fractional power is complex
-            raise self.error(node, "result is not a real number")
-        return result
+        raise self.refuse(node, "not allowed in arithmetic (only numbers, pi, ref(), + - * / ** and parentheses)")
 
     def call(self, node: ast.Call, name: str) -> Any:
         for keyword in node.keywords:
@@ -368,7 +584,8 @@ class _Loader:
             if path.suffix.lower() in _YAML_SUFFIXES:
                 tree = _yaml_tree(text, display)
             else:
-                tree = _FileReader(self, display).value(_parse(text, display))
+                body, shift = _parse(text, display)
+                tree = _FileReader(self, display, shift).value(body)
         except (OSError, UnicodeDecodeError) as exc:
             raise MozaikFormatError(f"{display}: cannot read: {exc}") from None
         except (RecursionError, MemoryError):
@@ -394,15 +611,46 @@ class _Loader:
         return _Include(resolved, self.read(path, str(path)))
 
 
-def _parse(text: str, display: str) -> ast.expr:
-    # ast.parse only builds the syntax tree (PyCF_ONLY_AST); mode="eval" refuses anything but one expression.
+def _parse(text: str, display: str) -> tuple[ast.expr, int]:
+    """The expression of a file, and how many characters were cut from its start to parse it.
+
+    eval() of a string (mozaik's reader) skips the spaces and tabs it starts with, and nothing else: published
+    files start ``  {`` on their first line. ast.parse would call them an indent, so they are cut here.
+    ast.parse only builds the syntax tree (PyCF_ONLY_AST); mode="eval" refuses anything but one expression.
+    """
+    body = text.lstrip(" \t")
+    shift = len(text) - len(body)
     try:
-        return ast.parse(text, filename=display, mode="eval").body
+        return ast.parse(body, filename=display, mode="eval").body, shift
     except SyntaxError as exc:
+        column = (exc.offset or 0) + (shift if exc.lineno == 1 else 0)
         raise MozaikFormatError(
-            f"{display}, line {exc.lineno}, column {exc.offset}: not a single Python-literal expression "
+            f"{display}, line {exc.lineno}, column {column}: not a single Python-literal expression "
             f"({exc.msg}): {_shorten(exc.text or '')}"
         ) from None
+
+
+def _string_table(text: str) -> dict[str, dict[str, float]]:
+    """The dict of dicts of a ``ParameterTable`` string, as ``parameters.string_table`` makes it: the first line's
+    words are the column headers (the first one, over the row labels, is ignored: ``#`` by custom), each further
+    line is a row label and its values, converted with ``float()``; surplus values or headers are ignored and a
+    repeated label keeps its last row. Where that function fails (an empty line inside the table, a value that
+    ``float()`` refuses), this raises ValueError saying where."""
+    lines = text.strip().split("\n")
+    headers = lines[0].split()
+    table: dict[str, dict[str, float]] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        cells = line.split()
+        if not cells:
+            raise ValueError(f"line {number} of the table is empty")
+        row: dict[str, float] = {}
+        for column, cell in zip(headers[1:], cells[1:]):
+            try:
+                row[column] = float(cell)
+            except ValueError:
+                raise ValueError(f"row {cells[0]!r}, column {column!r}: {cell!r} is not a number") from None
+        table[cells[0]] = row
+    return table
 
 
 def _yaml_tree(text: str, display: str) -> Any:
@@ -453,11 +701,22 @@ def read_parameters(path: str | Path, base_dir: str | Path | None = None, *, res
 
 def resolve_refs(tree: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``tree`` (the root) with every :class:`Ref` replaced by a copy of the value its path names in
-    ``tree``, itself resolved: chains are followed. A missing path or a cycle raises :class:`MozaikFormatError`."""
+    ``tree``, itself resolved: chains are followed. Every :class:`Expr` is replaced by its value, computed from
+    the resolved values of its refs (which must be numbers). A missing path, a cycle, an operand that is not a
+    number or an operation without result raises :class:`MozaikFormatError`."""
     try:
-        return _map_leaves(tree, lambda v: _resolve(tree, v, ()) if isinstance(v, Ref) else v)
+        return _map_leaves(tree, lambda v: _resolve_leaf(tree, v, ()))
     except RecursionError:
         raise MozaikFormatError("references chained or nested too deeply to resolve") from None
+
+
+def _resolve_leaf(root: dict[str, Any], value: Any, chain: tuple[str, ...]) -> Any:
+    """A leaf of the tree, resolved if it is a Ref or an Expr; ``chain``: the paths being resolved, for cycles."""
+    if isinstance(value, Ref):
+        return _resolve(root, value, chain)
+    if isinstance(value, Expr):
+        return _evaluate(root, value, chain)
+    return value
 
 
 def _resolve(root: dict[str, Any], ref: Ref, chain: tuple[str, ...]) -> Any:
@@ -467,7 +726,18 @@ def _resolve(root: dict[str, Any], ref: Ref, chain: tuple[str, ...]) -> Any:
     chain = (*chain, ref.path)
     target = _lookup(root, ref, chain)
     # Copies, so that two places that name the same value never share a mutable object.
-    return _map_leaves(target, lambda v: _resolve(root, v, chain) if isinstance(v, Ref) else copy.deepcopy(v))
+    return _map_leaves(
+        target, lambda v: _resolve_leaf(root, v, chain) if isinstance(v, (Ref, Expr)) else copy.deepcopy(v)
+    )
+
+
+def _evaluate(root: dict[str, Any], expr: Expr, chain: tuple[str, ...]) -> int | float:
+    """The value of arithmetic on refs, each resolved first (through chains, and other arithmetic)."""
+    values = [_resolve(root, ref, chain) for ref in expr.refs]
+    try:
+        return evaluate_template(expr.template, values, [f"ref({ref.path!r})" for ref in expr.refs])
+    except ValueError as exc:
+        raise MozaikFormatError(f"{expr.where or 'arithmetic'}: {_expr_source(expr)}: {exc}") from None
 
 
 def _lookup(root: dict[str, Any], ref: Ref, chain: tuple[str, ...]) -> Any:
@@ -526,6 +796,8 @@ def _format_inline(value: Any) -> str:
         return "(" + ", ".join(_format_inline(item) for item in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, Ref):
         return f"ref({value.path!r})"
+    if isinstance(value, Expr):
+        return _expr_source(value)
     if isinstance(value, Construct):
         return _format_call(value)
     if type(value) is float:
@@ -533,6 +805,21 @@ def _format_inline(value: Any) -> str:
     if type(value) in (str, int, bool, _NONE):
         return repr(value)  # repr of these is a literal that reads back to an equal value
     raise MozaikFormatError(f"{type(value).__name__} {_shorten(repr(value))} has no form in mozaik's format")
+
+
+def _expr_source(expr: Expr) -> str:
+    """Arithmetic on refs as a parameter file has it: the template with each operand name replaced by its ref()."""
+
+    class RefCalls(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.expr:
+            index = _operand_index(node.id)
+            if index is None:
+                return node
+            path = ast.Constant(expr.refs[index].path)
+            return ast.Call(func=ast.Name(id="ref", ctx=ast.Load()), args=[path], keywords=[])
+
+    # A copy: the parsed template is cached and shared.
+    return ast.unparse(RefCalls().visit(copy.deepcopy(_parse_template(expr.template, len(expr.refs)))))
 
 
 def _format_float(value: float) -> str:
@@ -579,6 +866,8 @@ def to_hydra(tree: Any, *, escape: bool = False) -> Any:
     def leaf(value: Any) -> Any:
         if isinstance(value, Ref):
             return "${" + value.path + "}"
+        if isinstance(value, Expr):
+            return _expr_interpolation(value)
         if isinstance(value, Construct):
             mapped = {f.name: to_hydra(getattr(value, f.name), escape=escape) for f in fields(value)}  # type: ignore
             return {"_type": type(value).__name__, **mapped}
@@ -589,20 +878,76 @@ def to_hydra(tree: Any, *, escape: bool = False) -> Any:
     return _map_leaves(tree, leaf, tuples=list)
 
 
-def from_hydra(tree: Any) -> Any:
+def _expr_interpolation(expr: Expr) -> str:
+    """Arithmetic on refs in a Hydra config: the :data:`EXPR_RESOLVER` resolver over its template and the
+    interpolations of its refs, e.g. ``${mozaik_expr:'_0 * 4 / 5 * (1 - _1)',${sheets.K},${sheets.ratio}}``.
+    OmegaConf resolves it when the value is read, i.e. after Hydra's overrides: it follows its refs' sources."""
+    operands = ",".join("${" + ref.path + "}" for ref in expr.refs)
+    # Quoted, as a resolver argument with parentheses must be; the template holds no quote (numbers, names, operators).
+    return "${" + f"{EXPR_RESOLVER}:'{expr.template}',{operands}" + "}"
+
+
+def _resolve_expr(template: Any, *values: Any) -> int | float:
+    """The :data:`EXPR_RESOLVER` resolver: the value of ``template`` (see :class:`Expr`) with ``_i`` the i-th
+    value, which OmegaConf passes with its type. Computed on the syntax tree, never with eval()."""
+    if type(template) is not str:
+        raise ValueError(f"{EXPR_RESOLVER}: the template is a string, not {template!r}")
+    try:
+        return evaluate_template(template, values, [f"argument _{index}" for index in range(len(values))])
+    except ValueError as exc:
+        raise ValueError(f"{EXPR_RESOLVER} {template!r}: {exc}") from None
+
+
+# Registered at import (launcher/__init__.py imports this module): any composition of an imported config has it.
+OmegaConf.register_new_resolver(EXPR_RESOLVER, _resolve_expr, replace=True)
+
+
+def from_hydra(tree: Any, *, tuples: Iterable[str] = ()) -> Any:
     """The inverse of :func:`to_hydra` on a resolved tree: every mapping with a known ``_type`` becomes its
-    construct again (lists stay lists), e.g. to write a composed Hydra config back in mozaik's format."""
+    construct again, e.g. to write a composed Hydra config back in mozaik's format. Lists stay lists but those
+    at the dotted paths ``tuples`` (see :func:`tuple_paths`), which become tuples again."""
+    return _from_hydra(tree, frozenset(tuples), ())
+
+
+def _from_hydra(tree: Any, tuples: frozenset[str], path: tuple[str, ...]) -> Any:
     if isinstance(tree, dict) and tree.get("_type") in CONSTRUCTS:
-        arguments = {key: from_hydra(value) for key, value in tree.items() if key != "_type"}
+        arguments = {key: _from_hydra(value, tuples, (*path, key)) for key, value in tree.items() if key != "_type"}
         try:
             return CONSTRUCTS[tree["_type"]](**arguments)
         except TypeError as exc:
             raise MozaikFormatError(f"{tree['_type']} mapping {_shorten(repr(tree))}: {exc}") from None
     if isinstance(tree, dict):
-        return {key: from_hydra(value) for key, value in tree.items()}
+        return {key: _from_hydra(value, tuples, (*path, key)) for key, value in tree.items()}
     if isinstance(tree, (list, tuple)):
-        return [from_hydra(item) for item in tree]
+        items = [_from_hydra(item, tuples, (*path, str(index))) for index, item in enumerate(tree)]
+        return tuple(items) if ".".join(path) in tuples else items
     return tree
+
+
+def tuple_paths(tree: Any) -> list[str]:
+    """The dotted path of every tuple in a read tree, in the order met: list and tuple items by index, a
+    construct's fields by name (the layout of :func:`to_hydra`). Hydra has no tuples, so an imported config
+    holds lists; ``from_hydra(composed, tuples=tuple_paths(tree))`` makes them tuples again, so that a
+    parameter file written from a composed config has tuples where the original had them. Take the paths from
+    the resolved tree (:func:`read_parameters`), where a ref() to a tuple is a tuple too."""
+    paths: list[str] = []
+    _collect_tuples(tree, (), paths)
+    return paths
+
+
+def _collect_tuples(value: Any, path: tuple[str, ...], paths: list[str]) -> None:
+    if isinstance(value, Construct):
+        children = [(f.name, getattr(value, f.name)) for f in fields(value)]  # type: ignore[arg-type]
+    elif isinstance(value, dict):
+        children = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        if isinstance(value, tuple):
+            paths.append(".".join(path))
+        children = [(str(index), item) for index, item in enumerate(value)]
+    else:
+        return
+    for key, child in children:
+        _collect_tuples(child, (*path, key), paths)
 
 
 #: Keys of a Hydra package; a key outside this set could change the meaning of a defaults-list entry.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,18 +19,22 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from launcher.mozaik_format import (
+    Expr,
     MozaikFormatError,
+    MozaikFormatWarning,
     NumpyRNG,
     ParameterRange,
     ParameterWithUnitsAndPeriod,
     PyNNDistribution,
     Ref,
+    evaluate_template,
     format_parameters,
     from_hydra,
     import_mozaik,
     read_parameters,
     resolve_refs,
     to_hydra,
+    tuple_paths,
     write_parameters,
 )
 
@@ -56,6 +62,15 @@ def refused(tmp_path: Path, text: str) -> str:
     with pytest.raises(MozaikFormatError) as info:
         read_text(tmp_path, text)
     return str(info.value)
+
+
+def sorted_tree(value):
+    """``value`` with the keys of every dict in sorted order, to compare reprs whatever the order of keys."""
+    if isinstance(value, dict):
+        return {key: sorted_tree(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return type(value)(sorted_tree(item) for item in value)
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +163,97 @@ def test_ref_cycle_is_an_error_naming_it(tmp_path, text, cycle):
     assert "reference cycle" in message and cycle in message and "params, line 1" in message
 
 
-# --------------------------------------------------------------------------- what is refused
+# --------------------------------------------------------------------------- arithmetic on refs
+
+ARITHMETIC = """{
+    'K': 2300, 'ratio': 0.22, 'tau': 1.5, 'zero': 0, 'name': 'x', 'sub': {'v': 1},
+    'samples': ref('K')*4/5*(1-ref('ratio')),
+    'negative': -ref('K'), 'square': ref('K')**2, 'quotient': ref('K')/ref('ratio'), 'scaled': 1.5 * ref('tau'),
+    'of_arithmetic': ref('samples') * ref('ratio'),     # a ref to arithmetic
+    'on_a_chain': ref('alias') * 2, 'alias': ref('K'),  # arithmetic on a ref to a ref
+    'twice': ref('K') * (2 * pi) + ref('K') * ref('K'), 'power_of': 2 ** -ref('tau'),
+    'in_list': [ref('K') + 1, (ref('tau') / 2,)],
+    'copy': ref('samples'),
+}"""
+
+
+def test_arithmetic_on_refs_stays_data_until_refs_are_resolved(tmp_path):
+    tree = read_text(tmp_path, ARITHMETIC, resolve=False)
+    assert tree["samples"] == Expr("_0 * 4 / 5 * (1 - _1)", (Ref("K"), Ref("ratio")))
+    assert tree["samples"].where == f"{tmp_path / 'params'}, line 3, column 16"
+    assert tree["twice"] == Expr("_0 * (2 * pi) + _0 * _0", (Ref("K"),))  # one operand per path
+    assert tree["negative"] == Expr("-_0", (Ref("K"),)) and tree["copy"] == Ref("samples")
+    assert tree["in_list"] == [Expr("_0 + 1", (Ref("K"),)), (Expr("_0 / 2", (Ref("tau"),)),)]
+
+
+def test_arithmetic_on_refs_is_computed_when_they_are_resolved(tmp_path):
+    tree = read_text(tmp_path, ARITHMETIC)
+    K, ratio, tau = 2300, 0.22, 1.5
+    samples = K * 4 / 5 * (1 - ratio)
+    assert (tree["samples"], tree["copy"], tree["of_arithmetic"]) == (samples, samples, samples * ratio)
+    assert (tree["negative"], tree["square"], tree["quotient"], tree["scaled"]) == (-K, K**2, K / ratio, 1.5 * tau)
+    assert (tree["on_a_chain"], tree["twice"], tree["power_of"]) == (2 * K, K * (2 * math.pi) + K * K, 2**-tau)
+    assert tree["in_list"] == [K + 1, (tau / 2,)]
+    assert type(tree["square"]) is int and type(tree["samples"]) is float
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("{'a': ref('a') + 1}", ["params, line 1, column 7: ref('a'): reference cycle: a -> a"]),
+        ("{'a': ref('b') * 2, 'b': ref('a') / 2}", ["reference cycle: b -> a -> b"]),
+        ("{'a': 'x', 'b': ref('a') * 2}", ["line 1, column 17: ref('a') * 2: ref('a') is not a number", "str 'x'"]),
+        ("{'a': {'v': 1},\n 'b': 1 + ref('a')}", ["line 2, column 7: 1 + ref('a'): ref('a') is not a number", "dict"]),
+        ("{'a': True, 'b': ref('a') * 2}", ["ref('a') is not a number (int or float) but bool True"]),
+        ("{'a': 0, 'b': 1 / ref('a')}", ["1 / ref('a'): arithmetic error (division by zero)"]),
+        ("{'a': 9, 'b': ref('a') ** 9 ** 9}", ["ref('a') ** 9 ** 9: result too large"]),
+        ("{'a': -8, 'b': ref('a') ** 0.5}", ["result is not a real number"]),
+        ("{'a': 1, 'b': ref('nope') * 2}", ["line 1, column 15: ref('nope'): no key 'nope' under the root"]),
+    ],
+)
+def test_arithmetic_that_cannot_be_computed_is_an_error_saying_why(tmp_path, text, words):
+    read_text(tmp_path, text, resolve=False)  # reading is fine: the refs' values are not known yet
+    message = refused(tmp_path, text)
+    assert all(word in message for word in words), message
+
+
+@pytest.mark.parametrize(
+    "expression, words",
+    [
+        ("ref('a') * (1 / 0)", "line 1, column 27: arithmetic error (division by zero): 1 / 0"),  # found when reading
+        ("ref('a') * 9 ** 9 ** 9", "result too large"),
+        ("ref('a') + 'x'", "str constant not allowed in arithmetic (only numbers, pi, ref()"),
+        ("ref('a') // 2", "operator not allowed in arithmetic"),
+        ("ref('a') * open('x')", "call of open() not allowed in arithmetic"),
+        ("ref('a') * ref(1)", "ref() takes one string argument"),
+        ("PyNNDistribution('uniform', low=ref('a') * 2)", "call of ref() not allowed in the arguments of a call"),
+    ],
+)
+def test_arithmetic_on_refs_is_refused_when_reading_where_it_cannot_be_data(tmp_path, expression, words):
+    assert words in refused(tmp_path, "{'a': 1, 'b': " + expression + "}")
+
+
+def test_expr_checks_its_template_and_keeps_one_spelling():
+    assert Expr("_0*4/(5)", (Ref("a"),)) == Expr("_0 * 4 / 5", (Ref("a"),))
+    assert Expr("_0*4", (Ref("a"),)).template == "_0 * 4"
+    for template in ["_1", "__import__('os')", "_0.real", "_0 if 1 else 2", "(_0)()", "_0 // 2", "'a'", "_01", "x"]:
+        with pytest.raises(ValueError, match="not allowed|does not parse"):
+            Expr(template, (Ref("a"),))
+    with pytest.raises(ValueError, match="one Ref or more"):
+        Expr("1", ())
+
+
+def test_evaluate_template_computes_on_the_syntax_tree_only():
+    assert evaluate_template("_0 * 4 / 5 * (1 - _1)", [2300, 0.22]) == 2300 * 4 / 5 * (1 - 0.22)
+    assert evaluate_template("-_0 ** 2 + pi", [3]) == -9 + math.pi
+    with pytest.raises(ValueError, match="K is not a number \\(int or float\\) but str '1'"):
+        evaluate_template("_0 + 1", ["1"], ["K"])
+    with pytest.raises(ValueError, match="not allowed"):
+        evaluate_template("().__class__", [])
+    with pytest.raises(ValueError, match="division by zero"):
+        evaluate_template("_0 / _1", [1, 0.0])
+
+
 
 FORBIDDEN = [
     # (expression, words the message must hold)
@@ -205,7 +310,16 @@ FORBIDDEN = [
     ("10.0 ** 400", "arithmetic error"),
     ("{1: 'a'}", "int constant not allowed as a key"),
     ("{'a.b': 1}", "non-empty string without '.'"),
-    ("{'a': 1, 'a': 2}", "key repeated"),
+    ("ParameterSet('param/other')", "ParameterSet() takes a dict, not str"),
+    ("ParameterSet({'a': 1}, label='x')", "ParameterSet() takes one argument here"),
+    ("ParameterSet(url('x'))", "no such file"),
+    ("ParameterTable([1, 2])", "ParameterTable() takes a dict or a table string, not list"),
+    ("ParameterTable('')", "ParameterTable string holds no rows"),
+    ("ParameterTable('# a b')", "ParameterTable string holds no rows"),
+    ("ParameterTable('# a b\\nr1 1 x')", "row 'r1', column 'b': 'x' is not a number"),
+    ("ParameterTable('# a\\nr1 1\\n\\nr2 2')", "line 3 of the table is empty"),
+    ("ParameterTable('# a.b\\nr1 1')", "ParameterTable label 'a.b'"),
+    ("PyNNDistribution('uniform', low=ParameterTable('x'))", "ParameterTable string holds no rows"),
 ]
 
 
@@ -214,6 +328,49 @@ def test_forbidden_constructs_are_refused_with_file_line_and_construct(tmp_path,
     message = refused(tmp_path, f"# a comment\n{{\n    'ok': 1,\n    'bad': {expression},\n}}\n")
     assert f"{tmp_path / 'params'}, line 4" in message
     assert words in message
+
+
+def test_parameter_set_and_parameter_table_are_dicts(tmp_path):
+    tree = read_text(
+        tmp_path,
+        "{'set': ParameterSet({'a': 1, 'inner': ParameterSet({'b': ref('set.a')})}),\n"
+        " 'again': ParameterSet(ParameterSet({'c': (1,)})),\n"
+        " 'table': ParameterTable(\"\"\"\n"
+        "     #      exc    inh\n"
+        "     L4     1      2.5e1   # surplus words are ignored, as parameters.string_table ignores them\n"
+        "     L23    -3     inf\n"
+        "     L4     7      8\n"
+        " \"\"\"),\n"
+        " 'from_dict': ParameterTable({'row': {'col': 1}}),\n"
+        " 'rng': PyNNDistribution('uniform', low=0, params=ParameterSet({'x': 1}))}",
+    )
+    assert tree["set"] == {"a": 1, "inner": {"b": 1}}
+    assert tree["again"] == {"c": (1,)}
+    # the last row of a repeated label wins, in the place of the first; every value goes through float()
+    assert tree["table"] == {"L4": {"exc": 7.0, "inh": 8.0}, "L23": {"exc": -3.0, "inh": math.inf}}
+    assert list(tree["table"]) == ["L4", "L23"] and type(tree["table"]["L4"]["exc"]) is float
+    assert tree["from_dict"] == {"row": {"col": 1}}
+    assert tree["rng"] == PyNNDistribution("uniform", {"low": 0, "params": {"x": 1}})
+
+
+def test_leading_spaces_and_tabs_are_skipped_as_eval_skips_them(tmp_path):
+    assert read_text(tmp_path, " \t  {'a': 1,\n 'b': 2}\n") == {"a": 1, "b": 2}
+    message = refused(tmp_path, "\t   {'a': os}")
+    assert "params, line 1, column 11: name 'os'" in message  # the column counts the skipped characters
+    assert "line 1, column 6" in refused(tmp_path, "    {'a' 1}")  # a syntax error too (at 'a')
+    # eval() skips them only at the very start: an indented first line after a comment is refused, as by eval()
+    assert "not a single Python-literal expression" in refused(tmp_path, "# comment\n  {'a': 1}")
+
+
+def test_a_repeated_key_keeps_the_last_value_with_a_warning(tmp_path):
+    with pytest.warns(MozaikFormatWarning) as caught:
+        tree = read_text(tmp_path, "{'a': 1, 'b': 2,\n 'a': {'x': ref('b')}}")
+    assert tree == {"a": {"x": 2}, "b": 2} and list(tree) == ["a", "b"]  # as eval() has it: the first key's place
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path / 'params'}, line 2, column 2: key 'a' repeated in the same dict: the last value is kept"
+    ]
+    # the value that loses is still read: eval() would run it
+    assert "call of open()" in refused(tmp_path, "{'a': open('x'), 'a': 1}")
 
 
 def test_column_and_shortened_construct_are_named(tmp_path):
@@ -345,6 +502,17 @@ def test_writer_round_trips_the_model(tmp_path, model):
     assert "ref('sheets.exc_layer.params.cell.params')" in path.read_text()
 
 
+def test_writer_writes_arithmetic_on_refs_as_mozaik_reads_it(tmp_path):
+    tree = read_text(tmp_path, ARITHMETIC, resolve=False)
+    text = format_parameters(tree)
+    assert "'samples': ref('K') * 4 / 5 * (1 - ref('ratio'))," in text
+    assert "'twice': ref('K') * (2 * pi) + ref('K') * ref('K')," in text
+    write_parameters(tree, tmp_path / "written")
+    again = read_parameters(tmp_path / "written", resolve=False)
+    assert again == tree and repr(again) == repr(tree)
+    assert resolve_refs(again) == read_text(tmp_path, ARITHMETIC)
+
+
 def test_writer_layout():
     tree = {"a": {"b": 1, "c": [1, (2,)], "d": {}}, "l": [{"x": Ref("a.b")}], "p": PyNNDistribution("uniform", {})}
     assert format_parameters(tree) == (
@@ -447,6 +615,32 @@ def test_composed_tree_writes_back_to_mozaik(hydra_dir, model, tmp_path):
     assert to_hydra(read_parameters(tmp_path / "defaults")) == to_hydra(model)
 
 
+def test_composed_tree_writes_back_with_its_tuples(hydra_dir, model, tmp_path):
+    paths = tuple_paths(model)
+    assert paths == ["sheets.inh_layer.InhExcConnection.pair", "sheets.inh_layer.InhExcConnection.single", "window"]
+    write_parameters(from_hydra(composed(hydra_dir), tuples=paths), tmp_path / "defaults")
+    again = read_parameters(tmp_path / "defaults")
+    # == tells a tuple from a list; the repr of the tree in key order also ints from floats (Hydra puts the keys of
+    # an included config after the including file's own)
+    assert again == model and repr(sorted_tree(again)) == repr(sorted_tree(model))
+
+
+def test_tuple_paths_and_from_hydra_give_tuples_back():
+    tree = {
+        "a": (1, (2,), [3, (4,)], {"b": ()}),
+        "d": PyNNDistribution("normal", {"t": (1, 2), "rng": NumpyRNG(1)}),
+        "r": ParameterRange([(1, 2), 3]),
+        "l": [{"t": ("x",)}, []],
+        "1": {"0": (5,)},  # keys that look like indices
+    }
+    paths = tuple_paths(tree)
+    assert paths == ["a", "a.1", "a.2.1", "a.3.b", "d.params.t", "r.values.0", "l.0.t", "1.0"]
+    back = from_hydra(to_hydra(tree), tuples=paths)
+    assert back == tree and repr(back) == repr(tree)
+    assert repr(from_hydra(to_hydra(tree))) != repr(tree)  # without the paths, lists
+    assert from_hydra({"a": 1, "b": [1]}, tuples=["a", "c"]) == {"a": 1, "b": [1]}  # what is no list stays
+
+
 def test_overrides_on_the_composed_tree(hydra_dir):
     tree = composed(hydra_dir, "sheets.inh_layer.params.density=100", "sheets.exc_layer.params.cell.params.tau_m=7")
     assert tree["sheets"]["inh_layer"]["params"]["density"] == 100
@@ -469,6 +663,35 @@ def test_interpolations_follow_their_source_through_chains(hydra_dir):
     assert tree["sheets"]["exc_layer"]["ExcInhConnection"]["base_delay"] == 3.5  # ref -> ref
     for name in ("ExcExcConnection", "ExcInhConnection"):  # the file included twice, both places
         assert tree["sheets"]["exc_layer"][name]["local"]["delay"] == 0.2
+
+
+def test_arithmetic_on_refs_follows_overrides_in_hydra(tmp_path):
+    write(tmp_path / "model", "root", ARITHMETIC)
+    import_mozaik(tmp_path / "model" / "root", tmp_path / "conf", base_dir=tmp_path / "model")
+    config = OmegaConf.load(tmp_path / "conf" / "config.yaml")
+    assert OmegaConf.to_container(config)["samples"] == "${mozaik_expr:'_0 * 4 / 5 * (1 - _1)',${K},${ratio}}"
+    assert composed(tmp_path / "conf") == read_text(tmp_path, ARITHMETIC, resolve=True) | {"in_list": [2301, [0.75]]}
+    tree = composed(tmp_path / "conf", "K=3000", "tau=2")
+    assert tree["samples"] == 3000 * 4 / 5 * (1 - 0.22) and tree["of_arithmetic"] == tree["samples"] * 0.22
+    assert (tree["on_a_chain"], tree["negative"], tree["power_of"]) == (6000, -3000, 0.25)
+    assert tree["in_list"] == [3001, [1.0]]
+    assert composed(tmp_path / "conf", "alias=5")["on_a_chain"] == 10  # an override of a ref replaces the ref
+    not_a_number = "mozaik_expr '_0 \\* 2': argument _0 is not a number \\(int or float\\) but str 'abc'"
+    with pytest.raises(Exception, match=not_a_number):
+        composed(tmp_path / "conf", "alias=abc")
+
+
+def test_importing_the_package_registers_the_resolver_without_a_simulator():
+    code = (
+        "import sys; from omegaconf import OmegaConf; import launcher; "
+        "assert OmegaConf.has_resolver('mozaik_expr'); "
+        "cfg = OmegaConf.create({'a': 2, 'b': \"${mozaik_expr:'_0 * pi',${a}}\"}); "
+        "assert cfg.b == 2 * 3.141592653589793; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyNN', 'nest', 'neo', 'numpy', 'scipy')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # fmt: skip
+    assert result.stdout.strip() == "[]"
 
 
 def test_a_file_included_twice_is_two_independent_subtrees(hydra_dir):
