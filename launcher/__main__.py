@@ -40,10 +40,31 @@ def _add_sweep_command(commands: argparse._SubParsersAction, name: str, run: Com
 
 
 def _import_mozaik(args: argparse.Namespace) -> int:
-    from launcher.mozaik_format import import_mozaik
+    if args.run_script is None and args.name is None:
+        from launcher.mozaik_format import import_mozaik
 
-    print(import_mozaik(args.root_file, args.out_dir, base_dir=args.base_dir))
+        print(import_mozaik(args.root_file, args.out_dir, base_dir=args.base_dir))
+        return 0
+    if args.run_script is None or args.name is None:
+        raise MozaikFormatError("a model option needs both --run-script and --name")
+    from launcher.external import import_model
+
+    config = import_model(
+        args.root_file, args.out_dir, args.run_script, args.name, args.simulator, args.threads, args.mpi, base_dir=args.base_dir
+    )
+    print(config)
+    print(f"Sweep it with: python run_sim.py --config-dir {args.out_dir} model={args.name} -m KEY=VALUE1,VALUE2", file=sys.stderr)
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,13 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
         "import-mozaik",
         help="convert a mozaik parameter tree into a Hydra config directory",
         description="Convert a mozaik parameter tree (read safely: nothing in it is evaluated) into a Hydra config "
-        "directory: each url() file becomes its own config file, each ref() an interpolation. Prints the root config.",
+        "directory: each url() file becomes its own config file, each ref() an interpolation. With --run-script and "
+        "--name, the directory holds the model as the option NAME of run_sim.py's config group `model`, each job running "
+        "the run script on its tree: `python run_sim.py --config-dir OUT_DIR model=NAME -m ...`. Prints the root config.",
     )
     importer.add_argument("root_file", type=Path, metavar="ROOT_FILE", help="the mozaik root parameter file")
     importer.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="the directory to write the Hydra configs into")
     importer.add_argument(
         "--base-dir", type=Path, default=None, help="the model directory url() paths are relative to (default: the working directory)"
     )
+    importer.add_argument("--run-script", type=Path, default=None, help="the model's mozaik run script (with --name)")
+    importer.add_argument("--name", default=None, help="the model option's name: model=NAME (with --run-script)")
+    importer.add_argument("--simulator", default="nest", help="the simulator_name the run script gets (default: nest)")
+    importer.add_argument("--threads", type=_positive, default=1, help="the num_threads the run script gets (default: 1)")
+    importer.add_argument("--mpi", type=_positive, default=1, help="MPI processes per job, under mpirun when above 1 (default: 1)")
     importer.set_defaults(run=_import_mozaik)
     return parser
 

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from launcher.job import TaskResultError, current_record, current_run_dir, single_values
 from launcher.results import MOZAIK_PARAMETERS_FILE
@@ -112,6 +112,40 @@ def run_script(
         last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
         raise RuntimeError(f"{script} exited with code {process.returncode}: {last} (see {run_dir / SCRIPT_LOG})")
     return read_metrics(run_dir)
+
+
+def import_model(
+    root_file: str | Path,
+    out_dir: str | Path,
+    script: str | Path,
+    name: str,
+    simulator: str = "nest",
+    threads: int = 1,
+    mpi: int = 1,
+    base_dir: str | Path | None = None,
+) -> Path:
+    """Import a mozaik model (its root parameter file, its run ``script``) into the Hydra config directory
+    ``out_dir`` as the model option ``name`` of ``run_sim.py``; the option's config file.
+
+    Sweep it with ``python run_sim.py --config-dir OUT_DIR model=NAME -m KEY=V1,V2``: each job runs
+    :func:`run_script` with the script's absolute path, ``simulator``, ``threads`` and ``mpi``.
+    ``base_dir`` is the model directory url() paths are relative to (default: the working directory).
+    """
+    from launcher.mozaik_format import import_mozaik, read_parameters, tuple_paths
+
+    if not Path(script).is_file():
+        raise FileNotFoundError(f"run script {script}: no such file")
+    task = {
+        "_target_": f"{__name__}.{run_script.__name__}",
+        # Hydra has no tuples: where the model's files hold one, the job's parameters file has it again.
+        "_tuples_": tuple_paths(read_parameters(root_file, base_dir, resolve=False)),
+        "script": str(Path(script).resolve()),
+        "simulator": simulator,
+        "threads": threads,
+        "mpi": mpi,
+        "env": None,
+    }
+    return import_mozaik(root_file, out_dir, base_dir, model=name, task=task)
 
 
 def _tail(path: Path) -> str:

@@ -954,8 +954,19 @@ def _collect_tuples(value: Any, path: tuple[str, ...], paths: list[str]) -> None
 _PACKAGE_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
 
 
-def import_mozaik(root_file: str | Path, out_dir: str | Path, base_dir: str | Path | None = None) -> Path:
-    """Convert the mozaik tree of ``root_file`` into a Hydra config directory ``out_dir``; returns its config.yaml.
+#: Names a model option cannot take: the primary config, and directories run_sim.py's config has.
+_RESERVED_MODEL_NAMES = frozenset(["config", "model", "hydra"])
+
+
+def import_mozaik(
+    root_file: str | Path,
+    out_dir: str | Path,
+    base_dir: str | Path | None = None,
+    *,
+    model: str | None = None,
+    task: dict[str, Any] | None = None,
+) -> Path:
+    """Convert the mozaik tree of ``root_file`` into a Hydra config directory ``out_dir``; returns the root's config.
 
     ``out_dir/config.yaml`` holds the root file. Each file that url() includes at a dict key becomes its own
     config, at its path relative to ``base_dir`` with ``.yaml`` added (``param/sheets`` ->
@@ -966,21 +977,36 @@ def import_mozaik(root_file: str | Path, out_dir: str | Path, base_dir: str | Pa
     its own includes with it. A url() inside a list is inlined (a package cannot address a list item).
     Each ref() becomes the interpolation ``${dotted.path}`` (absolute, as mozaik's refs are from the root),
     each construct the mapping of :func:`to_hydra`. ``base_dir`` is as for :func:`read_parameters`.
+
+    With ``model``, the tree becomes an option of the config group ``model`` of ``run_sim.py``: the root
+    file is ``out_dir/model/<model>.yaml`` (``# @package _global_``: its tree at the root of the config,
+    ``task`` added to it), the included files go under ``out_dir/<model>/``, and no ``config.yaml`` is
+    written (it would hide ``run_sim.py``'s own when ``out_dir`` is given as ``--config-dir``).
     """
+    if model is not None and (not re.fullmatch(r"[A-Za-z_][\w-]*", model) or model in _RESERVED_MODEL_NAMES):
+        raise MozaikFormatError(
+            f"model name {model!r}: a model option's name is letters, digits, '_' and '-' (not one of "
+            f"{', '.join(sorted(_RESERVED_MODEL_NAMES))})"
+        )
     tree = _read_with_includes(root_file, base_dir)
     resolve_refs(_inline(tree))  # a missing ref or a cycle is refused before anything is written
+    for key in ("task", "hydra") if model is not None else ():
+        if key in tree:
+            raise MozaikFormatError(f"{root_file}: the key {key!r} is run_sim.py's own, it cannot be a parameter")
     base = (Path(base_dir) if base_dir is not None else Path.cwd()).resolve()
     sources = _included_files(tree)
-    names = _config_names(sources, base)
+    prefix = f"{model}/" if model is not None else ""
+    names = {source: prefix + name for source, name in _config_names(sources, base).items()}
     out = Path(out_dir)
+    root_config = out / "model" / f"{model}.yaml" if model is not None else out / "config.yaml"
     # Every text first, so that a tree Hydra cannot hold leaves no half-written directory behind.
-    texts = {out / "config.yaml": _config_text(tree, names, str(root_file))}
+    texts = {root_config: _config_text(tree, names, str(root_file), top={"task": task} if task else {}, global_package=model is not None)}
     for source, included in sources.items():
         texts[out / f"{names[source]}.yaml"] = _config_text(included, names, str(_relative(source, base) or source))
     for path, text in texts.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return out / "config.yaml"
+    return root_config
 
 
 def _relative(source: Path, base: Path) -> Path | None:
@@ -1042,14 +1068,20 @@ def _split_includes(
     return body, defaults
 
 
-def _config_text(tree: dict[str, Any], names: dict[Path, str], source: str) -> str:
-    """The YAML config of one mozaik file: a defaults list for its url() keys, then its own keys."""
+def _config_text(
+    tree: dict[str, Any], names: dict[Path, str], source: str, top: dict[str, Any] | None = None, global_package: bool = False
+) -> str:
+    """The YAML config of one mozaik file: a defaults list for its url() keys, then its own keys (and ``top``,
+    keys that are not the file's, written as they are); with ``global_package``, a config whose keys sit at
+    the root of the composed config whatever group it is in."""
     body, defaults = _split_includes(tree, names)
     if "defaults" in body:
         raise MozaikFormatError(f"{source}: the key 'defaults' is Hydra's defaults list, it cannot be a parameter")
     # _self_ first: the file's own keys, then the included configs merged at their packages.
     data = {"defaults": ["_self_", *defaults]} if defaults else {}
+    data.update(top or {})
     data.update(to_hydra(body, escape=True))
     # OmegaConf's own dumper quotes every string its loader would read as something else ('1e5', 'true', ...).
     text = OmegaConf.to_yaml(OmegaConf.create(data))
-    return f"# Imported from mozaik parameter file {json.dumps(source)}\n{text}"
+    header = "# @package _global_\n" if global_package else ""
+    return f"{header}# Imported from mozaik parameter file {json.dumps(source)}\n{text}"

@@ -16,9 +16,10 @@ The root parameter file decides what runs each job:
 - a Hydra root config (``conf/config.yaml``): ``run_script`` is a Hydra
   application such as ``run_sim.py``, run with ``-m`` over the combinations;
 - a mozaik root parameter file: the tree is read safely
-  (:mod:`launcher.mozaik_format`), imported into a Hydra config tree in the
-  search's directory, and each job runs the user's mozaik ``run_script`` on its
-  merged tree (:mod:`launcher.external`).
+  (:mod:`launcher.mozaik_format`), imported into the search's directory as a
+  model option of ``run_sim.py`` (:func:`launcher.external.import_model`), and
+  each job runs the user's mozaik ``run_script`` on its merged tree through
+  ``run_sim.py``, as ``run_sim.py --config-dir OUT model=NAME -m`` would.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from launcher.tree import ParameterError, check_override_keys, suggest
 #: Files the search writes into its master directory.
 JOBS_FILE = "jobs.json"
 IMPORTED_DIR = "config"
-SEARCH_CONFIG = "search"
+#: The model option a mozaik model is imported as, in the search's own config directory.
+IMPORTED_MODEL = "mozaik_model"
 
 USAGE = "python parameter_search_script simulation_run_script simulator_name root_parameter_file"
 
@@ -386,13 +388,10 @@ def run_search(
             sys.executable, str(run_script), "-m",
             "--config-path", str(root.parent.resolve()), "--config-name", root.stem,
         ]  # fmt: skip
-    else:
+    else:  # a mozaik model: imported as a model option of run_sim.py, its jobs run the user's script
         config_dir = prepare_external(root, run_script, simulator_name, jobs, master_dir)
-        settings = backend.run_overrides(external=True)
-        command = [
-            sys.executable, "-m", "launcher.external", "-m",
-            "--config-path", str(config_dir), "--config-name", SEARCH_CONFIG,
-        ]  # fmt: skip
+        settings = [f"model={IMPORTED_MODEL}", *backend.run_overrides(external=True)]
+        command = [sys.executable, str(run_sim_script()), "-m", "--config-dir", str(config_dir)]
     master_dir.mkdir(parents=True, exist_ok=True)
     (master_dir / JOBS_FILE).write_text(json.dumps(jobs, indent=1), encoding="utf-8")
     # Run directories are named after the combination only, not after these settings.
@@ -414,15 +413,22 @@ def _tree_keys(tree: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
             yield from _tree_keys(value, f"{prefix}{key}.")
 
 
+def run_sim_script() -> Path:
+    """This project's ``run_sim.py``, through which every search runs."""
+    path = Path(__file__).resolve().parent.parent / "run_sim.py"
+    if not path.is_file():
+        raise ParameterError(f"{path} is missing: run searches of mozaik models from a clone of this project")
+    return path
+
+
 def prepare_external(root: Path, run_script: str, simulator_name: str, jobs: list[list[str]], master_dir: Path) -> Path:
-    """Import a mozaik tree into ``master_dir`` and write the root config of its search.
+    """Import a mozaik tree into ``master_dir`` as the model option :data:`IMPORTED_MODEL` of ``run_sim.py``
+    (:func:`launcher.external.import_model`); the config directory.
 
     The tree is read (safely) and every modified key checked before anything is written.
     """
-    from omegaconf import OmegaConf
-
-    from launcher.external import RUN_KEY, ScriptRun
-    from launcher.mozaik_format import import_mozaik, read_parameters
+    from launcher.external import import_model
+    from launcher.mozaik_format import read_parameters
 
     tree = read_parameters(root, base_dir=Path.cwd())
     known = set(_tree_keys(tree))
@@ -432,14 +438,5 @@ def prepare_external(root: Path, run_script: str, simulator_name: str, jobs: lis
             "\n".join(f"Unknown parameter '{key}' of {root}. Did you mean: {', '.join(suggest(key, known))}?" for key in unknown)
         )
     config_dir = master_dir / IMPORTED_DIR
-    import_mozaik(root, config_dir, base_dir=Path.cwd())
-    search = {
-        "defaults": ["config", "_self_", {"override hydra/sweeper": "mozaik"}, {"override hydra/launcher": "sequential"}],
-        RUN_KEY: vars(ScriptRun(script=str(Path(run_script).resolve()), simulator=simulator_name)),
-        "hydra": {
-            "job": {"chdir": False, "name": "run_sim"},
-            "sweep": {"subdir": "${run_dirname:${hydra.overrides.task},${hydra.job.config.override_dirname.exclude_keys}}"},
-        },
-    }
-    OmegaConf.save(OmegaConf.create(search), config_dir / f"{SEARCH_CONFIG}.yaml")
+    import_model(root, config_dir, run_script, IMPORTED_MODEL, simulator_name, base_dir=Path.cwd())
     return config_dir

@@ -78,7 +78,7 @@ def write_parameters(tree: Mapping[str, Any], run_dir: Path, tuples: Sequence[st
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(dict(tree)), Path(run_dir) / PARAMETERS_FILE)
     path = Path(run_dir) / MOZAIK_PARAMETERS_FILE
-    write_mozaik(from_hydra(dict(tree)), path)  # TODO(reader merge): tuples
+    write_mozaik(from_hydra(dict(tree), tuples=tuples), path)
     return path
 
 

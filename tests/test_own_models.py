@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,95 @@ def test_model_option_defined_only_in_the_users_config_dir(tmp_path: Path) -> No
     check_completed_sweep(sweep, {f"model=my_net,{name}" for name in GRID}, "run_sim.log")
     tree = (sweep / "model=my_net,net.rate=100,net.weight=0.02" / "parameters.yaml").read_text()
     assert re.search(r"weight: 0\.02", tree) and "task" not in tree
+
+
+# --- 3. a mozaik model directory ------------------------------------------------------------
+
+MOZAIK_MODEL = "3. A mozaik model directory"
+#: The README's mozaik sweep, as the values mozaik's load_parameters would be given.
+MOZAIK_GRID = [{"sheets.exc.weight": w, "input.rate": r} for w in (0.01, 0.02) for r in (50, 100)]
+
+
+def mozaik_run_dir(values: dict) -> str:
+    return ",".join(sorted([f"{key}={value}" for key, value in values.items()] + ["model=my_model"]))
+
+
+def run_mozaik_example(tmp_path: Path, *extra: str) -> tuple[Path, Path]:
+    """The README's mozaik example, run as written (``extra`` at the end of the sweep's command):
+    the model directory and the sweep directory."""
+    (tmp_path / "mozaik-hydra").symlink_to(REPO)
+    model = tmp_path / "my_mozaik_model"
+    model.mkdir()
+    import_command, sweep_command = write_example(MOZAIK_MODEL, model)
+    imported = run_command(import_command, model)
+    assert imported.returncode == 0, imported.stderr
+    assert (tmp_path / "mozaik_conf" / "model" / "my_model.yaml").is_file()
+    assert not (tmp_path / "mozaik_conf" / "config.yaml").exists()  # run_sim.py's own primary config stays in force
+    swept = run_command(sweep_command, model, *extra)
+    assert swept.returncode == 0, swept.stderr
+    return model, sweep_dir_of(model)
+
+
+def check_mozaik_sweep(model: Path, sweep: Path) -> None:
+    """Every job completed with the run script's metrics; each job's parameters file read by mozaik's own
+    reader (NeuralEnsemble's parameters) is the tree mozaik builds with the job's values."""
+    from test_mozaik_reference import MozaikParameterSet, assert_same_leaves, mozaik_load
+
+    check_completed_sweep(sweep, {mozaik_run_dir(values) for values in MOZAIK_GRID}, "run_sim.log")
+    for values in MOZAIK_GRID:
+        run_dir = sweep / mozaik_run_dir(values)
+        assert (run_dir / "script.log").is_file() and (run_dir / "metrics.json").is_file()
+        written = MozaikParameterSet(str(run_dir / "parameters"))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(model)  # url() paths are from the model directory, as when mozaik runs it
+            expected = mozaik_load("param/defaults", values)
+        assert_same_leaves(written, expected)
+        assert written["sheets"]["exc"]["strong_weight"] == 2 * values["sheets.exc.weight"]  # followed the sweep
+
+
+def test_mozaik_model_directory_imported_and_swept_through_run_sim(tmp_path: Path) -> None:
+    model, sweep = run_mozaik_example(tmp_path)
+    check_mozaik_sweep(model, sweep)
+    summary = (sweep / "summary.csv").read_text().splitlines()
+    assert summary[0].split(",")[-1] == "rate_hz" and len(summary) == 5
+
+
+#: A stand-in for an LSV1M run script: mozaik's command line, its single values from the tree it was given.
+LSV1M_SCRIPT = '''
+import json, sys
+from launcher.mozaik_format import read_parameters
+simulator, threads, parameter_file, run_name = sys.argv[1:]
+tree = read_parameters(parameter_file)
+json.dump({"tau_syn_E": tree["sheets"]["l4_cortex_exc"]["params"]["cell"]["params"]["tau_syn_E"]}, open("metrics.json", "w"))
+'''
+
+
+def test_lsv1m_style_model_parameters_files_are_what_mozaik_builds(tmp_path: Path) -> None:
+    """A model in the style of the published LSV1M ones (ref chains, arithmetic on refs, ParameterTable,
+    tuples...): each job's parameters file, read by mozaik's own reader, is the tree mozaik builds with the
+    job's values; tuples stay tuples, values computed from a swept leaf follow it."""
+    from test_mozaik_reference import MODEL, MozaikParameterSet, assert_same_leaves, mozaik_load
+
+    model = tmp_path / "lsv1m"
+    shutil.copytree(MODEL, model)
+    (model / "run.py").write_text(LSV1M_SCRIPT)
+    imported = run_command("python -m launcher import-mozaik param/defaults ../conf --run-script run.py --name lsv1m", model)
+    assert imported.returncode == 0, imported.stderr
+    (tmp_path / "mozaik-hydra").symlink_to(REPO)
+    swept = run_command(
+        "python ../mozaik-hydra/run_sim.py --config-dir ../conf model=lsv1m -m "
+        "sheets.l4_cortex_exc.syn_tau_scaler=1,2 sheets.l4_cortex_exc.K=1500 hydra.sweep.dir=S",
+        model,
+    )
+    assert swept.returncode == 0, swept.stderr
+    for scaler in (1, 2):
+        values = {"sheets.l4_cortex_exc.K": 1500, "sheets.l4_cortex_exc.syn_tau_scaler": scaler}
+        run_dir = model / "S" / mozaik_run_dir({key: value for key, value in values.items()}).replace("my_model", "lsv1m")
+        written = MozaikParameterSet(str(run_dir / "parameters"))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(model)
+            expected = mozaik_load("param/defaults", values)
+        assert_same_leaves(written, expected)
+        assert isinstance(written["visual_field"]["size"], tuple)
+        metrics = json.loads((run_dir / "results.json").read_text())["metrics"]
+        assert metrics["tau_syn_E"] == expected["sheets"]["l4_cortex_exc"]["params"]["cell"]["params"]["tau_syn_E"]

@@ -77,7 +77,7 @@ def test_slurm_backend_checks_its_numbers():
         SlurmSequentialBackend(0, 1)
     with pytest.raises(ParameterError, match="num_mpi = 2"):
         SlurmSequentialBackend(1, 2).run_overrides(external=False)
-    assert SlurmSequentialBackend(2, 3).run_overrides(external=True) == ["_run_.threads=2", "_run_.mpi=3"]
+    assert SlurmSequentialBackend(2, 3).run_overrides(external=True) == ["task.threads=2", "task.mpi=3"]
     assert "hydra.launcher.cpus_per_task=6" in SlurmSequentialBackend(2, 3).launcher_overrides()
 
 
