@@ -118,7 +118,7 @@ def check_override_keys(overrides: list[str], config_groups: Iterable[str] = ())
     config-group choices are left to Hydra. The command line of ``run_sim.py`` is
     checked against the config Hydra composes instead (:mod:`launcher.cli`).
     """
-    known = _known_keys()
+    known = known_schema_keys()
     groups = set(config_groups)
     problems = [
         unknown_key_message(override.key_or_group, str(override.input_line), known)
@@ -147,7 +147,7 @@ def _schema_leaves(schema: type = RootConfig) -> tuple[tuple[str, "_Bounds | Non
 
 
 @functools.lru_cache(maxsize=None)
-def _known_keys() -> dict[str, None]:
+def known_schema_keys() -> dict[str, None]:
     """The schema's dotted keys, in the schema's order (suggestions list them in a stable order)."""
     return dict.fromkeys(schema_keys())
 
@@ -227,7 +227,7 @@ def tree_problems(cfg: DictConfig) -> list[str]:
 
 def _problems(values: dict[str, Any], raw: dict[str, Any]) -> list[str]:
     problems: dict[str, str] = {}
-    known = _known_keys()
+    known = known_schema_keys()
     for key in _plain_keys(values):
         # Hydra's '+key=value' adds to even a closed tree; the tree must still match the schema.
         if key not in known:
