@@ -110,6 +110,8 @@ def test_a_misspelled_key_beside_a_preset_is_still_caught(cwd, user_dir):
         ["sheets.V1.density=1,2"],  # a sweep without -m
         ["-m", "hydra/launcher=local_parallel", "sheets.V1.density=1", "--cfg", "hydra"],  # two commands
         ["--config-dir", "{user}/missing", "--cfg", "job"],
+        ["--config-name", "missing", "--cfg", "job"],
+        ["--config-path", "pkg://no_such_module", "--cfg", "job"],
     ],
 )
 def test_what_hydra_refuses_is_refused_by_hydra(cwd, user_dir, args):
@@ -179,3 +181,28 @@ def test_another_primary_config_is_checked_against_its_own_tree(cwd, tmp_path):
     assert "size: 4" in proc.stdout
     proc = run_cli([*base, "sise=4", "--cfg", "job"], cwd=cwd)
     assert proc.returncode == 1 and "Did you mean: net.size" in proc.stderr
+
+
+def test_config_dir_keeps_the_search_path_of_the_primary_config(cwd, tmp_path, user_dir):
+    """--config-dir adds to the primary config's hydra.searchpath: a key from a group found there is known."""
+    shared = tmp_path / "shared"
+    (shared / "extra").mkdir(parents=True)
+    (shared / "extra" / "fast.yaml").write_text("# @package _global_\nextra_net:\n  rate: 5.0\n")
+    model = tmp_path / "my_model"
+    model.mkdir()
+    (model / "my_net.yaml").write_text(textwrap.dedent(f"""\
+        defaults:
+          - extra: fast
+          - _self_
+        hydra:
+          searchpath:
+            - file://{shared}
+        net:
+          size: 3
+        """))
+    base = ["--config-path", str(model), "--config-name", "my_net", "--config-dir", str(user_dir)]
+    proc = run_cli([*base, "extra_net.rate=7", "--cfg", "job"], cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    assert "rate: 7\n" in proc.stdout
+    proc = run_cli([*base, "extra_net.rat=7", "--cfg", "job"], cwd=cwd)
+    assert proc.returncode == 1 and "Did you mean: extra_net.rate" in proc.stderr
