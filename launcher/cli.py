@@ -8,7 +8,9 @@ the config does not have does the check stop the run, naming the nearest
 existing keys. Every other outcome, success or any other error, is left to
 Hydra, so the check never refuses what Hydra accepts: config groups of
 ``--config-dir`` or ``hydra.searchpath``, ``+group=option``, another model's
-tree, Hydra's own keys. Nothing is written.
+tree, Hydra's own keys. Nothing is written. When every override is a plain
+``key=value`` of a schema key and the config is the app's own, no key can be
+missing and nothing is composed (the composition costs about 0.1 s).
 """
 
 from __future__ import annotations
@@ -138,8 +140,8 @@ def unknown_keys(line: CommandLine, app_dir: Path) -> list[str]:
 def _within_schema(line: CommandLine) -> bool:
     """Whether no key can be missing without composing anything: the app's own config, built on the
     schema (:mod:`launcher.config`), and only plain ``key=value`` overrides (sweeps too) of schema
-    keys. It saves the composition (~0.1 s) on the most common command lines; were the config ever
-    not built on the schema, the check would only be skipped, never refuse anything."""
+    keys. It saves the composition on the most common command lines; were the config ever not
+    built on the schema, the check would only be skipped, never refuse anything."""
     known = known_schema_keys()
     return line.own_config and all(_is_plain(o) and o.key_or_group in known for o in line.overrides)
 
