@@ -16,14 +16,18 @@ import hydra
 from omegaconf import DictConfig
 
 from launcher.app import run
-from launcher.cli import reject_unknown_parameters
+from launcher.cli import multirun_first, reject_unknown_parameters
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+CONFIG_PATH, CONFIG_NAME = "conf", "config"
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> dict:
     return run(cfg)
 
 
 if __name__ == "__main__":
-    reject_unknown_parameters(sys.argv[1:], Path(__file__).parent / "conf")
+    sys.argv[1:] = multirun_first(sys.argv[1:])  # `model=my_net -m net.w=1,2`, as users write it
+    reject_unknown_parameters(sys.argv[1:], Path(__file__).parent, CONFIG_PATH, CONFIG_NAME)
     main()

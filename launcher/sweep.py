@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -40,7 +40,7 @@ from omegaconf.errors import OmegaConfBaseException
 from launcher.job import recorded
 from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest, now
 from launcher.naming import name_run_dirs_after_overrides, outside_sweep_dir
-from launcher.tree import ParameterError, TreeSchema, _hash, flatten, resolved_tree, suggest, type_problems
+from launcher.tree import ParameterError, TreeSchema, _hash, dotted_keys, flatten, resolved_tree, suggest, type_problems
 
 if TYPE_CHECKING:
     from launcher.planner import ValuePlanner
@@ -351,7 +351,7 @@ class ValidatingSweeper(BasicSweeper):
                 try:
                     base = composer.base()
                     raw = {k: v for k, v in OmegaConf.to_container(base, resolve=False).items() if k != "hydra"}  # type: ignore[union-attr]
-                    keys = frozenset(_dotted_keys(raw))
+                    keys = frozenset(dotted_keys(raw))
                     try:
                         leaves: Optional[Dict[str, Any]] = flatten(resolved_tree(base))
                     except OmegaConfBaseException:
@@ -427,10 +427,3 @@ class ValidatingSweeper(BasicSweeper):
         except Exception as exc:  # collection is a convenience, the results are on disk
             log.error("Could not collect %s: %s (run `python -m launcher collect %s`)", sweep_dir, exc, sweep_dir)
 
-
-def _dotted_keys(tree: Dict[str, Any], prefix: str = "") -> Iterator[str]:
-    """Every dotted key of a nested tree, inner nodes included."""
-    for key, value in tree.items():
-        yield f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from _dotted_keys(value, f"{prefix}{key}.")

@@ -63,43 +63,76 @@ def _nested_dataclass(f: dataclasses.Field) -> type | None:
 
 
 def suggest(key: str, known: Iterable[str], n: int = 3) -> list[str]:
-    """The known keys closest to a misspelled one, best first."""
-    known = list(known)
-    close = difflib.get_close_matches(key, known, n=n, cutoff=0.6)
+    """The known keys closest to a misspelled one, best first.
+
+    Each known key is compared whole and by as many of its last components as the
+    misspelled key has, so that a key written without its parents still finds its
+    full path (``desnity`` -> ``sheets.V1.density``, ``cell.tau_mm`` ->
+    ``sheets.V1.cell.tau_m``). Of equally close keys the shorter comes first: a
+    value shared by interpolation sits above the keys that refer to it. If nothing
+    is close, a wrong leaf under a right parent gets the parent's children. The
+    key's own parents, which exist, are never suggested.
+    """
+    known = [k for k in dict.fromkeys(known) if not key.startswith(k + ".")]
+    close = _closest(key, known, n, cutoff=0.6)
     if not close:
-        # A wrong leaf under a right parent: compare the last component among siblings.
-        parent, _, leaf = key.rpartition(".")
+        parent = key.rpartition(".")[0]
         siblings = [k for k in known if k.rpartition(".")[0] == parent]
-        close = difflib.get_close_matches(key, siblings, n=n, cutoff=0.3) or siblings[:n]
+        close = _closest(key, siblings, n, cutoff=0.3) or siblings[:n]
     return close
 
 
+def _closest(key: str, candidates: Iterable[str], n: int, cutoff: float) -> list[str]:
+    """The ``n`` candidates most similar to ``key`` (whole or by their tail), at least ``cutoff``."""
+    depth = key.count(".") + 1
+    matcher = difflib.SequenceMatcher(b=key)  # SequenceMatcher caches what it learns of b
+    scored = []
+    for candidate in candidates:
+        tail = ".".join(candidate.split(".")[-depth:])
+        score = max(_similarity(matcher, form, cutoff) for form in {candidate, tail})
+        if score >= cutoff:
+            scored.append((-score, len(candidate), candidate))
+    return [candidate for _, _, candidate in sorted(scored)[:n]]
+
+
+def _similarity(matcher: difflib.SequenceMatcher, text: str, cutoff: float) -> float:
+    """difflib's ratio of ``text`` to the matcher's key; 0 when a cheap upper bound is below ``cutoff``
+    (the same shortcut as :func:`difflib.get_close_matches`: a tree has hundreds of keys)."""
+    matcher.set_seq1(text)
+    if matcher.real_quick_ratio() < cutoff or matcher.quick_ratio() < cutoff:
+        return 0.0
+    return matcher.ratio()
+
+
+def unknown_key_message(key: str, override_line: str, known: Iterable[str]) -> str:
+    """The line that refuses an override of a key the tree does not have, with the nearest known keys."""
+    hint = suggest(key, known)
+    return f"Unknown parameter '{key}' (in override '{override_line}')." + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+
+
 def check_override_keys(overrides: list[str], config_groups: Iterable[str] = ()) -> None:
-    """Refuse overrides of keys the tree does not have, naming the nearest existing keys.
+    """Refuse overrides of keys the schema does not have, naming the nearest existing keys.
 
     Hydra's own message for a misspelled key names it but suggests nothing; this
-    check runs before Hydra composes anything. Hydra's keys (``hydra.*``,
-    ``hydra/...``) and config-group choices are left to Hydra.
+    check needs no composition. Hydra's keys (``hydra.*``, ``hydra/...``) and
+    config-group choices are left to Hydra. The command line of ``run_sim.py`` is
+    checked against the config Hydra composes instead (:mod:`launcher.cli`).
     """
-    known = _known_keys()
+    known = known_schema_keys()
     groups = set(config_groups)
-    problems = []
-    for override in OverridesParser.create().parse_overrides(overrides):
-        key = override.key_or_group
-        if override.is_hydra_override() or key in groups or key in known:
-            continue
-        hint = suggest(key, known)
-        problems.append(
-            f"Unknown parameter '{key}' (in override '{override.input_line}')."
-            + (f" Did you mean: {', '.join(hint)}?" if hint else "")
-        )
+    problems = [
+        unknown_key_message(override.key_or_group, str(override.input_line), known)
+        for override in OverridesParser.create().parse_overrides(overrides)
+        if not (override.is_hydra_override() or override.key_or_group in groups or override.key_or_group in known)
+    ]
     if problems:
         raise ParameterError("\n".join(problems))
 
 
 @functools.lru_cache(maxsize=None)
-def _known_keys() -> frozenset[str]:
-    return frozenset(schema_keys())
+def known_schema_keys() -> dict[str, None]:
+    """The schema's dotted keys, in the schema's order (suggestions list them in a stable order)."""
+    return dict.fromkeys(schema_keys())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,6 +353,20 @@ def tree_problems(cfg: DictConfig) -> list[str]:
     reported again: the fix is at the source.
     """
     return check_tree(cfg)[0]
+
+
+def config_keys(cfg: DictConfig) -> list[str]:
+    """Every dotted key of a composed config, inner nodes and Hydra's node included, in its order;
+    nothing is resolved (Hydra's node holds values that resolve only in a job)."""
+    return list(dotted_keys(OmegaConf.to_container(cfg, resolve=False)))  # type: ignore[arg-type]
+
+
+def dotted_keys(node: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """Every dotted key of a nested tree, inner nodes included, in the tree's order."""
+    for key, value in node.items():
+        yield f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from dotted_keys(value, f"{prefix}{key}.")
 
 
 def validate_tree(cfg: DictConfig) -> None:

@@ -38,6 +38,25 @@ def test_suggestions_come_from_the_schema():
 
 
 @pytest.mark.parametrize(
+    "key, expected",
+    [
+        ("desnity", "sheets.V1.density"),  # the leaf alone
+        ("V1.desnity", "sheets.V1.density"),  # the last components
+        ("cell.tau_mm", "sheets.V1.cell.tau_m"),
+        ("sheets.V1.desnity", "sheets.V1.density"),  # the whole path
+        ("delay", "sheets.V1.connectivity.delay"),  # of equally close keys, the shared value first
+    ],
+)
+def test_suggestions_consider_full_dotted_paths(key, expected):
+    assert suggest(key, schema_keys())[0] == expected
+
+
+def test_a_wrong_leaf_under_a_right_parent_gets_its_siblings_not_its_parents():
+    hint = suggest("sheets.V1.connectivity.xyz", schema_keys())
+    assert hint and all(k.startswith("sheets.V1.connectivity.") for k in hint)
+
+
+@pytest.mark.parametrize(
     "override, key, allowed",
     [
         ("sheets.V1.density=-1", "sheets.V1.density = -1.0", ">= 0 (neurons per mm2)"),
