@@ -97,24 +97,23 @@ def make_mozaik_model(tmp_path: Path) -> Path:
 
 # --- the README's worked examples ---------------------------------------------------------
 
-_FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-_FILE_LINE = re.compile(r"# ([\w./-]+)\n")
+#: A code block, with the line before it: "`path`:" names the file the block holds.
+_FENCE = re.compile(r"^(?:`([\w./-]+)`:\n\n)?```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 def readme_example(heading: str) -> tuple[dict[str, str], list[str]]:
     """The files and commands of the README's example under ``heading`` (a ``###`` title), as
-    written: each code block whose first line is ``# <path>`` is a file (that line included),
-    each ``bash`` block a command (one a line)."""
+    written: each code block after a line "`<path>`:" is that file, each ``bash`` block holds
+    commands (one a line)."""
     text = README.read_text(encoding="utf-8")
     start = text.index(f"\n### {heading}\n")
     end = min((i for i in (text.find("\n### ", start + 1), text.find("\n## ", start + 1)) if i != -1), default=len(text))
     files, commands = {}, []
-    for language, body in _FENCE.findall(text[start:end]):
-        match = _FILE_LINE.match(body)
+    for path, language, body in _FENCE.findall(text[start:end]):
         if language == "bash":
             commands += [line for line in body.splitlines() if line.strip() and not line.startswith("#")]
-        elif match:
-            files[match.group(1)] = body
+        elif path:
+            files[path] = body
     return files, commands
 
 

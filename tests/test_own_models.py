@@ -151,7 +151,7 @@ import json, sys
 from launcher.mozaik_format import read_parameters
 simulator, threads, parameter_file, run_name = sys.argv[1:]
 tree = read_parameters(parameter_file)
-json.dump({"tau_syn_E": tree["sheets"]["l4_cortex_exc"]["params"]["cell"]["params"]["tau_syn_E"]}, open("metrics.json", "w"))
+json.dump({"tau_syn_exc": tree["sheets"]["l4_cortex_exc"]["params"]["cell"]["params"]["tau_syn_exc"]}, open("metrics.json", "w"))
 '''
 
 
@@ -183,4 +183,4 @@ def test_lsv1m_style_model_parameters_files_are_what_mozaik_builds(tmp_path: Pat
         assert_same_leaves(written, expected)
         assert isinstance(written["visual_field"]["size"], tuple)
         metrics = json.loads((run_dir / "results.json").read_text())["metrics"]
-        assert metrics["tau_syn_E"] == expected["sheets"]["l4_cortex_exc"]["params"]["cell"]["params"]["tau_syn_E"]
+        assert metrics["tau_syn_exc"] == expected["sheets"]["l4_cortex_exc"]["params"]["cell"]["params"]["tau_syn_exc"] == 1.5 * scaler

@@ -251,3 +251,55 @@ def test_own_hydra_app_on_slurm(tmp_path):
     assert failing.returncode != 0 and "2 of 4 jobs failed (the other results are complete)" in failing.stderr, failing.stderr
     states = {name: record["state"] for name, record in results(folder / "F").items()}
     assert states == {name: "failed" if "n_cells=0" in name else "completed" for name in states} and len(states) == 4
+
+
+def test_mozaik_model_directory_swept_on_slurm(tmp_path):
+    """The README's mozaik model, imported and swept 2x2 through run_sim.py as a Slurm job array."""
+    from test_own_models import check_mozaik_sweep, run_mozaik_example
+
+    model, sweep = run_mozaik_example(tmp_path, "hydra/launcher=submitit_slurm", "hydra.launcher.mem_gb=1")
+    check_mozaik_sweep(model, sweep)
+    assert all(record["slurm_job_id"] for record in results(sweep).values())
+
+
+#: A search script as today's mozaik users write them (mozaik's examples): keyword arguments, the path of
+#: the environment mozaik is installed in, sbatch options as mozaik passes them, values from numpy.
+TODAYS_SEARCH = """
+import numpy as np
+from launcher.parameter_search import CombinationParameterSearch, SlurmSequentialBackend
+
+CombinationParameterSearch(
+    SlurmSequentialBackend(
+        num_threads=1,
+        num_mpi=1,
+        path_to_mozaik_env="{env}/bin/activate",
+        slurm_options=["-J my_search", "--hint=nomultithread", "-N 1-1", "--mem=1gb"],
+    ),
+    {{"sheets.exc.weight": list(np.linspace(0.01, 0.02, 2)), "input.rate": np.array([50.0, 100.0])}},
+).run_parameter_search()
+"""
+
+
+def test_a_search_script_for_todays_mozaik_runs_unchanged_on_slurm(tmp_path):
+    import venv
+
+    env = tmp_path / "mozaik_env"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)  # the run script's environment
+    model = tmp_path / "my_mozaik_model"
+    model.mkdir()
+    write_example("3. A mozaik model directory", model)
+    script = (model / "run_script.py").read_text()
+    # the script also says where it ran
+    (model / "run_script.py").write_text(script + "\nimport os\nopen('env.txt', 'w').write(sys.prefix + ' ' + os.environ.get('VIRTUAL_ENV', ''))\n")
+    proc = run_search(model, TODAYS_SEARCH.format(env=env), "run_script.py", "nest", "param/defaults")
+    assert proc.returncode == 0, proc.stderr
+    (master,) = [p for p in model.iterdir() if p.name.startswith("CombinationParamSearch")]
+    found = results(master)
+    assert sorted(found) == sorted(f"input.rate={r},sheets.exc.weight={w}" for r in (50.0, 100.0) for w in (0.01, 0.02))
+    for name, record in found.items():
+        assert record["state"] == "completed" and record["slurm_job_id"] and record["metrics"]["rate_hz"] >= 0
+        assert (master / name / "env.txt").read_text() == f"{env} {env}"  # the script ran in the environment
+    summary = (master / "summary.csv").read_text().splitlines()
+    assert summary[0].endswith(",rate_hz") and len(summary) == 5
+    names = subprocess.run(["sacct", "--noheader", "--format=JobName%30", "--jobs", found[name]["slurm_job_id"]], capture_output=True, text=True)
+    assert "my_search" in names.stdout
