@@ -90,13 +90,14 @@ def write_tree(tree: dict[str, Any], run_dir: Path, tuples: Sequence[str] = ()) 
 
 
 def run(cfg: DictConfig, run_dir: Path | str | None = None, overrides: Sequence[str] | None = None) -> Any:
-    """Run the model described by ``cfg`` as one job and write its outputs into ``run_dir``.
+    """Run the model described by ``cfg`` as one job and write its outputs into ``run_dir``; the
+    model's single values.
 
     ``run_dir`` and ``overrides`` default to those of the current Hydra job. The
-    tree is validated first (nothing is written for a rejected tree). Returns the
-    job's record (the content of ``results.json``); on failure a ``results.json``
-    with state ``failed`` and the error is written, and the exception propagates.
-    Inside a job a launcher already records, returns the task's single values.
+    tree is validated first (nothing is written for a rejected tree). The job's
+    ``results.json`` is written by the launcher that runs it, or here (a single run,
+    a direct call); on failure it says ``failed`` with the error, and the exception
+    propagates.
     """
     validate_tree(cfg)
     return RecordedTask(run_model)(cfg, run_dir, overrides)

@@ -223,9 +223,10 @@ class RecordedTask:
     """A task function whose every call is a recorded job (see the module doc).
 
     Called as the task function (``task(cfg)``, in a Hydra job) or with an explicit
-    run directory and overrides. Returns the record (what ``results.json`` holds),
-    or, inside a job that is already recorded, the task's own return value.
-    Picklable when the task is (launchers send it to worker processes and Slurm).
+    run directory and overrides; returns what the task returns, as Hydra's
+    launchers promise (a sweeper such as Optuna's reads it). Inside a job that is
+    already recorded it just runs the task. Picklable when the task is (launchers
+    send it to worker processes and Slurm).
     """
 
     def __init__(self, task: Callable[[DictConfig], Any], code_dir: Optional[str] = None) -> None:
@@ -235,16 +236,25 @@ class RecordedTask:
         self.code_dir = code_dir if code_dir is not None else _program_dir()
         functools.update_wrapper(self, task)  # type: ignore[arg-type]
 
-    def __call__(
+    def __call__(self, cfg: DictConfig, run_dir: Path | str | None = None, overrides: Sequence[str] | None = None) -> Any:
+        return self.run(cfg, run_dir, overrides)[0]
+
+    def run(
         self, cfg: DictConfig, run_dir: Path | str | None = None, overrides: Sequence[str] | None = None
-    ) -> Any:
+    ) -> tuple[Any, Optional[dict[str, Any]]]:
+        """The task's return value and the job's record (None inside a job already recorded)."""
         if _JOB.get() is not None:  # the launcher already records this job
-            return self.task(cfg)
+            return self.task(cfg), None
         run_dir, overrides = job_location(run_dir, overrides)
         with recorded_job(cfg, run_dir, overrides, code_dir=self.code_dir) as record:
-            record["metrics"] = single_values(self.task(cfg))
+            value = self.task(cfg)
+            try:
+                record["metrics"] = single_values(value)
+            except TaskResultError as exc:  # a Hydra task may return anything: it has no single values then
+                record["warning"] = f"no metrics: {exc}"
+                log.warning("No metrics recorded: %s", exc)
         log.info("Metrics: %s", record["metrics"])
-        return record
+        return value, record
 
     def __reduce__(self) -> Any:
         # update_wrapper copies __wrapped__, __dict__...: pickle only the task.

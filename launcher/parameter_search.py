@@ -36,7 +36,7 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 
 from launcher.naming import run_dirname
-from launcher.tree import ParameterError, check_override_keys, suggest
+from launcher.tree import ParameterError, config_keys, suggest, unknown_key_message
 
 #: Files the search writes into its master directory.
 JOBS_FILE = "jobs.json"
@@ -382,8 +382,17 @@ def run_search(
     jobs = [[hydra_override(key, value) for key, value in combination.items()] for combination in combinations]
     master_dir = master_dir.resolve()
     if is_hydra_root(root):
-        check_override_keys([job_override for job in jobs for job_override in job])
-        settings = [hydra_override("simulator", simulator_name), *backend.run_overrides(external=False)]
+        known = hydra_root_keys(root)
+        problems = {
+            unknown_key_message(line.partition("=")[0], line, known) for job in jobs for line in job if line.partition("=")[0] not in known
+        }
+        if problems:
+            raise ParameterError("\n".join(sorted(problems)))
+        # The run settings a model has keys for (the default model: simulator and threads).
+        settings = [
+            line for line in [hydra_override("simulator", simulator_name), *backend.run_overrides(external=False)]
+            if line.partition("=")[0] in known
+        ]
         command = [
             sys.executable, str(run_script), "-m",
             "--config-path", str(root.parent.resolve()), "--config-name", root.stem,
@@ -411,6 +420,14 @@ def _tree_keys(tree: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
         yield f"{prefix}{key}"
         if isinstance(value, Mapping):
             yield from _tree_keys(value, f"{prefix}{key}.")
+
+
+def hydra_root_keys(root: Path) -> dict[str, None]:
+    """Every dotted key of the config a Hydra root config file composes to (its defaults included)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(root.parent.resolve()), version_base="1.3"):
+        return dict.fromkeys(config_keys(compose(root.stem)))
 
 
 def run_sim_script() -> Path:

@@ -15,7 +15,6 @@ import json
 import math
 from typing import Any, Iterable, Iterator, Mapping
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import CompactHydraException
 import omegaconf.base
 from omegaconf import DictConfig, OmegaConf
@@ -108,25 +107,6 @@ def unknown_key_message(key: str, override_line: str, known: Iterable[str]) -> s
     """The line that refuses an override of a key the tree does not have, with the nearest known keys."""
     hint = suggest(key, known)
     return f"Unknown parameter '{key}' (in override '{override_line}')." + (f" Did you mean: {', '.join(hint)}?" if hint else "")
-
-
-def check_override_keys(overrides: list[str], config_groups: Iterable[str] = ()) -> None:
-    """Refuse overrides of keys the schema does not have, naming the nearest existing keys.
-
-    Hydra's own message for a misspelled key names it but suggests nothing; this
-    check needs no composition. Hydra's keys (``hydra.*``, ``hydra/...``) and
-    config-group choices are left to Hydra. The command line of ``run_sim.py`` is
-    checked against the config Hydra composes instead (:mod:`launcher.cli`).
-    """
-    known = known_schema_keys()
-    groups = set(config_groups)
-    problems = [
-        unknown_key_message(override.key_or_group, str(override.input_line), known)
-        for override in OverridesParser.create().parse_overrides(overrides)
-        if not (override.is_hydra_override() or override.key_or_group in groups or override.key_or_group in known)
-    ]
-    if problems:
-        raise ParameterError("\n".join(problems))
 
 
 @functools.lru_cache(maxsize=None)

@@ -30,7 +30,8 @@ def test_population_sizes_follow_density_and_area(compose_cfg):
 
 
 def test_small_network_runs_and_writes_every_output(compose_cfg, tmp_path):
-    record = run(compose_cfg(*SMALL), tmp_path, overrides=["x=1"])
+    run(compose_cfg(*SMALL), tmp_path, overrides=["x=1"])
+    record = results.read_results(tmp_path)
     assert record["state"] == "completed"
     m = record["metrics"]
     assert set(m) == {"rate_exc_hz", "rate_inh_hz", "cv_isi", "synchrony_chi", "active_fraction"}
@@ -64,7 +65,8 @@ def test_same_seed_same_spikes_other_seed_other_spikes(compose_cfg, tmp_path):
 
 @pytest.mark.parametrize("density", [0, 1, 2, 3])
 def test_degenerate_sheets_run_and_report_nan(compose_cfg, tmp_path, density):
-    record = run(compose_cfg(f"sheets.V1.density={density}", "experiment.spontaneous_duration=50"), tmp_path, overrides=[])
+    run(compose_cfg(f"sheets.V1.density={density}", "experiment.spontaneous_duration=50"), tmp_path, overrides=[])
+    record = results.read_results(tmp_path)
     assert record["state"] == "completed"
     if density <= 1:  # synchrony needs two cells
         assert math.isnan(record["metrics"]["synchrony_chi"])
@@ -109,7 +111,8 @@ def test_ctrl_c_that_the_job_turned_into_another_error_still_stops_the_sweep(com
 @pytest.mark.slow
 def test_default_model_shows_sustained_plausible_activity(compose_cfg, tmp_path):
     cfg = compose_cfg()
-    record = run(cfg, tmp_path, overrides=[])
+    run(cfg, tmp_path, overrides=[])
+    record = results.read_results(tmp_path)
     m = record["metrics"]
     t_end = cfg.experiment.kick.duration + cfg.experiment.spontaneous_duration
     assert 1 < m["rate_exc_hz"] < 100, m

@@ -90,7 +90,8 @@ def assert_same_content_as_neo(block, tmp_path):
 
 
 def test_recording_of_a_real_run_reads_back_with_every_train_and_v(compose_cfg, tmp_path):
-    record = run(compose_cfg(*SMALL, "sheets.V1.recording.v_cells=3"), tmp_path, overrides=[])
+    run(compose_cfg(*SMALL, "sheets.V1.recording.v_cells=3"), tmp_path, overrides=[])
+    record = results.read_results(tmp_path)
     assert record["state"] == "completed"
     block = results.read_recording(tmp_path)
     trains = block.segments[0].spiketrains

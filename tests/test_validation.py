@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from launcher.tree import ParameterError, check_override_keys, suggest, validate_tree, schema_keys
+from launcher.tree import ParameterError, known_schema_keys, suggest, unknown_key_message, validate_tree, schema_keys
 from support import run_cli
 
 
@@ -19,18 +19,9 @@ from support import run_cli
     ],
 )
 def test_misspelled_key_is_named_with_suggestion(override, expected):
-    with pytest.raises(ParameterError) as err:
-        check_override_keys([override])
-    message = str(err.value)
-    assert override.split("=")[0] in message
+    message = unknown_key_message(override.split("=")[0], override, known_schema_keys())
+    assert f"Unknown parameter '{override.split('=')[0]}' (in override '{override}')" in message
     assert f"Did you mean: {expected}" in message
-
-
-def test_known_keys_hydra_keys_and_groups_pass():
-    check_override_keys(
-        ["sheets.V1.density=1,2", "hydra.sweep.dir=/tmp/x", "hydra/launcher=basic", "experiment=other"],
-        config_groups=["experiment"],
-    )
 
 
 def test_suggestions_come_from_the_schema():
