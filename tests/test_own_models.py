@@ -184,3 +184,57 @@ def test_lsv1m_style_model_parameters_files_are_what_mozaik_builds(tmp_path: Pat
         assert isinstance(written["visual_field"]["size"], tuple)
         metrics = json.loads((run_dir / "results.json").read_text())["metrics"]
         assert metrics["tau_syn_exc"] == expected["sheets"]["l4_cortex_exc"]["params"]["cell"]["params"]["tau_syn_exc"] == 1.5 * scaler
+
+
+#: A user's Hydra app with a schema of its own (no import from this package): ranges in the fields'
+#: metadata, a rule between keys in __post_init__.
+SCHEMA_APP = '''
+from dataclasses import dataclass, field
+
+import hydra
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class Net:
+    n_cells: int = field(default=20, metadata={"ge": 1, "unit": "cells"})
+    weight: float = field(default=0.01, metadata={"ge": 0, "unit": "uS"})
+    low: float = -70.0
+    high: float = -60.0
+
+    def __post_init__(self):
+        if self.low > self.high:
+            raise ValueError(f"net.low = {self.low} must be <= net.high = {self.high} (mV)")
+
+
+@dataclass
+class Config:
+    net: Net = field(default_factory=Net)
+
+
+ConfigStore.instance().store(name="config", node=Config)
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name="config")
+def main(cfg):
+    return {"weight_per_cell": cfg.net.weight / cfg.net.n_cells}
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_own_app_schema_ranges_and_rules_are_checked_before_anything(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(SCHEMA_APP)
+    sweep = "python app.py -m hydra/sweeper=mozaik"
+    refused = run_command(f"{sweep} net.weight=0.01,-1 net.n_cells=0 net.low=-50", tmp_path)
+    assert refused.returncode != 0
+    assert "net.weight = -1.0 is out of range; allowed: >= 0 (uS)" in refused.stderr, refused.stderr
+    assert "net.n_cells = 0 is out of range; allowed: >= 1 (cells)" in refused.stderr
+    assert "net.low = -50.0 must be <= net.high = -60.0 (mV)" in refused.stderr
+    assert not (tmp_path / "multirun").exists()
+    accepted = run_command(f"{sweep} net.weight=0.01,0.02", tmp_path)
+    assert accepted.returncode == 0, accepted.stderr
+    records = [json.loads(p.read_text()) for p in (tmp_path / "multirun").glob("*/*/*/results.json")]
+    assert sorted(r["metrics"]["weight_per_cell"] for r in records) == [0.0005, 0.001]
