@@ -58,10 +58,11 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from launcher.job import recorded
+from launcher.job import planned_config_hash, recorded
 from launcher.compose import ComposingConfigLoader, JobComposer, leaf_node, restore, set_leaf, snapshot
 from launcher.job_files import TemplateCache, overrides_yaml
 from launcher.naming import names_run_dirs, run_dirname
+from launcher.planner import ValuePlanner
 from launcher.tree import flatten
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,7 @@ class _LeanRunner:
         self._hydra_leaves: Dict[str, Any] = {}  # the per-job fields' nodes (they stay the same nodes)
         self.templates = TemplateCache()
         self.writer = _FileWriter()
+        self.planner = ValuePlanner(composer)
 
     def _task_base(self) -> Tuple[bytes, Dict[str, Any], Any]:
         """The task config without overrides (a snapshot), its leaves as written, and the
@@ -337,7 +339,7 @@ class _LeanRunner:
                 self.writer.write(Path(output_dir) / str(self.output_subdir), files, log_files)
             elif log_files:
                 self.writer.write(None, [], log_files)
-            with env_override(self.env_set):
+            with env_override(self.env_set), planned_config_hash(self._planned_hash(lines)):
                 try:
                     ret.return_value = task_function(task_cfg)
                     ret.status = JobStatus.COMPLETED
@@ -357,6 +359,12 @@ class _LeanRunner:
     def close(self) -> None:
         """Wait for the jobs' files (raises the first error writing them)."""
         self.writer.close()
+
+    def _planned_hash(self, lines: List[str]) -> Optional[str]:
+        """The job's config hash as the sweeper plans it (from the base, without resolving the job's
+        tree), or None where the planner leaves the job to the full path."""
+        planned = self.planner.plan(lines)
+        return planned[1] if planned is not None and not planned[0] else None
 
     def _set_hydra(self, fields: Dict[str, Any]) -> None:
         """Set fields of the (read-only) Hydra node. The flag is lifted on each leaf alone:
