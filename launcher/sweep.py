@@ -40,7 +40,7 @@ from omegaconf.errors import OmegaConfBaseException
 from launcher.job import recorded
 from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest, now
 from launcher.naming import name_run_dirs_after_overrides, outside_sweep_dir
-from launcher.tree import ParameterError, TreeSchema, _hash, dotted_keys, flatten, resolved_tree, suggest, type_problems
+from launcher.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
 
 if TYPE_CHECKING:
     from launcher.planner import ValuePlanner
@@ -117,6 +117,32 @@ class Progress:
         log.info("Progress: %d/%d jobs done (%d failed), about %s left", self.done, self.total, self.failed, left)
 
 
+_UNKNOWN = object()
+
+
+@dataclass(frozen=True)
+class _BaseFacts:
+    """What the config without job overrides (the sweep's base) tells of a job's overrides."""
+
+    #: Its leaves, resolved and flat (None if it does not resolve): the kinds an override must keep.
+    leaves: Optional[Dict[str, Any]]
+    #: Every dotted key of the model's tree: an override of another key is a misspelling.
+    keys: frozenset[str]
+    #: Its top-level config groups: an override of one chooses another option, another tree.
+    groups: frozenset[str]
+
+    @classmethod
+    def of(cls, composer: Any) -> "_BaseFacts":
+        base = composer.base()
+        raw = OmegaConf.to_container(base, resolve=False)
+        keys = frozenset(dotted_keys({k: v for k, v in raw.items() if k != "hydra"}))  # type: ignore[union-attr]
+        try:
+            leaves: Optional[Dict[str, Any]] = flatten(resolved_tree(base))
+        except OmegaConfBaseException:
+            leaves = None
+        return cls(leaves, keys, composer.groups())
+
+
 class ValidatingSweeper(BasicSweeper):
     """Behaviour of the ``mozaik`` sweeper (Hydra loads the class from ``hydra_plugins``)."""
 
@@ -131,6 +157,7 @@ class ValidatingSweeper(BasicSweeper):
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.force, self.plan_only, self.collect, self.jobs_file = force, plan, collect, jobs_file
+        self._base_facts: Any = _UNKNOWN
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         # Every job's config, here and in the launcher, is composed by applying its
@@ -323,44 +350,31 @@ class ValidatingSweeper(BasicSweeper):
         except HydraException as exc:
             cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
             return self._unknown_keys(overrides) or [f"{exc}{cause}"], None, None
-        try:
-            values = resolved_tree(cfg)
-        except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
-            return [f"the parameter tree cannot be resolved: {exc}"], None, None
-        schema = TreeSchema.of(cfg)
-        found = schema.problems(values, flatten(resolved_tree(cfg, resolve=False)))
-        found += self._type_problems(overrides, flatten(values), schema)
+        base, changes = self._base(), self._job_changes(overrides)
+        if base is not None and base.leaves is not None and changes is not None:
+            found, planned_hash = check_tree(cfg, [o.key_or_group for o in changes], base.leaves)
+        else:  # the job chooses another config group option: no base to compare its kinds with
+            found, planned_hash = check_tree(cfg)
         with open_dict(cfg.hydra.job):
             cfg.hydra.job.num = number  # as the launcher will set it, for subdirs that use it
         try:
-            run_dir = str(cfg.hydra.sweep.subdir)
+            return found, planned_hash, str(cfg.hydra.sweep.subdir)
         except OmegaConfBaseException as exc:
             return found + [f"hydra.sweep.subdir cannot be resolved: {exc}"], None, None
-        return found, _hash(values), run_dir
 
-    def _base(self) -> Optional[Tuple[Dict[str, Any], frozenset, frozenset]]:
-        """The config without job overrides: its leaves (flat, resolved; None if it does not
-        resolve), every dotted key it has, and its top-level config groups."""
-        if not hasattr(self, "_base_facts"):
+    def _base(self) -> Optional["_BaseFacts"]:
+        """What the sweep's config without job overrides tells of a job (None if it cannot be composed)."""
+        if self._base_facts is _UNKNOWN:
             from launcher.compose import ComposingConfigLoader
 
-            facts = None
+            self._base_facts = None
             loader = self.hydra_context.config_loader if self.hydra_context is not None else None
             if isinstance(loader, ComposingConfigLoader) and self.config is not None:
-                composer = loader.composer(self.config)
                 try:
-                    base = composer.base()
-                    raw = {k: v for k, v in OmegaConf.to_container(base, resolve=False).items() if k != "hydra"}  # type: ignore[union-attr]
-                    keys = frozenset(dotted_keys(raw))
-                    try:
-                        leaves: Optional[Dict[str, Any]] = flatten(resolved_tree(base))
-                    except OmegaConfBaseException:
-                        leaves = None
-                    facts = (leaves, keys, composer.groups())
-                except Exception as exc:  # composing the base fails: every job says why
+                    self._base_facts = _BaseFacts.of(loader.composer(self.config))
+                except Exception as exc:  # composing the base fails: every job will say why
                     log.debug("The config without overrides cannot be composed: %s", exc)
-            self._base_facts = facts
-        return self._base_facts
+        return self._base_facts  # type: ignore[return-value]
 
     def _job_changes(self, overrides: List[str]) -> Optional[List[Any]]:
         """The job's plain value overrides of the model's tree (None if it chooses a config group)."""
@@ -374,7 +388,7 @@ class ValidatingSweeper(BasicSweeper):
         changes = []
         for override in parsed:
             key = override.key_or_group
-            if "/" in key or key in base[2] or override.package is not None:
+            if "/" in key or key in base.groups or override.package is not None:
                 return None  # another config group option: another tree
             if not override.is_hydra_override() and not override.is_delete():
                 changes.append(override)
@@ -387,16 +401,10 @@ class ValidatingSweeper(BasicSweeper):
         problems = []
         for override in changes:
             key = override.key_or_group
-            if base is not None and key not in base[1] and override.type == OverrideType.CHANGE:
-                close = suggest(key, base[1])
+            if base is not None and key not in base.keys and override.type == OverrideType.CHANGE:
+                close = suggest(key, base.keys)
                 problems.append(f"Unknown parameter '{key}'." + (f" Did you mean: {', '.join(close)}?" if close else ""))
         return problems
-
-    def _type_problems(self, overrides: List[str], values: Dict[str, Any], schema: TreeSchema) -> List[str]:
-        base, changes = self._base(), self._job_changes(overrides)
-        if base is None or base[0] is None or changes is None:
-            return []
-        return type_problems([o.key_or_group for o in changes], values, base[0], schema)
 
     def _planner(self) -> Optional["ValuePlanner"]:
         from launcher.compose import ComposingConfigLoader

@@ -315,14 +315,22 @@ def type_problems(changed: Iterable[str], values: Mapping[str, Any], base: Mappi
     return problems
 
 
-def check_tree(cfg: DictConfig) -> tuple[list[str], str | None]:
+def check_tree(
+    cfg: DictConfig, changed: Iterable[str] = (), base: Mapping[str, Any] | None = None
+) -> tuple[list[str], str | None]:
     """The problems of a composed tree (see :func:`tree_problems`) and its config hash
-    (None if it cannot be resolved), resolving the tree once for both."""
+    (None if it cannot be resolved), resolving the tree once for both. With ``base``
+    (the config's leaves without the job's overrides, flat), also the :func:`type_problems`
+    of the ``changed`` keys."""
     try:
         values = resolved_tree(cfg)
     except OmegaConfBaseException as exc:  # an interpolation that fails or a missing value
         return [f"the parameter tree cannot be resolved: {exc}"], None
-    return TreeSchema.of(cfg).problems(values, flatten(resolved_tree(cfg, resolve=False))), _hash(values)
+    schema = TreeSchema.of(cfg)
+    problems = schema.problems(values, flatten(resolved_tree(cfg, resolve=False)))
+    if base is not None:
+        problems += type_problems(changed, flatten(values), base, schema)
+    return problems, _hash(values)
 
 
 def tree_problems(cfg: DictConfig) -> list[str]:
