@@ -7,7 +7,6 @@ validating a configuration never pays for (or needs) a simulator.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
 import warnings
 from contextlib import contextmanager
@@ -54,24 +53,3 @@ def simulator_session(cfg: DictConfig) -> Iterator[ModuleType]:
             yield sim
         finally:
             sim.end()
-
-
-def versions(simulator: str) -> dict[str, str | None]:
-    """Installed versions of the packages a result depends on."""
-    distributions = {
-        "pyNN": "PyNN",
-        "neo": "neo",
-        "numpy": "numpy",
-        "hydra-core": "hydra-core",
-        "omegaconf": "omegaconf",
-        "launcher": "mozaik-hydra-launcher",
-    }
-    if simulator == "nest":
-        distributions["nest"] = "nest-simulator"
-    found: dict[str, str | None] = {}
-    for label, dist in distributions.items():
-        try:
-            found[label] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            found[label] = None
-    return found
