@@ -265,8 +265,10 @@ class SlurmSequentialBackend(ParameterSearchBackend):
                     f"SlurmSequentialBackend: path_to_mozaik_env = {path_to_mozaik_env!r} must be a path (a string)"
                 )
             path_to_mozaik_env, slurm_options = None, path_to_mozaik_env
-        if isinstance(slurm_options, str):
-            raise ParameterError(f"SlurmSequentialBackend: slurm_options = {slurm_options!r} must be a list of options")
+        if slurm_options is not None and not (
+            isinstance(slurm_options, (list, tuple)) and all(isinstance(option, str) for option in slurm_options)
+        ):
+            raise ParameterError(f"SlurmSequentialBackend: slurm_options = {slurm_options!r} must be a list of strings")
         self.num_threads, self.num_mpi = plain_value(num_threads), plain_value(num_mpi)
         self.path_to_mozaik_env = path_to_mozaik_env
         self.slurm_options = list(slurm_options or [])

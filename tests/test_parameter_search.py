@@ -155,3 +155,36 @@ def test_usage_is_explained():
         [sys.executable, "-c", search_script("LocalSequentialBackend()", {"a": [1]})], capture_output=True, text=True, cwd=REPO
     )
     assert proc.returncode != 0 and "Usage: python parameter_search_script simulation_run_script" in proc.stderr
+
+
+def test_both_of_mozaiks_slurm_backend_signatures():
+    seed_api = SlurmSequentialBackend(2, 3, ["-p debug"])
+    assert seed_api.path_to_mozaik_env is None and seed_api.slurm_options == ["-p debug"]
+    todays = SlurmSequentialBackend(1, 16, "/home/me/venv/bin/activate")
+    assert todays.path_to_mozaik_env == "/home/me/venv/bin/activate" and todays.slurm_options == []
+    keywords = SlurmSequentialBackend(num_threads=1, num_mpi=2, path_to_mozaik_env="/env/bin/activate", slurm_options=["-p a"])
+    assert keywords.run_overrides(external=True) == ["task.threads=1", "task.mpi=2", "task.env=/env/bin/activate"]
+    assert "hydra.launcher.partition=a" in keywords.launcher_overrides()
+    for bad in [(1, 1, 123), (1, 1, "/env", "-p a"), (1, 1, ["-p a", 3])]:
+        with pytest.raises(ParameterError, match="slurm_options"):
+            SlurmSequentialBackend(*bad)
+
+
+def test_slurm_options_as_todays_mozaik_scripts_write_them():
+    # Each item is one argument of sbatch, as mozaik passes them: a space after a short option is dropped.
+    overrides = slurm_option_overrides(["-J natural_image", "--job-name=run", "-N 1-1", "-x w[4-12, 16-17]", "-w w15"])
+    assert overrides == [
+        "hydra.launcher.name=natural_image", "hydra.launcher.name=run", "hydra.launcher.nodes=1",
+        hydra_override("hydra.launcher.exclude", "w[4-12, 16-17]"), "+hydra.launcher.additional_parameters.nodelist=w15",
+    ]  # fmt: skip
+    assert slurm_option_overrides(["--partition", "cpu"]) == ["hydra.launcher.partition=cpu"]  # the value as the next item
+    with pytest.raises(ParameterError, match="one number of nodes"):
+        slurm_option_overrides(["-N 1-4"])
+
+
+def test_numpy_values_are_passed_as_python_values():
+    np = pytest.importorskip("numpy")
+    assert hydra_override("a", np.float64(0.5)) == "a=0.5"
+    assert hydra_override("a", np.int64(3)) == "a=3"
+    assert hydra_override("a", np.linspace(0.0, 1.0, 3)) == "a=[0.0,0.5,1.0]"
+    assert hydra_override("a", (1, np.float32(2.5))) == "a=[1,2.5]"
