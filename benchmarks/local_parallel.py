@@ -98,16 +98,18 @@ def phases(sweep_dir: Path, wall: float) -> dict[str, float]:
 
 
 def metrics(sweep_dir: Path) -> dict[str, dict[str, float]]:
+    """The metrics of each completed job, by its overrides (stock Hydra names run directories by
+    job number, this project's sweeper by overrides)."""
     found = {}
     for results in sorted(sweep_dir.glob("*/results.json")):
         record = json.loads(results.read_text())
         if record["state"] == "completed":
-            found[results.parent.name] = record["metrics"]
+            found[",".join(sorted(record["overrides"]))] = record["metrics"]
     return found
 
 
 def same(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> bool:
-    """Bit-identical metrics (NaN equal to NaN) for the same run directories."""
+    """Bit-identical metrics (NaN equal to NaN) for the same jobs."""
     if a.keys() != b.keys():
         return False
     return all(
