@@ -16,11 +16,32 @@ rule.
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+
+#: The longest time NEST represents (ms): int64 tics of 0.001 ms, its default resolution. Durations
+#: and delays beyond it fail inside the simulator (an overflow, or a buffer larger than memory).
+NEST_MAX_MS = float(2**63 - 1) / 1000.0
+#: What a network costs NEST, for the estimate that refuses one this machine cannot hold: bytes
+#: per neuron (its state, 2 input ring buffers are counted apart), per connection (a static
+#: synapse and its share of the connection infrastructure) and per ring-buffer slot.
+NEST_BYTES_PER_NEURON = 2_000
+NEST_BYTES_PER_SYNAPSE = 48
+NEST_BYTES_PER_BUFFER_SLOT = 8
+
+
+def machine_memory() -> Optional[int]:
+    """This machine's physical memory in bytes (None where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def param(
@@ -31,8 +52,9 @@ def param(
     le: Optional[float] = None,
     default: Any = MISSING,
 ) -> Any:
-    """A schema field with its unit and bounds kept as metadata for validation."""
-    return field(default=default, metadata={"unit": unit, "ge": ge, "gt": gt, "le": le})
+    """A schema field with its unit and bounds kept as metadata for validation: a physical
+    quantity, so a finite number (infinity would pass ``> 0`` and fail in the simulator)."""
+    return field(default=default, metadata={"unit": unit, "ge": ge, "gt": gt, "le": le, "finite": True})
 
 
 @dataclass
@@ -72,7 +94,7 @@ class Connectivity:
     """Values shared by several connections, referenced by interpolation (mozaik's ref())."""
 
     probability: float = param("", ge=0, le=1)
-    delay: float = param("ms", gt=0)
+    delay: float = param("ms", gt=0, le=NEST_MAX_MS)
     exc_weight: float = param("uS", ge=0)
     inh_weight: float = param("uS", ge=0)
 
@@ -83,7 +105,7 @@ class Connection:
 
     probability: float = param("", ge=0, le=1)
     weight: float = param("uS", ge=0)
-    delay: float = param("ms", gt=0)
+    delay: float = param("ms", gt=0, le=NEST_MAX_MS)
 
 
 @dataclass
@@ -124,7 +146,7 @@ class Kick:
 
     sources: int = param("Poisson sources", ge=0)
     rate: float = param("Hz", ge=0)
-    duration: float = param("ms", ge=0)
+    duration: float = param("ms", ge=0, le=NEST_MAX_MS)
     probability: float = param("", ge=0, le=1)
     weight: float = param("uS", ge=0)
 
@@ -134,7 +156,7 @@ class Experiment:
     """Stimulation protocol: the kick, then spontaneous activity that is analysed."""
 
     kick: Kick = field(default_factory=Kick)
-    spontaneous_duration: float = param("ms", gt=0)
+    spontaneous_duration: float = param("ms", gt=0, le=NEST_MAX_MS)
 
 
 @dataclass
@@ -146,9 +168,9 @@ class RootConfig:
     name: str = MISSING
     simulator: str = MISSING
     threads: int = param("threads", ge=1)
-    time_step: float = param("ms", gt=0)
-    min_delay: float = param("ms", gt=0)
-    max_delay: float = param("ms", gt=0)
+    time_step: float = param("ms", gt=0, le=NEST_MAX_MS)
+    min_delay: float = param("ms", gt=0, le=NEST_MAX_MS)
+    max_delay: float = param("ms", gt=0, le=NEST_MAX_MS)
     # NEST accepts seeds in [1, 2**31 - 1]
     pynn_seed: int = param("", ge=1, le=2**31 - 1)
     sheets: Sheets = field(default_factory=Sheets)
@@ -182,8 +204,37 @@ class RootConfig:
                     f"{name}.connections.{conn}.delay = {delay} is out of range; allowed: between min_delay = "
                     f"{self.min_delay} and max_delay = {self.max_delay} (ms)",
                 )
+        # Values out of their own range (an infinity...) are reported by their bounds: not again here.
+        duration = self.experiment.kick.duration + self.experiment.spontaneous_duration
+        require(
+            not math.isfinite(duration) or duration <= NEST_MAX_MS,
+            f"experiment.kick.duration + experiment.spontaneous_duration = {duration} is more than NEST represents ({NEST_MAX_MS:.3g} ms)",
+        )
+        if not problems and self.max_delay <= NEST_MAX_MS:  # (a delay beyond it is reported by its bound)
+            problems += self._memory_problems()
         if problems:
             raise ValueError("\n".join(problems))
+
+    def _memory_problems(self) -> List[str]:
+        """A network NEST could not hold in this machine's memory, estimated before anything runs
+        (a density of a million per mm2 would otherwise allocate until the machine gives out)."""
+        sheet, kick = self.sheets.V1, self.experiment.kick
+        cells = sheet.density * sheet.sx * sheet.sy / 1e6
+        sizes = {"exc": cells * sheet.exc_fraction, "inh": cells * (1 - sheet.exc_fraction)}
+        synapses = sum(
+            sizes[name.split("_")[0]] * sizes[name.split("_")[1]] * getattr(sheet.connections, name).probability
+            for name in ("exc_exc", "exc_inh", "inh_exc", "inh_inh")
+        ) + kick.sources * cells * kick.probability
+        slots = (self.max_delay + self.min_delay) / self.time_step  # each neuron's ring buffers, one slot a step
+        need = cells * NEST_BYTES_PER_NEURON + synapses * NEST_BYTES_PER_SYNAPSE + cells * 2 * slots * NEST_BYTES_PER_BUFFER_SLOT
+        have = machine_memory()
+        if have is None or need <= have or not math.isfinite(need):
+            return []
+        return [
+            f"the network would need about {need / 1e9:.3g} GB in NEST ({cells:.3g} neurons, {synapses:.3g} connections, "
+            f"delay buffers of {slots:.3g} steps), more than this machine's {have / 1e9:.3g} GB: lower sheets.V1.density "
+            "or the connection probabilities, or max_delay / time_step"
+        ]
 
 
 SCHEMA_NAME = "mozaik_schema"

@@ -64,6 +64,8 @@ class MozaikSweeperConf:
     #: A JSON file listing jobs as lists of overrides (``[["a=1", "b=2"], ...]``), run
     #: instead of a grid (each combined with the command line's own overrides).
     jobs_file: Optional[str] = None
+    #: The most jobs a sweep may have: a larger one is refused before anything is planned.
+    max_jobs: int = 100_000
 
 
 #: What launchers that follow their own jobs (Slurm, local parallel) call as the jobs
@@ -100,6 +102,19 @@ def read_jobs_file(path: str) -> List[List[str]]:
     if not (isinstance(jobs, list) and all(isinstance(j, list) and all(isinstance(o, str) for o in j) for j in jobs)):
         raise ParameterError(f"hydra.sweeper.jobs_file: {path} must hold a JSON list of lists of overrides (strings)")
     return jobs
+
+
+def count_jobs(overrides: Sequence[Any]) -> int:
+    """How many jobs Hydra's basic sweeper makes of parsed overrides (the product of the sizes of
+    the sweeps, a later override of a key replacing an earlier one), without making them."""
+    sizes: Dict[str, int] = {}
+    for override in overrides:
+        discrete = override.is_sweep_override() and override.is_discrete_sweep()
+        sizes[override.get_key_element()] = sum(1 for _ in override.sweep_string_iterator()) if discrete else 1
+    count = 1
+    for size in sizes.values():
+        count *= size
+    return count
 
 
 class Progress:
@@ -154,9 +169,11 @@ class ValidatingSweeper(BasicSweeper):
         plan: bool = False,
         collect: bool = True,
         jobs_file: Optional[str] = None,
+        max_jobs: int = 100_000,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.force, self.plan_only, self.collect, self.jobs_file = force, plan, collect, jobs_file
+        self.max_jobs = max_jobs
         self._base_facts: Any = _UNKNOWN
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -174,10 +191,12 @@ class ValidatingSweeper(BasicSweeper):
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
+        listed = read_jobs_file(self.jobs_file) if self.jobs_file else None
+        self.check_size(count_jobs(overrides) * (len(listed) if listed is not None else 1))
         self.overrides = self.split_arguments(overrides, self.max_batch_size)
         combinations = [list(job) for batch in self.overrides for job in batch]
-        if self.jobs_file:
-            combinations = [common + listed for common in combinations for listed in read_jobs_file(self.jobs_file)]
+        if listed is not None:
+            combinations = [common + job for common in combinations for job in listed]
 
         tic = time.perf_counter()
         manifest = self.plan(combinations)
@@ -220,6 +239,18 @@ class ValidatingSweeper(BasicSweeper):
                 + "\n".join(manifest.describe_failure(job) for job in failed)
             )
         return returns
+
+    def check_size(self, count: int) -> None:
+        """Say how many jobs the sweep has; refuse an empty one, and one above ``max_jobs``, before
+        anything is planned (planning a million jobs takes minutes and gigabytes)."""
+        if count == 0:
+            raise ParameterError("The sweep has no job (an empty range or choice, or an empty jobs_file); nothing was run")
+        if count > self.max_jobs:
+            raise ParameterError(
+                f"The sweep has {count:,} jobs, more than hydra.sweeper.max_jobs = {self.max_jobs:,}; nothing was run "
+                f"or created. To run them, raise the limit: hydra.sweeper.max_jobs={count}"
+            )
+        log.info("Planning %d job%s", count, "" if count == 1 else "s")
 
     def leave_queued_jobs(self, manifest: Manifest, to_run: List[JobEntry]) -> List[JobEntry]:
         """Leave out the jobs that an earlier, non-waiting submission of this sweep still has in

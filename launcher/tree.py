@@ -117,27 +117,30 @@ def known_schema_keys() -> dict[str, None]:
 
 @dataclasses.dataclass(frozen=True)
 class _Bounds:
-    """The allowed range of a leaf, from its field's metadata (see :func:`launcher.config.param`)."""
+    """The allowed range of a leaf, from its field's metadata (see :func:`launcher.config.param`):
+    ``gt``, ``ge``, ``le`` and ``finite`` (no infinity), its ``unit`` for the message. NaN is
+    never in a range."""
 
     gt: Any
     ge: Any
     le: Any
-    allowed: str  # e.g. "allowed: > 0 (ms)"
+    finite: bool
+    allowed: str  # e.g. "allowed: > 0 and finite (ms)"
 
     @classmethod
     def of(cls, meta: dataclasses.Field) -> "_Bounds | None":
         m = meta.metadata
-        gt, ge, le = m.get("gt"), m.get("ge"), m.get("le")
-        bounds = [f"{op} {bound}" for op, bound in ((">", gt), (">=", ge), ("<=", le)) if bound is not None]
-        if not bounds:
+        gt, ge, le, finite = m.get("gt"), m.get("ge"), m.get("le"), bool(m.get("finite"))
+        bounds = [f"{op} {bound:g}" for op, bound in ((">", gt), (">=", ge), ("<=", le)) if bound is not None]
+        if not bounds and not finite:
             return None
         unit = f" ({m['unit']})" if m.get("unit") else ""
-        return cls(gt, ge, le, f"allowed: {' and '.join(bounds)}{unit}")
+        return cls(gt, ge, le, finite, f"allowed: {' and '.join(bounds + (['finite'] if finite else []))}{unit}")
 
     def problem(self, value: Any) -> str | None:
         if not _is_number(value):
             return None  # a missing or non-numeric value is OmegaConf's to refuse
-        ok = not (isinstance(value, float) and math.isnan(value))
+        ok = math.isfinite(value) if self.finite else not math.isnan(value)
         ok = ok and (self.gt is None or value > self.gt)
         ok = ok and (self.ge is None or value >= self.ge)
         ok = ok and (self.le is None or value <= self.le)

@@ -50,11 +50,14 @@ def test_a_wrong_leaf_under_a_right_parent_gets_its_siblings_not_its_parents():
 @pytest.mark.parametrize(
     "override, key, allowed",
     [
-        ("sheets.V1.density=-1", "sheets.V1.density = -1.0", ">= 0 (neurons per mm2)"),
-        ("time_step=0", "time_step = 0.0", "> 0 (ms)"),
+        ("sheets.V1.density=-1", "sheets.V1.density = -1.0", ">= 0 and finite (neurons per mm2)"),
+        ("time_step=0", "time_step = 0.0", "> 0 and <= 9.22337e+15 and finite (ms)"),
+        ("sheets.V1.density=inf", "sheets.V1.density = inf", ">= 0 and finite (neurons per mm2)"),
+        ("experiment.spontaneous_duration=inf", "experiment.spontaneous_duration = inf", "finite (ms)"),
+        ("max_delay=1e30", "max_delay = 1e+30", "<= 9.22337e+15 and finite (ms)"),
         ("sheets.V1.connections.exc_inh.probability=1.5", "sheets.V1.connections.exc_inh.probability = 1.5", "<= 1"),
         ("threads=0", "threads = 0", ">= 1"),
-        ("sheets.V1.cell.cm=-0.2", "sheets.V1.cell.cm = -0.2", "> 0 (nF)"),
+        ("sheets.V1.cell.cm=-0.2", "sheets.V1.cell.cm = -0.2", "> 0 and finite (nF)"),
     ],
 )
 def test_out_of_range_value_names_key_value_and_range(compose_cfg, override, key, allowed):
@@ -114,3 +117,21 @@ def test_cli_wrong_type_in_sweep_is_rejected_before_running(tmp_path):
     assert proc.returncode != 0
     assert "sheets.V1.density=many" in proc.stderr and "could not be converted to Float" in proc.stderr
     assert not sweep.exists()
+
+
+def test_a_network_this_machine_cannot_hold_is_refused(compose_cfg):
+    # A million neurons per mm2 would allocate until the machine gives out; a delay of 1,000 s gives
+    # every neuron ring buffers of ten million steps.
+    for override in ("sheets.V1.density=1e6", "max_delay=1000000"):
+        with pytest.raises(ParameterError, match=r"the network would need about .* GB in NEST .* more than this machine's"):
+            validate_tree(compose_cfg(override))
+    validate_tree(compose_cfg("sheets.V1.density=20000"))  # 20,000 neurons: fine
+
+
+def test_the_sweep_size_is_checked_before_planning(tmp_path):
+    big = run_cli(["-m", "sheets.V1.density=range(0,1000000)", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
+    assert big.returncode != 0 and "The sweep has 1,000,000 jobs, more than hydra.sweeper.max_jobs = 100,000" in big.stderr
+    assert "hydra.sweeper.max_jobs=1000000" in big.stderr
+    empty = run_cli(["-m", "sheets.V1.density=range(5,5)", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
+    assert empty.returncode != 0 and "The sweep has no job" in empty.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ left to its own spontaneous activity. Every value comes from the tree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -153,8 +154,11 @@ def simulate(sim: ModuleType, cfg: DictConfig) -> Recording:
 
     t_stop = kick.duration + cfg.experiment.spontaneous_duration
     step = max(1, round(RUN_STEP_MS / cfg.time_step)) * cfg.time_step  # a whole number of time steps
-    for t in np.append(np.arange(step, t_stop, step), t_stop):
-        sim.run_until(float(t))
+    # The times numpy.arange(step, t_stop, step) holds, then t_stop, one at a time: a long run
+    # needs no array of all its steps.
+    for i in range(max(0, math.ceil((t_stop - step) / step))):
+        sim.run_until(float(step + i * step))
+    sim.run_until(float(t_stop))
     block = sheet_recording(sim, pops, cfg.name) if pops else neo.Block(name=cfg.name)
     cell_ids = {name: np.asarray(pop.all_cells, dtype=int) for name, pop in pops.items()}
     return Recording(block=block, sizes=sizes, t_start=float(kick.duration), t_stop=float(t_stop), cell_ids=cell_ids)
