@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher.job import recorded
-from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest, now
+from launcher.manifest import COMPLETED, DAMAGED, FAILED, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
 from launcher.naming import name_run_dirs_after_overrides, outside_sweep_dir
 from launcher.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
 
@@ -75,6 +75,10 @@ class SweepFailed(CompactHydraException):
     """Some jobs of a sweep failed; the others' results are complete and kept."""
 
 
+class SweepRefused(CompactHydraException):
+    """The sweep directory holds what this sweep must not overwrite (another program's manifest.json)."""
+
+
 def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool = False) -> None:
     """Update a job's entry from what its launcher returned and what it wrote (``applied``:
     its results.json was already looked at, as the launcher told of its end)."""
@@ -100,6 +104,14 @@ def read_jobs_file(path: str) -> List[List[str]]:
     if not (isinstance(jobs, list) and all(isinstance(j, list) and all(isinstance(o, str) for o in j) for j in jobs)):
         raise ParameterError(f"hydra.sweeper.jobs_file: {path} must hold a JSON list of lists of overrides (strings)")
     return jobs
+
+
+def _shared(jobs: List[JobEntry], key: Callable[[JobEntry], str]) -> List[Tuple[str, List[str]]]:
+    """Each value of ``key`` that more than one job has, with those jobs' overrides."""
+    by_key: Dict[str, List[str]] = {}
+    for job in jobs:
+        by_key.setdefault(key(job), []).append(" ".join(job.overrides))
+    return [(value, labels) for value, labels in by_key.items() if len(labels) > 1]
 
 
 class Progress:
@@ -179,31 +191,41 @@ class ValidatingSweeper(BasicSweeper):
         if self.jobs_file:
             combinations = [common + listed for common in combinations for listed in read_jobs_file(self.jobs_file)]
 
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        earlier = self.earlier_manifest(sweep_dir)
         tic = time.perf_counter()
-        manifest = self.plan(combinations)
+        manifest = self.plan(combinations, earlier.numbers_for(combinations))
         log.debug("Validated %d jobs in %.2f s", len(combinations), time.perf_counter() - tic)
-        sweep_dir = manifest.sweep_dir
+        planned = list(manifest.jobs)
         if sweep_dir.exists():  # a sweep run before: a completed run of the same config need not run again
-            for job in manifest.jobs:
-                job.apply_results(sweep_dir)
-        to_run = [job for job in manifest.jobs if self.force or job.state != COMPLETED]
-        to_run = self.leave_queued_jobs(manifest, to_run)
+            manifest.refresh()
+            self.warn_of_damage(planned)
+        kept = manifest.keep(earlier)
+        manifest.refresh(kept)
+        to_run = [job for job in planned if self.force or job.state != COMPLETED]
+        to_run = self.leave_queued_jobs(earlier, sorted(to_run, key=lambda job: job.number))
         if self.plan_only:
-            print(self.format_plan(manifest, to_run))
+            print(self.format_plan(manifest, planned, to_run))
             return []
+        if kept:
+            log.log(
+                logging.WARNING if earlier.rebuilt else logging.INFO,
+                "%d earlier jobs of %s that this sweep does not run stay listed in its manifest, status and table (#%s)",
+                len(kept), sweep_dir, ", #".join(str(job.number) for job in kept[:10]) + (", ..." if len(kept) > 10 else ""),
+            )
 
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         for job in to_run:
             job.state, job.error, job.log, job.started, job.finished = PENDING, None, None, None, None
-            job.slurm_job_id = None
+            job.slurm_job_id = job.damage = None
         manifest.save()
-        if len(to_run) < len(manifest.jobs):
-            done = sum(job.state == COMPLETED for job in manifest.jobs)
-            log.info("Resuming: %d of %d jobs already completed, %d to run", done, len(manifest.jobs), len(to_run))
+        if len(to_run) < len(planned):
+            done = sum(job.state == COMPLETED for job in planned)
+            log.info("Resuming: %d of %d jobs already completed, %d to run", done, len(planned), len(to_run))
 
         returns = self.run(manifest, to_run)
-        queued = [job for job in manifest.jobs if job.state in (PENDING, RUNNING)]
+        queued = [job for job in planned if job.state in (PENDING, RUNNING)]
         if queued:
             log.info(
                 "Submitted %d jobs and left them to the cluster. Follow them with `python -m launcher status %s`, "
@@ -211,31 +233,64 @@ class ValidatingSweeper(BasicSweeper):
                 len(queued), sweep_dir, sweep_dir,
             )
             return returns
-        failed = [job for job in manifest.jobs if job.state == FAILED]
+        failed = [job for job in planned if job.state == FAILED]
         if self.collect:
             self.collect_sweep(sweep_dir)
         if failed:
             raise SweepFailed(
-                f"{len(failed)} of {len(manifest.jobs)} jobs failed (the other results are complete):\n"
+                f"{len(failed)} of {len(planned)} jobs failed (the other results are complete):\n"
                 + "\n".join(manifest.describe_failure(job) for job in failed)
             )
         return returns
 
-    def leave_queued_jobs(self, manifest: Manifest, to_run: List[JobEntry]) -> List[JobEntry]:
+    def earlier_manifest(self, sweep_dir: Path) -> Manifest:
+        """What the sweep directory holds from earlier sweeps: its manifest; if that is damaged
+        or missing, the jobs its run directories tell of (with a warning if it was damaged: the
+        manifest this sweep writes replaces it); nothing for a new directory.
+
+        Raises :class:`SweepRefused` if the directory's manifest.json is another program's.
+        """
+        assert self.config is not None
+        found = Manifest.read(sweep_dir)
+        if not isinstance(found, ManifestError):
+            return found
+        if found.kind == ManifestError.FOREIGN:
+            raise SweepRefused(
+                f"The sweep was refused; nothing was run or written: {found}. Choose another hydra.sweep.dir, "
+                "or move the file away."
+            )
+        rebuilt = Manifest.rebuild(sweep_dir, job_log=f"{self.config.hydra.job.name}.log")
+        if found.kind == ManifestError.DAMAGED:
+            log.warning(
+                "%s. It is rebuilt from this sweep's jobs and the %d run directories that hold a results.json",
+                found, len(rebuilt.jobs),
+            )
+        return rebuilt
+
+    @staticmethod
+    def warn_of_damage(jobs: List[JobEntry]) -> None:
+        """Name each job whose results.json is damaged: it is not done, so it runs again."""
+        damaged = [job for job in jobs if job.state == DAMAGED]
+        if damaged:
+            log.warning(
+                "%d jobs have a damaged results.json and run again:\n%s",
+                len(damaged), "\n".join(f"  #{job.number} {job.damage}" for job in damaged),
+            )
+
+    def leave_queued_jobs(self, earlier: Manifest, to_run: List[JobEntry]) -> List[JobEntry]:
         """Leave out the jobs that an earlier, non-waiting submission of this sweep still has in
         the Slurm queue (running them again would run them twice)."""
-        if not manifest.path.exists():
-            return to_run
-        earlier = {job.run_dir: job for job in Manifest.load(manifest.sweep_dir).jobs if job.slurm_job_id}
-        if not earlier:
+        submitted = [job for job in earlier.jobs if job.slurm_job_id]
+        if not submitted:
             return to_run
         from launcher.slurm import refresh_states
 
-        refresh_states(list(earlier.values()))
-        queued = {run_dir for run_dir, job in earlier.items() if job.state in (PENDING, RUNNING)}
+        earlier.refresh(submitted)
+        refresh_states(submitted)
+        queued = {job.run_dir: job for job in submitted if job.state in (PENDING, RUNNING)}
         for job in to_run:
             if job.run_dir in queued:
-                job.state, job.slurm_job_id = earlier[job.run_dir].state, earlier[job.run_dir].slurm_job_id
+                job.state, job.slurm_job_id = queued[job.run_dir].state, queued[job.run_dir].slurm_job_id
         if queued:
             log.info("%d jobs of an earlier submission are still in the Slurm queue: left to it", len(queued))
         return [job for job in to_run if job.run_dir not in queued]
@@ -299,8 +354,9 @@ class ValidatingSweeper(BasicSweeper):
             manifest.save()
         return returns
 
-    def plan(self, combinations: List[List[str]]) -> Manifest:
-        """Compose and validate every job and plan its run directory.
+    def plan(self, combinations: List[List[str]], numbers: Optional[Sequence[int]] = None) -> Manifest:
+        """Compose and validate every job and plan its run directory; ``numbers``: the job
+        numbers (by default 0, 1, ...; see :meth:`Manifest.numbers_for`).
 
         Raises one :class:`ParameterError` listing every problem once.
         """
@@ -308,7 +364,7 @@ class ValidatingSweeper(BasicSweeper):
         problems: Dict[str, List[str]] = {}  # problem -> labels of the jobs that have it
         jobs: List[JobEntry] = []
         planner = self._planner()
-        for number, overrides in enumerate(combinations):
+        for number, overrides in zip(range(len(combinations)) if numbers is None else numbers, combinations):
             label = " ".join(overrides) or "(no overrides)"
             planned = planner.plan(overrides) if planner is not None else None
             if planned is not None:  # plain value changes: planned from the base, without composing
@@ -323,16 +379,13 @@ class ValidatingSweeper(BasicSweeper):
                 problems.setdefault(problem, []).append(label)
             if not found and planned_hash is not None and run_dir is not None:
                 jobs.append(JobEntry(number, list(overrides), run_dir, planned_hash))
-        by_dir: Dict[str, List[str]] = {}
         for job in jobs:
-            by_dir.setdefault(job.run_dir, []).append(" ".join(job.overrides))
             if outside_sweep_dir(job.run_dir):
                 problems.setdefault(
                     f"the run directory {job.run_dir!r} is not inside the sweep directory (see hydra.sweep.subdir)", []
                 ).append(" ".join(job.overrides))
-        for run_dir, labels in by_dir.items():
-            if len(labels) > 1:
-                problems[f"{len(labels)} jobs would share the run directory {run_dir!r}"] = labels
+        for run_dir, labels in _shared(jobs, lambda job: job.run_dir):
+            problems[f"{len(labels)} jobs would share the run directory {run_dir!r}"] = labels
         if problems:
             lines = []
             for problem, labels in problems.items():
@@ -415,14 +468,18 @@ class ValidatingSweeper(BasicSweeper):
             return None
         return ValuePlanner(loader.composer(self.config))
 
-    def format_plan(self, manifest: Manifest, to_run: List[JobEntry]) -> str:
-        """The plan-mode listing: every job, its run directory and state, what would run."""
+    def format_plan(self, manifest: Manifest, planned: List[JobEntry], to_run: List[JobEntry]) -> str:
+        """The plan-mode listing: every job, its run directory and state, what would run
+        (earlier jobs of the directory that this sweep does not plan are skipped)."""
         width = max((len(job.run_dir) for job in manifest.jobs), default=0)
-        lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(manifest.jobs)} jobs would run:"]
+        lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(planned)} jobs would run:"]
         running = {job.number for job in to_run}
+        earlier = len(manifest.jobs) - len(planned)
         for job in manifest.jobs:
             action = "run" if job.number in running else "skip"
             lines.append(f"  #{job.number:<4} {job.run_dir:<{width}}  {job.state:<9}  {action}")
+        if earlier:
+            lines.append(f"({earlier} earlier jobs of the directory are not in this sweep: listed, not run)")
         return "\n".join(lines)
 
     def collect_sweep(self, sweep_dir: Path) -> None:
