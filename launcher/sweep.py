@@ -358,7 +358,9 @@ class ValidatingSweeper(BasicSweeper):
         """Compose and validate every job and plan its run directory; ``numbers``: the job
         numbers (by default 0, 1, ...; see :meth:`Manifest.numbers_for`).
 
-        Raises one :class:`ParameterError` listing every problem once.
+        Raises one :class:`ParameterError` listing every problem once: among them two jobs
+        that would share a run directory, or run the same parameter tree (``a=50,50.0``: one
+        value written two ways; each would be run and listed as a job of its own).
         """
         assert self.config is not None and self.hydra_context is not None
         problems: Dict[str, List[str]] = {}  # problem -> labels of the jobs that have it
@@ -386,6 +388,13 @@ class ValidatingSweeper(BasicSweeper):
                 ).append(" ".join(job.overrides))
         for run_dir, labels in _shared(jobs, lambda job: job.run_dir):
             problems[f"{len(labels)} jobs would share the run directory {run_dir!r}"] = labels
+        for config_hash, labels in _shared(jobs, lambda job: job.config_hash):
+            # The same simulation twice, under two names; the resume, table and figures would
+            # count it twice. Refused, as a shared run directory is, rather than guessing which to keep.
+            problems[
+                f"{len(labels)} jobs would run the same parameter tree (config hash {config_hash}): "
+                "one value written two ways? Give each value once"
+            ] = labels
         if problems:
             lines = []
             for problem, labels in problems.items():

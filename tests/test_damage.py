@@ -1,6 +1,6 @@
 """Damaged sweep files are reported, never fatal: results.json and manifest.json of any content
 through their readers, ``python -m launcher status|collect`` and the sweep run again; sweeps that
-add jobs to a directory."""
+add jobs to a directory; jobs that would run one tree twice."""
 
 from __future__ import annotations
 
@@ -339,3 +339,16 @@ def test_jobs_are_numbered_after_the_earlier_ones_and_keep_theirs():
 
 def fake_entry(number: int, override: str) -> JobEntry:
     return JobEntry(number, [override], override, f"hash-{override}")
+
+
+# --- one tree twice --------------------------------------------------------------------------------------
+
+
+def test_one_value_written_two_ways_is_refused_before_anything_runs(tmp_path):
+    sweep_dir = tmp_path / "D"
+    proc = no_traceback(run_cli(["-m", "sheets.V1.density=50,50.0,60", "experiment.spontaneous_duration=10",
+                                 f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path))
+    assert proc.returncode == 1
+    assert "2 jobs would run the same parameter tree" in proc.stderr
+    assert "sheets.V1.density=50 experiment.spontaneous_duration=10; sheets.V1.density=50.0" in proc.stderr
+    assert not sweep_dir.exists()
