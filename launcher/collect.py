@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from launcher.manifest import COMPLETED, DAMAGED, FAILED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest, ManifestError
+from launcher.results import load_results
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -153,37 +154,45 @@ def _numeric_if_possible(column: pd.Series) -> pd.Series:
         return column
 
 
-def _job_metrics(job: JobEntry, sweep_dir: Path) -> dict[str, Any]:
-    """The metrics of a completed job, nothing for any other; folds results.json into the job's entry.
+def _job_results(job: JobEntry, sweep_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The metrics of a completed job (nothing for any other), and the names of the metrics its
+    results.json holds, whatever its state or config; folds results.json into the job's entry.
 
     A results.json written for another config (an earlier sweep into the same
-    directory) is not this job's and is ignored.
+    directory) is not this job's: its metrics are not the job's, but their names say
+    which columns the model's table has when no job of this sweep has a value.
     """
-    record = job.apply_results(sweep_dir)
+    found = load_results(sweep_dir / job.run_dir)
+    record = job.take_results(found)
+    names = list(found["metrics"]) if isinstance(found, dict) else []
     if record is None or job.state != COMPLETED:
-        return {}
-    return dict(record["metrics"])
+        return {}, names
+    return dict(record["metrics"]), names
 
 
-def _first_seen(dicts: Iterable[dict[str, Any]]) -> list[str]:
-    """The keys of all dicts, each once, in the order they first appear."""
+def _first_seen(dicts: Iterable[Iterable[str]]) -> list[str]:
+    """The keys of all dicts (or names of all lists), each once, in the order they first appear."""
     return list(dict.fromkeys(key for d in dicts for key in d))
 
 
 def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None) -> pd.DataFrame:
     """One row per job (in job order): ``job``, the swept parameters, ``state``, the metrics.
 
+    A metric has its column if any job's results.json names it, even when no job has a
+    value: a sweep whose every job failed keeps the columns of an earlier run of the
+    same directories; with no metric named anywhere, there are no metric columns.
     ``manifest``: the sweep's, if already read (else read here, see :func:`read_sweep`).
     """
     sweep_dir = Path(sweep_dir)
     jobs = _in_order((manifest or read_sweep(sweep_dir)[0]).jobs)
-    metrics = [_job_metrics(job, sweep_dir) for job in jobs]  # also updates each job's state
+    read = [_job_results(job, sweep_dir) for job in jobs]  # also updates each job's state
+    metrics = [values for values, _ in read]
     params = [parse_overrides(job.overrides) for job in jobs]
     columns: dict[str, pd.Series] = {"job": pd.Series([job.number for job in jobs], dtype="int64")}
     for key in _first_seen(params):
         columns[key] = _numeric_if_possible(_column(params, key))
     columns["state"] = pd.Series([job.state for job in jobs], dtype=object)
-    for key in _first_seen(metrics):
+    for key in _first_seen([*metrics, *(names for _, names in read)]):
         columns[key] = pd.to_numeric(_column(metrics, key), errors="coerce")  # anything but a number: NaN
     return pd.DataFrame(columns)
 

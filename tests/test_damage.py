@@ -15,10 +15,10 @@ import pytest
 
 from launcher import collect
 from launcher.jsonfile import Damage
-from launcher.manifest import COMPLETED, DAMAGED, JobEntry, Manifest, ManifestError
+from launcher.manifest import COMPLETED, DAMAGED, FAILED, JobEntry, Manifest, ManifestError
 from launcher.results import load_results
 from support import run_cli, run_launcher_cli
-from test_collect import METRICS, fake_job
+from test_collect import METRICS, fake_job, fake_sweep
 
 #: Real jobs that take well under a second each.
 FAST = ["experiment.spontaneous_duration=10", "sheets.V1.density=2"]
@@ -341,7 +341,19 @@ def fake_entry(number: int, override: str) -> JobEntry:
     return JobEntry(number, [override], override, f"hash-{override}")
 
 
-# --- one tree twice --------------------------------------------------------------------------------------
+# --- the table when no job has metrics; one tree twice ------------------------------------------------
+
+
+def test_every_job_failed_keeps_the_metric_columns_of_any_results_json(tmp_path):
+    failed = {str(n): {"state": FAILED, "error": "RuntimeError: no"} for n in range(2)}
+    sweep_dir = fake_sweep(tmp_path / "D", {"a": ["1", "2"]}, **failed)
+    assert collect.summary_table(sweep_dir).columns.tolist() == ["job", "a", "state"]  # no metric named anywhere
+    # an earlier run of another config left its results.json in one run directory
+    stale = fake_job(tmp_path / "old", 7, ["a=1"])  # its config hash is not job 0's
+    shutil.copy(tmp_path / "old" / stale.run_dir / "results.json", sweep_dir / "a=1" / "results.json")
+    table = collect.summary_table(sweep_dir)
+    assert table.columns.tolist() == ["job", "a", "state", *METRICS]
+    assert table["state"].tolist() == ["running", FAILED] and table[METRICS].isna().all().all()
 
 
 def test_one_value_written_two_ways_is_refused_before_anything_runs(tmp_path):
