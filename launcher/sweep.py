@@ -192,10 +192,15 @@ class ValidatingSweeper(BasicSweeper):
             combinations = [common + listed for common in combinations for listed in read_jobs_file(self.jobs_file)]
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        earlier = self.earlier_manifest(sweep_dir)
+        earlier, damage = self.earlier_manifest(sweep_dir)
         tic = time.perf_counter()
         manifest = self.plan(combinations, earlier.numbers_for(combinations))
         log.debug("Validated %d jobs in %.2f s", len(combinations), time.perf_counter() - tic)
+        if damage is not None:  # said once the sweep is known to go ahead
+            log.warning(
+                "%s. The manifest is rebuilt from this sweep's jobs and the %d run directories that hold a results.json",
+                damage, len(earlier.jobs),
+            )
         planned = list(manifest.jobs)
         if sweep_dir.exists():  # a sweep run before: a completed run of the same config need not run again
             manifest.refresh()
@@ -243,29 +248,24 @@ class ValidatingSweeper(BasicSweeper):
             )
         return returns
 
-    def earlier_manifest(self, sweep_dir: Path) -> Manifest:
+    def earlier_manifest(self, sweep_dir: Path) -> Tuple[Manifest, Optional[ManifestError]]:
         """What the sweep directory holds from earlier sweeps: its manifest; if that is damaged
-        or missing, the jobs its run directories tell of (with a warning if it was damaged: the
-        manifest this sweep writes replaces it); nothing for a new directory.
+        (then returned too: the manifest this sweep writes replaces it) or missing, the jobs its
+        run directories tell of; nothing for a new directory.
 
         Raises :class:`SweepRefused` if the directory's manifest.json is another program's.
         """
         assert self.config is not None
         found = Manifest.read(sweep_dir)
         if not isinstance(found, ManifestError):
-            return found
+            return found, None
         if found.kind == ManifestError.FOREIGN:
             raise SweepRefused(
                 f"The sweep was refused; nothing was run or written: {found}. Choose another hydra.sweep.dir, "
                 "or move the file away."
             )
         rebuilt = Manifest.rebuild(sweep_dir, job_log=f"{self.config.hydra.job.name}.log")
-        if found.kind == ManifestError.DAMAGED:
-            log.warning(
-                "%s. It is rebuilt from this sweep's jobs and the %d run directories that hold a results.json",
-                found, len(rebuilt.jobs),
-            )
-        return rebuilt
+        return rebuilt, found if found.kind == ManifestError.DAMAGED else None
 
     @staticmethod
     def warn_of_damage(jobs: List[JobEntry]) -> None:

@@ -325,9 +325,23 @@ def test_a_sweep_adding_jobs_to_a_directory_keeps_the_earlier_ones(copy):
     ]
 
 
+def test_an_earlier_failed_job_that_a_sweep_does_not_list_is_kept_but_not_its_failure(tmp_path):
+    sweep_dir = tmp_path / "D"
+    first = no_traceback(sweep(sweep_dir, "simulator=nosuchsim"))
+    assert first.returncode == 1 and "cannot import pyNN.nosuchsim" in first.stderr
+    second = no_traceback(sweep(sweep_dir, "pynn_seed=5"))
+    assert second.returncode == 0, second.stderr
+    assert "1 earlier jobs of" in output(second) and "Launching 1 jobs" in output(second)
+    status = run_launcher_cli("status", sweep_dir)
+    assert "2 jobs: 1 completed, 1 failed" in status.stdout and "cannot import pyNN.nosuchsim" in status.stdout
+    assert pd.read_csv(sweep_dir / "summary.csv")["state"].tolist() == [FAILED, COMPLETED]
+
+
 def test_jobs_are_numbered_after_the_earlier_ones_and_keep_theirs():
     earlier = Manifest(Path("D"), [fake_entry(0, "a=1"), fake_entry(1, "a=2"), fake_entry(4, "a=5")])
     assert earlier.numbers_for([["a=2"], ["a=3"], ["a=1"], ["a=4"]]) == [1, 5, 0, 6]
+    two_keys = Manifest(Path("D"), [JobEntry(3, ["b=1", "a=2"], "a=2,b=1", "h")])
+    assert two_keys.numbers_for([["a=2", "b=1"], ["a=2", "b=2"]]) == [3, 4]  # the same overrides in another order
     assert Manifest(Path("D"), earlier.jobs, rebuilt=True).numbers_for([["a=2"], ["a=3"]]) == [0, 1]
     planned = Manifest(Path("D"), [fake_entry(1, "a=2"), fake_entry(5, "a=3")])
     kept = planned.keep(earlier)
