@@ -7,7 +7,7 @@ their own ``results.json``, which stays the truth about a finished job.
 sees jobs that finished after the manifest was last written.
 
 Files on disk may still be damaged (a full disk, a hand edit). Every read of
-a manifest goes through :func:`read_manifest`, which checks it field by field
+a manifest goes through :meth:`Manifest.read`, which checks it field by field
 and says what is wrong instead of raising; a job whose results.json is damaged
 is in the state ``damaged`` (not done: a resume reruns it). What the run
 directories still tell is read by :func:`jobs_on_disk`, from which a sweep

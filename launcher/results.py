@@ -2,7 +2,10 @@
 
 ``results.json`` is the completion marker. It is written last, atomically
 (temporary file, fsync, rename), so a job killed at any point leaves either no
-``results.json`` or one from a finished attempt, never a partial one.
+``results.json`` or one from a finished attempt, never a partial one. A file
+damaged later all the same (a full disk, a hand edit) is read by
+:func:`load_results`, the one reader, as a :class:`~launcher.jsonfile.Damage`
+saying why, never as an exception.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
 
 #: What each field of a results.json must hold, of those its readers use (a task may add fields
 #: of its own: see :func:`launcher.job.current_record`).
-_RESULTS_FIELDS = {
+_RESULTS_KINDS = {
     "state": one_of(COMPLETED, FAILED),
     "config_hash": TEXT,
     "metrics": NUMBERS,
@@ -75,7 +78,7 @@ _RESULTS_FIELDS = {
     "slurm_job_id": OPTIONAL_TEXT,
 }
 #: Without these a record cannot say whether its job is done.
-_REQUIRED_RESULTS_FIELDS = ("state", "config_hash", "metrics")
+_REQUIRED_RESULTS_KINDS = ("state", "config_hash", "metrics")
 
 
 def load_results(run_dir: Path) -> dict[str, Any] | Damage | None:
@@ -86,7 +89,7 @@ def load_results(run_dir: Path) -> dict[str, Any] | Damage | None:
     record = read_json_object(path)
     if not isinstance(record, dict):
         return record
-    problem = field_problem(record, _RESULTS_FIELDS, _REQUIRED_RESULTS_FIELDS)
+    problem = field_problem(record, _RESULTS_KINDS, _REQUIRED_RESULTS_KINDS)
     return Damage(path, problem) if problem else record
 
 

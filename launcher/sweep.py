@@ -6,12 +6,15 @@ checks nothing but composition, stops at the first failed job it looks at and
 reruns everything when started again. This one:
 
 1. composes and validates every combination first: a rejected sweep creates
-   nothing, and no two jobs may share a run directory;
+   nothing, and no two jobs may share a run directory or a parameter tree;
 2. writes ``manifest.json`` in the sweep directory (every job, its run
-   directory, config hash and state) and keeps it current;
+   directory, config hash and state) and keeps it current; the jobs of earlier
+   sweeps into the directory stay listed with their numbers, a damaged or
+   missing manifest is rebuilt, another program's ``manifest.json`` refused;
 3. skips the jobs whose run directory already holds a completed
-   ``results.json`` with the same config hash (``hydra.sweeper.force=true``
-   reruns everything; ``hydra.sweeper.plan=true`` only lists the jobs);
+   ``results.json`` with the same config hash (a damaged one is named and its
+   job run again; ``hydra.sweeper.force=true`` reruns everything;
+   ``hydra.sweeper.plan=true`` only lists the jobs);
 4. runs every other job, even when some fail, showing progress;
 5. collects the sweep into ``summary.csv`` and figures, then lists each failed
    job with its error and log and exits non-zero if there is one.
