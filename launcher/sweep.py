@@ -501,6 +501,8 @@ class ValidatingSweeper(BasicSweeper):
 
             written = collect(sweep_dir)
             log.info("Collected the sweep: %s", written)
+            for line in written.damaged:  # an earlier job this sweep did not run: its own were named before
+                log.warning("%s", line)
         except Exception as exc:  # collection is a convenience, the results are on disk
             log.error("Could not collect %s: %s (run `python -m launcher collect %s`)", sweep_dir, exc, sweep_dir)
 

@@ -337,6 +337,16 @@ def test_an_earlier_failed_job_that_a_sweep_does_not_list_is_kept_but_not_its_fa
     assert pd.read_csv(sweep_dir / "summary.csv")["state"].tolist() == [FAILED, COMPLETED]
 
 
+def test_an_earlier_job_with_a_damaged_results_json_is_named_by_a_sweep_that_does_not_run_it(copy):
+    damaged = run_dirs(copy)[1] / "results.json"
+    damaged.write_bytes(b"\xff")
+    proc = no_traceback(sweep(copy, "pynn_seed=7"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"job #1 is not counted as completed: {damaged}: not UTF-8" in output(proc)
+    assert damaged.read_bytes() == b"\xff"  # not this sweep's job: left for a sweep that lists it
+    assert pd.read_csv(copy / "summary.csv")["state"].tolist() == [COMPLETED, DAMAGED, COMPLETED, COMPLETED]
+
+
 def test_jobs_are_numbered_after_the_earlier_ones_and_keep_theirs():
     earlier = Manifest(Path("D"), [fake_entry(0, "a=1"), fake_entry(1, "a=2"), fake_entry(4, "a=5")])
     assert earlier.numbers_for([["a=2"], ["a=3"], ["a=1"], ["a=4"]]) == [1, 5, 0, 6]
