@@ -8,24 +8,37 @@ A new command is a subparser with a ``run`` default (see :func:`build_parser`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from launcher import collect
+from launcher.manifest import ManifestError
 from launcher.mozaik_format import MozaikFormatError
 
 
 def _status(args: argparse.Namespace) -> int:
-    print(collect.format_status(collect.status(args.sweep_dir)))
-    return 0
+    report = collect.status(args.sweep_dir)
+    print(collect.format_status(report))
+    return _report_problem(args, report.problem)
 
 
 def _collect(args: argparse.Namespace) -> int:
-    for path in collect.collect(args.sweep_dir).paths:
+    result = collect.collect(args.sweep_dir)
+    for path in result.paths:
         print(path)
-    return 0
+    for line in result.damaged:
+        print(f"python -m launcher {args.command}: warning: {line}", file=sys.stderr)
+    return _report_problem(args, result.problem)
+
+
+def _report_problem(args: argparse.Namespace, problem: Optional[str]) -> int:
+    """The exit code of a command that reported what it could: 1, with the problem on stderr,
+    if the sweep's manifest could not be read."""
+    if problem is None:
+        return 0
+    print(f"python -m launcher {args.command}: error: {problem}", file=sys.stderr)
+    return 1
 
 
 Command = Callable[[argparse.Namespace], int]
@@ -102,12 +115,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except FileNotFoundError as exc:  # most often: not a sweep directory (no manifest.json)
+    except (ManifestError, FileNotFoundError, MozaikFormatError) as exc:  # no sweep directory, another program's manifest...
         print(f"python -m launcher {args.command}: error: {exc}", file=sys.stderr)
-    except MozaikFormatError as exc:
-        print(f"python -m launcher {args.command}: error: {exc}", file=sys.stderr)
-    except json.JSONDecodeError as exc:
-        print(f"python -m launcher {args.command}: error: {args.sweep_dir} has a damaged manifest.json: {exc}", file=sys.stderr)
     return 1
 
 

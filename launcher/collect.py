@@ -16,6 +16,11 @@ as well as after it:
 
 A parameter is drawn only if it takes more than one value; a key that every
 job sets to the same value is a column of the table but not an axis.
+
+Damaged files never stop them (see :mod:`launcher.jsonfile`): a job whose
+results.json cannot be read is ``damaged``, listed with the file and why; a
+damaged manifest is reported, and the jobs are then those the run directories
+tell of (:func:`launcher.manifest.jobs_on_disk`).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from launcher.manifest import COMPLETED, FAILED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest
+from launcher.manifest import COMPLETED, DAMAGED, FAILED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest, ManifestError
+from launcher.results import load_results
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,7 +46,7 @@ SUMMARY_FILE = "summary.csv"
 #: The parameter that repeats a configuration; averaged over, never an axis.
 SEED_KEY = "pynn_seed"
 #: The order in which the status counts the jobs: what is done first.
-STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING)
+STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, DAMAGED)
 #: Colour of cells without a value (failed or missing job, undefined metric).
 MISSING_COLOUR = "lightgrey"
 #: A numeric axis with at most this many values has one tick per value.
@@ -52,6 +58,22 @@ MAX_ANNOTATED_CELLS = 144
 # --- status ---------------------------------------------------------------------------------------
 
 
+def read_sweep(sweep_dir: Path) -> tuple[Manifest, Optional[str]]:
+    """The sweep's manifest; if it is damaged, the jobs its run directories tell of, with a
+    message saying so (what can still be reported is); a :class:`ManifestError` for a missing
+    manifest or another program's."""
+    manifest = Manifest.read(sweep_dir)
+    if not isinstance(manifest, ManifestError):
+        return manifest, None
+    if manifest.kind != ManifestError.DAMAGED:
+        raise manifest
+    problem = (
+        f"{manifest}. Reported instead: the run directories that hold a results.json (job numbers, "
+        "and jobs without one, are not known until the sweep runs again and rebuilds the manifest)"
+    )
+    return Manifest.rebuild(sweep_dir), problem
+
+
 @dataclass
 class StatusReport:
     """The state of every job of a sweep, as far as the files on disk tell."""
@@ -61,6 +83,10 @@ class StatusReport:
     failed: list[JobEntry] = field(default_factory=list)
     #: The file name of each job's log in its run directory.
     job_log: str = JOB_LOG
+    #: The jobs whose results.json cannot be read.
+    damaged: list[JobEntry] = field(default_factory=list)
+    #: Why the manifest could not be read, if it could not (the jobs are then the run directories').
+    problem: Optional[str] = None
 
     @property
     def total(self) -> int:
@@ -68,24 +94,32 @@ class StatusReport:
 
 
 def status(sweep_dir: Path | str) -> StatusReport:
-    """Count the jobs of a sweep by state and describe the failed ones."""
+    """Count the jobs of a sweep by state and describe the failed and damaged ones."""
     sweep_dir = Path(sweep_dir)
-    manifest = Manifest.load(sweep_dir)
+    manifest, problem = read_sweep(sweep_dir)
+    if not manifest.rebuilt:  # a rebuilt manifest was read from the results.json just now
+        manifest.refresh()
     if any(job.slurm_job_id and job.state in (PENDING, RUNNING) for job in manifest.jobs):
         from launcher.slurm import refresh_states  # jobs left to Slurm: ask the queue
 
         refresh_states(manifest.jobs)
-    failed = [job for job in _in_order(manifest.jobs) if job.state == FAILED]
-    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log)
+    jobs = _in_order(manifest.jobs)
+    failed = [job for job in jobs if job.state == FAILED]
+    damaged = [job for job in jobs if job.state == DAMAGED]
+    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log, damaged, problem)
 
 
 def format_status(report: StatusReport) -> str:
-    """The status as a user reads it: one line of counts, then each failed job."""
-    counts = ", ".join(f"{report.counts.get(state, 0)} {state}" for state in STATUS_ORDER)
+    """The status as a user reads it: one line of counts, then each failed and each damaged job."""
+    counts = ", ".join(f"{report.counts[state]} {state}" for state in STATUS_ORDER if state in report.counts)
     lines = [f"Sweep {report.sweep_dir}: {report.total} jobs: {counts}"]
-    if report.failed:
-        lines.append("Failed jobs:")
-    lines += [job.describe_failure(report.sweep_dir, report.job_log) for job in report.failed]
+    for title, jobs in (
+        ("Failed jobs:", report.failed),
+        ("Jobs whose results.json is damaged (not done: running the sweep again reruns them):", report.damaged),
+    ):
+        if jobs:
+            lines.append(title)
+        lines += [job.describe_failure(report.sweep_dir, report.job_log) for job in jobs]
     return "\n".join(lines)
 
 
@@ -120,34 +154,45 @@ def _numeric_if_possible(column: pd.Series) -> pd.Series:
         return column
 
 
-def _job_metrics(job: JobEntry, sweep_dir: Path) -> dict[str, Any]:
-    """The metrics of a completed job, nothing for any other; folds results.json into the job's entry.
+def _job_results(job: JobEntry, sweep_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The metrics of a completed job (nothing for any other), and the names of the metrics its
+    results.json holds, whatever its state or config; folds results.json into the job's entry.
 
     A results.json written for another config (an earlier sweep into the same
-    directory) is not this job's and is ignored.
+    directory) is not this job's: its metrics are not the job's, but their names say
+    which columns the model's table has when no job of this sweep has a value.
     """
-    record = job.apply_results(sweep_dir)
+    found = load_results(sweep_dir / job.run_dir)
+    record = job.take_results(found)
+    names = list(found["metrics"]) if isinstance(found, dict) else []
     if record is None or job.state != COMPLETED:
-        return {}
-    return dict(record.get("metrics") or {})
+        return {}, names
+    return dict(record["metrics"]), names
 
 
-def _first_seen(dicts: Iterable[dict[str, Any]]) -> list[str]:
-    """The keys of all dicts, each once, in the order they first appear."""
+def _first_seen(dicts: Iterable[Iterable[str]]) -> list[str]:
+    """The keys of all dicts (or names of all lists), each once, in the order they first appear."""
     return list(dict.fromkeys(key for d in dicts for key in d))
 
 
-def summary_table(sweep_dir: Path | str) -> pd.DataFrame:
-    """One row per job (in job order): ``job``, the swept parameters, ``state``, the metrics."""
+def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None) -> pd.DataFrame:
+    """One row per job (in job order): ``job``, the swept parameters, ``state``, the metrics.
+
+    A metric has its column if any job's results.json names it, even when no job has a
+    value: a sweep whose every job failed keeps the columns of an earlier run of the
+    same directories; with no metric named anywhere, there are no metric columns.
+    ``manifest``: the sweep's, if already read (else read here, see :func:`read_sweep`).
+    """
     sweep_dir = Path(sweep_dir)
-    jobs = _in_order(Manifest.load(sweep_dir, refresh=False).jobs)
-    metrics = [_job_metrics(job, sweep_dir) for job in jobs]  # also updates each job's state
+    jobs = _in_order((manifest or read_sweep(sweep_dir)[0]).jobs)
+    read = [_job_results(job, sweep_dir) for job in jobs]  # also updates each job's state
+    metrics = [values for values, _ in read]
     params = [parse_overrides(job.overrides) for job in jobs]
     columns: dict[str, pd.Series] = {"job": pd.Series([job.number for job in jobs], dtype="int64")}
     for key in _first_seen(params):
         columns[key] = _numeric_if_possible(_column(params, key))
     columns["state"] = pd.Series([job.state for job in jobs], dtype=object)
-    for key in _first_seen(metrics):
+    for key in _first_seen([*metrics, *(names for _, names in read)]):
         columns[key] = pd.to_numeric(_column(metrics, key), errors="coerce")  # anything but a number: NaN
     return pd.DataFrame(columns)
 
@@ -169,10 +214,14 @@ def split_columns(table: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 @dataclass
 class CollectResult:
-    """What :func:`collect` wrote."""
+    """What :func:`collect` wrote, and what it found damaged."""
 
     csv: Path
     figures: list[Path] = field(default_factory=list)
+    #: Why the manifest could not be read, if it could not (the table is then the run directories').
+    problem: Optional[str] = None
+    #: One line for each job whose results.json is damaged, naming the file.
+    damaged: list[str] = field(default_factory=list)
 
     @property
     def paths(self) -> list[Path]:
@@ -200,11 +249,18 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
 
 
 def collect(sweep_dir: Path | str) -> CollectResult:
-    """Write ``summary.csv`` and the figures of a sweep into its directory; return their paths."""
+    """Write ``summary.csv`` and the figures of a sweep into its directory; return their paths
+    and what was found damaged (a :class:`ManifestError` for a missing or foreign manifest)."""
     sweep_dir = Path(sweep_dir)
-    table = summary_table(sweep_dir)
+    manifest, problem = read_sweep(sweep_dir)
+    table = summary_table(sweep_dir, manifest)
     csv = _write_atomically(sweep_dir / SUMMARY_FILE, lambda tmp: table.to_csv(tmp, index=False))
-    return CollectResult(csv, write_figures(table, sweep_dir))
+    damaged = [
+        f"job #{job.number} is not counted as completed: {job.damage} (running the sweep again reruns it)"
+        for job in _in_order(manifest.jobs)
+        if job.state == DAMAGED
+    ]
+    return CollectResult(csv, write_figures(table, sweep_dir), problem, damaged)
 
 
 # --- figures --------------------------------------------------------------------------------------

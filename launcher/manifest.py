@@ -5,19 +5,29 @@ so it is never half-written however many jobs end at once; the jobs write
 their own ``results.json``, which stays the truth about a finished job.
 :func:`Manifest.load` folds those in, so a reader (``status``, ``collect``)
 sees jobs that finished after the manifest was last written.
+
+Files on disk may still be damaged (a full disk, a hand edit). Every read of
+a manifest goes through :meth:`Manifest.read`, which checks it field by field
+and says what is wrong instead of raising; a job whose results.json is damaged
+is in the state ``damaged`` (not done: a resume reruns it). What the run
+directories still tell is read by :func:`jobs_on_disk`, from which a sweep
+rebuilds a damaged or missing manifest.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from launcher import results
+from launcher.jsonfile import (
+    COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object, short
+)
+from launcher.naming import outside_sweep_dir
 
 MANIFEST_FILE = "manifest.json"
 #: The log a job of run_sim.py writes into its run directory (Hydra's ``<job name>.log``);
@@ -25,7 +35,12 @@ MANIFEST_FILE = "manifest.json"
 JOB_LOG = "run_sim.log"
 PENDING, RUNNING = "pending", "running"
 COMPLETED, FAILED = results.COMPLETED, results.FAILED
-STATES = (PENDING, RUNNING, COMPLETED, FAILED)
+#: A job whose run directory holds a results.json that cannot be read: not done (a resume
+#: reruns it), and not failed either (nothing says how it ended).
+DAMAGED = "damaged"
+STATES = (PENDING, RUNNING, COMPLETED, FAILED, DAMAGED)
+#: The manifest format this module writes and reads.
+VERSION = 1
 
 
 def now() -> str:
@@ -47,6 +62,7 @@ class JobEntry:
     finished: Optional[str] = None
     error: Optional[str] = None
     log: Optional[str] = None  # a launcher's log of the job (e.g. Slurm's), if it has one
+    damage: Optional[str] = None  # why its results.json cannot be read (state damaged), naming the file
 
     def log_path(self, sweep_dir: Path, job_log: str = JOB_LOG) -> Path:
         """The most useful log of the job: the launcher's if it names one, else the run directory's
@@ -56,11 +72,13 @@ class JobEntry:
         return Path(sweep_dir) / self.run_dir / job_log
 
     def describe_failure(self, sweep_dir: Path, job_log: str = JOB_LOG) -> str:
-        """What a user needs to look into this job when it failed: overrides, error, run dir, log."""
+        """What a user needs to look into this job when it failed or its results.json is damaged:
+        overrides, error (or what is wrong with the file), run dir, log."""
+        what = f"damaged: {self.damage}" if self.state == DAMAGED else f"error: {self.error or '(none recorded)'}"
         return "\n".join(
             [
                 f"  #{self.number} {' '.join(self.overrides) or '(no overrides)'}",
-                f"      error: {self.error or '(none recorded)'}",
+                f"      {what}",
                 f"      run dir: {Path(sweep_dir) / self.run_dir}",
                 f"      log: {self.log_path(sweep_dir, job_log)}",
             ]
@@ -74,22 +92,119 @@ class JobEntry:
 
     def apply_results(self, sweep_dir: Path) -> Optional[dict[str, Any]]:
         """Take state, times and error from the job's results.json, if it has one for this config."""
-        record = results.read_results(Path(sweep_dir) / self.run_dir)
-        if record is None or record.get("config_hash") != self.config_hash:
+        return self.take_results(results.load_results(Path(sweep_dir) / self.run_dir))
+
+    def take_results(self, found: dict[str, Any] | Damage | None) -> Optional[dict[str, Any]]:
+        """Take state, times and error from what the job's run directory holds (see
+        :func:`launcher.results.load_results`); return the record if it is this config's.
+
+        A damaged results.json makes the job ``damaged``, unless the manifest knows it to be
+        on its way (running, or queued on Slurm), which will replace the file; a record of
+        another config (an earlier sweep into the same directory) is not this job's.
+        """
+        if isinstance(found, Damage):
+            self.damage = str(found)
+            if not (self.state == RUNNING or (self.state == PENDING and self.slurm_job_id)):
+                self.state, self.error = DAMAGED, None
             return None
-        if record.get("state") in (COMPLETED, FAILED):
-            # An error already recorded came from the launcher, which knows more
-            # (Slurm's CANCELLED or TIMEOUT) than the job that was stopped.
-            self.error = (self.error or record.get("error")) if record["state"] == FAILED else None
-            self.state = record["state"]
-        timings = record.get("timings", {})
+        self.damage = None
+        if self.state == DAMAGED:  # the file is gone or replaced since: nothing says the job is done
+            self.state = PENDING
+        if found is None or found["config_hash"] != self.config_hash:
+            return None
+        # An error already recorded came from the launcher, which knows more
+        # (Slurm's CANCELLED or TIMEOUT) than the job that was stopped.
+        self.error = (self.error or found.get("error")) if found["state"] == FAILED else None
+        self.state = found["state"]
+        timings = found.get("timings", {})
         self.started = timings.get("started", self.started)
         self.finished = timings.get("finished", self.finished)
-        self.slurm_job_id = record.get("slurm_job_id") or self.slurm_job_id
-        return record
+        self.slurm_job_id = found.get("slurm_job_id") or self.slurm_job_id
+        return found
 
 
 _ENTRY_FIELDS = dataclasses.fields(JobEntry)
+
+#: What each field of a job in manifest.json must hold (one for each field of :class:`JobEntry`).
+_JOB_KINDS = {
+    "number": COUNT,
+    "overrides": TEXTS,
+    "run_dir": Kind(lambda value: TEXT.test(value) and not outside_sweep_dir(value), "a path inside the sweep directory"),
+    "config_hash": TEXT,
+    "state": one_of(*STATES),
+    **{name: OPTIONAL_TEXT for name in ("slurm_job_id", "started", "finished", "error", "log", "damage")},
+}
+assert set(_JOB_KINDS) == {f.name for f in _ENTRY_FIELDS}, "a field of JobEntry the manifest reader does not check"
+#: What the manifest's own fields must hold; ``created`` and ``job_log`` are missing from early manifests.
+_MANIFEST_KINDS = {
+    "version": Kind(lambda value: type(value) is int and value == VERSION, f"{VERSION} (the format this program reads)"),
+    "created": TEXT,
+    "updated": TEXT,
+    "job_log": TEXT,
+    "jobs": Kind(lambda value: isinstance(value, list), "a list"),
+}
+
+
+class ManifestError(Exception):
+    """A sweep directory's manifest.json that cannot be used: missing, damaged, or another
+    program's (``foreign``). The message names the file and says what is wrong."""
+
+    MISSING, DAMAGED, FOREIGN = "missing", "damaged", "foreign"
+
+    def __init__(self, kind: str, path: Path, why: str = "") -> None:
+        self.kind, self.path, self.why = kind, Path(path), why
+        if kind == self.MISSING:
+            message = f"{self.path.parent} has no {MANIFEST_FILE}: is it a sweep directory?"
+        elif kind == self.FOREIGN:
+            message = f"{self.path} is not a sweep manifest ({why}): another program's file? It is left as it is"
+        else:
+            message = f"{self.path} is damaged: {why}"
+        super().__init__(message)
+
+
+def _manifest_problem(data: dict[str, Any]) -> Optional[str]:
+    """What is wrong with the content of a manifest.json (an object with ``version`` or ``jobs``),
+    None if nothing: its fields, each job's fields, two jobs with one number or run directory."""
+    problem = field_problem(data, _MANIFEST_KINDS, ("version", "jobs"), closed=True)
+    if problem:
+        return problem
+    for i, job in enumerate(data["jobs"]):
+        if not isinstance(job, dict):
+            return f"job {i} of the list is {short(job)}, not an object"
+        problem = field_problem(job, _JOB_KINDS, ("number", "overrides", "run_dir", "config_hash"), closed=True)
+        if problem:
+            return f"job {i} of the list: {problem}"
+    for name in ("number", "run_dir"):
+        values = [job[name] for job in data["jobs"]]
+        if len(set(values)) < len(values):
+            return f"two jobs have the same {name}"
+    return None
+
+
+def jobs_on_disk(sweep_dir: Path) -> list[JobEntry]:
+    """The jobs that the run directories directly under ``sweep_dir`` tell of, numbered in name order.
+
+    Each directory holding a results.json is a job, with the overrides, config hash
+    and state recorded there, or ``damaged`` (overrides unknown) if it cannot be
+    read. For a sweep directory whose manifest is damaged or missing: the job
+    numbers, and the jobs that never wrote a results.json, are lost with it.
+    """
+    try:
+        candidates = sorted(p for p in Path(sweep_dir).iterdir() if not p.name.startswith("."))
+    except OSError:  # no sweep directory (yet)
+        return []
+    jobs = []
+    for run_dir in candidates:
+        if not is_text(run_dir.name) or not run_dir.is_dir():
+            continue  # a name that cannot be printed is not one this program gave
+        found = results.load_results(run_dir)
+        if found is None:
+            continue
+        record = found if isinstance(found, dict) else {"overrides": [], "config_hash": ""}
+        job = JobEntry(len(jobs), list(record.get("overrides", [])), run_dir.name, record["config_hash"])
+        job.take_results(found)
+        jobs.append(job)
+    return jobs
 
 
 @dataclass
@@ -101,6 +216,9 @@ class Manifest:
     created: str = field(default_factory=now)
     #: The file name of the log each job writes into its run directory.
     job_log: str = JOB_LOG
+    #: Whether the jobs were rebuilt from the run directories (:func:`jobs_on_disk`): their
+    #: numbers are not the sweep's.
+    rebuilt: bool = False
     _saved_at: float = field(default=float("-inf"), repr=False, compare=False)
     _save_duration: float = field(default=0.0, repr=False, compare=False)
 
@@ -119,7 +237,7 @@ class Manifest:
                 return
         started = time.monotonic()
         data = {
-            "version": 1,
+            "version": VERSION,
             "created": self.created,
             "updated": now(),
             "job_log": self.job_log,
@@ -130,23 +248,91 @@ class Manifest:
         self._save_duration = self._saved_at - started
 
     @classmethod
-    def load(cls, sweep_dir: Path | str, refresh: bool = True) -> "Manifest":
-        """Read a sweep's manifest; with ``refresh``, fold in the jobs' own results.json."""
+    def read(cls, sweep_dir: Path | str) -> "Manifest | ManifestError":
+        """A sweep's manifest as its file says (the one reader of manifest.json), or why it
+        cannot be used: no file, a damaged one (not UTF-8, not JSON, not an object, a field
+        unknown, missing or of another kind), or a JSON object that is not a sweep manifest
+        at all (neither ``version`` nor ``jobs``: another program's file)."""
         sweep_dir = Path(sweep_dir)
         path = sweep_dir / MANIFEST_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{sweep_dir} has no {MANIFEST_FILE}: is it a sweep directory?") from None
-        manifest = cls(sweep_dir, [JobEntry(**job) for job in data["jobs"]], data.get("created", now()), data.get("job_log", JOB_LOG))
+        data = read_json_object(path)
+        if data is None:
+            return ManifestError(ManifestError.MISSING, path)
+        if isinstance(data, Damage):
+            return ManifestError(ManifestError.DAMAGED, path, data.why)
+        if "version" not in data and "jobs" not in data:
+            fields = ", ".join(short(name) for name in list(data)[:5]) or "none"
+            return ManifestError(ManifestError.FOREIGN, path, f"no 'version' and no 'jobs'; its fields: {fields}")
+        problem = _manifest_problem(data)
+        if problem:
+            return ManifestError(ManifestError.DAMAGED, path, problem)
+        jobs = sorted((JobEntry(**job) for job in data["jobs"]), key=lambda job: job.number)
+        return cls(sweep_dir, jobs, data.get("created", now()), data.get("job_log", JOB_LOG))
+
+    @classmethod
+    def load(cls, sweep_dir: Path | str, refresh: bool = True) -> "Manifest":
+        """Read a sweep's manifest (:class:`ManifestError` if it cannot be used); with ``refresh``,
+        fold in the jobs' own results.json."""
+        manifest = cls.read(sweep_dir)
+        if isinstance(manifest, ManifestError):
+            raise manifest
         if refresh:
-            for job in manifest.jobs:
-                job.apply_results(sweep_dir)
+            manifest.refresh()
         return manifest
 
+    @classmethod
+    def rebuild(cls, sweep_dir: Path | str, job_log: str = JOB_LOG) -> "Manifest":
+        """The manifest as far as the run directories tell (see :func:`jobs_on_disk`), not saved."""
+        return cls(Path(sweep_dir), jobs_on_disk(Path(sweep_dir)), job_log=job_log, rebuilt=True)
+
+    def refresh(self, jobs: Optional[Sequence[JobEntry]] = None) -> None:
+        """Fold the jobs' own results.json into their entries (all jobs, or ``jobs``)."""
+        for job in self.jobs if jobs is None else jobs:
+            job.apply_results(self.sweep_dir)
+
+    def numbers_for(self, combinations: Sequence[Sequence[str]]) -> list[int]:
+        """The number each job of a new sweep into this directory takes: the number of this
+        manifest's job with the same overrides (in any order), else the next one after all of
+        this manifest's. A rebuilt manifest's numbers are not the sweep's: the new sweep
+        numbers its jobs from 0."""
+        earlier = [] if self.rebuilt else self.jobs
+        numbers = {tuple(sorted(job.overrides)): job.number for job in earlier}
+        following = max((job.number for job in earlier), default=-1) + 1
+        planned = []
+        for overrides in combinations:
+            number = numbers.get(tuple(sorted(overrides)))
+            if number is None:
+                number, following = following, following + 1
+            planned.append(number)
+        return planned
+
+    def keep(self, earlier: "Manifest") -> list[JobEntry]:
+        """Add the jobs of ``earlier`` (this directory's manifest before this sweep) that this
+        sweep does not plan again, so that a sweep adding jobs to a directory loses none; return them.
+
+        An earlier job is planned again when a job of this sweep takes its number (same
+        overrides, see :meth:`numbers_for`) or its run directory. The jobs of a rebuilt
+        manifest take numbers after this sweep's; the others keep theirs.
+        """
+        numbers = set() if earlier.rebuilt else {job.number for job in self.jobs}
+        run_dirs = {job.run_dir for job in self.jobs}
+        kept = [job for job in earlier.jobs if job.number not in numbers and job.run_dir not in run_dirs]
+        if earlier.rebuilt:
+            following = max((job.number for job in self.jobs), default=-1) + 1
+            for offset, job in enumerate(kept):
+                job.number = following + offset
+        else:
+            self.created = earlier.created
+        self.jobs = sorted([*self.jobs, *kept], key=lambda job: job.number)
+        return kept
+
     def describe_failure(self, job: JobEntry) -> str:
-        """What a user needs to look into a failed job: overrides, error, run dir, log."""
+        """What a user needs to look into a failed or damaged job: overrides, error, run dir, log."""
         return job.describe_failure(self.sweep_dir, self.job_log)
 
     def counts(self) -> dict[str, int]:
-        return {state: sum(job.state == state for job in self.jobs) for state in STATES}
+        """How many jobs are in each state; ``damaged`` only when there are some (it is rare)."""
+        counts = {state: sum(job.state == state for job in self.jobs) for state in STATES}
+        if not counts[DAMAGED]:
+            del counts[DAMAGED]
+        return counts

@@ -2,7 +2,10 @@
 
 ``results.json`` is the completion marker. It is written last, atomically
 (temporary file, fsync, rename), so a job killed at any point leaves either no
-``results.json`` or one from a finished attempt, never a partial one.
+``results.json`` or one from a finished attempt, never a partial one. A file
+damaged later all the same (a full disk, a hand edit) is read by
+:func:`load_results`, the one reader, as a :class:`~launcher.jsonfile.Damage`
+saying why, never as an exception.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 from omegaconf import OmegaConf
 
+from launcher.jsonfile import NUMBERS, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object
 from launcher.matfile import NotEncodable, mat5_file
 
 if TYPE_CHECKING:
@@ -58,13 +62,41 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
         os.close(dir_fd)
 
 
+#: What each field of a results.json must hold, of those its readers use (a task may add fields
+#: of its own: see :func:`launcher.job.current_record`).
+_RESULTS_KINDS = {
+    "state": one_of(COMPLETED, FAILED),
+    "config_hash": TEXT,
+    "metrics": NUMBERS,
+    "overrides": TEXTS,
+    "timings": Kind(
+        lambda value: isinstance(value, dict) and all(is_text(value.get(k, "")) for k in ("started", "finished")),
+        "an object whose 'started' and 'finished' are strings",
+    ),
+    "error": OPTIONAL_TEXT,
+    "log": OPTIONAL_TEXT,
+    "slurm_job_id": OPTIONAL_TEXT,
+}
+#: Without these a record cannot say whether its job is done.
+_REQUIRED_RESULTS_KINDS = ("state", "config_hash", "metrics")
+
+
+def load_results(run_dir: Path) -> dict[str, Any] | Damage | None:
+    """The results.json of a run directory, checked: its record; a :class:`Damage` saying why
+    it cannot be used (not UTF-8, not JSON, not an object, a field missing or of another
+    kind); None if the directory has none. Every reader of results.json reads it here."""
+    path = Path(run_dir) / RESULTS_FILE
+    record = read_json_object(path)
+    if not isinstance(record, dict):
+        return record
+    problem = field_problem(record, _RESULTS_KINDS, _REQUIRED_RESULTS_KINDS)
+    return Damage(path, problem) if problem else record
+
+
 def read_results(run_dir: Path) -> dict[str, Any] | None:
-    """The results.json of a run directory, or None if it has none (or a damaged one)."""
-    try:
-        with open(Path(run_dir) / RESULTS_FILE, encoding="utf-8") as f:
-            return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    """The record of a run directory's results.json, or None if it has none or a damaged one."""
+    record = load_results(run_dir)
+    return record if isinstance(record, dict) else None
 
 
 def write_parameters(tree: Mapping[str, Any], run_dir: Path, tuples: Sequence[str] = ()) -> Path:

@@ -6,12 +6,15 @@ checks nothing but composition, stops at the first failed job it looks at and
 reruns everything when started again. This one:
 
 1. composes and validates every combination first: a rejected sweep creates
-   nothing, and no two jobs may share a run directory;
+   nothing, and no two jobs may share a run directory or a parameter tree;
 2. writes ``manifest.json`` in the sweep directory (every job, its run
-   directory, config hash and state) and keeps it current;
+   directory, config hash and state) and keeps it current; the jobs of earlier
+   sweeps into the directory stay listed with their numbers, a damaged or
+   missing manifest is rebuilt, another program's ``manifest.json`` refused;
 3. skips the jobs whose run directory already holds a completed
-   ``results.json`` with the same config hash (``hydra.sweeper.force=true``
-   reruns everything; ``hydra.sweeper.plan=true`` only lists the jobs);
+   ``results.json`` with the same config hash (a damaged one is named and its
+   job run again; ``hydra.sweeper.force=true`` reruns everything;
+   ``hydra.sweeper.plan=true`` only lists the jobs);
 4. runs every other job, even when some fail, showing progress;
 5. collects the sweep into ``summary.csv`` and figures, then lists each failed
    job with its error and log and exits non-zero if there is one.
@@ -38,7 +41,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher.job import recorded
-from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest, now
+from launcher.lock import SweepLock
+from launcher.manifest import COMPLETED, DAMAGED, FAILED, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
 from launcher.naming import name_run_dirs_after_overrides, outside_sweep_dir
 from launcher.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
 
@@ -75,6 +79,10 @@ StateCallback = Callable[[List[Tuple[int, str, Optional[str]]]], None]
 
 class SweepFailed(CompactHydraException):
     """Some jobs of a sweep failed; the others' results are complete and kept."""
+
+
+class SweepRefused(CompactHydraException):
+    """The sweep directory holds what this sweep must not overwrite (another program's manifest.json)."""
 
 
 def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool = False) -> None:
@@ -115,6 +123,24 @@ def count_jobs(overrides: Sequence[Any]) -> int:
     for size in sizes.values():
         count *= size
     return count
+
+
+def _shared(jobs: List[JobEntry], key: Callable[[JobEntry], str]) -> List[Tuple[str, List[str]]]:
+    """Each value of ``key`` that more than one job has, with those jobs' overrides."""
+    by_key: Dict[str, List[str]] = {}
+    for job in jobs:
+        by_key.setdefault(key(job), []).append(" ".join(job.overrides))
+    return [(value, labels) for value, labels in by_key.items() if len(labels) > 1]
+
+
+def manifest_stamp(sweep_dir: Path) -> Optional[Tuple[int, int]]:
+    """When and how large the sweep directory's manifest was last written (None: it has none), to
+    tell whether another sweep wrote it in the meantime."""
+    try:
+        stat = (Path(sweep_dir) / MANIFEST_FILE).stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 class Progress:
@@ -198,31 +224,71 @@ class ValidatingSweeper(BasicSweeper):
         if listed is not None:
             combinations = [common + job for common in combinations for job in listed]
 
-        tic = time.perf_counter()
-        manifest = self.plan(combinations)
-        log.debug("Validated %d jobs in %.2f s", len(combinations), time.perf_counter() - tic)
-        sweep_dir = manifest.sweep_dir
-        if sweep_dir.exists():  # a sweep run before: a completed run of the same config need not run again
-            for job in manifest.jobs:
-                job.apply_results(sweep_dir)
-        to_run = [job for job in manifest.jobs if self.force or job.state != COMPLETED]
-        to_run = self.leave_queued_jobs(manifest, to_run)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        stamp = manifest_stamp(sweep_dir)
+        earlier, damage, manifest = self.plan_against_earlier(sweep_dir, combinations)
         if self.plan_only:
-            print(self.format_plan(manifest, to_run))
+            planned, kept, to_run = self.what_runs(manifest, earlier)
+            print(self.format_plan(manifest, planned, to_run))
             return []
+        with SweepLock(sweep_dir):  # one sweeping process per sweep directory; see launcher.lock
+            if manifest_stamp(sweep_dir) != stamp:  # another sweep wrote into it since: plan against what it left
+                earlier, damage, manifest = self.plan_against_earlier(sweep_dir, combinations)
+            if damage is not None:  # said once the sweep is known to go ahead
+                log.warning(
+                    "%s. The manifest is rebuilt from this sweep's jobs and the %d run directories that hold a results.json",
+                    damage, len(earlier.jobs),
+                )
+            planned, kept, to_run = self.what_runs(manifest, earlier)
+            return self.run_planned(sweep_dir, manifest, earlier, planned, kept, to_run)
+
+    def plan_against_earlier(
+        self, sweep_dir: Path, combinations: List[List[str]]
+    ) -> Tuple[Manifest, Optional[ManifestError], Manifest]:
+        """What earlier sweeps left in the directory (see :meth:`earlier_manifest`) and this sweep's
+        plan, its jobs numbered after theirs."""
+        earlier, damage = self.earlier_manifest(sweep_dir)
+        tic = time.perf_counter()
+        manifest = self.plan(combinations, earlier.numbers_for(combinations))
+        log.debug("Validated %d jobs in %.2f s", len(combinations), time.perf_counter() - tic)
+        return earlier, damage, manifest
+
+    def what_runs(self, manifest: Manifest, earlier: Manifest) -> Tuple[List[JobEntry], List[JobEntry], List[JobEntry]]:
+        """This sweep's jobs, the earlier jobs it keeps listed, and the jobs it runs (not completed
+        with the same config, not still queued by an earlier submission), after their results."""
+        planned = list(manifest.jobs)
+        if manifest.sweep_dir.exists():  # a sweep run before: a completed run of the same config need not run again
+            manifest.refresh()
+            self.warn_of_damage(planned)
+        kept = manifest.keep(earlier)
+        manifest.refresh(kept)
+        to_run = [job for job in planned if self.force or job.state != COMPLETED]
+        to_run = self.leave_queued_jobs(earlier, sorted(to_run, key=lambda job: job.number))
+        return planned, kept, to_run
+
+    def run_planned(
+        self, sweep_dir: Path, manifest: Manifest, earlier: Manifest, planned: List[JobEntry], kept: List[JobEntry], to_run: List[JobEntry]
+    ) -> Any:
+        """Run a planned sweep, report and collect it."""
+        if kept:
+            log.log(
+                logging.WARNING if earlier.rebuilt else logging.INFO,
+                "%d earlier jobs of %s that this sweep does not run stay listed in its manifest, status and table (#%s)",
+                len(kept), sweep_dir, ", #".join(str(job.number) for job in kept[:10]) + (", ..." if len(kept) > 10 else ""),
+            )
 
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         for job in to_run:
             job.state, job.error, job.log, job.started, job.finished = PENDING, None, None, None, None
-            job.slurm_job_id = None
+            job.slurm_job_id = job.damage = None
         manifest.save()
-        if len(to_run) < len(manifest.jobs):
-            done = sum(job.state == COMPLETED for job in manifest.jobs)
-            log.info("Resuming: %d of %d jobs already completed, %d to run", done, len(manifest.jobs), len(to_run))
+        if len(to_run) < len(planned):
+            done = sum(job.state == COMPLETED for job in planned)
+            log.info("Resuming: %d of %d jobs already completed, %d to run", done, len(planned), len(to_run))
 
         returns = self.run(manifest, to_run)
-        queued = [job for job in manifest.jobs if job.state in (PENDING, RUNNING)]
+        queued = [job for job in planned if job.state in (PENDING, RUNNING)]
         if queued:
             log.info(
                 "Submitted %d jobs and left them to the cluster. Follow them with `python -m launcher status %s`, "
@@ -230,12 +296,12 @@ class ValidatingSweeper(BasicSweeper):
                 len(queued), sweep_dir, sweep_dir,
             )
             return returns
-        failed = [job for job in manifest.jobs if job.state == FAILED]
+        failed = [job for job in planned if job.state == FAILED]
         if self.collect:
             self.collect_sweep(sweep_dir)
         if failed:
             raise SweepFailed(
-                f"{len(failed)} of {len(manifest.jobs)} jobs failed (the other results are complete):\n"
+                f"{len(failed)} of {len(planned)} jobs failed (the other results are complete):\n"
                 + "\n".join(manifest.describe_failure(job) for job in failed)
             )
         return returns
@@ -252,21 +318,49 @@ class ValidatingSweeper(BasicSweeper):
             )
         log.info("Planning %d job%s", count, "" if count == 1 else "s")
 
-    def leave_queued_jobs(self, manifest: Manifest, to_run: List[JobEntry]) -> List[JobEntry]:
+    def earlier_manifest(self, sweep_dir: Path) -> Tuple[Manifest, Optional[ManifestError]]:
+        """What the sweep directory holds from earlier sweeps: its manifest; if that is damaged
+        (then returned too: the manifest this sweep writes replaces it) or missing, the jobs its
+        run directories tell of; nothing for a new directory.
+
+        Raises :class:`SweepRefused` if the directory's manifest.json is another program's.
+        """
+        assert self.config is not None
+        found = Manifest.read(sweep_dir)
+        if not isinstance(found, ManifestError):
+            return found, None
+        if found.kind == ManifestError.FOREIGN:
+            raise SweepRefused(
+                f"The sweep was refused; nothing was run or written: {found}. Choose another hydra.sweep.dir, "
+                "or move the file away."
+            )
+        rebuilt = Manifest.rebuild(sweep_dir, job_log=f"{self.config.hydra.job.name}.log")
+        return rebuilt, found if found.kind == ManifestError.DAMAGED else None
+
+    @staticmethod
+    def warn_of_damage(jobs: List[JobEntry]) -> None:
+        """Name each job whose results.json is damaged: it is not done, so it runs again."""
+        damaged = [job for job in jobs if job.state == DAMAGED]
+        if damaged:
+            log.warning(
+                "%d jobs have a damaged results.json and run again:\n%s",
+                len(damaged), "\n".join(f"  #{job.number} {job.damage}" for job in damaged),
+            )
+
+    def leave_queued_jobs(self, earlier: Manifest, to_run: List[JobEntry]) -> List[JobEntry]:
         """Leave out the jobs that an earlier, non-waiting submission of this sweep still has in
         the Slurm queue (running them again would run them twice)."""
-        if not manifest.path.exists():
-            return to_run
-        earlier = {job.run_dir: job for job in Manifest.load(manifest.sweep_dir).jobs if job.slurm_job_id}
-        if not earlier:
+        submitted = [job for job in earlier.jobs if job.slurm_job_id]
+        if not submitted:
             return to_run
         from launcher.slurm import refresh_states
 
-        refresh_states(list(earlier.values()))
-        queued = {run_dir for run_dir, job in earlier.items() if job.state in (PENDING, RUNNING)}
+        earlier.refresh(submitted)
+        refresh_states(submitted)
+        queued = {job.run_dir: job for job in submitted if job.state in (PENDING, RUNNING)}
         for job in to_run:
             if job.run_dir in queued:
-                job.state, job.slurm_job_id = earlier[job.run_dir].state, earlier[job.run_dir].slurm_job_id
+                job.state, job.slurm_job_id = queued[job.run_dir].state, queued[job.run_dir].slurm_job_id
         if queued:
             log.info("%d jobs of an earlier submission are still in the Slurm queue: left to it", len(queued))
         return [job for job in to_run if job.run_dir not in queued]
@@ -330,16 +424,19 @@ class ValidatingSweeper(BasicSweeper):
             manifest.save()
         return returns
 
-    def plan(self, combinations: List[List[str]]) -> Manifest:
-        """Compose and validate every job and plan its run directory.
+    def plan(self, combinations: List[List[str]], numbers: Optional[Sequence[int]] = None) -> Manifest:
+        """Compose and validate every job and plan its run directory; ``numbers``: the job
+        numbers (by default 0, 1, ...; see :meth:`Manifest.numbers_for`).
 
-        Raises one :class:`ParameterError` listing every problem once.
+        Raises one :class:`ParameterError` listing every problem once: among them two jobs
+        that would share a run directory, or run the same parameter tree (``a=50,50.0``: one
+        value written two ways; each would be run and listed as a job of its own).
         """
         assert self.config is not None and self.hydra_context is not None
         problems: Dict[str, List[str]] = {}  # problem -> labels of the jobs that have it
         jobs: List[JobEntry] = []
         planner = self._planner()
-        for number, overrides in enumerate(combinations):
+        for number, overrides in zip(range(len(combinations)) if numbers is None else numbers, combinations):
             label = " ".join(overrides) or "(no overrides)"
             planned = planner.plan(overrides) if planner is not None else None
             if planned is not None:  # plain value changes: planned from the base, without composing
@@ -354,16 +451,20 @@ class ValidatingSweeper(BasicSweeper):
                 problems.setdefault(problem, []).append(label)
             if not found and planned_hash is not None and run_dir is not None:
                 jobs.append(JobEntry(number, list(overrides), run_dir, planned_hash))
-        by_dir: Dict[str, List[str]] = {}
         for job in jobs:
-            by_dir.setdefault(job.run_dir, []).append(" ".join(job.overrides))
             if outside_sweep_dir(job.run_dir):
                 problems.setdefault(
                     f"the run directory {job.run_dir!r} is not inside the sweep directory (see hydra.sweep.subdir)", []
                 ).append(" ".join(job.overrides))
-        for run_dir, labels in by_dir.items():
-            if len(labels) > 1:
-                problems[f"{len(labels)} jobs would share the run directory {run_dir!r}"] = labels
+        for run_dir, labels in _shared(jobs, lambda job: job.run_dir):
+            problems[f"{len(labels)} jobs would share the run directory {run_dir!r}"] = labels
+        for config_hash, labels in _shared(jobs, lambda job: job.config_hash):
+            # The same simulation twice, under two names; the resume, table and figures would
+            # count it twice. Refused, as a shared run directory is, rather than guessing which to keep.
+            problems[
+                f"{len(labels)} jobs would run the same parameter tree (config hash {config_hash}): "
+                "one value written two ways? Give each value once"
+            ] = labels
         if problems:
             lines = []
             for problem, labels in problems.items():
@@ -446,14 +547,18 @@ class ValidatingSweeper(BasicSweeper):
             return None
         return ValuePlanner(loader.composer(self.config))
 
-    def format_plan(self, manifest: Manifest, to_run: List[JobEntry]) -> str:
-        """The plan-mode listing: every job, its run directory and state, what would run."""
+    def format_plan(self, manifest: Manifest, planned: List[JobEntry], to_run: List[JobEntry]) -> str:
+        """The plan-mode listing: every job, its run directory and state, what would run
+        (earlier jobs of the directory that this sweep does not plan are skipped)."""
         width = max((len(job.run_dir) for job in manifest.jobs), default=0)
-        lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(manifest.jobs)} jobs would run:"]
+        lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(planned)} jobs would run:"]
         running = {job.number for job in to_run}
+        earlier = len(manifest.jobs) - len(planned)
         for job in manifest.jobs:
             action = "run" if job.number in running else "skip"
             lines.append(f"  #{job.number:<4} {job.run_dir:<{width}}  {job.state:<9}  {action}")
+        if earlier:
+            lines.append(f"({earlier} earlier jobs of the directory are not in this sweep: listed, not run)")
         return "\n".join(lines)
 
     def collect_sweep(self, sweep_dir: Path) -> None:
@@ -463,6 +568,8 @@ class ValidatingSweeper(BasicSweeper):
 
             written = collect(sweep_dir)
             log.info("Collected the sweep: %s", written)
+            for line in written.damaged:  # an earlier job this sweep did not run: its own were named before
+                log.warning("%s", line)
         except Exception as exc:  # collection is a convenience, the results are on disk
             log.error("Could not collect %s: %s (run `python -m launcher collect %s`)", sweep_dir, exc, sweep_dir)
 

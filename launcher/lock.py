@@ -1,0 +1,86 @@
+"""One sweeping process per sweep directory at a time.
+
+Two sweeps into one directory would each write its own ``manifest.json`` (the
+last one wins, hiding the other's jobs) and could run the same job twice at once
+in one run directory. The sweeper therefore holds :class:`SweepLock` from the
+moment it looks at what an earlier sweep left until its own sweep ends: a second
+sweep into the directory waits for the first to end, saying whose it is, then
+resumes from what the first completed.
+
+The lock is a POSIX record lock (``fcntl.lockf``) on ``<sweep dir>/.sweep.lock``.
+The kernel releases it when its process ends, however it ends (``kill -9``
+included), so a stale lock never blocks; POSIX locks also hold across NFSv4,
+where many clusters keep their sweeps (``flock`` does not, there). The file
+keeps the last holder's pid, host, start time and command, for the message of
+whoever waits; it is never removed (removing a lock file others wait on would
+let two processes hold locks on two different files).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from launcher.manifest import now
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = ".sweep.lock"
+
+
+class SweepLock:
+    """Exclusive use of a sweep directory by this process (a context manager; re-entrant it is not)."""
+
+    def __init__(self, sweep_dir: Path | str) -> None:
+        self.path = Path(sweep_dir) / LOCK_FILE
+        self._fd: Optional[int] = None
+
+    def __enter__(self) -> "SweepLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        """Take the lock, waiting (with a message naming the holder) while another process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # EACCES or EAGAIN: another process sweeps this directory
+                log.warning(
+                    "%s is being swept by another process (%s); waiting for it to end (Ctrl-C to stop waiting)",
+                    self.path.parent, holder_description(self.path),
+                )
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+                log.info("The other sweep of %s has ended: going on", self.path.parent)
+            holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(), "command": sys.argv}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode("utf-8"), 0)
+        except BaseException:
+            os.close(fd)  # closing releases the lock, if it was taken
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # releases the lock
+
+
+def holder_description(path: Path) -> str:
+    """Who holds (or last held) a sweep directory's lock: pid, host, start time and command."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        command = " ".join(str(arg) for arg in holder.get("command", []))
+        return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}: {command}"
+    except (OSError, ValueError, AttributeError):
+        return "a process that left no description"
