@@ -35,7 +35,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from launcher.manifest import COMPLETED, DAMAGED, FAILED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest, ManifestError
+from launcher.lock import is_swept
+from launcher.manifest import (
+    COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest, ManifestError
+)  # fmt: skip
 from launcher.results import load_results
 
 if TYPE_CHECKING:
@@ -46,7 +49,7 @@ SUMMARY_FILE = "summary.csv"
 #: The parameter that repeats a configuration; averaged over, never an axis.
 SEED_KEY = "pynn_seed"
 #: The order in which the status counts the jobs: what is done first.
-STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, DAMAGED)
+STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, INTERRUPTED, DAMAGED)
 #: Colour of cells without a value (failed or missing job, undefined metric).
 MISSING_COLOUR = "lightgrey"
 #: A numeric axis with at most this many values has one tick per value.
@@ -87,6 +90,8 @@ class StatusReport:
     damaged: list[JobEntry] = field(default_factory=list)
     #: Why the manifest could not be read, if it could not (the jobs are then the run directories').
     problem: Optional[str] = None
+    #: The jobs left pending or running by a sweep that has ended.
+    interrupted: list[JobEntry] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -103,10 +108,10 @@ def status(sweep_dir: Path | str) -> StatusReport:
         from launcher.slurm import refresh_states  # jobs left to Slurm: ask the queue
 
         refresh_states(manifest.jobs)
+    manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
     jobs = _in_order(manifest.jobs)
-    failed = [job for job in jobs if job.state == FAILED]
-    damaged = [job for job in jobs if job.state == DAMAGED]
-    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log, damaged, problem)
+    failed, damaged, interrupted = ([job for job in jobs if job.state == state] for state in (FAILED, DAMAGED, INTERRUPTED))
+    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log, damaged, problem, interrupted)
 
 
 def format_status(report: StatusReport) -> str:
@@ -115,6 +120,7 @@ def format_status(report: StatusReport) -> str:
     lines = [f"Sweep {report.sweep_dir}: {report.total} jobs: {counts}"]
     for title, jobs in (
         ("Failed jobs:", report.failed),
+        ("Interrupted jobs (no process runs them any more: running the sweep again runs them):", report.interrupted),
         ("Jobs whose results.json is damaged (not done: running the sweep again reruns them):", report.damaged),
     ):
         if jobs:
@@ -184,8 +190,10 @@ def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None) ->
     ``manifest``: the sweep's, if already read (else read here, see :func:`read_sweep`).
     """
     sweep_dir = Path(sweep_dir)
-    jobs = _in_order((manifest or read_sweep(sweep_dir)[0]).jobs)
+    manifest = manifest or read_sweep(sweep_dir)[0]
+    jobs = _in_order(manifest.jobs)
     read = [_job_results(job, sweep_dir) for job in jobs]  # also updates each job's state
+    manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
     metrics = [values for values, _ in read]
     params = [parse_overrides(job.overrides) for job in jobs]
     columns: dict[str, pd.Series] = {"job": pd.Series([job.number for job in jobs], dtype="int64")}

@@ -32,6 +32,9 @@ from launcher.manifest import now
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".sweep.lock"
+#: The lock files this process holds. A POSIX lock is the process's: closing any descriptor of
+#: the file releases it, so :func:`is_swept` must not open a file this process has locked.
+_HELD: set[Path] = set()
 
 
 class SweepLock:
@@ -62,18 +65,45 @@ class SweepLock:
                 )
                 fcntl.lockf(fd, fcntl.LOCK_EX)
                 log.info("The other sweep of %s has ended: going on", self.path.parent)
-            holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(), "command": sys.argv}
             os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder).encode("utf-8"), 0)
+            os.pwrite(fd, json.dumps({**sweeper_identity(), "command": sys.argv}).encode("utf-8"), 0)
         except BaseException:
             os.close(fd)  # closing releases the lock, if it was taken
             raise
         self._fd = fd
+        _HELD.add(self.path.resolve())
 
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
+            _HELD.discard(self.path.resolve())
             os.close(fd)  # releases the lock
+
+
+_STARTED = now()
+
+
+def sweeper_identity() -> dict[str, Any]:
+    """This process as a sweep's manifest and lock name their sweeper: pid, host, start time."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _STARTED}
+
+
+def is_swept(sweep_dir: Path | str) -> bool:
+    """Whether a live process (this one included) sweeps the directory now: holds its lock."""
+    path = (Path(sweep_dir) / LOCK_FILE).resolve()
+    if path in _HELD:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)  # a shared lock needs only read access
+    except OSError:  # no lock file: never swept by this program
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:  # the sweeper's exclusive lock is held
+        return True
+    finally:
+        os.close(fd)  # releases the test lock, if it was taken
+    return False
 
 
 def holder_description(path: Path) -> str:

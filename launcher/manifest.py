@@ -38,7 +38,12 @@ COMPLETED, FAILED = results.COMPLETED, results.FAILED
 #: A job whose run directory holds a results.json that cannot be read: not done (a resume
 #: reruns it), and not failed either (nothing says how it ended).
 DAMAGED = "damaged"
-STATES = (PENDING, RUNNING, COMPLETED, FAILED, DAMAGED)
+#: A job left pending or running by a sweep that has ended (killed, interrupted): no process runs
+#: it any more, so it is not done, and a resume runs it (see :meth:`Manifest.settle`).
+INTERRUPTED = "interrupted"
+STATES = (PENDING, RUNNING, COMPLETED, FAILED, DAMAGED, INTERRUPTED)
+#: The states shown only when a job is in them (rare ones).
+RARE_STATES = (DAMAGED, INTERRUPTED)
 #: The manifest format this module writes and reads.
 VERSION = 1
 
@@ -141,6 +146,10 @@ _MANIFEST_KINDS = {
     "created": TEXT,
     "updated": TEXT,
     "job_log": TEXT,
+    "sweeper": Kind(
+        lambda value: value is None or (isinstance(value, dict) and all(is_text(k) for k in value)),
+        "null or an object (the sweeping process: pid, host, started)",
+    ),
     "jobs": Kind(lambda value: isinstance(value, list), "a list"),
 }
 
@@ -219,6 +228,8 @@ class Manifest:
     #: Whether the jobs were rebuilt from the run directories (:func:`jobs_on_disk`): their
     #: numbers are not the sweep's.
     rebuilt: bool = False
+    #: The process that runs (or last ran) the sweep's jobs: pid, host, start time.
+    sweeper: Optional[dict[str, Any]] = None
     _saved_at: float = field(default=float("-inf"), repr=False, compare=False)
     _save_duration: float = field(default=0.0, repr=False, compare=False)
 
@@ -241,6 +252,7 @@ class Manifest:
             "created": self.created,
             "updated": now(),
             "job_log": self.job_log,
+            "sweeper": self.sweeper,
             "jobs": [job.as_dict() for job in self.jobs],
         }
         results.write_json_atomic(self.path, data)
@@ -267,7 +279,7 @@ class Manifest:
         if problem:
             return ManifestError(ManifestError.DAMAGED, path, problem)
         jobs = sorted((JobEntry(**job) for job in data["jobs"]), key=lambda job: job.number)
-        return cls(sweep_dir, jobs, data.get("created", now()), data.get("job_log", JOB_LOG))
+        return cls(sweep_dir, jobs, data.get("created", now()), data.get("job_log", JOB_LOG), sweeper=data.get("sweeper"))
 
     @classmethod
     def load(cls, sweep_dir: Path | str, refresh: bool = True) -> "Manifest":
@@ -330,9 +342,23 @@ class Manifest:
         """What a user needs to look into a failed or damaged job: overrides, error, run dir, log."""
         return job.describe_failure(self.sweep_dir, self.job_log)
 
+    def settle(self, swept: bool) -> None:
+        """Make the jobs that no process runs any more ``interrupted``: when no process sweeps the
+        directory (``swept`` false, see :func:`launcher.lock.is_swept`), a job still pending or
+        running that Slurm does not hold was left so by a sweep that ended before it did."""
+        if swept:
+            return
+        by = self.sweeper or {}
+        who = f"pid {by.get('pid')} on {by.get('host')}, started {by.get('started')}" if by else "its process"
+        for job in self.jobs:
+            if job.state in (PENDING, RUNNING) and not job.slurm_job_id:
+                job.state = INTERRUPTED
+                job.error = f"interrupted: its sweep ({who}) ended before the job did; running the sweep again runs it"
+
     def counts(self) -> dict[str, int]:
-        """How many jobs are in each state; ``damaged`` only when there are some (it is rare)."""
+        """How many jobs are in each state; ``damaged`` and ``interrupted`` only when there are some."""
         counts = {state: sum(job.state == state for job in self.jobs) for state in STATES}
-        if not counts[DAMAGED]:
-            del counts[DAMAGED]
+        for state in RARE_STATES:
+            if not counts[state]:
+                del counts[state]
         return counts

@@ -41,8 +41,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher.job import recorded
-from launcher.lock import SweepLock
-from launcher.manifest import COMPLETED, DAMAGED, FAILED, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
+from launcher.lock import SweepLock, is_swept, sweeper_identity
+from launcher.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
 from launcher.naming import name_run_dirs_after_overrides, outside_sweep_dir
 from launcher.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
 
@@ -228,7 +228,7 @@ class ValidatingSweeper(BasicSweeper):
         stamp = manifest_stamp(sweep_dir)
         earlier, damage, manifest = self.plan_against_earlier(sweep_dir, combinations)
         if self.plan_only:
-            planned, kept, to_run = self.what_runs(manifest, earlier)
+            planned, kept, to_run = self.what_runs(manifest, earlier, others_sweeping=is_swept(sweep_dir))
             print(self.format_plan(manifest, planned, to_run))
             return []
         with SweepLock(sweep_dir):  # one sweeping process per sweep directory; see launcher.lock
@@ -239,7 +239,7 @@ class ValidatingSweeper(BasicSweeper):
                     "%s. The manifest is rebuilt from this sweep's jobs and the %d run directories that hold a results.json",
                     damage, len(earlier.jobs),
                 )
-            planned, kept, to_run = self.what_runs(manifest, earlier)
+            planned, kept, to_run = self.what_runs(manifest, earlier, others_sweeping=False)
             return self.run_planned(sweep_dir, manifest, earlier, planned, kept, to_run)
 
     def plan_against_earlier(
@@ -253,9 +253,18 @@ class ValidatingSweeper(BasicSweeper):
         log.debug("Validated %d jobs in %.2f s", len(combinations), time.perf_counter() - tic)
         return earlier, damage, manifest
 
-    def what_runs(self, manifest: Manifest, earlier: Manifest) -> Tuple[List[JobEntry], List[JobEntry], List[JobEntry]]:
+    def what_runs(
+        self, manifest: Manifest, earlier: Manifest, others_sweeping: bool
+    ) -> Tuple[List[JobEntry], List[JobEntry], List[JobEntry]]:
         """This sweep's jobs, the earlier jobs it keeps listed, and the jobs it runs (not completed
-        with the same config, not still queued by an earlier submission), after their results."""
+        with the same config, not still queued by an earlier submission), after their results.
+        An earlier job left pending or running by a sweep that has ended is ``interrupted``
+        (``others_sweeping``: whether another process sweeps the directory now)."""
+        earlier.settle(swept=others_sweeping)
+        interrupted = [job for job in earlier.jobs if job.state == INTERRUPTED]
+        if interrupted:
+            log.warning("%d jobs were interrupted by the end of an earlier sweep (#%s); they are not done",
+                        len(interrupted), ", #".join(str(job.number) for job in interrupted[:10]))
         planned = list(manifest.jobs)
         if manifest.sweep_dir.exists():  # a sweep run before: a completed run of the same config need not run again
             manifest.refresh()
@@ -278,6 +287,7 @@ class ValidatingSweeper(BasicSweeper):
             )
 
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        manifest.sweeper = sweeper_identity()  # who runs the jobs, for the readers (see Manifest.settle)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         for job in to_run:
             job.state, job.error, job.log, job.started, job.finished = PENDING, None, None, None, None

@@ -12,6 +12,7 @@ import pytest
 from matplotlib.image import imread
 
 from launcher import collect
+from launcher.lock import SweepLock
 from launcher.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest
 from launcher.naming import run_dirname
 from launcher.results import write_json_atomic
@@ -138,7 +139,7 @@ def test_a_stale_results_json_is_not_read_as_this_jobs_result(tmp_path):
     job.state = PENDING
     Manifest(sweep, [job, fake_job(sweep, 1, ["a=2"])]).save()
     table = collect.summary_table(sweep)
-    assert table["state"].tolist() == [PENDING, COMPLETED]
+    assert table["state"].tolist() == ["interrupted", COMPLETED]  # pending, but no process sweeps D
     assert table.loc[0, METRICS].isna().all()
 
 
@@ -237,10 +238,24 @@ def test_status_of_a_running_sweep_keeps_the_manifest_states(tmp_path):
         tmp_path / "D", {"a": ["1", "2", "3"]},
         **{"1": {"state": RUNNING, "results": False}, "2": {"state": PENDING, "results": False}},
     )
-    report = collect.status(sweep)
-    assert report.counts == {COMPLETED: 1, FAILED: 0, RUNNING: 1, PENDING: 1} and report.failed == []
-    assert "Failed" not in collect.format_status(report)
-    assert collect.summary_table(sweep)["state"].tolist() == [COMPLETED, RUNNING, PENDING]
+    with SweepLock(sweep):  # as the sweeping process holds it
+        report = collect.status(sweep)
+        assert report.counts == {COMPLETED: 1, FAILED: 0, RUNNING: 1, PENDING: 1} and report.failed == []
+        assert "Failed" not in collect.format_status(report)
+        assert collect.summary_table(sweep)["state"].tolist() == [COMPLETED, RUNNING, PENDING]
+
+
+def test_jobs_of_a_sweep_that_ended_without_them_are_interrupted(tmp_path):
+    sweep = fake_sweep(
+        tmp_path / "D", {"a": ["1", "2", "3"]},
+        **{"1": {"state": RUNNING, "results": False}, "2": {"state": PENDING, "results": False}},
+    )
+    report = collect.status(sweep)  # no process holds the sweep's lock: nobody runs jobs 1 and 2
+    assert report.counts == {COMPLETED: 1, FAILED: 0, RUNNING: 0, PENDING: 0, "interrupted": 2}
+    text = collect.format_status(report)
+    assert "1 completed, 0 failed, 0 running, 0 pending, 2 interrupted" in text
+    assert "Interrupted jobs" in text and "running the sweep again runs it" in text
+    assert collect.summary_table(sweep)["state"].tolist() == [COMPLETED, "interrupted", "interrupted"]
 
 
 # --- the command line -----------------------------------------------------------------------------

@@ -1,0 +1,155 @@
+"""What fitting a model needs besides a sweep: the objective, the search space, their checks.
+
+A fit is a sweep whose jobs (trials) an Optuna sampler chooses one batch at a
+time (:mod:`launcher.optuna_sweep`). This module holds the plain parts:
+
+- :class:`Objective`, what to optimise, from the root key ``objective`` of the
+  run config (not part of the model's tree): one metric (``objective=rate_exc_hz``,
+  in Hydra's ``hydra.sweeper.direction``); targets for several metrics
+  (``objective: {rate_exc_hz: 5.0, rate_inh_hz: 10.0}``), combined into one loss
+  to minimise, the sum of squared relative errors (:func:`target_loss`); or a
+  list of metrics for Optuna's multi-objective search (one direction each). A
+  trial without a finite value (a failed job, a NaN metric) has no value: it is
+  told to Optuna as failed, never as a number;
+- :func:`search_space`, the distributions of the swept keys, from Hydra's sweep
+  syntax on the command line and in ``hydra.sweeper.params`` (``interval(a,b)``,
+  ``tag(log, interval(a,b))``, ``range(a,b[,step])``, ``choice(...)``, ``a,b,c``),
+  as hydra-optuna-sweeper reads them;
+- :func:`probe_values`, the values of a distribution the sweeper validates before
+  the first trial (its ends, every choice), so that a search space outside a
+  key's allowed range is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
+
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
+
+from launcher.tree import ParameterError
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+
+#: The root key of the run config that says what a fit optimises.
+OBJECTIVE_KEY = "objective"
+DIRECTIONS = ("minimize", "maximize")
+
+
+def target_loss(metrics: Mapping[str, float], targets: Mapping[str, float]) -> float:
+    """The sum over the targets of ``((metric - target) / target) ** 2``, the squared relative error
+    (the squared error where a target is 0): 0 on target, 0.01 for a metric 10% off one target."""
+    return sum(((metrics[name] - target) / (target if target else 1.0)) ** 2 for name, target in targets.items())
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a fit optimises: the metrics it reads and how they become the value(s) told to Optuna."""
+
+    #: The metrics the objective reads, in order.
+    metrics: tuple[str, ...]
+    #: One direction per value told to Optuna.
+    directions: tuple[str, ...]
+    #: The target of each metric, for a loss of targets (None: the metrics are the values).
+    targets: Optional[Mapping[str, float]] = None
+
+    @classmethod
+    def of(cls, config: Any, direction: Any = "minimize") -> "Objective":
+        """The objective written in the run config (``config``: the value of its key ``objective``) and
+        Hydra's ``hydra.sweeper.direction``; refuses what cannot be one, saying why."""
+        where = f"{OBJECTIVE_KEY} = {config!r}"
+        if config is None:
+            raise ParameterError(
+                f"a fit needs an objective: add {OBJECTIVE_KEY}=METRIC (one of the model's metrics), or targets "
+                f"such as '+{OBJECTIVE_KEY}={{rate_exc_hz: 5.0, rate_inh_hz: 10.0}}'"
+            )
+        directions = [direction] if isinstance(direction, str) else list(direction or ["minimize"])
+        if any(d not in DIRECTIONS for d in directions):
+            raise ParameterError(f"hydra.sweeper.direction = {direction!r}: each direction is one of {', '.join(DIRECTIONS)}")
+        if isinstance(config, str):
+            if len(directions) != 1:
+                raise ParameterError(f"{where} is one metric: give one direction, not {direction!r}")
+            return cls((config,), tuple(directions))
+        if isinstance(config, Mapping):
+            targets = {str(name): target for name, target in config.items()}
+            for name, target in targets.items():
+                if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target):
+                    raise ParameterError(f"{where}: the target of {name} must be a finite number, not {target!r}")
+            if not targets:
+                raise ParameterError(f"{where}: name at least one metric and its target")
+            return cls(tuple(targets), ("minimize",), {name: float(t) for name, t in targets.items()})
+        if isinstance(config, Sequence) and config and all(isinstance(name, str) for name in config):
+            if len(directions) == 1:
+                directions = directions * len(config)
+            if len(directions) != len(config):
+                raise ParameterError(f"{where}: give one direction per metric, not {direction!r}")
+            return cls(tuple(config), tuple(directions))
+        raise ParameterError(f"{where}: give a metric's name, a mapping of metrics to targets, or a list of metrics")
+
+    def values(self, metrics: Mapping[str, Any]) -> Optional[list[float]]:
+        """The value(s) to tell Optuna for a trial's metrics; None when one is missing or not finite."""
+        found = [metrics.get(name) for name in self.metrics]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in found):
+            return None
+        numbers = dict(zip(self.metrics, (float(v) for v in found)))  # type: ignore[arg-type]
+        if self.targets is not None:
+            return [target_loss(numbers, self.targets)]
+        return [numbers[name] for name in self.metrics]
+
+    def check_metrics(self, produced: Optional[Sequence[str]]) -> None:
+        """Refuse an objective naming a metric the model does not produce (when the model says which)."""
+        if produced is None:
+            return
+        unknown = [name for name in self.metrics if name not in produced]
+        if unknown:
+            raise ParameterError(
+                f"{OBJECTIVE_KEY}: the model produces no metric {', '.join(map(repr, unknown))}; "
+                f"its metrics: {', '.join(produced)}"
+            )
+
+
+def distribution(override: Override) -> "BaseDistribution":
+    """The Optuna distribution of one swept key, as hydra-optuna-sweeper reads Hydra's sweep syntax."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    value = override.value()
+    key = override.get_key_element()
+    if isinstance(value, IntervalSweep):
+        log = "log" in value.tags
+        if isinstance(value.start, int) and isinstance(value.end, int):
+            return IntDistribution(value.start, value.end, log=log)
+        return FloatDistribution(float(value.start), float(value.end), log=log)  # type: ignore[arg-type]
+    if isinstance(value, RangeSweep):
+        start, stop, step = value.start, value.stop, value.step
+        if all(isinstance(x, int) for x in (start, stop, step)):
+            return IntDistribution(start, stop - step, step=step)  # type: ignore[operator]
+        return FloatDistribution(float(start), float(stop) - float(step), step=float(step))  # type: ignore[arg-type]
+    if override.is_choice_sweep() or isinstance(value, ChoiceSweep):
+        choices = list(override.sweep_iterator(transformer=Transformer.encode))
+        return CategoricalDistribution(choices)
+    raise ParameterError(f"{key}: {override.input_line!r} is not a search space (interval(), range(), choice() or a,b,c)")
+
+
+def search_space(overrides: Sequence[Override]) -> tuple[list[str], dict[str, "BaseDistribution"]]:
+    """The fixed overrides (as written) and the distribution of each swept key, in order."""
+    fixed: list[str] = []
+    space: dict[str, BaseDistribution] = {}
+    for override in overrides:
+        if override.is_sweep_override():
+            space[override.get_key_element()] = distribution(override)
+        else:
+            fixed.append(override.input_line or f"{override.get_key_element()}={override.get_value_element_as_str()}")
+    return fixed, space
+
+
+def probe_values(dist: "BaseDistribution") -> list[Any]:
+    """The values of a distribution checked before the first trial: its ends, or every choice."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    if isinstance(dist, (FloatDistribution, IntDistribution)):
+        return [dist.low, dist.high] if dist.low != dist.high else [dist.low]
+    return []
