@@ -1,7 +1,9 @@
-"""A child run as a process group that ends with its parent (launcher/process_group.py)."""
+"""Run scripts are bounded and never orphaned: a time limit per job, and no run script, process of
+a script, worker or sweep left running however the sweep ends (launcher/process_group.py)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from launcher.process_group import run_group
-from support import assert_no_process_left, marked_env, marked_processes
+from support import RUN_SIM, assert_no_process_left, marked_env, marked_processes, run_launcher_cli
 
 # --- the helper itself -------------------------------------------------------------------------
 
@@ -94,3 +96,74 @@ def test_a_command_that_cannot_run_is_named(tmp_path: Path) -> None:
         ended = run_group(["no-such-program-here"], stdout=output, stderr=subprocess.STDOUT)
     assert ended.returncode == 127
     assert "cannot run no-such-program-here" in (tmp_path / "out.log").read_text()
+
+
+# --- a mozaik model whose script runs until the test lets it end ---------------------------------
+
+#: A mozaik run script that starts a process of its own (as mpirun starts its ranks), then, for a
+#: job with ``hold: 1``, waits as long as the test's hold file exists.
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, subprocess, sys, time
+    from launcher.mozaik_format import read_parameters
+    simulator, threads, parameter_file, run_name = sys.argv[1:]
+    tree = read_parameters(parameter_file)
+    child = subprocess.Popen(["sleep", "600"])
+    json.dump({"script": os.getpid(), "child": child.pid}, open("pids.json", "w"))
+    while tree["hold"] and os.path.exists(os.environ["HOLD_FILE"]):
+        time.sleep(0.05)
+    child.kill()
+    json.dump({"hold": tree["hold"]}, open("metrics.json", "w"))
+    """
+)
+DEFAULTS = "{\n    'hold': 0,\n}\n"
+#: The run directories of the sweep hold=0,1 of the imported model, by value of hold.
+RUN_DIRS = {0: "hold=0,model=held", 1: "hold=1,model=held"}
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    """A mozaik model directory, imported as the model option ``held`` of run_sim.py (time limit 60 s)."""
+    (tmp_path / "param").mkdir()
+    (tmp_path / "param" / "defaults").write_text(DEFAULTS)
+    (tmp_path / "held.py").write_text(SCRIPT)
+    (tmp_path / "hold").touch()
+    imported = run_launcher_cli("import-mozaik", "param/defaults", "conf", "--run-script", "held.py", "--name", "held", "--timeout-s", "60", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    return tmp_path
+
+
+def environment(folder: Path) -> dict[str, str]:
+    """The environment of the test's sweep: its marker, and the hold file of its scripts."""
+    return marked_env(str(folder), HOLD_FILE=str(folder / "hold"))
+
+
+def sweep_command(*extra: str) -> list[str]:
+    return [sys.executable, str(RUN_SIM), "--config-dir", "conf", "model=held", "-m", "hold=0,1", "hydra.sweep.dir=D", *extra]
+
+
+def record(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+# --- a time limit per job ------------------------------------------------------------------------
+
+
+def test_a_script_past_its_time_limit_fails_alone_and_its_processes_are_gone(model: Path) -> None:
+    assert "timeout_s: 60.0" in (model / "conf" / "model" / "held.yaml").read_text()  # import-mozaik --timeout-s
+    proc = subprocess.run(sweep_command("task.timeout_s=2"), cwd=model, env=environment(model), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "1 of 2 jobs failed" in proc.stderr, proc.stderr
+    held, free = (model / "D" / f"{name},task.timeout_s=2" for name in (RUN_DIRS[1], RUN_DIRS[0]))
+    failed = record(held)
+    assert failed["state"] == "failed"
+    assert "timed out: still running after its time limit of 2 s (task.timeout_s)" in failed["error"]
+    assert failed["timings"]["total_s"] < 10
+    assert record(free)["state"] == "completed" and record(free)["metrics"] == {"hold": 0}
+    assert_no_process_left(str(model), within_s=2)
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "soon", "inf"])
+def test_import_mozaik_refuses_a_time_limit_that_is_not_seconds(model: Path, seconds: str) -> None:
+    proc = run_launcher_cli("import-mozaik", "param/defaults", "c2", "--run-script", "held.py", "--name", "m", "--timeout-s", seconds, cwd=model)
+    assert proc.returncode != 0 and "is not a number of seconds above 0" in proc.stderr
+    assert not (model / "c2").exists()
