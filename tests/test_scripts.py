@@ -4,6 +4,7 @@ a script, worker or sweep left running however the sweep ends (launcher/process_
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from launcher.process_group import run_group
-from support import RUN_SIM, assert_no_process_left, marked_env, marked_processes, run_launcher_cli
+from support import (
+    RUN_SIM, assert_no_process_left, marked_env, marked_processes, run_launcher_cli, search_script, with_ctrl_c,
+)  # fmt: skip
 
 # --- the helper itself -------------------------------------------------------------------------
 
@@ -146,6 +149,13 @@ def record(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
 
 
+def wait_for(path: Path, within_s: float = 60.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.exists(), f"{path} was not written within {within_s} s"
+
+
 # --- a time limit per job ------------------------------------------------------------------------
 
 
@@ -167,3 +177,71 @@ def test_import_mozaik_refuses_a_time_limit_that_is_not_seconds(model: Path, sec
     proc = run_launcher_cli("import-mozaik", "param/defaults", "c2", "--run-script", "held.py", "--name", "m", "--timeout-s", seconds, cwd=model)
     assert proc.returncode != 0 and "is not a number of seconds above 0" in proc.stderr
     assert not (model / "c2").exists()
+
+
+# --- however the sweep ends, nothing is left running -------------------------------------------
+
+
+SEQUENTIAL, PARALLEL = [], ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"]
+
+
+@pytest.mark.parametrize(
+    "launcher, signum",
+    [
+        (SEQUENTIAL, signal.SIGTERM),
+        (SEQUENTIAL, signal.SIGINT),
+        (SEQUENTIAL, signal.SIGKILL),
+        (PARALLEL, signal.SIGTERM),
+        (PARALLEL, signal.SIGKILL),
+    ],
+    ids=["sequential-term", "sequential-int", "sequential-kill", "parallel-term", "parallel-kill"],
+)
+def test_a_stopped_sweep_leaves_no_script_running(model: Path, launcher: list[str], signum: int) -> None:
+    command = sweep_command(*launcher)
+    sweep = subprocess.Popen(
+        command, cwd=model, env=environment(model), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=with_ctrl_c,
+    )  # fmt: skip
+    held = model / "D" / RUN_DIRS[1]
+    wait_for(held / "pids.json")  # the script and its own process run
+    os.kill(sweep.pid, signum)
+    _, stderr = sweep.communicate(timeout=60)
+    assert sweep.returncode != 0
+    assert_no_process_left(str(model), within_s=5)
+    if signum == signal.SIGKILL:
+        assert not (held / "results.json").exists()  # never looks finished
+    else:
+        failed = record(held)
+        assert failed["state"] == "failed", stderr
+        assert failed["error"].startswith("SweepTerminated" if signum == signal.SIGTERM and not launcher else "KeyboardInterrupt")
+
+    (model / "hold").unlink()
+    again = subprocess.run(command, cwd=model, env=environment(model), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert record(held)["state"] == "completed"
+    assert_no_process_left(str(model), within_s=2)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["search-killed", "search-ctrl-c"])
+def test_a_stopped_search_script_leaves_no_sweep_or_script_running(model: Path, signum: int) -> None:
+    (model / "search.py").write_text(search_script("LocalSequentialBackend()", {"hold": [0, 1]}))
+    command = [sys.executable, "search.py", "held.py", "nest", "param/defaults"]
+    search = subprocess.Popen(
+        command, cwd=model, env=environment(model), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=with_ctrl_c,
+    )  # fmt: skip
+    held = model / "CombinationParamSearch_hold=0_1" / "hold=1"
+    wait_for(held / "pids.json")
+    os.kill(search.pid, signum)
+    search.wait(timeout=60)
+    assert search.returncode != 0
+    assert_no_process_left(str(model), within_s=15)
+    # The sweep got SIGTERM: it stopped the script, then recorded the job failed.
+    failed = record(held)
+    assert failed["state"] == "failed" and failed["error"].startswith("SweepTerminated")
+
+    (model / "hold").unlink()
+    again = subprocess.run(command, cwd=model, env=environment(model), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "Resuming: 1 of 2 jobs already completed, 1 to run" in again.stdout + again.stderr
+    assert record(held)["state"] == "completed"
