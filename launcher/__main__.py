@@ -63,8 +63,9 @@ def _import_mozaik(args: argparse.Namespace) -> int:
     from launcher.external import import_model
 
     config = import_model(
-        args.root_file, args.out_dir, args.run_script, args.name, args.simulator, args.threads, args.mpi, base_dir=args.base_dir
-    )
+        args.root_file, args.out_dir, args.run_script, args.name, args.simulator, args.threads, args.mpi,
+        base_dir=args.base_dir, timeout_s=args.timeout_s,
+    )  # fmt: skip
     print(config)
     print(f"Sweep it with: python run_sim.py --config-dir {args.out_dir} model={args.name} -m KEY=VALUE1,VALUE2", file=sys.stderr)
     return 0
@@ -77,6 +78,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
     return value
 
 
@@ -107,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--simulator", default="nest", help="the simulator_name the run script gets (default: nest)")
     importer.add_argument("--threads", type=_positive, default=1, help="the num_threads the run script gets (default: 1)")
     importer.add_argument("--mpi", type=_positive, default=1, help="MPI processes per job, under mpirun when above 1 (default: 1)")
+    importer.add_argument(
+        "--timeout-s", type=_seconds, default=None, metavar="SECONDS",
+        help="the time limit of each job's run script: past it, the script and its processes are stopped and the job "
+        "fails (default: none; per sweep: task.timeout_s=SECONDS)",
+    )  # fmt: skip
     importer.set_defaults(run=_import_mozaik)
     return parser
 

@@ -14,6 +14,13 @@ with an argument list (no shell), its output in ``script.log``. The script's exi
 code decides the job's state; a script that writes ``metrics.json`` (a flat
 mapping of names to numbers) into its run directory has those single values in
 the job's ``results.json``, ``summary.csv`` and figures.
+
+The script runs as a process group that ends with the job
+(:func:`launcher.process_group.run_group`): past its time limit ``timeout_s``
+(``task.timeout_s``; null, the default, is none, as in mozaik) the script and every
+process it started are stopped and the job fails with :class:`ScriptTimeout`; an
+interrupted job (Ctrl-C, SIGTERM) stops them before it records its failure; a job
+whose process is killed takes them with it.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig
 
 from launcher.job import TaskResultError, current_record, current_run_dir, single_values
+from launcher.process_group import run_group
 from launcher.results import MOZAIK_PARAMETERS_FILE
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,10 @@ SCRIPT_LOG = "script.log"
 METRICS_FILE = "metrics.json"
 #: Characters of the script's output shown in the job's log when it ends.
 TAIL_CHARS = 4000
+
+
+class ScriptTimeout(TimeoutError):
+    """A run script still running at its time limit (it was stopped with every process it started)."""
 
 
 def environment(path_to_env: Optional[str]) -> tuple[str, dict[str, str]]:
@@ -90,9 +102,12 @@ def run_script(
     mpi: int = 1,
     mpirun: str = "mpirun",
     env: Optional[str] = None,
+    timeout_s: Optional[float] = None,
 ) -> dict[str, Any]:
     """Run the model's mozaik ``script`` on the job's tree (already written to its run directory);
-    the single values of its ``metrics.json``. ``env``: a virtual environment the script runs in."""
+    the single values of its ``metrics.json``. ``env``: a virtual environment the script runs in;
+    ``timeout_s``: seconds the script may run (None: no limit)."""
+    check_timeout(timeout_s)
     run_dir = current_run_dir()
     parameters = run_dir / MOZAIK_PARAMETERS_FILE
     if not parameters.exists():
@@ -104,14 +119,27 @@ def run_script(
     record.update(simulator=simulator, script=script, command=command)
     log.info("Running %s in %s", command, run_dir)
     with open(run_dir / SCRIPT_LOG, "wb") as output:
-        process = subprocess.run(command, cwd=run_dir, stdout=output, stderr=subprocess.STDOUT, env=variables, check=False)
-    record["exit_code"] = process.returncode
+        ended = run_group(command, cwd=run_dir, env=variables, stdout=output, stderr=subprocess.STDOUT, timeout_s=timeout_s)
+    record["exit_code"] = ended.returncode
     tail = _tail(run_dir / SCRIPT_LOG)
     log.info("Script output (end):\n%s", tail)
-    if process.returncode != 0:
+    if ended.timed_out:
+        raise ScriptTimeout(
+            f"{script} timed out: still running after its time limit of {timeout_s:g} s (task.timeout_s); "
+            f"it was stopped with every process it started (see {run_dir / SCRIPT_LOG})"
+        )
+    if ended.returncode != 0:
         last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
-        raise RuntimeError(f"{script} exited with code {process.returncode}: {last} (see {run_dir / SCRIPT_LOG})")
+        raise RuntimeError(f"{script} exited with code {ended.returncode}: {last} (see {run_dir / SCRIPT_LOG})")
     return read_metrics(run_dir)
+
+
+def check_timeout(timeout_s: Any) -> None:
+    """Refuse a time limit that is not a number of seconds above 0 (None: no limit)."""
+    if timeout_s is None:
+        return
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0:
+        raise ValueError(f"task.timeout_s = {timeout_s!r}: give the seconds a run script may run (above 0), or null for no limit")
 
 
 def import_model(
@@ -123,18 +151,21 @@ def import_model(
     threads: int = 1,
     mpi: int = 1,
     base_dir: str | Path | None = None,
+    timeout_s: Optional[float] = None,
 ) -> Path:
     """Import a mozaik model (its root parameter file, its run ``script``) into the Hydra config directory
     ``out_dir`` as the model option ``name`` of ``run_sim.py``; the option's config file.
 
     Sweep it with ``python run_sim.py --config-dir OUT_DIR model=NAME -m KEY=V1,V2``: each job runs
-    :func:`run_script` with the script's absolute path, ``simulator``, ``threads`` and ``mpi``.
+    :func:`run_script` with the script's absolute path, ``simulator``, ``threads``, ``mpi`` and
+    ``timeout_s`` (the seconds each job's script may run; None: no limit).
     ``base_dir`` is the model directory url() paths are relative to (default: the working directory).
     """
     from launcher.mozaik_format import import_mozaik, read_parameters, tuple_paths
 
     if not Path(script).is_file():
         raise FileNotFoundError(f"run script {script}: no such file")
+    check_timeout(timeout_s)
     task = {
         "_target_": f"{__name__}.{run_script.__name__}",
         # Hydra has no tuples: where the model's files hold one, the job's parameters file has it again.
@@ -144,6 +175,7 @@ def import_model(
         "threads": threads,
         "mpi": mpi,
         "env": None,
+        "timeout_s": timeout_s,
     }
     return import_mozaik(root_file, out_dir, base_dir, model=name, task=task)
 

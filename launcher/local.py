@@ -22,7 +22,8 @@ has no cap on the jobs running at once. This launcher
   jobs start and end, from this process only;
 - on Ctrl-C (or any error) stops its workers: the running jobs are interrupted,
   then terminated, then killed; a worker also ends as soon as the sweep's process
-  ends, even killed: no worker outlives the sweep.
+  ends, even killed: no worker outlives the sweep, and no run script a job started
+  outlives its worker (:mod:`launcher.process_group`).
 """
 
 from __future__ import annotations
@@ -54,14 +55,16 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.basecontainer import BaseContainer
 
 from launcher.job import recorded
+from launcher.process_group import GRACE_S
 
 if TYPE_CHECKING:
     from launcher.sequential import JobRunner
 
 log = logging.getLogger(__name__)
 
-#: Seconds that interrupted jobs get to record their failure before their workers are terminated.
-STOP_GRACE_S = 3.0
+#: Seconds that interrupted jobs get to record their failure before their workers are terminated:
+#: time to stop a run script first (launcher.process_group: SIGTERM, then SIGKILL after GRACE_S).
+STOP_GRACE_S = GRACE_S + 1.0
 
 
 @dataclass

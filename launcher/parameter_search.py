@@ -20,13 +20,18 @@ The root parameter file decides what runs each job:
   model option of ``run_sim.py`` (:func:`launcher.external.import_model`), and
   each job runs the user's mozaik ``run_script`` on its merged tree through
   ``run_sim.py``, as ``run_sim.py --config-dir OUT model=NAME -m`` would.
+
+``run_sim.py -m`` runs as a process group that ends with the search script
+(:func:`launcher.process_group.run_group`): the search script killed, even with
+``kill -9``, or interrupted, the sweep gets SIGTERM (it stops its running job and
+records it failed, the job's run script included), then SIGKILL after
+:data:`SWEEP_STOP_GRACE_S`.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
@@ -36,6 +41,7 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 
 from launcher.naming import run_dirname
+from launcher.process_group import GRACE_S, run_group
 from launcher.tree import ParameterError, config_keys, suggest, unknown_key_message
 
 #: Files the search writes into its master directory.
@@ -45,6 +51,9 @@ IMPORTED_DIR = "config"
 IMPORTED_MODEL = "mozaik_model"
 
 USAGE = "python parameter_search_script simulation_run_script simulator_name root_parameter_file"
+#: Seconds a stopped sweep has to stop its running job (its run script's own grace included) and
+#: record it, before it is killed.
+SWEEP_STOP_GRACE_S = 5 * GRACE_S
 
 
 def parameter_combinations(arrays: Iterable[Iterable[Any]]) -> list[list[Any]]:
@@ -414,7 +423,7 @@ def run_search(
         hydra_override("hydra.sweeper.jobs_file", str(master_dir / JOBS_FILE)),
         *backend.launcher_overrides(),
     ]
-    return subprocess.run(command, check=False).returncode
+    return run_group(command, grace_s=SWEEP_STOP_GRACE_S).returncode
 
 
 def _tree_keys(tree: Mapping[str, Any], prefix: str = "") -> Iterable[str]:

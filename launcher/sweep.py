@@ -15,7 +15,9 @@ reruns everything when started again. This one:
    ``results.json`` with the same config hash (a damaged one is named and its
    job run again; ``hydra.sweeper.force=true`` reruns everything;
    ``hydra.sweeper.plan=true`` only lists the jobs);
-4. runs every other job, even when some fail, showing progress;
+4. runs every other job, even when some fail, showing progress; SIGTERM stops it as
+   Ctrl-C does (the running jobs are stopped and recorded failed, their run scripts
+   first), where Python's default would end the process on the spot;
 5. collects the sweep into ``summary.csv`` and figures, then lists each failed
    job with its error and log and exits non-zero if there is one.
 """
@@ -24,11 +26,14 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -83,6 +88,32 @@ class SweepFailed(CompactHydraException):
 
 class SweepRefused(CompactHydraException):
     """The sweep directory holds what this sweep must not overwrite (another program's manifest.json)."""
+
+
+class SweepTerminated(KeyboardInterrupt):
+    """The sweeping process received SIGTERM: the sweep stops as on Ctrl-C (a KeyboardInterrupt to
+    every launcher and job wrapper)."""
+
+
+@contextmanager
+def sigterm_stops_sweep() -> Iterator[None]:
+    """Within the block, the first SIGTERM raises :class:`SweepTerminated` where the sweep is, so
+    that its running jobs stop their run scripts and record their failure, and the manifest is
+    saved; Python's default would end the process on the spot. A second SIGTERM ends it at once.
+    Left as it is where the program handles SIGTERM itself, or outside the main thread."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise SweepTerminated("the sweep received SIGTERM")
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool = False) -> None:
@@ -297,7 +328,8 @@ class ValidatingSweeper(BasicSweeper):
             done = sum(job.state == COMPLETED for job in planned)
             log.info("Resuming: %d of %d jobs already completed, %d to run", done, len(planned), len(to_run))
 
-        returns = self.run(manifest, to_run)
+        with sigterm_stops_sweep():
+            returns = self.run(manifest, to_run)
         queued = [job for job in planned if job.state in (PENDING, RUNNING)]
         if queued:
             log.info(

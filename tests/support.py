@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -36,6 +37,38 @@ def with_ctrl_c() -> None:
     tests run in the background by a shell (or under nohup) ignore SIGINT, and so would
     their children, which then rightly let SIGINT pass."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+#: The environment variable that marks the processes of a test, and every process they start.
+MARKER = "MOZAIK_TEST_MARKER"
+
+
+def marked_env(marker: str, **variables: str) -> dict[str, str]:
+    """This process's environment with ``marker`` (unique to the test) and ``variables`` added."""
+    return {**os.environ, "HYDRA_FULL_ERROR": "0", MARKER: marker, **variables}
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Live (not zombie) processes whose environment carries the marker."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if f"{MARKER}={marker}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def assert_no_process_left(marker: str, within_s: float = 10.0) -> None:
+    """Within ``within_s``, no live process carries the marker."""
+    deadline = time.monotonic() + within_s
+    while marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marked_processes(marker) == []
 
 
 def run_cli(args: Sequence[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -27,7 +27,7 @@ from hydra.types import HydraContext, RunMode
 from hydra.version import VersionBase
 
 from launcher.local import JobProcessDied, LocalParallelSweepLauncher
-from support import SMALL, run_cli, with_ctrl_c
+from support import SMALL, assert_no_process_left, marked_env, run_cli, with_ctrl_c
 
 # --- a tiny Hydra app whose jobs can crash their process ---------------------------------
 
@@ -92,7 +92,7 @@ def app_command(tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
     """Write the tiny app into tmp_path; the command and environment of a sweep of it (its
     processes carry a marker in their environment)."""
     write_app(tmp_path)
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "LOCAL_LAUNCHER_TEST": str(tmp_path)}
+    env = marked_env(str(tmp_path))
     return [sys.executable, "app.py", "-m", *args], env
 
 
@@ -100,28 +100,6 @@ def run_app(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Run a sweep of the tiny app into tmp_path/D."""
     command, env = app_command(tmp_path, *args, f"hydra.sweep.dir={tmp_path / 'D'}")
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
-
-
-def marked_processes(marker: str) -> list[int]:
-    """Live (not zombie) processes whose environment carries the marker."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if f"LOCAL_LAUNCHER_TEST={marker}".encode() in (proc / "environ").read_bytes().split(b"\0"):
-                if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
-
-
-def assert_no_process_left(marker: str, within_s: float = 10.0) -> None:
-    deadline = time.monotonic() + within_s
-    while marked_processes(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert marked_processes(marker) == []
 
 
 # --- the launcher in this process: JobReturns and on_state -----------------------------------
