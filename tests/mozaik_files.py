@@ -23,6 +23,8 @@ from typing import Callable, NamedTuple
 REPO = Path(__file__).resolve().parent.parent
 KB = 2**10
 MB = 2**20
+#: Just under the reader's MAX_YAML_BYTES (256 KiB): the largest YAML file it reads.
+YAML_SIZE = 250 * KB
 
 
 def _write(directory: Path, name: str, text: str) -> Path:
@@ -112,7 +114,7 @@ def url_fan(directory: Path, size: int = 1 * MB) -> Path:
     return _repeat(directory, size, "{'a': [", "url('small'), ", "]}\n")
 
 
-def yaml_fan(directory: Path, size: int = 1 * MB) -> Path:
+def yaml_fan(directory: Path, size: int = YAML_SIZE) -> Path:
     """A YAML file of aliases to one anchor of 100 values: each alias is 100 values when walked."""
     anchor = "a: &a [" + ", ".join(["1"] * 100) + "]\nb: ["
     _repeat(directory, size, anchor, "*a, ", "]\n", name="fan.yaml")
@@ -210,16 +212,16 @@ def unterminated_string(directory: Path, size: int = 1 * MB) -> Path:
     return _write(directory, "params", "{'a': '''" + "x'" * (size // 2) + "}\n")
 
 
-def yaml_deep(directory: Path, size: int = 1 * MB) -> Path:
+def yaml_deep(directory: Path, size: int = YAML_SIZE) -> Path:
     _write(directory, "deep.yaml", "a: " + "[" * (size // 2) + "]" * (size // 2) + "\n")
     return _write(directory, "params", "{'deep': url('deep.yaml')}\n")
 
 
-def yaml_plain(directory: Path, size: int = 1 * MB) -> Path:
-    _repeat(directory, size, "", "k{}: [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5]\n", "", name="plain.yaml")
-    text = (directory / "plain.yaml").read_text(encoding="utf-8")
-    lines = [line.format(n) for n, line in enumerate(text.splitlines())]
-    _write(directory, "plain.yaml", "\n".join(lines) + "\n")
+def yaml_plain(directory: Path, size: int = YAML_SIZE) -> Path:
+    """Keys of lists of numbers: the most scalars a YAML file of this size holds in plain data."""
+    line = ": [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5]\n"
+    count = size // (len(line) + 6)
+    _write(directory, "plain.yaml", "".join(f"k{n}{line}" for n in range(count)))
     return _write(directory, "params", "{'plain': url('plain.yaml')}\n")
 
 
@@ -235,7 +237,7 @@ HOSTILE: dict[str, Hostile] = {
     "yaml_bomb": Hostile(yaml_bomb, "(MAX_NODES)"),
     "ref_fan_1mb": Hostile(ref_fan, "(MAX_NODES)"),
     "url_fan_1mb": Hostile(url_fan, "(MAX_NODES)"),
-    "yaml_fan_1mb": Hostile(yaml_fan, "(MAX_NODES)"),
+    "yaml_fan_250kb": Hostile(yaml_fan, "(MAX_NODES)"),
     "ref_chain_1mb": Hostile(ref_chain, "(MAX_REF_CHAIN)"),
     "nested_refs": Hostile(nested_refs, "(MAX_DEPTH)"),
     "include_chain": Hostile(include_chain, "(MAX_DEPTH)"),
@@ -243,21 +245,22 @@ HOSTILE: dict[str, Hostile] = {
     "unary_chain_1mb": Hostile(unary_chain, "(MAX_DEPTH)"),
     "sum_chain_1mb": Hostile(sum_chain, "(MAX_DEPTH)"),
     "small_deep_unary": Hostile(small_deep_unary, "(MAX_DEPTH)"),
-    "yaml_deep_1mb": Hostile(yaml_deep, "(MAX_DEPTH)"),
+    "yaml_deep_250kb": Hostile(yaml_deep, "(MAX_DEPTH)"),
     "plain_1mb": Hostile(lambda directory: plain_literal(directory, 1 * MB), ""),
     "model_like_1mb": Hostile(model_like, ""),
     "zeros_1mb": Hostile(zeros, ""),
     "empty_tuples_1mb": Hostile(empty_tuples, ""),
     "short_keys_1mb": Hostile(short_keys, ""),
-    "nested_tuples_1mb": Hostile(nested_tuples, ""),
+    "nested_tuples_1mb": Hostile(nested_tuples, "(MAX_TOKENS)"),
     "escaped_strings_1mb": Hostile(escaped_strings, ""),
     "arithmetic_1mb": Hostile(arithmetic, "(MAX_OPERATORS)"),
     "arithmetic_on_refs_1mb": Hostile(arithmetic_on_refs, "(MAX_OPERATORS)"),
     "repeated_keys_1mb": Hostile(repeated_keys, ""),
     "comments_1mb": Hostile(comments, ""),
     "long_string_1mb": Hostile(long_string, ""),
-    "unterminated_string_1mb": Hostile(unterminated_string, "unexpected"),
-    "yaml_plain_1mb": Hostile(yaml_plain, ""),
+    "unterminated_string_1mb": Hostile(unterminated_string, "expected, not"),
+    "yaml_plain_250kb": Hostile(yaml_plain, ""),
+    "yaml_plain_1mb": Hostile(lambda directory: yaml_plain(directory, 1 * MB), "(MAX_YAML_BYTES)"),
 }
 
 
