@@ -13,9 +13,9 @@ with ``eval()``: a parameter file can run any code. This module holds
   refs are resolved), and the calls of the table below. As with ``eval()``, spaces
   and tabs before the expression on the first line are skipped, and a key
   repeated in one dict keeps its last value (with a :class:`MozaikFormatWarning`
-  naming the file, line and key). Anything else is refused with
-  :class:`MozaikFormatError` naming the file, the line, the column and the
-  construct;
+  naming the file, line and key; at most :data:`REPEATED_KEY_WARNINGS` a file). Anything else is refused
+  with :class:`MozaikFormatError` naming the file, the line, the column and the
+  construct (see the limits below);
 - :func:`resolve_refs`, which replaces every ``ref()`` by the value it names in
   the root tree, following chains, and computes the arithmetic on refs;
 - :func:`format_parameters` and :func:`write_parameters`, the writer: its output
@@ -62,6 +62,21 @@ unreplaced) and a ref() path through another ref() in any order.
 ``url()`` paths are resolved as mozaik does: relative to the model directory the
 run starts from, i.e. the working directory, unless the caller names that
 directory (``base_dir``); absolute paths are taken as they are.
+
+Reading is bounded, as files may come from anywhere: whatever a file holds, it is read or refused within
+about a second and some 100 MB, with a :class:`MozaikFormatError` naming the file, the line and the limit
+passed, each a module constant that says why its value (see ``benchmarks/mozaik_reader.py``):
+:data:`MAX_BYTES` (all files of a tree), :data:`MAX_YAML_BYTES`, :data:`MAX_NODES` (values of the tree as
+read, with includes and YAML aliases expanded, and of what resolving refs makes: a 1 KB file of ten refs to
+ten refs ... would be 10**9 values), :data:`MAX_DEPTH`, :data:`MAX_REF_CHAIN`, and for large files
+:data:`MAX_TOKENS` and :data:`MAX_OPERATORS`. A file of up to :data:`AST_MAX_CHARS` is parsed by Python's
+parser (:mod:`ast`, in C); a larger one by a literal reader that holds only the values (the syntax tree would
+take up to 500 bytes per character) and reads lists of numbers and plain values in runs: a 5 MB table of
+numbers reads in about half a second. It reads the same syntax to the same values (tested against
+Python's parser), and names what it found where it refuses, not the construct. YAML aliases are counted on
+libyaml's events before anything is built. A file that does not start like a parameter file (with its dict)
+is refused without any of its text shown (``url('/etc/passwd')``); other errors quote the offending line
+only; bytes that are not UTF-8 are named by line and column; running out of memory is reported as such.
 """
 
 from __future__ import annotations
@@ -319,25 +334,23 @@ class _Copier:
     def copy(self, value: Any, depth: int, where: str, chain: tuple[str, ...] = ()) -> Any:
         """A copy of ``value``, which stands at ``depth`` of the tree being made (``where`` says where for
         messages; ``chain`` is the resolver's, see :class:`_Resolver`)."""
-        if isinstance(value, dict):
-            self.enter(len(value), depth, where)
-            if _all_immutable(value.values()):
-                return dict(value)
-            return {key: self.copy(item, depth + 1, where, chain) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            self.enter(len(value), depth, where)
-            if _all_immutable(value):
-                items = list(value)
-            else:
-                items = [self.copy(item, depth + 1, where, chain) for item in value]
-            return items if isinstance(value, list) else tuple(items)
-        return self.leaf(value, depth, where, chain)
+        if not isinstance(value, (dict, list, tuple)):
+            return self.leaf(value, depth, where, chain)
+        self.enter(len(value), depth, where)
+        items = value.values() if isinstance(value, dict) else value
+        if len(value) > 16 and _all_immutable(items):  # a long list of numbers: copied in C
+            copied = value.copy() if isinstance(value, (dict, list)) else value
+        elif isinstance(value, dict):
+            copied = {k: v if type(v) in _IMMUTABLE else self.copy(v, depth + 1, where, chain) for k, v in value.items()}
+        else:
+            copied = [item if type(item) in _IMMUTABLE else self.copy(item, depth + 1, where, chain) for item in value]
+        return tuple(copied) if isinstance(value, tuple) else copied
 
     def enter(self, items: int, depth: int, where: str) -> None:
         """Count the ``items`` of a container at ``depth``, refusing it past a limit."""
+        self.nodes += items
         if depth >= MAX_DEPTH:
             raise MozaikFormatError(f"{where}: {self.what} nest the tree more than {MAX_DEPTH} deep (MAX_DEPTH)")
-        self.nodes += items
         if self.nodes > MAX_NODES:
             raise MozaikFormatError(f"{where}: {self.what} make the tree more than {MAX_NODES:,} values (MAX_NODES)")
 
@@ -628,33 +641,30 @@ class _FileReader:
     def value(self, node: ast.expr, *, in_call: bool = False) -> Any:
         """The data of an expression node; ``in_call``: inside a call's arguments, where only literals and
         constructs are allowed (no url(), no ref())."""
-        if isinstance(node, ast.Constant) and type(node.value) in _IMMUTABLE:
+        if type(node) is ast.Constant and type(node.value) in _IMMUTABLE:  # most nodes
             return node.value
         if self.depth >= MAX_DEPTH:
             raise self.error(node, f"nested more than {MAX_DEPTH} deep (MAX_DEPTH)")
         self.depth += 1
         try:
-            return self.convert(node, in_call)
+            match node:
+                case ast.Dict():
+                    return self.dict(node, in_call)
+                case ast.List(elts=items):
+                    return [self.value(item, in_call=in_call) for item in items]
+                case ast.Tuple(elts=items):
+                    return tuple(self.value(item, in_call=in_call) for item in items)
+                case ast.Name(id="pi") | ast.UnaryOp() | ast.BinOp():
+                    return self.arithmetic(node, in_call)
+                case ast.Call(func=ast.Name(id=name)) if name in CONSTRUCTS or name in _TRANSPARENT_CALLS:
+                    return self.call(node, name, in_call)
+                case ast.Call(func=ast.Name(id="url" | "ref" as name)) if not in_call:
+                    return self.call(node, name, in_call)
+                case ast.Call() if in_call:
+                    raise self.refuse(node, _NOT_IN_CALL)
+            raise self.refuse(node)
         finally:
             self.depth -= 1
-
-    def convert(self, node: ast.expr, in_call: bool) -> Any:
-        match node:
-            case ast.Dict():
-                return self.dict(node, in_call)
-            case ast.List(elts=items):
-                return [self.value(item, in_call=in_call) for item in items]
-            case ast.Tuple(elts=items):
-                return tuple(self.value(item, in_call=in_call) for item in items)
-            case ast.Name(id="pi") | ast.UnaryOp() | ast.BinOp():
-                return self.arithmetic(node, in_call)
-            case ast.Call(func=ast.Name(id=name)) if name in CONSTRUCTS or name in _TRANSPARENT_CALLS:
-                return self.call(node, name, in_call)
-            case ast.Call(func=ast.Name(id="url" | "ref" as name)) if not in_call:
-                return self.call(node, name, in_call)
-            case ast.Call() if in_call:
-                raise self.refuse(node, _NOT_IN_CALL)
-        raise self.refuse(node)
 
     def dict(self, node: ast.Dict, in_call: bool) -> dict[str, Any]:
         tree: dict[str, Any] = {}
