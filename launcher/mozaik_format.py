@@ -549,11 +549,16 @@ def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _quote(text: str) -> str:
+    """A string from a file (a key, a path, a name), quoted for a message: shortened, as it may be any length."""
+    return _shorten(repr(text))
+
+
 def _describe(node: ast.AST) -> str:
     if isinstance(node, ast.Call):
         return f"call of {_shorten(ast.unparse(node.func), 30)}()"
     if isinstance(node, ast.Name):
-        return f"name {node.id!r}"
+        return f"name {_quote(node.id)}"
     if isinstance(node, ast.Constant):
         return f"{type(node.value).__name__} constant"
     if isinstance(node, (ast.BinOp, ast.UnaryOp)):
@@ -604,7 +609,7 @@ def _table(text: str) -> dict[str, dict[str, float]]:
         raise _CallProblem("ParameterTable string holds no rows")
     for label in (*table, *(column for row in table.values() for column in row)):
         if "." in label:
-            raise _CallProblem(f"ParameterTable label {label!r}: a key is a non-empty string without '.'")
+            raise _CallProblem(f"ParameterTable label {_quote(label)}: a key is a non-empty string without '.'")
     return table
 
 
@@ -687,7 +692,7 @@ class _FileReader:
         published models do repeat keys. At most REPEATED_KEY_WARNINGS in one file, and one saying so."""
         self.repeated_keys += 1
         if self.repeated_keys <= REPEATED_KEY_WARNINGS:
-            message = f"{where()}: key {key!r} repeated in the same dict: the last value is kept"
+            message = f"{where()}: key {_quote(key)} repeated in the same dict: the last value is kept"
             warnings.warn(message, MozaikFormatWarning, stacklevel=2)
         if self.repeated_keys == REPEATED_KEY_WARNINGS:
             message = f"{self.display}: the keys it repeats past these {REPEATED_KEY_WARNINGS} are not named"
@@ -1043,7 +1048,7 @@ class _LiteralReader(_FileReader):
             return self.called(name, [path], {}, depth, start), start, simple.end()
         if name in _CALLS and (opens := self.token(end)).group("op") == "(":
             return self.read_call(name, opens.end(), self.deeper(depth, start), in_call, start)
-        raise _GiveUp(start, f"name {name!r} not allowed in a parameter file")
+        raise _GiveUp(start, f"name {_quote(name)} not allowed in a parameter file")
 
     def read_dict(self, pos: int, depth: int, in_call: bool, start: int) -> tuple[dict[str, Any], int, int]:
         tree: dict[str, Any] = {}
@@ -1169,7 +1174,7 @@ class _LiteralReader(_FileReader):
             if match.lastgroup == "name" and (equals := self.token(match.end())).group("op") == "=":
                 keyword_name = match.group("name")
                 if keyword_name in kwargs or keyword.iskeyword(keyword_name):
-                    raise _GiveUp(self.start(match), f"keyword argument {keyword_name!r} not read here")
+                    raise _GiveUp(self.start(match), f"keyword argument {_quote(keyword_name)} not read here")
                 value, _, pos = self.expression(self.token(equals.end()), depth, inner)
                 kwargs[keyword_name] = self.finish(value, inner)
             elif kwargs:
@@ -1346,15 +1351,18 @@ class _Loader:
             return self.includes[url]
         local = url.removeprefix("file://")
         if re.match(r"^[a-zA-Z][\w+.-]*://", local):  # never fetch from the network
-            raise MozaikFormatError(f"{where}: url({url!r}): only local files can be included")
+            raise MozaikFormatError(f"{where}: url({_quote(url)}): only local files can be included")
         path = self.base_dir / local
-        resolved = path.resolve()
+        try:
+            resolved, is_file = path.resolve(), path.is_file()
+        except (OSError, ValueError) as exc:  # a name too long, a null character...
+            raise MozaikFormatError(f"{where}: url({_quote(url)}): cannot read: {_shorten(str(exc), 100)}") from None
         if resolved in self.chain:
             cycle = " -> ".join(str(p) for p in [*self.chain[self.chain.index(resolved) :], resolved])
-            raise MozaikFormatError(f"{where}: url({url!r}): include cycle: {cycle}")
+            raise MozaikFormatError(f"{where}: url({_quote(url)}): include cycle: {cycle}")
         if resolved not in self.trees:
-            if not path.is_file():
-                raise MozaikFormatError(f"{where}: url({url!r}): no such file {path}")
+            if not is_file:
+                raise MozaikFormatError(f"{where}: url({_quote(url)}): no such file {_shorten(str(path), 200)}")
             self.read(path, str(path), depth)
         self.includes[url] = _Include(resolved, self.trees[resolved])
         return self.includes[url]
@@ -1496,11 +1504,11 @@ def _yaml_limit(display: str, event: yaml.Event, problem: str) -> MozaikFormatEr
 
 def _check_yaml(value: Any, display: str, key_path: tuple[str, ...] = ()) -> None:
     """Refuse what safe_load makes beyond what a parameter file holds: dates, binary, keys that are not names."""
-    where = f"{display}: {'.'.join(key_path) or 'top level'}"
+    where = f"{display}: {_shorten('.'.join(key_path)) or 'top level'}"
     if isinstance(value, dict):
         for key, item in value.items():
             if type(key) is not str or not key or "." in key:
-                raise MozaikFormatError(f"{where}: key {key!r}: a key is a non-empty string without '.'")
+                raise MozaikFormatError(f"{where}: key {_quote(key)}: a key is a non-empty string without '.'")
             _check_yaml(item, display, (*key_path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
@@ -1568,12 +1576,12 @@ class _Resolver(_Copier):
         if ref.path in self.resolved:
             return self.resolved[ref.path]
         if ref.path in chain:
-            cycle = " -> ".join([*chain[chain.index(ref.path) :], ref.path])
-            raise MozaikFormatError(f"{ref.where or 'ref'}: ref({ref.path!r}): reference cycle: {cycle}")
+            cycle = " -> ".join(_shorten(path, 40) for path in [*chain[chain.index(ref.path) :], ref.path])
+            raise MozaikFormatError(f"{ref.where or 'ref'}: ref({_quote(ref.path)}): reference cycle: {cycle}")
         if len(chain) >= MAX_REF_CHAIN:
             raise MozaikFormatError(
-                f"{ref.where or 'ref'}: ref({ref.path!r}): more than {MAX_REF_CHAIN} references followed one "
-                f"through another (MAX_REF_CHAIN), from ref({chain[0]!r})"
+                f"{ref.where or 'ref'}: ref({_quote(ref.path)}): more than {MAX_REF_CHAIN} references followed one "
+                f"through another (MAX_REF_CHAIN), from ref({_quote(chain[0])})"
             )
         chain = (*chain, ref.path)
         value = self.copy(self.lookup(ref, chain), 0, ref.where, chain)
@@ -1584,7 +1592,7 @@ class _Resolver(_Copier):
         """The value of arithmetic on refs, each resolved first (through chains, and other arithmetic)."""
         values = [self.resolve(ref, chain) for ref in expr.refs]
         try:
-            return evaluate_template(expr.template, values, [f"ref({ref.path!r})" for ref in expr.refs])
+            return evaluate_template(expr.template, values, [f"ref({_quote(ref.path)})" for ref in expr.refs])
         except ValueError as exc:
             raise MozaikFormatError(f"{expr.where or 'arithmetic'}: {_expr_source(expr)}: {exc}") from None
 
@@ -1596,7 +1604,7 @@ class _Resolver(_Copier):
                 node = self.resolve(node, chain)
             if not isinstance(node, dict) or key not in node:
                 parent = ".".join(keys[:depth]) or "the root"
-                raise MozaikFormatError(f"{ref.where or 'ref'}: ref({ref.path!r}): no key {key!r} under {parent}")
+                raise MozaikFormatError(f"{ref.where or 'ref'}: ref({_quote(ref.path)}): no key {_quote(key)} under {_shorten(parent)}")
             node = node[key]
         return node
 

@@ -134,6 +134,22 @@ def test_an_error_quotes_the_offending_line_only(tmp_path, padding):
     assert "'a'" not in message and "the line after" not in message
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'" + "k" * 10_000 + "': 1, 'b': ref('" + "k" * 10_000 + ".x')}",  # a missing ref path
+        "{'a': url('" + "u" * 10_000 + "')}",  # a name too long for the file system
+        "{'a': url('" + "u/" * 5_000 + "x')}",  # a path too long, which does not exist
+        "{'a': " + "n" * 10_000 + "}",  # a name
+        "{'a': 1, 'b': ref('" + "c" * 10_000 + "'), '" + "c" * 10_000 + "': ref('b')}",  # a cycle
+    ],
+    ids=["ref path", "url", "url path", "name", "cycle"],
+)
+def test_a_long_string_of_the_file_is_shortened_in_messages(tmp_path, text):
+    for padding in (0, mozaik_format.AST_MAX_CHARS):
+        assert len(refusal(write(tmp_path, "params", text + "#" * padding), tmp_path)) < 400
+
+
 @pytest.mark.parametrize("suffix", ["", ".yaml"])
 def test_a_file_that_is_not_utf8_is_named_by_line_and_column(tmp_path, suffix):
     name = "latin" + suffix
@@ -147,6 +163,8 @@ def test_a_file_that_is_not_utf8_is_named_by_line_and_column(tmp_path, suffix):
 def test_a_null_character_is_named_by_line_and_column(tmp_path):
     message = refusal(write(tmp_path, "params", "{'a': 1,\n 'b': 'x\0'}"), tmp_path)
     assert "params, line 2, column 9: a null character" in message
+    message = refusal(write(tmp_path, "params", "{'a': url('x\\x00y')}"), tmp_path)  # escaped: a path with a null
+    assert "params, line 1, column 7: url('x\\x00y'): cannot read: embedded null byte" in message
 
 
 def test_a_memory_error_is_reported_as_out_of_memory(tmp_path, monkeypatch):
@@ -265,6 +283,7 @@ def arithmetic(draw: st.DrawFn, paths: list[str]) -> str:
 def mozaik_value(draw: st.DrawFn, depth: int, paths: list[str]) -> str:
     atoms = [number(), text_string(), st.sampled_from(["True", "False", "None", "pi", "()"]), arithmetic(paths)]
     atoms.append(st.sampled_from([f"ref({p!r})" for p in paths] or ["1"]))
+    atoms.append(st.tuples(st.sampled_from(["url", "ref"]), text_string()).map(lambda call: f"{call[0]}({call[1]})"))
     atoms.append(st.sampled_from([
         "PyNNDistribution('uniform', low=-1, high=2.5)", "NumpyRNG(seed=3)", "ParameterRange([1, 2.0])",
         "ParameterWithUnitsAndPeriod(0.5, units='rad', period=pi)", "ParameterTable('# a b\\nr 1 2')",
