@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import string
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -333,7 +334,7 @@ def mutated(text: str, mutations: list[tuple[int, str, bool]]) -> str:
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@FUZZ
+@settings(FUZZ, deadline=timedelta(seconds=SECONDS))  # each file answered within the bound
 @given(root=mozaik_dict(), included=mozaik_dict(), yaml_text=yaml_with_aliases(), mutations=MUTATIONS)
 def test_fuzzed_files_are_read_or_refused_never_anything_else(tmp_path, root, included, yaml_text, mutations):
     write(tmp_path, "inc.yaml", yaml_text)
