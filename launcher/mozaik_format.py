@@ -13,9 +13,9 @@ with ``eval()``: a parameter file can run any code. This module holds
   refs are resolved), and the calls of the table below. As with ``eval()``, spaces
   and tabs before the expression on the first line are skipped, and a key
   repeated in one dict keeps its last value (with a :class:`MozaikFormatWarning`
-  naming the file, line and key). Anything else is refused with
-  :class:`MozaikFormatError` naming the file, the line, the column and the
-  construct;
+  naming the file, line and key; at most :data:`REPEATED_KEY_WARNINGS` a file). Anything else is refused
+  with :class:`MozaikFormatError` naming the file, the line, the column and the
+  construct (see the limits below);
 - :func:`resolve_refs`, which replaces every ``ref()`` by the value it names in
   the root tree, following chains, and computes the arithmetic on refs;
 - :func:`format_parameters` and :func:`write_parameters`, the writer: its output
@@ -62,21 +62,41 @@ unreplaced) and a ref() path through another ref() in any order.
 ``url()`` paths are resolved as mozaik does: relative to the model directory the
 run starts from, i.e. the working directory, unless the caller names that
 directory (``base_dir``); absolute paths are taken as they are.
+
+Reading is bounded, as files may come from anywhere: whatever a file holds, it is read or refused within
+about a second and some 100 MB, with a :class:`MozaikFormatError` naming the file, the line and the limit
+passed, each a module constant that says why its value (see ``benchmarks/mozaik_reader.py``):
+:data:`MAX_BYTES` (all files of a tree), :data:`MAX_YAML_BYTES`, :data:`MAX_NODES` (values of the tree as
+read, with includes and YAML aliases expanded, and of what resolving refs makes: a 1 KB file of ten refs to
+ten refs ... would be 10**9 values), :data:`MAX_DEPTH`, :data:`MAX_REF_CHAIN`, and for large files
+:data:`MAX_TOKENS` and :data:`MAX_OPERATORS`. A file of up to :data:`AST_MAX_CHARS` is parsed by Python's
+parser (:mod:`ast`, in C); a larger one by a literal reader that holds only the values (the syntax tree would
+take up to 500 bytes per character) and reads lists of numbers and plain values in runs: a 5 MB table of
+numbers reads in about half a second. It reads the same syntax to the same values (tested against
+Python's parser), and names what it found where it refuses, not the construct. YAML aliases are counted on
+libyaml's events before anything is built. A file that does not start like a parameter file (with its dict)
+is refused without any of its text shown (``url('/etc/passwd')``); other errors quote the offending line
+only; bytes that are not UTF-8 are named by line and column; running out of memory is reported as such.
 """
 
 from __future__ import annotations
 
 import ast
+import bisect
+import contextlib
 import copy
 import functools
 import json
+import keyword
 import math
 import operator
 import re
+import sys
+import traceback
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import yaml
 from omegaconf import OmegaConf
@@ -88,6 +108,44 @@ class MozaikFormatError(ValueError):
 
 class MozaikFormatWarning(UserWarning):
     """Something a parameter file does that mozaik accepts but that is likely a slip (a key repeated in a dict)."""
+
+
+# --------------------------------------------------------------------------- limits
+# A parameter file is input like any other: a search may be handed files it did not write. Whatever a file
+# holds, reading it ends soon, in bounded memory, or is refused with a message naming the limit it passed.
+# Each limit is far above what a published model needs (files of a few KB, some thousand values, ten levels).
+
+#: Bytes read for one tree: the root file and every file it includes, each counted once. 16 MiB of numbers read
+#: in a few seconds and about 100 MB (benchmarks/mozaik_reader.py); past that a file is refused unread.
+MAX_BYTES = 16 * 2**20
+#: Values (each dict, list, tuple, number, string...) of a tree as read, with its url() includes and its YAML
+#: aliases expanded, and again of the values that resolving its ref()s makes. Includes, aliases and references
+#: repeat subtrees: ten refs to ten refs to ... ten levels deep is a tree of 10**10 values in a 1 KB file. A
+#: million values take about 100 MB; a 5 MB file of lists of numbers holds some 250,000 to 800,000.
+MAX_NODES = 1_000_000
+#: Nesting of dicts, lists, tuples, calls and arithmetic operators, in a file and in the tree that its includes
+#: and references make. Every walk of a tree (this module's, OmegaConf's, the YAML writer's) recurses per
+#: level, several frames each, within Python's recursion limit of 1,000 frames.
+MAX_DEPTH = 100
+#: References followed one through another (ref('a') naming a value that holds ref('b') ...): the resolution
+#: recurses through each, with the nesting of the values between them. Published models chain two or three.
+MAX_REF_CHAIN = 50
+#: Bytes of one YAML file. libyaml parses fast, but PyYAML decides the type of each scalar in Python: some 7 µs
+#: and 400 bytes a scalar, 2 s and 150 MB for 1 MB of numbers. YAML includes are small settings files.
+MAX_YAML_BYTES = 256 * 2**10
+#: A mozaik file of at most this many characters is parsed by Python's parser (ast), in C: the fastest reader of
+#: the files of real models, and one that names every construct it meets. Its syntax tree takes up to 500 bytes
+#: per character (50 MB here), so a larger file is read by the literal reader, which holds only the values.
+AST_MAX_CHARS = 100_000
+#: Tokens that the literal reader (files past AST_MAX_CHARS) reads one by one: brackets, keys of nested dicts,
+#: calls, names. Each costs it 1 to 3 µs; the values of data (numbers, strings, True/False/None in lists and
+#: dicts) are read in runs, uncounted. A 5 MB table of numbers takes 200,000; so no file takes over a second.
+MAX_TOKENS = 500_000
+#: Arithmetic operators in a file read by the literal reader: each costs it 20 to 50 µs (a syntax tree is built,
+#: then computed or spelled as a template). Models write a few dozen; a large file is data.
+MAX_OPERATORS = 10_000
+#: Repeated keys named by warnings in one file; a file that repeats more keys gets one more warning saying so.
+REPEATED_KEY_WARNINGS = 10
 
 
 # --------------------------------------------------------------------------- the special constructs, as data
@@ -127,8 +185,7 @@ class Expr:
         if not self.refs or not all(type(ref) is Ref for ref in self.refs):
             raise ValueError(f"the refs of arithmetic are one Ref or more, not {self.refs!r}")
         _expect(self.template, (str,), "template")
-        spelling = ast.unparse(_parse_template(self.template, len(self.refs)))
-        object.__setattr__(self, "template", spelling)  # frozen: set once, here
+        object.__setattr__(self, "template", _spelling(self.template, len(self.refs)))  # frozen: set once, here
 
 
 class Construct:
@@ -250,9 +307,95 @@ def _map_leaves(value: Any, leaf: Callable[[Any], Any], *, tuples: type = tuple)
     return leaf(value)
 
 
-def _inline(value: Any) -> Any:
-    """The tree with every url() replaced by the included tree, as mozaik has it."""
-    return _map_leaves(value, lambda v: _inline(v.tree) if isinstance(v, _Include) else v)
+#: The leaves that copies of a tree share: they cannot change.
+_IMMUTABLE = frozenset([str, int, float, bool, type(None)])
+
+
+def _all_immutable(values: Iterable[Any]) -> bool:
+    # map() and issuperset() run in C: a list of 100 numbers is checked without a Python call per number.
+    return _IMMUTABLE.issuperset(map(type, values))
+
+
+@functools.cache
+def _field_names(construct: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(construct))
+
+
+class _Copier:
+    """Copies a tree: each dict, list and tuple anew (two places of a tree never share a mutable object), the
+    immutable leaves shared. It counts the values it makes and the depth it reaches, and refuses a tree past
+    :data:`MAX_NODES` or :data:`MAX_DEPTH` before copying any further: what repeats subtrees (includes,
+    references) could make any size of tree from a small file. Subclasses replace some leaves (``leaf``)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # what makes the tree, for messages: "url() includes", "references"
+        self.nodes = 1  # the root
+
+    def copy(self, value: Any, depth: int, where: str, chain: tuple[str, ...] = ()) -> Any:
+        """A copy of ``value``, which stands at ``depth`` of the tree being made (``where`` says where for
+        messages; ``chain`` is the resolver's, see :class:`_Resolver`)."""
+        if not isinstance(value, (dict, list, tuple)):
+            return self.leaf(value, depth, where, chain)
+        self.enter(len(value), depth, where)
+        items = value.values() if isinstance(value, dict) else value
+        if len(value) > 16 and _all_immutable(items):  # a long list of numbers: copied in C
+            copied = value.copy() if isinstance(value, (dict, list)) else value
+        elif isinstance(value, dict):
+            copied = {k: v if type(v) in _IMMUTABLE else self.copy(v, depth + 1, where, chain) for k, v in value.items()}
+        else:
+            copied = [item if type(item) in _IMMUTABLE else self.copy(item, depth + 1, where, chain) for item in value]
+        return tuple(copied) if isinstance(value, tuple) else copied
+
+    def enter(self, items: int, depth: int, where: str) -> None:
+        """Count the ``items`` of a container at ``depth``, refusing it past a limit."""
+        self.nodes += items
+        if depth >= MAX_DEPTH:
+            raise MozaikFormatError(f"{where}: {self.what} nest the tree more than {MAX_DEPTH} deep (MAX_DEPTH)")
+        if self.nodes > MAX_NODES:
+            raise MozaikFormatError(f"{where}: {self.what} make the tree more than {MAX_NODES:,} values (MAX_NODES)")
+
+    def leaf(self, value: Any, depth: int, where: str, chain: tuple[str, ...]) -> Any:
+        if type(value) in _IMMUTABLE or isinstance(value, (Ref, Expr)):  # frozen, and their fields too
+            return value
+        if isinstance(value, Construct):  # frozen, but PyNNDistribution's params is a dict, ParameterRange's a list
+            arguments = {name: getattr(value, name) for name in _field_names(type(value))}
+            self.enter(len(arguments), depth, where)
+            if _all_immutable(arguments.values()):
+                return value
+            return type(value)(**{name: self.copy(item, depth + 1, where, chain) for name, item in arguments.items()})
+        return copy.deepcopy(value)  # anything else a caller put in a tree: never shared
+
+
+class _Inliner(_Copier):
+    """Copies a tree read with its includes, each url() replaced by a copy of the included file's tree."""
+
+    def leaf(self, value: Any, depth: int, where: str, chain: tuple[str, ...]) -> Any:
+        if isinstance(value, _Include):
+            return self.copy(value.tree, depth, str(value.source), chain)
+        return super().leaf(value, depth, where, chain)
+
+
+def _inline(value: Any, where: str = "the parameter tree") -> Any:
+    """The tree with every url() replaced by the included tree, as mozaik has it (a file included at two places
+    is read once, and copied to each). Refused past :data:`MAX_NODES` or :data:`MAX_DEPTH`."""
+    with _bounded(where):
+        return _Inliner("url() includes").copy(value, 0, where)
+
+
+@contextlib.contextmanager
+def _bounded(what: str) -> Iterator[None]:
+    """Report Python's own limits, if met despite this module's, as MozaikFormatError naming them: the
+    recursion limit, and memory. A MemoryError is reported as nothing else; the frames of the step that ran out
+    are cleared first, so that what they held is freed before the report is made."""
+    try:
+        yield
+    except RecursionError as exc:
+        traceback.clear_frames(exc.__traceback__)
+        limit = sys.getrecursionlimit()
+        raise MozaikFormatError(f"{what}: nested too deeply (past Python's recursion limit, {limit} frames)") from None
+    except MemoryError as exc:
+        traceback.clear_frames(exc.__traceback__)
+        raise MozaikFormatError(f"{what}: out of memory") from None
 
 
 # --------------------------------------------------------------------------- arithmetic, on the syntax tree
@@ -341,6 +484,12 @@ def _parse_template(template: str, operands: int) -> ast.expr:
     return node
 
 
+@functools.lru_cache(maxsize=4096)
+def _spelling(template: str, operands: int) -> str:
+    """ast.unparse's spelling of a template (see :class:`Expr`)."""
+    return ast.unparse(_parse_template(template, operands))
+
+
 def evaluate_template(template: str, values: Sequence[Any], names: Sequence[str] | None = None) -> int | float:
     """The value of an arithmetic template (see :class:`Expr`) with operand ``_i`` equal to ``values[i]``.
 
@@ -374,6 +523,8 @@ def evaluate_template(template: str, values: Sequence[Any], names: Sequence[str]
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _NOT_IN_CALL = "not allowed in the arguments of a call (only literals and data constructs)"
+#: Calls whose argument is their value (a dict), transparent to what it may hold: ref() and url() too.
+_TRANSPARENT_CALLS = ("ParameterSet", "ParameterTable")
 #: Readable names of the constructs refused most often, for error messages.
 _NODE_NAMES: dict[type[ast.AST], str] = {
     ast.Attribute: "attribute access",
@@ -398,11 +549,16 @@ def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _quote(text: str) -> str:
+    """A string from a file (a key, a path, a name), quoted for a message: shortened, as it may be any length."""
+    return _shorten(repr(text))
+
+
 def _describe(node: ast.AST) -> str:
     if isinstance(node, ast.Call):
         return f"call of {_shorten(ast.unparse(node.func), 30)}()"
     if isinstance(node, ast.Name):
-        return f"name {node.id!r}"
+        return f"name {_quote(node.id)}"
     if isinstance(node, ast.Constant):
         return f"{type(node.value).__name__} constant"
     if isinstance(node, (ast.BinOp, ast.UnaryOp)):
@@ -410,20 +566,76 @@ def _describe(node: ast.AST) -> str:
     return _NODE_NAMES.get(type(node), type(node).__name__)
 
 
+class _CallProblem(Exception):
+    """What is wrong with a call's arguments; each reader adds where the call stands."""
+
+
+def _string_argument(name: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+    """The one string argument of url() or ref()."""
+    if len(args) != 1 or kwargs or type(args[0]) is not str:
+        raise _CallProblem(f"{name}() takes one string argument")
+    return args[0]
+
+
+def _call_value(name: str, args: list[Any], kwargs: dict[str, Any], where: str) -> Any:
+    """The value of a call of ref(), of a construct, or of ParameterSet or ParameterTable (a dict), from its
+    arguments as read; ``where`` is where it stands (a Ref keeps it). url() is the loader's, not here."""
+    if name in _TRANSPARENT_CALLS:
+        takes = "a dict or a table string" if name == "ParameterTable" else "a dict"
+        if len(args) != 1 or kwargs:
+            raise _CallProblem(f"{name}() takes one argument here, {takes}")
+        if name == "ParameterTable" and type(args[0]) is str:
+            return _table(args[0])
+        # A string would be a file to read or text to eval() for mozaik: only a dict (however written) is data.
+        if type(args[0]) is not dict:
+            raise _CallProblem(f"{name}() takes {takes}, not {'url()' if isinstance(args[0], _Include) else type(args[0]).__name__}")
+        return args[0]
+    try:
+        if name == "ref":
+            return Ref(_string_argument(name, args, kwargs), where)
+        return CONSTRUCTS[name].from_call(*args, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise _CallProblem(f"bad arguments to {name}() ({exc})") from None
+
+
+def _table(text: str) -> dict[str, dict[str, float]]:
+    """The dict of dicts of a ``ParameterTable`` string (see :func:`_string_table`), refused if it holds none."""
+    try:
+        table = _string_table(text)
+    except ValueError as exc:
+        raise _CallProblem(f"ParameterTable string is not a table ({exc})") from None
+    if not table:
+        # parameters would then take the string for a file name, or text to eval().
+        raise _CallProblem("ParameterTable string holds no rows")
+    for label in (*table, *(column for row in table.values() for column in row)):
+        if "." in label:
+            raise _CallProblem(f"ParameterTable label {_quote(label)}: a key is a non-empty string without '.'")
+    return table
+
+
 class _FileReader:
     """Converts the AST of one parameter file to data; url() goes back to the loader for the included file."""
 
-    def __init__(self, loader: _Loader, display: str, first_line_shift: int = 0) -> None:
+    def __init__(self, loader: _Loader, display: str, first_line_shift: int = 0, source: str = "") -> None:
         self.loader = loader
         self.display = display
         #: Characters cut from the start of the file before parsing (see _parse): columns of line 1 are shifted.
         self.first_line_shift = first_line_shift
+        #: The text parsed, to count columns in characters where ast counts UTF-8 bytes.
+        self.source_lines = None if source.isascii() else source.split("\n")
+        self.depth = 0  # of the node being converted, within MAX_DEPTH
+        self.repeated_keys = 0
 
     def at(self, node: ast.AST) -> str:
-        line, column = node.lineno, node.col_offset + 1  # type: ignore[attr-defined]  # columns from 1, as editors
-        if line == 1:
-            column += self.first_line_shift
-        return f"{self.display}, line {line}, column {column}"
+        return f"{self.display}, line {node.lineno}, column {self.column(node)}"  # type: ignore[attr-defined]
+
+    def column(self, node: ast.AST) -> int:
+        """The column of a node, from 1 and in characters, as editors count."""
+        column = node.col_offset  # type: ignore[attr-defined]
+        if self.source_lines is not None:
+            line = self.source_lines[node.lineno - 1]  # type: ignore[attr-defined]
+            column = len(line.encode("utf-8")[:column].decode("utf-8", "ignore"))
+        return column + 1 + (self.first_line_shift if node.lineno == 1 else 0)  # type: ignore[attr-defined]
 
     def error(self, node: ast.AST, problem: str) -> MozaikFormatError:
         return MozaikFormatError(f"{self.at(node)}: {problem}: {_shorten(ast.unparse(node))}")
@@ -434,24 +646,30 @@ class _FileReader:
     def value(self, node: ast.expr, *, in_call: bool = False) -> Any:
         """The data of an expression node; ``in_call``: inside a call's arguments, where only literals and
         constructs are allowed (no url(), no ref())."""
-        match node:
-            case ast.Constant(value=v) if type(v) in (str, int, float, bool, _NONE):
-                return v
-            case ast.Dict():
-                return self.dict(node, in_call)
-            case ast.List(elts=items):
-                return [self.value(item, in_call=in_call) for item in items]
-            case ast.Tuple(elts=items):
-                return tuple(self.value(item, in_call=in_call) for item in items)
-            case ast.Name(id="pi") | ast.UnaryOp() | ast.BinOp():
-                return self.arithmetic(node, in_call)
-            case ast.Call(func=ast.Name(id=name)) if name in CONSTRUCTS or (name in ("url", "ref") and not in_call):
-                return self.call(node, name)
-            case ast.Call(func=ast.Name(id="ParameterSet" | "ParameterTable" as name)):
-                return self.parameter_set(node, name, in_call)
-            case ast.Call() if in_call:
-                raise self.refuse(node, _NOT_IN_CALL)
-        raise self.refuse(node)
+        if type(node) is ast.Constant and type(node.value) in _IMMUTABLE:  # most nodes
+            return node.value
+        if self.depth >= MAX_DEPTH:
+            raise self.error(node, f"nested more than {MAX_DEPTH} deep (MAX_DEPTH)")
+        self.depth += 1
+        try:
+            match node:
+                case ast.Dict():
+                    return self.dict(node, in_call)
+                case ast.List(elts=items):
+                    return [self.value(item, in_call=in_call) for item in items]
+                case ast.Tuple(elts=items):
+                    return tuple(self.value(item, in_call=in_call) for item in items)
+                case ast.Name(id="pi") | ast.UnaryOp() | ast.BinOp():
+                    return self.arithmetic(node, in_call)
+                case ast.Call(func=ast.Name(id=name)) if name in CONSTRUCTS or name in _TRANSPARENT_CALLS:
+                    return self.call(node, name, in_call)
+                case ast.Call(func=ast.Name(id="url" | "ref" as name)) if not in_call:
+                    return self.call(node, name, in_call)
+                case ast.Call() if in_call:
+                    raise self.refuse(node, _NOT_IN_CALL)
+            raise self.refuse(node)
+        finally:
+            self.depth -= 1
 
     def dict(self, node: ast.Dict, in_call: bool) -> dict[str, Any]:
         tree: dict[str, Any] = {}
@@ -465,49 +683,32 @@ class _FileReader:
             if not key or "." in key:
                 raise self.error(key_node, "a key is a non-empty string without '.'")
             if key in tree:
-                # eval() keeps the last value (at the place of the first key); published models do repeat keys.
-                message = f"{self.at(key_node)}: key {key!r} repeated in the same dict: the last value is kept"
-                warnings.warn(message, MozaikFormatWarning)
+                self.warn_repeated(key, functools.partial(self.at, key_node))
             tree[key] = self.value(value_node, in_call=in_call)
         return tree
 
-    def parameter_set(self, node: ast.Call, name: str, in_call: bool) -> dict[str, Any]:
-        """``ParameterSet(dict)`` and ``ParameterTable(dict)`` as the dict, ``ParameterTable('''...''')`` as the
-        dict of dicts its table string gives: in the tree they are nested dicts like any other."""
-        takes = "a dict or a table string" if name == "ParameterTable" else "a dict"
-        if len(node.args) != 1 or node.keywords:
-            raise self.error(node, f"{name}() takes one argument here, {takes}")
-        argument = node.args[0]
-        if name == "ParameterTable" and isinstance(argument, ast.Constant) and type(argument.value) is str:
-            return self.table(argument)
-        # A string would be a file to read or text to eval() for mozaik: only a dict (however written) is data.
-        value = self.value(argument, in_call=in_call)
-        if type(value) is not dict:
-            what = "url()" if isinstance(value, _Include) else type(value).__name__
-            raise self.error(node, f"{name}() takes {takes}, not {what}")
-        return value
-
-    def table(self, node: ast.Constant) -> dict[str, dict[str, float]]:
-        try:
-            table = _string_table(node.value)
-        except ValueError as exc:
-            raise self.error(node, f"ParameterTable string is not a table ({exc})") from None
-        if not table:
-            # parameters would then take the string for a file name, or text to eval().
-            raise self.error(node, "ParameterTable string holds no rows")
-        for label in (*table, *(column for row in table.values() for column in row)):
-            if "." in label:
-                raise self.error(node, f"ParameterTable label {label!r}: a key is a non-empty string without '.'")
-        return table
+    def warn_repeated(self, key: str, where: Callable[[], str]) -> None:
+        """Warn of a key repeated in a dict: eval() keeps the last value (at the place of the first key), and
+        published models do repeat keys. At most REPEATED_KEY_WARNINGS in one file, and one saying so."""
+        self.repeated_keys += 1
+        if self.repeated_keys <= REPEATED_KEY_WARNINGS:
+            message = f"{where()}: key {_quote(key)} repeated in the same dict: the last value is kept"
+            warnings.warn(message, MozaikFormatWarning, stacklevel=2)
+        if self.repeated_keys == REPEATED_KEY_WARNINGS:
+            message = f"{self.display}: the keys it repeats past these {REPEATED_KEY_WARNINGS} are not named"
+            warnings.warn(message, MozaikFormatWarning, stacklevel=2)
 
     def arithmetic(self, node: ast.expr, in_call: bool) -> int | float | Expr:
         """Arithmetic on numbers, pi and ref()s: a number, computed here, if it holds no ref(); else an
         :class:`Expr`, computed when the refs are resolved (only its parts without ref() are computed here, so
         that their errors are found when the file is read)."""
+        if self.depth + _nesting(node) > MAX_DEPTH:
+            raise self.error(node, f"arithmetic nested more than {MAX_DEPTH} deep (MAX_DEPTH)")
         refs: dict[str, Ref] = {}
         template, has_refs = self.template(node, refs, in_call)
         if not has_refs:
             return self.compute(node)
+        self.loader.references += 1
         return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
 
     def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
@@ -550,65 +751,660 @@ class _FileReader:
                 return math.pi
         raise self.refuse(node, "not allowed in arithmetic (only numbers, pi, ref(), + - * / ** and parentheses)")
 
-    def call(self, node: ast.Call, name: str) -> Any:
-        for keyword in node.keywords:
-            if keyword.arg is None:
-                raise self.error(keyword.value, f"keyword unpacking not allowed in {name}()")
-        args = [self.value(arg, in_call=True) for arg in node.args]
-        kwargs = {kw.arg: self.value(kw.value, in_call=True) for kw in node.keywords}
-        if name in ("url", "ref") and (len(args) != 1 or kwargs or type(args[0]) is not str):
-            raise self.error(node, f"{name}() takes one string argument")
-        if name == "url":
-            return self.loader.include(args[0], self.at(node))
+    def call(self, node: ast.Call, name: str, in_call: bool = False) -> Any:
+        for keyword_node in node.keywords:
+            if keyword_node.arg is None:
+                raise self.error(keyword_node.value, f"keyword unpacking not allowed in {name}()")
+        inner = in_call if name in _TRANSPARENT_CALLS else True
+        args = [self.value(arg, in_call=inner) for arg in node.args]
+        kwargs = {kw.arg: self.value(kw.value, in_call=inner) for kw in node.keywords}
         try:
+            if name == "url":  # the included tree stands where the call does, at the depth of this node
+                return self.loader.include(_string_argument(name, args, kwargs), self.at(node), self.depth - 1)
             if name == "ref":
-                return Ref(args[0], self.at(node))
-            return CONSTRUCTS[name].from_call(*args, **kwargs)
-        except (TypeError, ValueError) as exc:
-            raise self.error(node, f"bad arguments to {name}() ({exc})") from None
+                self.loader.references += 1
+            return _call_value(name, args, kwargs, self.at(node))
+        except _CallProblem as problem:
+            raise self.error(node, str(problem)) from None
+
+
+def _nesting(node: ast.expr) -> int:
+    """How deep arithmetic nests (``a + b + c`` is ``(a + b) + c``: 2), counted without recursion."""
+    deepest, stack = 0, [(node, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, ast.BinOp):
+            stack += [(node.left, depth + 1), (node.right, depth + 1)]
+        elif isinstance(node, ast.UnaryOp):
+            stack.append((node.operand, depth + 1))
+    return deepest
+
+
+# The literal reader's syntax: the tokens of the Python-literal subset of parameter files, as Python reads them.
+# A repeated group keeps a backtracking record per repetition (150 MB for 1 MB of them): every repetition here is
+# possessive (*+, ++: never given back) or unrolled (a character class repeated, a group per escape only).
+#: Blanks between tokens inside brackets: spaces, tabs, form feeds, newlines, comments, backslash continuations.
+_BLANKS = r"(?:[ \t\f\n]+|\\\n|\#[^\n]*)*+"
+_DIGITS = r"\d(?:_?\d)*+"
+_EXPONENT = rf"[eE][-+]?{_DIGITS}"
+#: Python's int and float literals; one followed by a letter, digit or '.' (1j, 1if, 0x1g, 1.real) is not read.
+_NUMBER_LITERAL = (
+    rf"(?:(?:{_DIGITS})?\.{_DIGITS}(?:{_EXPONENT})?|{_DIGITS}\.(?:{_EXPONENT})?|{_DIGITS}{_EXPONENT}"
+    r"|0[xX](?:_?[0-9a-fA-F])++|0[oO](?:_?[0-7])++|0[bB](?:_?[01])++|[1-9](?:_?\d)*+|0+(?:_?0)*+)(?![\w.])"
+)
+#: Python's str literals (bytes and f-strings are not data); a backslash escapes any character, a newline too.
+_STRING_LITERAL = (
+    r"""[rRuU]?(?:'''[^'\\]*+(?:(?:\\[\s\S]|'(?!''))[^'\\]*+)*+'''|\"\"\"[^"\\]*+(?:(?:\\[\s\S]|"(?!""))[^"\\]*+)*+\"\"\""""
+    r"""|'[^'\\\n]*+(?:\\[\s\S][^'\\\n]*+)*+'|"[^"\\\n]*+(?:\\[\s\S][^"\\\n]*+)*+")"""
+)
+#: A token after blanks; a name that goes on with a non-ASCII letter is not read (Python normalizes those).
+_TOKEN = re.compile(
+    rf"{_BLANKS}(?:(?P<number>{_NUMBER_LITERAL})|(?P<string>{_STRING_LITERAL})|(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?![^\x00-\x7f])"
+    r"|(?P<op>\*\*|==|[-+*/(){}\[\],:=])|(?P<end>\Z))"
+)
+_ADDITIVE = re.compile(rf"{_BLANKS}([-+])")
+_MULTIPLICATIVE = re.compile(rf"{_BLANKS}(\*(?!\*)|/)")
+_POWER = re.compile(rf"{_BLANKS}\*\*")
+_BLANK_TEXT = re.compile(_BLANKS)
+#: ref('path') and url('path') with a plain string: read at once, as most calls of a parameter file are.
+_SIMPLE_CALL = re.compile(r"""(ref|url)[ \t]*\([ \t]*(?:'([^'\\\n]*)'|"([^"\\\n]*)")[ \t]*\)""")
+#: A list of plain decimal numbers, read at once: the bulk of a large parameter file.
+_PLAIN_NUMBER = r"-?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|0+|[1-9]\d*)"
+_NUMBER_LIST = re.compile(rf"\[[ \t\n]*(?:{_PLAIN_NUMBER}[ \t\n]*,[ \t\n]*)*+(?:{_PLAIN_NUMBER}[ \t\n]*)?\]")
+_LIST_ITEM = re.compile(r"[^\s,]+")
+_FLOAT_MARK = re.compile(r"[.eE]")
+_INT_ITEM = re.compile(r"(?<![\w.+-])-?\d+(?![\w.])")
+#: How a parameter file starts: blank or comment lines, then its dict (or ParameterSet/ParameterTable of it).
+_FILE_START = re.compile(r"(?:[ \t\f]*(?:#[^\n]*)?\n)*+[ \t\f]*(?=\{|(?:ParameterSet|ParameterTable)[ \t]*\()")
+#: A value of a container that is a plain literal, followed by ',' or the container's closing bracket (captured
+#: as ``close``): one match in place of three tokens. Strings without prefix or backslash, decimal numbers,
+#: True/False/None and the empty (); anything else (a string followed by a string too) is read token by token.
+_PLAIN_LITERAL = (
+    r"""(?:'(?P<single>[^'\\\n]*+)'|"(?P<double>[^"\\\n]*+)"|(?P<int>-?(?:0|[1-9]\d*+))"""
+    r"""|(?P<float>-?(?:\d++\.\d*+(?:[eE][-+]?\d++)?|\.\d++(?:[eE][-+]?\d++)?|\d++[eE][-+]?\d++))"""
+    r"""|(?P<word>True|False|None|\(\)))[ \t\n]*+(?:,|(?P<close>CLOSE))"""
+)
+_PLAIN_ITEM = re.compile(r"[ \t\n]*+" + _PLAIN_LITERAL.replace("CLOSE", r"\]"))
+_PLAIN_ENTRY = re.compile(r"""[ \t\n]*+'([^'\\\n]*+)'[ \t]*+:[ \t\n]*+""" + _PLAIN_LITERAL.replace("CLOSE", "}"))
+_PLAIN_WORDS = {"True": True, "False": False, "None": None, "()": ()}
+
+
+def _plain_value(match: re.Match[str]) -> Any:
+    """The value of a match of _PLAIN_LITERAL."""
+    kind = match.lastgroup if match.lastgroup != "close" else _plain_kind(match)
+    if kind == "int":
+        return int(match.group("int"))
+    if kind == "float":
+        return float(match.group("float"))
+    if kind == "word":
+        return _PLAIN_WORDS[match.group("word")]
+    return match.group(kind)
+
+
+def _plain_kind(match: re.Match[str]) -> str:
+    # lastgroup is "close" when the closing bracket matched: the value's group is the one that matched.
+    return next(kind for kind in ("single", "double", "int", "float", "word") if match.group(kind) is not None)
+
+
+_UNARY = {"-": ast.USub, "+": ast.UAdd}
+_BINARY = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "**": ast.Pow}
+_WORDS = {"True": True, "False": False, "None": None}
+_CALLS = frozenset(["url", "ref", *_TRANSPARENT_CALLS, *CONSTRUCTS])
+
+
+class _GiveUp(Exception):
+    """Raised inside the literal reader at what it does not read: syntax outside its subset, or a value it
+    refuses; :meth:`_LiteralReader.read` reports it with the file, line and column."""
+
+    def __init__(self, offset: int, problem: str) -> None:
+        super().__init__(problem)
+        self.offset = offset
+        self.problem = problem
+
+
+class _Operand:
+    """Arithmetic being read, as the syntax tree :meth:`_FileReader.arithmetic` computes or keeps as an Expr."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: ast.expr) -> None:
+        self.node = node
+
+
+#: ``pi`` as read, kept apart from its value: in arithmetic on refs it stays the name ``pi`` (see Expr).
+_PI = object()
+
+
+class _LiteralReader(_FileReader):
+    """Reads a large mozaik parameter file from its text, without Python's parser: tokens by regular
+    expressions, each value made as it is read, lists of plain numbers at once. Python's parser builds a syntax
+    tree of up to 500 bytes per character first (500 MB for a 1 MB list of zeros); this reader holds only the
+    values, and counts them (:data:`MAX_NODES`) and its nesting (:data:`MAX_DEPTH`) as it goes. It reads the
+    syntax of parameter files (literals, dicts, lists, tuples, pi, arithmetic, the calls of the module
+    docstring) with Python's meaning, and refuses anything else: there it names what it found, not the construct
+    (a large file is no program). Arithmetic and the calls' meaning are _FileReader's."""
+
+    def __init__(self, loader: _Loader, display: str, text: str) -> None:
+        super().__init__(loader, display)
+        self.text = text
+        self.nodes = 1  # the file's dict
+        self.line_starts: list[int] | None = None
+        # The last token read, and where from: most tokens are looked at twice (what follows a value?).
+        self.peek_pos, self.peek_match = -1, None
+        self.tokens = self.operators = 0
+
+    def read(self, start: int, depth: int) -> Any:
+        """The value of the file's expression, which starts at ``start`` and stands at ``depth`` of the tree."""
+        try:
+            value, _, end = self.expression(self.token(start), depth, False)
+            value = self.finish(value, False)
+            if not _BLANK_TEXT.fullmatch(self.text, end):
+                raise _GiveUp(_BLANK_TEXT.match(self.text, end).end(), "not a single Python-literal expression")  # type: ignore[union-attr]
+            try:  # Python's own rules for what may stand around the expression (indents, continuations)
+                ast.parse(self.text[:start].lstrip(" \t") + "{}" + self.text[end:], mode="eval")
+            except SyntaxError as exc:
+                raise _GiveUp(start, f"not a single Python-literal expression ({exc.msg})") from None
+        except _GiveUp as give_up:
+            raise self.problem(give_up.offset, give_up.problem) from None
+        return value
+
+    # --- where
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """The line and column (from 1, in characters) of an offset in the text."""
+        if self.line_starts is None:  # once, at the first ref or message: most values need no position
+            self.line_starts = [0, *(match.end() for match in re.finditer("\n", self.text))]
+        line = bisect.bisect_right(self.line_starts, offset)
+        return line, offset - self.line_starts[line - 1] + 1
+
+    def where(self, offset: int) -> str:
+        line, column = self.position(offset)
+        return f"{self.display}, line {line}, column {column}"
+
+    def column(self, node: ast.AST) -> int:
+        return node.col_offset + 1  # type: ignore[attr-defined]  # this reader's nodes count characters
+
+    def problem(self, offset: int, problem: str) -> MozaikFormatError:
+        """An error at ``offset``, quoting its line (only)."""
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        line_end = self.text.find("\n", offset)
+        line = self.text[line_start : line_end if line_end >= 0 else len(self.text)]
+        return MozaikFormatError(f"{self.where(offset)}: {problem}: {_shorten(line)}")
+
+    def deeper(self, depth: int, offset: int) -> int:
+        if depth >= MAX_DEPTH:
+            raise self.problem(offset, f"nested more than {MAX_DEPTH} deep (MAX_DEPTH)")
+        return depth + 1
+
+    def count(self, values: int, offset: int) -> None:
+        self.nodes += values
+        if self.nodes > MAX_NODES:
+            raise self.problem(offset, f"more than {MAX_NODES:,} values in the file (MAX_NODES)")
+
+    def token(self, pos: int) -> re.Match[str]:
+        """The token after ``pos`` (an "end" token at the end of the text)."""
+        if pos == self.peek_pos:
+            return self.peek_match  # type: ignore[return-value]
+        match = _TOKEN.match(self.text, pos)
+        self.peek_pos, self.peek_match = pos, match
+        self.tokens += 1
+        if self.tokens > MAX_TOKENS:
+            raise self.problem(pos, f"more than {MAX_TOKENS:,} tokens besides plain values (MAX_TOKENS)")
+        if match is None:
+            start = _BLANK_TEXT.match(self.text, pos).end()  # type: ignore[union-attr]
+            raise _GiveUp(start, f"unexpected {self.text[start]!r}")
+        return match
+
+    @staticmethod
+    def start(match: re.Match[str]) -> int:
+        return match.start(match.lastgroup)  # type: ignore[arg-type]
+
+    def unexpected(self, match: re.Match[str], expected: str = "") -> _GiveUp:
+        found = "end of file" if match.lastgroup == "end" else repr(match.group(match.lastgroup))  # type: ignore[arg-type]
+        return _GiveUp(self.start(match), f"{expected} expected, not {found}" if expected else f"unexpected {found}")
+
+    # --- values
+
+    def expression(self, match: re.Match[str], depth: int, in_call: bool) -> tuple[Any, int, int]:
+        """The expression whose first token is ``match``: (its value, where its node starts, where it ends). The
+        value of arithmetic is an :class:`_Operand` and pi is _PI until :meth:`finish`."""
+        if match.group("op") in ("-", "+"):
+            number = self.token(match.end())
+            if match.group("op") == "-" and number.lastgroup == "number":
+                if self.token(number.end()).group("op") not in _BINARY:  # -70: a number, not arithmetic to count
+                    value = -self.number(number.group("number"), number.start("number"))
+                    return value, self.start(match), number.end()
+            return self.arithmetic_expression(self.start(match), None, depth, in_call)
+        first = self.primary(match, depth, in_call)
+        if self.token(first[2]).group("op") in _BINARY:
+            return self.arithmetic_expression(self.start(match), first, depth, in_call)
+        return first
+
+    def finish(self, value: Any, in_call: bool) -> Any:
+        """The data of an expression read."""
+        if isinstance(value, _Operand):
+            return self.arithmetic(value.node, in_call)
+        return math.pi if value is _PI else value
+
+    def primary(self, match: re.Match[str], depth: int, in_call: bool) -> tuple[Any, int, int]:
+        kind, start, end = match.lastgroup, self.start(match), match.end()
+        if kind == "number":
+            return self.number(match.group(kind), start), start, end
+        if kind == "string":
+            return self.string(match)
+        if kind == "name":
+            return self.name(match, depth, in_call)
+        op = match.group("op")
+        if op == "{":
+            return self.read_dict(end, self.deeper(depth, start), in_call, start)
+        if op == "[":
+            return self.read_list(end, self.deeper(depth, start), in_call, start)
+        if op == "(":
+            return self.read_parenthesized(end, self.deeper(depth, start), in_call, start)
+        raise self.unexpected(match)
+
+    def number(self, token: str, start: int) -> int | float:
+        try:
+            if token[:2].lower() in ("0x", "0o", "0b"):
+                return int(token, 0)
+            return float(token) if _FLOAT_MARK.search(token) else int(token)
+        except ValueError:  # an int of more digits than Python converts
+            raise _GiveUp(start, "number not read here") from None
+
+    def string(self, match: re.Match[str]) -> tuple[str, int, int]:
+        """A string literal, and those after it: Python joins adjacent string literals."""
+        start, token, end = self.start(match), match.group("string"), match.end()
+        pieces = [self.string_value(token, start)]
+        while (following := self.token(end)).lastgroup == "string":
+            pieces.append(self.string_value(following.group("string"), following.start("string")))
+            end = following.end()
+        return "".join(pieces), start, end
+
+    @staticmethod
+    def string_value(token: str, start: int) -> str:
+        """The value of a string literal (prefix r, u or none), its escapes decoded as Python decodes them."""
+        raw = token[0] in "rR"
+        quoted = token[1:] if token[0] in "rRuU" else token
+        quotes = 3 if len(quoted) >= 6 and quoted[:3] in ("'''", '"""') else 1
+        body = quoted[quotes:-quotes]
+        if raw or "\\" not in body:
+            return body
+        try:
+            if body.isascii():  # Python's parser decodes escapes with this very codec
+                return body.encode("ascii").decode("unicode_escape")
+            return ast.literal_eval(token)  # a backslash among non-ASCII characters: Python's own rules
+        except (SyntaxError, ValueError):
+            raise _GiveUp(start, "not a valid string literal") from None
+
+    def name(self, match: re.Match[str], depth: int, in_call: bool) -> tuple[Any, int, int]:
+        name, start, end = match.group("name"), self.start(match), match.end()
+        if name in _WORDS:
+            return _WORDS[name], start, end
+        if name == "pi":
+            return _PI, start, end
+        if name in ("ref", "url") and not in_call and (simple := _SIMPLE_CALL.match(self.text, start)):
+            path = simple.group(2) if simple.group(2) is not None else simple.group(3)
+            return self.called(name, [path], {}, depth, start), start, simple.end()
+        if name in _CALLS and (opens := self.token(end)).group("op") == "(":
+            return self.read_call(name, opens.end(), self.deeper(depth, start), in_call, start)
+        raise _GiveUp(start, f"name {_quote(name)} not allowed in a parameter file")
+
+    def read_dict(self, pos: int, depth: int, in_call: bool, start: int) -> tuple[dict[str, Any], int, int]:
+        tree: dict[str, Any] = {}
+        text = self.text
+        while True:
+            while entry := _PLAIN_ENTRY.match(text, pos):  # 'key': 1.5, at once (see _PLAIN_ENTRY)
+                key = entry.group(1)
+                if not key or "." in key:
+                    break  # refused below
+                if key in tree:
+                    self.warn_repeated(key, functools.partial(self.where, entry.start(1) - 1))
+                tree[key] = _plain_value(entry)
+                pos = entry.end()
+                if entry.group("close"):
+                    self.count(len(tree), start)
+                    return tree, start, pos
+            match = self.token(pos)
+            if match.group("op") == "}":
+                pos = match.end()
+                break
+            if match.lastgroup != "string":
+                raise self.unexpected(match, "a key (a string)")
+            key, key_start, pos = self.string(match)
+            if not key or "." in key:
+                raise _GiveUp(key_start, "a key is a non-empty string without '.'")
+            colon = self.token(pos)
+            if colon.group("op") != ":":
+                raise self.unexpected(colon, "':' after a key")
+            value, _, pos = self.expression(self.token(colon.end()), depth, in_call)
+            if key in tree:
+                self.warn_repeated(key, functools.partial(self.where, key_start))
+            tree[key] = self.finish(value, in_call)
+            closed, pos = self.after_item(pos, "}")
+            if closed:
+                break
+        self.count(len(tree), start)
+        return tree, start, pos
+
+    def after_item(self, pos: int, closing: str) -> tuple[bool, int]:
+        """After an item: whether the container closes (a ',' before its bracket is allowed), and where it ends,
+        or where the next item starts (after the ',': so that the fast paths may take it)."""
+        match = self.token(pos)
+        if match.group("op") == ",":
+            following = self.token(match.end())
+            if following.group("op") == closing:
+                return True, following.end()
+            return False, match.end()
+        if match.group("op") != closing:
+            raise self.unexpected(match, f"',' or {closing!r}")
+        return True, match.end()
+
+    def read_list(self, pos: int, depth: int, in_call: bool, start: int) -> tuple[list[Any], int, int]:
+        numbers = _NUMBER_LIST.match(self.text, start)
+        if numbers and (values := self.numbers(start, numbers.end())) is not None:
+            self.count(len(values), start)
+            return values, start, numbers.end()
+        items = []
+        text = self.text
+        while True:
+            while item := _PLAIN_ITEM.match(text, pos):  # 'v', at once (see _PLAIN_ITEM)
+                items.append(_plain_value(item))
+                pos = item.end()
+                if item.group("close") == "]":
+                    self.count(len(items), start)
+                    return items, start, pos
+            match = self.token(pos)
+            if match.group("op") == "]":
+                pos = match.end()
+                break
+            value, _, pos = self.expression(match, depth, in_call)
+            items.append(self.finish(value, in_call))
+            closed, pos = self.after_item(pos, "]")
+            if closed:
+                break
+        self.count(len(items), start)
+        return items, start, pos
+
+    def numbers(self, start: int, end: int) -> list[int | float] | None:
+        """The numbers of a list of plain decimal numbers, converted by int() and float() in C, without a
+        Python call for each; None for an int of more digits than Python converts."""
+        items = _LIST_ITEM.findall(self.text, start + 1, end - 1)
+        try:
+            if not _FLOAT_MARK.search(self.text, start, end):
+                return list(map(int, items))
+            if not _INT_ITEM.search(self.text, start, end):
+                return list(map(float, items))
+            return [float(item) if _FLOAT_MARK.search(item) else int(item) for item in items]
+        except ValueError:
+            return None
+
+    def read_parenthesized(self, pos: int, depth: int, in_call: bool, start: int) -> tuple[Any, int, int]:
+        """A tuple, or an expression in parentheses: the expression itself (its node starts inside)."""
+        match = self.token(pos)
+        if match.group("op") == ")":
+            return (), start, match.end()
+        first, first_start, pos = self.expression(match, depth, in_call)
+        match = self.token(pos)
+        if match.group("op") == ")":
+            return first, first_start, match.end()
+        items = [self.finish(first, in_call)]
+        while match.group("op") == ",":
+            match = self.token(match.end())
+            if match.group("op") == ")":
+                break
+            value, _, pos = self.expression(match, depth, in_call)
+            items.append(self.finish(value, in_call))
+            match = self.token(pos)
+        if match.group("op") != ")":
+            raise self.unexpected(match, "',' or ')'")
+        self.count(len(items), start)
+        return tuple(items), start, match.end()
+
+    def read_call(self, name: str, pos: int, depth: int, in_call: bool, start: int) -> tuple[Any, int, int]:
+        if in_call and name in ("url", "ref"):
+            raise _GiveUp(start, f"call of {name}() {_NOT_IN_CALL}")
+        inner = in_call if name in _TRANSPARENT_CALLS else True
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        closed = self.token(pos).group("op") == ")"
+        pos = self.token(pos).end() if closed else pos
+        while not closed:
+            match = self.token(pos)
+            if match.lastgroup == "name" and (equals := self.token(match.end())).group("op") == "=":
+                keyword_name = match.group("name")
+                if keyword_name in kwargs or keyword.iskeyword(keyword_name):
+                    raise _GiveUp(self.start(match), f"keyword argument {_quote(keyword_name)} not read here")
+                value, _, pos = self.expression(self.token(equals.end()), depth, inner)
+                kwargs[keyword_name] = self.finish(value, inner)
+            elif kwargs:
+                raise _GiveUp(self.start(match), "positional argument after a keyword argument")
+            else:
+                value, _, pos = self.expression(match, depth, inner)
+                args.append(self.finish(value, inner))
+            closed, pos = self.after_item(pos, ")")
+        return self.called(name, args, kwargs, depth - 1, start), start, pos
+
+    def called(self, name: str, args: list[Any], kwargs: dict[str, Any], depth: int, start: int) -> Any:
+        """The value of a call read, which stands at ``depth``."""
+        where = self.where(start)
+        try:
+            if name == "url":
+                return self.loader.include(_string_argument(name, args, kwargs), where, depth)
+            if name == "ref":
+                self.loader.references += 1
+            return _call_value(name, args, kwargs, where)
+        except _CallProblem as problem:
+            raise _GiveUp(start, str(problem)) from None
+
+    # --- arithmetic, read into the syntax tree that _FileReader.arithmetic takes
+
+    def arithmetic_expression(
+        self, pos: int, first: tuple[Any, int, int] | None, depth: int, in_call: bool
+    ) -> tuple[_Operand, int, int]:
+        """Arithmetic starting at ``pos``, whose first primary may be read already (``first``)."""
+        node, end = self.binary(pos, first, depth, in_call, _ADDITIVE)
+        return _Operand(node), pos, end
+
+    def binary(
+        self, pos: int, first: tuple[Any, int, int] | None, depth: int, in_call: bool, operators: re.Pattern[str]
+    ) -> tuple[ast.expr, int]:
+        """Left-associative operators of one precedence: ``+ -`` (``_ADDITIVE``), whose operands are of ``* /``,
+        whose operands are factors. A node starts where its left operand's text does, parentheses included."""
+        if operators is _ADDITIVE:
+            left, end = self.binary(pos, first, depth, in_call, _MULTIPLICATIVE)
+        else:
+            left, end = self.factor(pos, first, depth, in_call)
+        while match := operators.match(self.text, end):
+            depth = self.deeper(depth, match.start(1))  # a chain nests its nodes: a + b + c is (a + b) + c
+            self.operator(match.start(1))
+            if operators is _ADDITIVE:
+                right, end = self.binary(match.end(), None, depth, in_call, _MULTIPLICATIVE)
+            else:
+                right, end = self.factor(match.end(), None, depth, in_call)
+            left = self.node(ast.BinOp(left=left, op=_BINARY[match.group(1)](), right=right), pos)
+        return left, end
+
+    def factor(self, pos: int, first: tuple[Any, int, int] | None, depth: int, in_call: bool) -> tuple[ast.expr, int]:
+        """Unary ``+ -``, or a primary and maybe ``**`` and a factor (``-2 ** 2`` is ``-(2 ** 2)``, ``2 ** -1``
+        is ``2 ** (-1)``, ``**`` groups to the right), as Python reads them."""
+        if first is None:
+            match = self.token(pos)
+            pos = self.start(match)
+            op = match.group("op")
+            if op in ("-", "+"):
+                self.operator(pos)
+                operand, end = self.factor(match.end(), None, self.deeper(depth, pos), in_call)
+                return self.node(ast.UnaryOp(op=_UNARY[op](), operand=operand), pos), end
+            first = self.primary(match, depth, in_call)
+        value, node_start, end = first
+        base = self.operand(value, node_start)
+        if power := _POWER.match(self.text, end):
+            self.operator(power.end() - 2)
+            exponent, end = self.factor(power.end(), None, self.deeper(depth, pos), in_call)
+            base = self.node(ast.BinOp(left=base, op=ast.Pow(), right=exponent), pos)
+        return base, end
+
+    def operand(self, value: Any, start: int) -> ast.expr:
+        """The syntax tree of a value read as an operand of arithmetic: a number, pi, ref() or arithmetic."""
+        if isinstance(value, _Operand):
+            return value.node
+        if value is _PI:
+            return self.node(ast.Name(id="pi", ctx=ast.Load()), start)
+        if type(value) in _NUMBER:
+            if math.copysign(1, value) < 0:  # -2 read as a number: Python's tree has -(2), which ** tells apart
+                return self.node(ast.UnaryOp(op=ast.USub(), operand=self.node(ast.Constant(value=-value), start + 1)), start)
+            return self.node(ast.Constant(value=value), start)
+        if type(value) is Ref:
+            name = ast.Name(id="ref", ctx=ast.Load())
+            return self.node(ast.Call(func=name, args=[ast.Constant(value=value.path)], keywords=[]), start)
+        raise _GiveUp(start, f"{type(value).__name__} not allowed in arithmetic")
+
+    def operator(self, offset: int) -> None:
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise _GiveUp(offset, f"more than {MAX_OPERATORS:,} arithmetic operators (MAX_OPERATORS)")
+
+    def node(self, node: ast.expr, offset: int) -> ast.expr:
+        node.lineno, column = self.position(offset)
+        node.col_offset = column - 1
+        return node
 
 
 class _Loader:
-    """Reads a file and, recursively, what it includes; knows the chain of files being read to refuse cycles."""
+    """Reads a file and, recursively, what it includes; knows the chain of files being read to refuse cycles.
+    Each file is read once, however often it is included; all of them together hold at most MAX_BYTES."""
 
     def __init__(self, base_dir: str | Path | None) -> None:
         # The model directory is fixed once, so that every url() of one tree is resolved against the same one.
         self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         self.chain: list[Path] = []
+        self.trees: dict[Path, dict[str, Any]] = {}
+        self.includes: dict[str, _Include] = {}  # by url(): a file of 100,000 url() looks each file up once
+        self.bytes_read = 0
+        #: The refs and arithmetic on refs read: a tree without any needs no resolution.
+        self.references = 0
+        #: Whether the tree read may repeat subtrees (url() includes, YAML aliases): then _inline copies it.
+        self.repeats = False
 
-    def read(self, path: Path, display: str) -> dict[str, Any]:
+    def read(self, path: Path, display: str, depth: int = 0) -> dict[str, Any]:
+        """The tree of a file, whose root stands at ``depth`` of the whole tree (an included file's, deeper)."""
         resolved = path.resolve()
         self.chain.append(resolved)
         try:
-            text = path.read_text(encoding="utf-8")
-            if path.suffix.lower() in _YAML_SUFFIXES:
-                tree = _yaml_tree(text, display)
-            else:
-                body, shift = _parse(text, display)
-                tree = _FileReader(self, display, shift).value(body)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MozaikFormatError(f"{display}: cannot read: {exc}") from None
-        except (RecursionError, MemoryError):
-            # Python's parser and this reader recurse on nesting (a long chain of operators too).
-            raise MozaikFormatError(f"{display}: expressions nested too deeply") from None
+            with _bounded(display):
+                yaml_file = path.suffix.lower() in _YAML_SUFFIXES
+                data = self.read_bytes(path, display)
+                if yaml_file and len(data) > MAX_YAML_BYTES:
+                    raise MozaikFormatError(
+                        f"{display}: {len(data):,} bytes: a YAML file may hold at most {MAX_YAML_BYTES:,} (MAX_YAML_BYTES)"
+                    )
+                text = _decode(data, display)
+                if yaml_file:
+                    self.repeats = True  # aliases
+                    tree = _yaml_tree(text, display, depth)
+                else:
+                    tree = self.mozaik_tree(text, display, depth)
         finally:
             self.chain.pop()
         if not isinstance(tree, dict):
             raise MozaikFormatError(f"{display}: a parameter file holds a dict, not {type(tree).__name__}")
+        self.trees[resolved] = tree
         return tree
 
-    def include(self, url: str, where: str) -> _Include:
+    def read_bytes(self, path: Path, display: str) -> bytes:
+        """The bytes of a file, refused unread past what is left of MAX_BYTES."""
+        left = MAX_BYTES - self.bytes_read
+        try:
+            with path.open("rb") as file:
+                data = file.read(left + 1)
+        except OSError as exc:
+            raise MozaikFormatError(f"{display}: cannot read: {exc}") from None
+        if len(data) > left:
+            read_before = f" (files read before it: {self.bytes_read:,} bytes)" if self.bytes_read else ""
+            raise MozaikFormatError(
+                f"{display}: more than {MAX_BYTES:,} bytes{read_before}: a parameter file and all it includes "
+                f"may hold at most {MAX_BYTES:,} bytes (MAX_BYTES)"
+            )
+        self.bytes_read += len(data)
+        return data
+
+    def mozaik_tree(self, text: str, display: str, depth: int) -> Any:
+        """The value of a mozaik file's text: parsed by Python's parser up to AST_MAX_CHARS, else (or where that
+        parser fails for its own limits, which it reports as memory or recursion errors) by the literal reader."""
+        start = _expression_start(text, display)
+        if len(text) <= AST_MAX_CHARS:
+            try:
+                body, shift = _parse(text, display)
+            except _ParserLimit:
+                pass  # nested deeper than Python's parser goes: the literal reader names MAX_DEPTH
+            else:
+                reader = _FileReader(self, display, shift, text[shift:])
+                reader.depth = depth
+                return reader.value(body)
+        return _LiteralReader(self, display, text).read(start, depth)
+
+    def include(self, url: str, where: str, depth: int) -> _Include:
+        """The file a url() names, read (once) as if its tree stood at ``depth``."""
+        self.repeats = True
+        if url in self.includes:
+            return self.includes[url]
         local = url.removeprefix("file://")
         if re.match(r"^[a-zA-Z][\w+.-]*://", local):  # never fetch from the network
-            raise MozaikFormatError(f"{where}: url({url!r}): only local files can be included")
+            raise MozaikFormatError(f"{where}: url({_quote(url)}): only local files can be included")
         path = self.base_dir / local
-        resolved = path.resolve()
+        try:
+            resolved, is_file = path.resolve(), path.is_file()
+        except (OSError, ValueError) as exc:  # a name too long, a null character...
+            raise MozaikFormatError(f"{where}: url({_quote(url)}): cannot read: {_shorten(str(exc), 100)}") from None
         if resolved in self.chain:
             cycle = " -> ".join(str(p) for p in [*self.chain[self.chain.index(resolved) :], resolved])
-            raise MozaikFormatError(f"{where}: url({url!r}): include cycle: {cycle}")
-        if not path.is_file():
-            raise MozaikFormatError(f"{where}: url({url!r}): no such file {path}")
-        return _Include(resolved, self.read(path, str(path)))
+            raise MozaikFormatError(f"{where}: url({_quote(url)}): include cycle: {cycle}")
+        if resolved not in self.trees:
+            if not is_file:
+                raise MozaikFormatError(f"{where}: url({_quote(url)}): no such file {_shorten(str(path), 200)}")
+            self.read(path, str(path), depth)
+        self.includes[url] = _Include(resolved, self.trees[resolved])
+        return self.includes[url]
+
+
+def _decode(data: bytes, display: str) -> str:
+    """The text of a file's bytes (UTF-8, as mozaik reads it), its line ends made '\\n' as by open(); bytes that
+    are not UTF-8 are named by line and column, and not shown."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = _newlines(data[: exc.start].decode("utf-8"))  # the bytes before the first bad one are UTF-8
+        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+        raise MozaikFormatError(
+            f"{display}, line {line}, column {column}: not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason})"
+        ) from None
+    return _newlines(text)
+
+
+def _newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _expression_start(text: str, display: str) -> int:
+    """Where the expression of a mozaik file starts. A file that starts otherwise than with a dict is refused
+    without showing any of it: it is not a parameter file, and it may be any file (url('/etc/passwd'))."""
+    null = text.find("\0")
+    match = _FILE_START.match(text) if null < 0 else None
+    if match is None:
+        offset = null if null >= 0 else _BLANK_TEXT.match(text).end()  # type: ignore[union-attr]
+        before = text[:offset]
+        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+        what = "a null character" if null >= 0 else "not a single Python-literal expression starting with '{'"
+        raise MozaikFormatError(
+            f"{display}, line {line}, column {column}: {what}: a parameter file holds a dict "
+            "(the text of this file is not shown: it may not be one)"
+        )
+    return match.end()
+
+
+class _ParserLimit(Exception):
+    """Python's parser gave up for its own limits (of nesting, or of memory)."""
 
 
 def _parse(text: str, display: str) -> tuple[ast.expr, int]:
@@ -622,6 +1418,9 @@ def _parse(text: str, display: str) -> tuple[ast.expr, int]:
     shift = len(text) - len(body)
     try:
         return ast.parse(body, filename=display, mode="eval").body, shift
+    except (MemoryError, RecursionError):
+        # Its stack overflows at some thousand nested operators; it raises MemoryError (or RecursionError).
+        raise _ParserLimit from None
     except SyntaxError as exc:
         column = (exc.offset or 0) + (shift if exc.lineno == 1 else 0)
         raise MozaikFormatError(
@@ -653,22 +1452,63 @@ def _string_table(text: str) -> dict[str, dict[str, float]]:
     return table
 
 
-def _yaml_tree(text: str, display: str) -> Any:
+#: libyaml's loader where PyYAML has it (its wheels do): several times faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_tree(text: str, display: str, depth: int = 0) -> Any:
     try:
-        tree = yaml.safe_load(text)
+        _check_yaml_expansion(text, display, depth)
+        tree = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506  (a safe loader)
     except yaml.YAMLError as exc:
         raise MozaikFormatError(f"{display}: not valid YAML: {exc}") from None
     _check_yaml(tree, display)
     return tree
 
 
+def _check_yaml_expansion(text: str, display: str, depth: int) -> None:
+    """Refuse a YAML file whose tree, each alias expanded, holds more than :data:`MAX_NODES` values or nests
+    deeper than :data:`MAX_DEPTH`, before anything is built. PyYAML makes an alias the same object as its
+    anchor, but every walk of the tree expands it: 342 bytes of aliases of aliases ("billion laughs") make
+    10**9 values. Counted on the parser's events, without recursion: an anchor's size is known at its end."""
+    sizes: dict[str, int] = {}
+    open_nodes: list[list[Any]] = []  # [values so far, anchor] of each collection being read
+    for event in yaml.parse(text, Loader=_YAML_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            if depth + len(open_nodes) >= MAX_DEPTH:
+                raise _yaml_limit(display, event, f"nested more than {MAX_DEPTH} deep (MAX_DEPTH)")
+            open_nodes.append([1, event.anchor])
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            size, anchor = open_nodes.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            size, anchor = 1, event.anchor
+        elif isinstance(event, yaml.AliasEvent):
+            size, anchor = sizes.get(event.anchor, 1), None  # an unknown anchor is the loader's error
+            if any(node[1] == event.anchor for node in open_nodes):
+                raise _yaml_limit(display, event, f"alias *{event.anchor} inside its own anchor (a recursive tree)")
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = size
+        if open_nodes:
+            open_nodes[-1][0] += size
+            if open_nodes[-1][0] > MAX_NODES:
+                raise _yaml_limit(display, event, f"aliases make the tree more than {MAX_NODES:,} values (MAX_NODES)")
+
+
+def _yaml_limit(display: str, event: yaml.Event, problem: str) -> MozaikFormatError:
+    mark = event.start_mark
+    return MozaikFormatError(f"{display}, line {mark.line + 1}, column {mark.column + 1}: {problem}")
+
+
 def _check_yaml(value: Any, display: str, key_path: tuple[str, ...] = ()) -> None:
     """Refuse what safe_load makes beyond what a parameter file holds: dates, binary, keys that are not names."""
-    where = f"{display}: {'.'.join(key_path) or 'top level'}"
+    where = f"{display}: {_shorten('.'.join(key_path)) or 'top level'}"
     if isinstance(value, dict):
         for key, item in value.items():
             if type(key) is not str or not key or "." in key:
-                raise MozaikFormatError(f"{where}: key {key!r}: a key is a non-empty string without '.'")
+                raise MozaikFormatError(f"{where}: key {_quote(key)}: a key is a non-empty string without '.'")
             _check_yaml(item, display, (*key_path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
@@ -677,11 +1517,13 @@ def _check_yaml(value: Any, display: str, key_path: tuple[str, ...] = ()) -> Non
         raise MozaikFormatError(f"{where}: {type(value).__name__} is not a parameter value")
 
 
-def _read_with_includes(path: str | Path, base_dir: str | Path | None) -> dict[str, Any]:
+def _read_with_includes(path: str | Path, base_dir: str | Path | None) -> tuple[dict[str, Any], _Loader]:
+    """The tree of a root file, its url() includes as _Include nodes, and the loader that read it."""
     path = Path(path)
     if not path.is_file():
         raise MozaikFormatError(f"{path}: no such parameter file")
-    return _Loader(base_dir).read(path, str(path))
+    loader = _Loader(base_dir)
+    return loader.read(path, str(path)), loader
 
 
 def read_parameters(path: str | Path, base_dir: str | Path | None = None, *, resolve: bool = True) -> dict[str, Any]:
@@ -690,10 +1532,13 @@ def read_parameters(path: str | Path, base_dir: str | Path | None = None, *, res
     ``path`` is opened as given (relative paths from the working directory); url() paths are relative to
     ``base_dir``, the model directory, by default the working directory. With ``resolve`` (the default),
     every ref() is replaced by the value it names (see :func:`resolve_refs`); without, refs stay :class:`Ref`.
-    Raises :class:`MozaikFormatError` for anything that is not plain data.
+    Raises :class:`MozaikFormatError` for anything that is not plain data, and for a tree past the limits
+    (:data:`MAX_BYTES`, :data:`MAX_NODES`, :data:`MAX_DEPTH`, :data:`MAX_REF_CHAIN`).
     """
-    tree = _inline(_read_with_includes(path, base_dir))
-    return resolve_refs(tree) if resolve else tree
+    tree, loader = _read_with_includes(path, base_dir)
+    if loader.repeats:  # else the tree is the reader's own, counted and checked as it was read: no copy needed
+        tree = _inline(tree, str(path))
+    return resolve_refs(tree) if resolve and loader.references else tree
 
 
 # --------------------------------------------------------------------------- references
@@ -703,54 +1548,65 @@ def resolve_refs(tree: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``tree`` (the root) with every :class:`Ref` replaced by a copy of the value its path names in
     ``tree``, itself resolved: chains are followed. Every :class:`Expr` is replaced by its value, computed from
     the resolved values of its refs (which must be numbers). A missing path, a cycle, an operand that is not a
-    number or an operation without result raises :class:`MozaikFormatError`."""
-    try:
-        return _map_leaves(tree, lambda v: _resolve_leaf(tree, v, ()))
-    except RecursionError:
-        raise MozaikFormatError("references chained or nested too deeply to resolve") from None
+    number or an operation without result raises :class:`MozaikFormatError`, and so does a resolution that
+    would make more than :data:`MAX_NODES` values, nest deeper than :data:`MAX_DEPTH` or follow more than
+    :data:`MAX_REF_CHAIN` references one through another."""
+    with _bounded("resolving references"):
+        return _Resolver(tree).copy(tree, 0, "resolving references")
 
 
-def _resolve_leaf(root: dict[str, Any], value: Any, chain: tuple[str, ...]) -> Any:
-    """A leaf of the tree, resolved if it is a Ref or an Expr; ``chain``: the paths being resolved, for cycles."""
-    if isinstance(value, Ref):
-        return _resolve(root, value, chain)
-    if isinstance(value, Expr):
-        return _evaluate(root, value, chain)
-    return value
+class _Resolver(_Copier):
+    """Resolves the refs of a tree while copying it. Each path is resolved once (then copied to each ref to it),
+    and every value made is counted: ten refs to ten refs to ... are refused when they pass MAX_NODES."""
 
+    def __init__(self, root: dict[str, Any]) -> None:
+        super().__init__("references")
+        self.root = root
+        self.resolved: dict[str, Any] = {}  # path -> its value, resolved
 
-def _resolve(root: dict[str, Any], ref: Ref, chain: tuple[str, ...]) -> Any:
-    if ref.path in chain:
-        cycle = " -> ".join([*chain[chain.index(ref.path) :], ref.path])
-        raise MozaikFormatError(f"{ref.where or 'ref'}: ref({ref.path!r}): reference cycle: {cycle}")
-    chain = (*chain, ref.path)
-    target = _lookup(root, ref, chain)
-    # Copies, so that two places that name the same value never share a mutable object.
-    return _map_leaves(
-        target, lambda v: _resolve_leaf(root, v, chain) if isinstance(v, (Ref, Expr)) else copy.deepcopy(v)
-    )
+    def leaf(self, value: Any, depth: int, where: str, chain: tuple[str, ...]) -> Any:
+        if isinstance(value, Ref):
+            return self.copy(self.resolve(value, chain), depth, value.where or where, chain)
+        if isinstance(value, Expr):
+            return self.evaluate(value, chain)
+        return super().leaf(value, depth, where, chain)
 
+    def resolve(self, ref: Ref, chain: tuple[str, ...]) -> Any:
+        """The value a ref names, resolved (not a copy: never to be placed in the tree as it is)."""
+        if ref.path in self.resolved:
+            return self.resolved[ref.path]
+        if ref.path in chain:
+            cycle = " -> ".join(_shorten(path, 40) for path in [*chain[chain.index(ref.path) :], ref.path])
+            raise MozaikFormatError(f"{ref.where or 'ref'}: ref({_quote(ref.path)}): reference cycle: {cycle}")
+        if len(chain) >= MAX_REF_CHAIN:
+            raise MozaikFormatError(
+                f"{ref.where or 'ref'}: ref({_quote(ref.path)}): more than {MAX_REF_CHAIN} references followed one "
+                f"through another (MAX_REF_CHAIN), from ref({_quote(chain[0])})"
+            )
+        chain = (*chain, ref.path)
+        value = self.copy(self.lookup(ref, chain), 0, ref.where, chain)
+        self.resolved[ref.path] = value
+        return value
 
-def _evaluate(root: dict[str, Any], expr: Expr, chain: tuple[str, ...]) -> int | float:
-    """The value of arithmetic on refs, each resolved first (through chains, and other arithmetic)."""
-    values = [_resolve(root, ref, chain) for ref in expr.refs]
-    try:
-        return evaluate_template(expr.template, values, [f"ref({ref.path!r})" for ref in expr.refs])
-    except ValueError as exc:
-        raise MozaikFormatError(f"{expr.where or 'arithmetic'}: {_expr_source(expr)}: {exc}") from None
+    def evaluate(self, expr: Expr, chain: tuple[str, ...]) -> int | float:
+        """The value of arithmetic on refs, each resolved first (through chains, and other arithmetic)."""
+        values = [self.resolve(ref, chain) for ref in expr.refs]
+        try:
+            return evaluate_template(expr.template, values, [f"ref({_quote(ref.path)})" for ref in expr.refs])
+        except ValueError as exc:
+            raise MozaikFormatError(f"{expr.where or 'arithmetic'}: {_expr_source(expr)}: {exc}") from None
 
-
-def _lookup(root: dict[str, Any], ref: Ref, chain: tuple[str, ...]) -> Any:
-    node: Any = root
-    keys = ref.path.split(".")
-    for depth, key in enumerate(keys):
-        if isinstance(node, Ref):  # a path through a value that is itself a reference
-            node = _resolve(root, node, chain)
-        if not isinstance(node, dict) or key not in node:
-            parent = ".".join(keys[:depth]) or "the root"
-            raise MozaikFormatError(f"{ref.where or 'ref'}: ref({ref.path!r}): no key {key!r} under {parent}")
-        node = node[key]
-    return node
+    def lookup(self, ref: Ref, chain: tuple[str, ...]) -> Any:
+        node: Any = self.root
+        keys = ref.path.split(".")
+        for depth, key in enumerate(keys):
+            if isinstance(node, Ref):  # a path through a value that is itself a reference
+                node = self.resolve(node, chain)
+            if not isinstance(node, dict) or key not in node:
+                parent = ".".join(keys[:depth]) or "the root"
+                raise MozaikFormatError(f"{ref.where or 'ref'}: ref({_quote(ref.path)}): no key {_quote(key)} under {_shorten(parent)}")
+            node = node[key]
+        return node
 
 
 # --------------------------------------------------------------------------- writing
@@ -988,7 +1844,7 @@ def import_mozaik(
             f"model name {model!r}: a model option's name is letters, digits, '_' and '-' (not one of "
             f"{', '.join(sorted(_RESERVED_MODEL_NAMES))})"
         )
-    tree = _read_with_includes(root_file, base_dir)
+    tree, _ = _read_with_includes(root_file, base_dir)
     resolve_refs(_inline(tree))  # a missing ref or a cycle is refused before anything is written
     for key in ("task", "hydra") if model is not None else ():
         if key in tree:
