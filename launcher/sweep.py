@@ -46,7 +46,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher.job import recorded
-from launcher.lock import SweepLock, is_swept, sweeper_identity
+from launcher.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
 from launcher.naming import name_run_dirs_after_overrides, outside_sweep_dir
 from launcher.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
@@ -75,6 +75,9 @@ class MozaikSweeperConf:
     jobs_file: Optional[str] = None
     #: The most jobs a sweep may have: a larger one is refused before anything is planned.
     max_jobs: int = 100_000
+    #: Sweep into a directory that holds files but no sweep of this program (refused by default:
+    #: a sweep writes summary.csv, figures and run directories, over same-named files).
+    allow_non_empty: bool = False
 
 
 #: What launchers that follow their own jobs (Slurm, local parallel) call as the jobs
@@ -164,6 +167,29 @@ def _shared(jobs: List[JobEntry], key: Callable[[JobEntry], str]) -> List[Tuple[
     return [(value, labels) for value, labels in by_key.items() if len(labels) > 1]
 
 
+def refuse_as_sweep_dir(sweep_dir: Path, allow_non_empty: bool) -> None:
+    """Refuse the file system's root and the home directory as sweep directories, whatever is asked:
+    a sweep writes its manifest, table, figures and run directories into it."""
+    resolved = Path(sweep_dir).expanduser().resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise SweepRefused(
+            f"The sweep was refused; nothing was run or written: hydra.sweep.dir = {sweep_dir} is "
+            f"{'the root of the file system' if resolved == Path(resolved.anchor) else 'the home directory'}; "
+            "choose a directory of its own (e.g. multirun/my_sweep)"
+        )
+
+
+def looks_like_a_sweep(sweep_dir: Path) -> bool:
+    """Whether a directory is new, empty, or was swept by this program (whose manifest may be lost)."""
+    try:
+        names = {path.name for path in Path(sweep_dir).iterdir()}
+    except FileNotFoundError:
+        return True
+    except NotADirectoryError:
+        return False
+    return not names or bool(names & {MANIFEST_FILE, "multirun.yaml", LOCK_FILE})
+
+
 def manifest_stamp(sweep_dir: Path) -> Optional[Tuple[int, int]]:
     """When and how large the sweep directory's manifest was last written (None: it has none), to
     tell whether another sweep wrote it in the meantime."""
@@ -227,10 +253,12 @@ class ValidatingSweeper(BasicSweeper):
         collect: bool = True,
         jobs_file: Optional[str] = None,
         max_jobs: int = 100_000,
+        allow_non_empty: bool = False,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.force, self.plan_only, self.collect, self.jobs_file = force, plan, collect, jobs_file
         self.max_jobs = max_jobs
+        self.allow_non_empty = allow_non_empty
         self._base_facts: Any = _UNKNOWN
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -368,6 +396,7 @@ class ValidatingSweeper(BasicSweeper):
         Raises :class:`SweepRefused` if the directory's manifest.json is another program's.
         """
         assert self.config is not None
+        refuse_as_sweep_dir(sweep_dir, self.allow_non_empty)
         found = Manifest.read(sweep_dir)
         if not isinstance(found, ManifestError):
             return found, None
@@ -375,6 +404,13 @@ class ValidatingSweeper(BasicSweeper):
             raise SweepRefused(
                 f"The sweep was refused; nothing was run or written: {found}. Choose another hydra.sweep.dir, "
                 "or move the file away."
+            )
+        if found.kind == ManifestError.MISSING and not self.allow_non_empty and not looks_like_a_sweep(sweep_dir):
+            raise SweepRefused(
+                f"The sweep was refused; nothing was run or written: {sweep_dir} holds files but no sweep of this "
+                "program (no manifest.json, multirun.yaml or .sweep.lock), and a sweep would write over same-named "
+                "ones (summary.csv, run directories). Choose another hydra.sweep.dir, or allow it: "
+                "hydra.sweeper.allow_non_empty=true"
             )
         rebuilt = Manifest.rebuild(sweep_dir, job_log=f"{self.config.hydra.job.name}.log")
         return rebuilt, found if found.kind == ManifestError.DAMAGED else None
