@@ -216,7 +216,12 @@ def recorded_job(
         record["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
         record["timings"]["finished"] = now()
         record["log"] = record.get("log") or _job_log(run_dir)
-        results.write_json_atomic(run_dir / results.RESULTS_FILE, record)
+        try:
+            results.write_json_atomic(run_dir / results.RESULTS_FILE, record)
+        except OSError as exc:  # e.g. no space left on device: the job cannot be recorded, so it failed
+            log.error("Could not write %s: %s", run_dir / results.RESULTS_FILE, exc)
+            if record["state"] == results.COMPLETED:  # a completed job that cannot say so has failed, with this error
+                raise
 
 
 def _interrupt_behind(exc: BaseException) -> bool:

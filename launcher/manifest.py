@@ -17,6 +17,7 @@ rebuilds a damaged or missing manifest.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +29,8 @@ from launcher.jsonfile import (
     COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object, short
 )
 from launcher.naming import outside_sweep_dir
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
 #: The log a job of run_sim.py writes into its run directory (Hydra's ``<job name>.log``);
@@ -231,6 +234,7 @@ class Manifest:
     #: The process that runs (or last ran) the sweep's jobs: pid, host, start time.
     sweeper: Optional[dict[str, Any]] = None
     _saved_at: float = field(default=float("-inf"), repr=False, compare=False)
+    _write_failed: bool = field(default=False, repr=False, compare=False)
     _save_duration: float = field(default=0.0, repr=False, compare=False)
 
     @property
@@ -255,7 +259,14 @@ class Manifest:
             "sweeper": self.sweeper,
             "jobs": [job.as_dict() for job in self.jobs],
         }
-        results.write_json_atomic(self.path, data)
+        try:
+            results.write_json_atomic(self.path, data)
+        except OSError as exc:  # e.g. no space left: the file keeps its last whole version, the jobs go on
+            if not self._write_failed:
+                log.error("Could not write %s (%s); it keeps its last whole version, the jobs go on", self.path, exc)
+            self._write_failed = True
+            return
+        self._write_failed = False
         self._saved_at = time.monotonic()
         self._save_duration = self._saved_at - started
 

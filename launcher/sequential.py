@@ -157,16 +157,22 @@ class _LogSwitch:
 
     def to_sweep(self, hydra_logging: DictConfig, verbose: Any) -> None:
         root = logging.getLogger()
+        unwritten = []
         for handler in self.open_files:
-            handler.close()
+            try:
+                handler.close()
+            except OSError as exc:  # its last lines could not be written (a full disk): the job is over anyway
+                unwritten.append((getattr(handler, "baseFilename", handler), exc))
         self.open_files = []
         if self.sweep is None:
             configure_log(hydra_logging, verbose)
             self.sweep = (root.level, list(root.handlers))
-            return
-        level, handlers = self.sweep
-        root.handlers = list(handlers)
-        root.setLevel(level)
+        else:
+            level, handlers = self.sweep
+            root.handlers = list(handlers)
+            root.setLevel(level)
+        for filename, exc in unwritten:  # said in the sweep's log, not the job's that failed
+            log.error("Could not finish writing the job's log %s: %s", filename, exc)
 
 
 class _FileWriter:
@@ -176,7 +182,7 @@ class _FileWriter:
     Nothing reads them during the sweep (the task gets its config, HydraConfig
     holds Hydra's, a log handler opens its file in append mode on its first
     record); :meth:`close` waits for every file at the end of each launch and
-    raises the first error, if one happened.
+    logs the first error, if one happened.
     """
 
     def __init__(self) -> None:
@@ -207,11 +213,13 @@ class _FileWriter:
         self._queue.task_done()
 
     def flush(self) -> None:
-        """Wait for every file asked for so far; raise the first error writing one."""
+        """Wait for every file asked for so far; log the first error writing one (Hydra's record of
+        a job that could not be written, e.g. on a full disk, ends neither the job nor the sweep:
+        the job's results.json says how it ended)."""
         self._queue.join()
         if self._error is not None:
             error, self._error = self._error, None
-            raise error
+            log.error("Could not write a job's .hydra files or log: %s", error)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -357,7 +365,7 @@ class _LeanRunner:
         return ret
 
     def close(self) -> None:
-        """Wait for the jobs' files (raises the first error writing them)."""
+        """Wait for the jobs' files (logs the first error writing them)."""
         self.writer.close()
 
     def _planned_hash(self, lines: List[str]) -> Optional[str]:

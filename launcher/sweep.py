@@ -347,7 +347,10 @@ class ValidatingSweeper(BasicSweeper):
 
         sweep_dir.mkdir(parents=True, exist_ok=True)
         manifest.sweeper = sweeper_identity()  # who runs the jobs, for the readers (see Manifest.settle)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        try:
+            OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # Hydra's record of the sweep's config
+        except OSError as exc:  # e.g. no space left: the jobs can still say why they fail
+            log.error("Could not write %s: %s", sweep_dir / "multirun.yaml", exc)
         for job in to_run:
             job.state, job.error, job.log, job.started, job.finished = PENDING, None, None, None, None
             job.slurm_job_id = job.damage = None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import run_cli
+from support import run_cli, run_launcher_cli
 
 QUICK = ["sheets.V1.density=2", "experiment.spontaneous_duration=10"]
 
@@ -54,3 +54,34 @@ def test_run_directories_stay_inside_the_sweep_directory(tmp_path: Path) -> None
     proc = run_cli(["-m", *QUICK, "pynn_seed=1,2", f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=../escaped_${hydra.job.num}"], cwd=tmp_path)
     assert proc.returncode != 0 and "is not inside the sweep directory" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 3 MB file system (tmpfs), mounted for the test: room for a sweep's files but not for its recordings."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if shutil.which("mount") is None or subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+    ).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root and a kernel that allows it here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_fails_the_job_and_the_sweep_reports_it(small_disk: Path, tmp_path: Path) -> None:
+    sweep = small_disk / "S"
+    # 1,000 cells for 1 s record about 2.6 MB of spikes: the second recording does not fit.
+    proc = run_cli(["-m", "pynn_seed=1,2", "sheets.V1.density=1000", "experiment.spontaneous_duration=1000",
+                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "jobs failed (the other results are complete)" in proc.stderr
+    assert "No space left on device" in proc.stderr.split("jobs failed (the other results are complete)")[1]
+    json.loads((sweep / "manifest.json").read_text())  # still whole: its last version
+    status = run_launcher_cli("status", sweep)  # no job left running or pending by the ended sweep
+    assert status.returncode == 0 and "0 running, 0 pending" in status.stdout.splitlines()[0], status.stdout
