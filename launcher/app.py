@@ -29,14 +29,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from launcher import results
 from launcher.job import RecordedTask, current_run_dir
-from launcher.tree import ParameterError, resolved_tree, validate_tree
+from launcher.tree import NOT_THE_MODELS, ParameterError, resolved_tree, validate_tree
 
 log = logging.getLogger(__name__)
 
 #: The root node of the config that names the model's task.
 TASK_KEY = "task"
 #: Root keys of the config that are not part of the model's tree.
-RUN_CONFIG_KEYS = ("hydra", TASK_KEY)
+RUN_CONFIG_KEYS = (*NOT_THE_MODELS, TASK_KEY)
 
 
 def model_tree(cfg: DictConfig) -> DictConfig:

@@ -165,6 +165,8 @@ class RootConfig:
 
     #: The model's task (``launcher.app``): run settings, not part of the model's tree.
     task: Dict[str, Any] = field(default_factory=dict)
+    #: What a fit optimises (``launcher.fit``): a metric, targets of metrics, or a list of metrics.
+    objective: Any = None
     name: str = MISSING
     simulator: str = MISSING
     threads: int = param("threads", ge=1)

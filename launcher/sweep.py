@@ -516,27 +516,13 @@ class ValidatingSweeper(BasicSweeper):
         assert self.config is not None and self.hydra_context is not None
         problems: Dict[str, List[str]] = {}  # problem -> labels of the jobs that have it
         jobs: List[JobEntry] = []
-        planner = self._planner()
+        planner = self.planner()
         for number, overrides in zip(range(len(combinations)) if numbers is None else numbers, combinations):
-            label = " ".join(overrides) or "(no overrides)"
-            planned = planner.plan(overrides) if planner is not None else None
-            if planned is not None:  # plain value changes: planned from the base, without composing
-                found, planned_hash, run_dir = planned
-                for problem in found:
-                    problems.setdefault(problem, []).append(label)
-                if not found:
-                    jobs.append(JobEntry(number, list(overrides), run_dir, planned_hash))
-                continue
-            found, planned_hash, run_dir = self._plan_composed(number, overrides)
+            job, found = self.plan_job(number, overrides, planner)
             for problem in found:
-                problems.setdefault(problem, []).append(label)
-            if not found and planned_hash is not None and run_dir is not None:
-                jobs.append(JobEntry(number, list(overrides), run_dir, planned_hash))
-        for job in jobs:
-            if outside_sweep_dir(job.run_dir):
-                problems.setdefault(
-                    f"the run directory {job.run_dir!r} is not inside the sweep directory (see hydra.sweep.subdir)", []
-                ).append(" ".join(job.overrides))
+                problems.setdefault(problem, []).append(" ".join(overrides) or "(no overrides)")
+            if job is not None:
+                jobs.append(job)
         for run_dir, labels in _shared(jobs, lambda job: job.run_dir):
             problems[f"{len(labels)} jobs would share the run directory {run_dir!r}"] = labels
         for config_hash, labels in _shared(jobs, lambda job: job.config_hash):
@@ -554,6 +540,19 @@ class ValidatingSweeper(BasicSweeper):
                 lines.append(f"  {problem}\n      in: {where}{more}".replace("\n", "\n  ", problem.count("\n")))
             raise ParameterError("The sweep was rejected; nothing was run or created:\n" + "\n".join(lines))
         return Manifest(Path(str(self.config.hydra.sweep.dir)), jobs, job_log=f"{self.config.hydra.job.name}.log")
+
+    def plan_job(
+        self, number: int, overrides: Sequence[str], planner: Optional["ValuePlanner"]
+    ) -> Tuple[Optional[JobEntry], List[str]]:
+        """One job planned and checked: its entry (None if it has problems) and its problems.
+        Plain value changes are planned from the base (``planner``), others composed in full."""
+        planned = planner.plan(overrides) if planner is not None else None
+        found, planned_hash, run_dir = planned if planned is not None else self._plan_composed(number, list(overrides))
+        if run_dir is not None and outside_sweep_dir(run_dir):
+            found = [*found, f"the run directory {run_dir!r} is not inside the sweep directory (see hydra.sweep.subdir)"]
+        if found or planned_hash is None or run_dir is None:
+            return None, found
+        return JobEntry(number, list(overrides), run_dir, planned_hash), []
 
     def _plan_composed(self, number: int, overrides: List[str]) -> Tuple[List[str], Optional[str], Optional[str]]:
         """Compose one job in full and check it: its problems, config hash and run directory."""
@@ -619,7 +618,7 @@ class ValidatingSweeper(BasicSweeper):
                 problems.append(f"Unknown parameter '{key}'." + (f" Did you mean: {', '.join(close)}?" if close else ""))
         return problems
 
-    def _planner(self) -> Optional["ValuePlanner"]:
+    def planner(self) -> Optional["ValuePlanner"]:
         from launcher.compose import ComposingConfigLoader
         from launcher.planner import ValuePlanner
 

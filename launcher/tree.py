@@ -367,11 +367,18 @@ def validate_tree(cfg: DictConfig) -> None:
         raise ParameterError("Invalid parameters:\n  " + "\n  ".join(problems))
 
 
+#: Root keys of a config that are not the model's tree: Hydra's node (run-specific values: dirs,
+#: times) and a fit's objective (what to optimise is not what is simulated: a fit resumed with
+#: another objective reuses every simulation). Left out of the tree's hash and files.
+NOT_THE_MODELS = ("hydra", "objective")
+
+
 def resolved_tree(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
-    """The tree as plain data, interpolations resolved (unless told not to), Hydra's own node left out."""
+    """The tree as plain data, interpolations resolved (unless told not to), without the root keys
+    that are not the model's (:data:`NOT_THE_MODELS`)."""
     tree: dict[str, Any] = {}
     for key in cfg:
-        if key == "hydra":  # Hydra's node holds run-specific values (dirs, times): not the model's
+        if key in NOT_THE_MODELS:
             continue
         node = cfg._get_node(key)
         if OmegaConf.is_config(node):

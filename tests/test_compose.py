@@ -181,7 +181,7 @@ def assert_identical(fast: Any, full: Any) -> None:
 
 def _leaf_types() -> Dict[str, str]:
     """Every leaf of the tree (from the schema) and its node type in the composed config."""
-    keys = [k for k in schema_keys() if k != "task"]  # the run config's task node: not a leaf of the tree
+    keys = [k for k in schema_keys() if k not in ("task", "objective")]  # the run config's: not leaves of the tree
     leaves = [k for k in keys if not any(other.startswith(k + ".") for other in keys)]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         gh = GlobalHydra.instance()
