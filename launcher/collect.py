@@ -202,7 +202,33 @@ def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None) ->
     columns["state"] = pd.Series([job.state for job in jobs], dtype=object)
     for key in _first_seen([*metrics, *(names for _, names in read)]):
         columns[key] = pd.to_numeric(_column(metrics, key), errors="coerce")  # anything but a number: NaN
+    if manifest.fit:
+        columns.update(fit_columns(jobs, manifest.fit))
     return pd.DataFrame(columns)
+
+
+def objective_columns(fit: dict[str, Any]) -> list[str]:
+    """The table's columns of a fit's objective: ``objective`` (one value: a metric, or the loss of
+    targets), or ``objective:<metric>`` for each metric of a multi-objective fit."""
+    directions = fit.get("directions") or ["minimize"]
+    return ["objective"] if len(directions) == 1 else [f"objective:{name}" for name in fit.get("metrics", [])]
+
+
+def fit_columns(jobs: Sequence[JobEntry], fit: dict[str, Any]) -> dict[str, pd.Series]:
+    """A fit's columns: the value(s) told to the sampler for each trial (NaN: none, the trial
+    failed), and ``best``: the best trial (of several objectives, every trial no other beats in all)."""
+    names = objective_columns(fit)
+    values = np.array([job.values if job.values and len(job.values) == len(names) else [np.nan] * len(names) for job in jobs], dtype=float)
+    signs = np.array([1.0 if d == "minimize" else -1.0 for d in (fit.get("directions") or ["minimize"])])
+    scores = values.reshape(len(jobs), len(names)) * signs  # lower is better in every column
+    valid = ~np.isnan(scores).any(axis=1)
+    best = np.zeros(len(jobs), dtype=bool)
+    for i in np.flatnonzero(valid):  # not dominated: no trial at least as good in all, better in one
+        others = scores[valid]
+        best[i] = not np.any(np.all(others <= scores[i], axis=1) & np.any(others < scores[i], axis=1))
+    columns = {name: pd.Series(values[:, k] if len(jobs) else [], dtype="float64") for k, name in enumerate(names)}
+    columns["best"] = pd.Series(best, dtype=bool)
+    return columns
 
 
 def _column(rows: list[dict[str, Any]], key: str) -> pd.Series:
@@ -268,7 +294,8 @@ def collect(sweep_dir: Path | str) -> CollectResult:
         for job in _in_order(manifest.jobs)
         if job.state == DAMAGED
     ]
-    return CollectResult(csv, write_figures(table, sweep_dir), problem, damaged)
+    figures = fit_figures(table, sweep_dir, manifest.fit) if manifest.fit else write_figures(table, sweep_dir)
+    return CollectResult(csv, figures, problem, damaged)
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -298,6 +325,57 @@ def write_figures(table: pd.DataFrame, out_dir: Path) -> list[Path]:
         _save(_heatmap_figure(means, metric, keys, seeds), out_dir / f"{prefix}_{safe_name(metric)}.png")
         for metric in metrics
     ]
+
+
+def fit_figures(table: pd.DataFrame, out_dir: Path, fit: dict[str, Any]) -> list[Path]:
+    """A fit's figures: the optimisation history (each trial's value and the best so far) and, for
+    each pair of searched parameters (or the one), the value at every trial's point."""
+    names = [name for name in objective_columns(fit) if name in table and table[name].notna().any()]
+    if not names:
+        return []
+    params = [key for key in split_columns(table)[0] if table[key].nunique() > 1 and pd.api.types.is_numeric_dtype(table[key])]
+    paths = [_save(_history_figure(table, names, fit), out_dir / "fit_history.png")]
+    pairs = [(a, b) for i, a in enumerate(params) for b in params[i + 1 :]] or [(a, None) for a in params]
+    for name in names:
+        for x_key, y_key in pairs:
+            suffix = f"{safe_name(x_key)}" + (f"__{safe_name(y_key)}" if y_key else "")
+            paths.append(_save(_points_figure(table, name, x_key, y_key), out_dir / f"fit_{safe_name(name)}_{suffix}.png"))
+    return paths
+
+
+def _history_figure(table: pd.DataFrame, names: list[str], fit: dict[str, Any]) -> "Figure":
+    """Each objective's value at each trial (failed trials left out) and the best so far."""
+    figure, axes = _new_figure(len(names), min(3, len(names)), (5.0, 3.4))
+    for ax, name, direction in zip(axes, names, fit.get("directions") or ["minimize"] * len(names)):
+        done = table.dropna(subset=[name]).sort_values("job")
+        values = done[name].to_numpy(dtype=float)
+        running = np.minimum.accumulate(values) if direction == "minimize" else np.maximum.accumulate(values)
+        ax.plot(done["job"], values, "o", alpha=0.6, label="trial")
+        ax.step(done["job"], running, where="post", color="black", label=f"best so far ({direction})")
+        ax.set(xlabel="trial", ylabel=name, title=name)
+        ax.legend(fontsize="small")
+    figure.suptitle("Optimisation history" + (f": targets {fit['targets']}" if fit.get("targets") else ""), fontsize="medium")
+    return figure
+
+
+def _points_figure(table: pd.DataFrame, name: str, x_key: str, y_key: Optional[str]) -> "Figure":
+    """The objective at each trial's point: against one parameter, or coloured over two; the best ringed."""
+    figure, (ax,) = _new_figure(1, 1, (5.5, 4.2))
+    done = table.dropna(subset=[name])
+    best = done[done["best"]] if "best" in done else done.iloc[:0]
+    if y_key is None:
+        ax.plot(done[x_key], done[name], "o", alpha=0.7)
+        ax.plot(best[x_key], best[name], "o", markersize=12, markerfacecolor="none", markeredgecolor="red", label="best")
+        ax.set(xlabel=x_key, ylabel=name)
+    else:
+        points = ax.scatter(done[x_key], done[y_key], c=done[name], cmap="viridis")
+        ax.scatter(best[x_key], best[y_key], s=160, facecolors="none", edgecolors="red", label="best")
+        figure.colorbar(points, ax=ax, label=name)
+        ax.set(xlabel=x_key, ylabel=y_key)
+    if len(best):
+        ax.legend(fontsize="small")
+    ax.set_title(f"{name} at each trial's point", fontsize="medium")
+    return figure
 
 
 def _seed_means(table: pd.DataFrame, keys: list[str], metrics: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, int]:

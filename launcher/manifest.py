@@ -26,7 +26,7 @@ from typing import Any, Optional, Sequence
 
 from launcher import results
 from launcher.jsonfile import (
-    COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object, short
+    COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_number, is_text, one_of, read_json_object, short
 )
 from launcher.naming import outside_sweep_dir
 
@@ -71,6 +71,8 @@ class JobEntry:
     error: Optional[str] = None
     log: Optional[str] = None  # a launcher's log of the job (e.g. Slurm's), if it has one
     damage: Optional[str] = None  # why its results.json cannot be read (state damaged), naming the file
+    #: A fit's trial: the objective's value(s) told to the sampler (None: none, the trial failed).
+    values: Optional[list[float]] = None
 
     def log_path(self, sweep_dir: Path, job_log: str = JOB_LOG) -> Path:
         """The most useful log of the job: the launcher's if it names one, else the run directory's
@@ -141,6 +143,7 @@ _JOB_KINDS = {
     "config_hash": TEXT,
     "state": one_of(*STATES),
     **{name: OPTIONAL_TEXT for name in ("slurm_job_id", "started", "finished", "error", "log", "damage")},
+    "values": Kind(lambda value: value is None or (isinstance(value, list) and all(map(is_number, value))), "null or a list of numbers"),
 }
 assert set(_JOB_KINDS) == {f.name for f in _ENTRY_FIELDS}, "a field of JobEntry the manifest reader does not check"
 #: What the manifest's own fields must hold; ``created`` and ``job_log`` are missing from early manifests.
@@ -152,6 +155,10 @@ _MANIFEST_KINDS = {
     "sweeper": Kind(
         lambda value: value is None or (isinstance(value, dict) and all(is_text(k) for k in value)),
         "null or an object (the sweeping process: pid, host, started)",
+    ),
+    "fit": Kind(
+        lambda value: value is None or (isinstance(value, dict) and all(is_text(k) for k in value)),
+        "null or an object (what a fit optimises: metrics, directions, targets)",
     ),
     "jobs": Kind(lambda value: isinstance(value, list), "a list"),
 }
@@ -186,7 +193,8 @@ def _manifest_problem(data: dict[str, Any]) -> Optional[str]:
         problem = field_problem(job, _JOB_KINDS, ("number", "overrides", "run_dir", "config_hash"), closed=True)
         if problem:
             return f"job {i} of the list: {problem}"
-    for name in ("number", "run_dir"):
+    # A fit may sample one point twice: its trials then share the point's run directory.
+    for name in ("number",) if data.get("fit") else ("number", "run_dir"):
         values = [job[name] for job in data["jobs"]]
         if len(set(values)) < len(values):
             return f"two jobs have the same {name}"
@@ -233,6 +241,8 @@ class Manifest:
     rebuilt: bool = False
     #: The process that runs (or last ran) the sweep's jobs: pid, host, start time.
     sweeper: Optional[dict[str, Any]] = None
+    #: For a fit: what it optimises (``metrics``, ``directions``, ``targets``; see launcher.fit).
+    fit: Optional[dict[str, Any]] = None
     _saved_at: float = field(default=float("-inf"), repr=False, compare=False)
     _write_failed: bool = field(default=False, repr=False, compare=False)
     _save_duration: float = field(default=0.0, repr=False, compare=False)
@@ -257,6 +267,7 @@ class Manifest:
             "updated": now(),
             "job_log": self.job_log,
             "sweeper": self.sweeper,
+            "fit": self.fit,
             "jobs": [job.as_dict() for job in self.jobs],
         }
         try:
@@ -290,7 +301,9 @@ class Manifest:
         if problem:
             return ManifestError(ManifestError.DAMAGED, path, problem)
         jobs = sorted((JobEntry(**job) for job in data["jobs"]), key=lambda job: job.number)
-        return cls(sweep_dir, jobs, data.get("created", now()), data.get("job_log", JOB_LOG), sweeper=data.get("sweeper"))
+        return cls(
+            sweep_dir, jobs, data.get("created", now()), data.get("job_log", JOB_LOG), sweeper=data.get("sweeper"), fit=data.get("fit")
+        )
 
     @classmethod
     def load(cls, sweep_dir: Path | str, refresh: bool = True) -> "Manifest":

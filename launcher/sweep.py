@@ -347,10 +347,7 @@ class ValidatingSweeper(BasicSweeper):
 
         sweep_dir.mkdir(parents=True, exist_ok=True)
         manifest.sweeper = sweeper_identity()  # who runs the jobs, for the readers (see Manifest.settle)
-        try:
-            OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # Hydra's record of the sweep's config
-        except OSError as exc:  # e.g. no space left: the jobs can still say why they fail
-            log.error("Could not write %s: %s", sweep_dir / "multirun.yaml", exc)
+        self.save_config(sweep_dir)
         for job in to_run:
             job.state, job.error, job.log, job.started, job.finished = PENDING, None, None, None, None
             job.slurm_job_id = job.damage = None
@@ -378,6 +375,13 @@ class ValidatingSweeper(BasicSweeper):
                 + "\n".join(manifest.describe_failure(job) for job in failed)
             )
         return returns
+
+    def save_config(self, sweep_dir: Path) -> None:
+        """Hydra's record of the sweep's config, ``multirun.yaml``."""
+        try:
+            OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        except OSError as exc:  # e.g. no space left: the jobs can still say why they fail
+            log.error("Could not write %s: %s", sweep_dir / "multirun.yaml", exc)
 
     def check_size(self, count: int) -> None:
         """Say how many jobs the sweep has; refuse an empty one, and one above ``max_jobs``, before
