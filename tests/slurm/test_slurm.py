@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -303,3 +304,27 @@ def test_a_search_script_for_todays_mozaik_runs_unchanged_on_slurm(tmp_path):
     assert summary[0].endswith(",rate_hz") and len(summary) == 5
     names = subprocess.run(["sacct", "--noheader", "--format=JobName%30", "--jobs", found[name]["slurm_job_id"]], capture_output=True, text=True)
     assert "my_search" in names.stdout
+
+
+def test_a_fit_in_batches_on_slurm_with_a_crashed_trial(tmp_path):
+    """A 16-trial study in batches of 2, each batch a Slurm array; the first trial to run segfaults,
+    fails alone, and the study goes on to its 16 trials."""
+    import optuna
+    from test_fit import CRASHING_APP, FIT
+
+    sweep = tmp_path / "F"
+    (tmp_path / "app.py").write_text(CRASHING_APP)
+    command = [
+        sys.executable, "app.py", *FIT, "hydra.sweeper.n_trials=16", "hydra.sweeper.n_jobs=2", *SLURM,
+        "hydra.launcher.poll_interval_s=0.5", "objective=rate_exc_hz", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "CRASH_ONCE": str(tmp_path / "crashed")})
+    assert proc.returncode == 0, proc.stderr
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    assert len(jobs) == 16 and [job["state"] for job in jobs].count("completed") == 15
+    (crashed,) = [job for job in jobs if job["state"] == "failed"]
+    assert crashed["slurm_job_id"] and crashed["values"] is None
+    assert all(job["slurm_job_id"] for job in jobs)
+    trials = optuna.load_study(study_name="fit", storage=f"sqlite:///{sweep / 'optuna.db'}").trials
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 15

@@ -1,0 +1,143 @@
+"""Fitting the model (hydra/sweeper=optuna): every guarantee of a grid sweep under an adaptive one.
+
+Real Optuna (its TPE sampler, SQLite storage in the sweep directory), the real model at a small
+size, real launchers. The Slurm runs are in tests/slurm/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from support import RUN_SIM, run_cli, run_launcher_cli
+
+#: The issue's command, at a small size (0.1 s a trial).
+FIT = [
+    "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.direction=minimize",
+    "sheets.V1.connectivity.exc_weight=interval(0.002,0.006)", "sheets.V1.density=50",
+]  # fmt: skip
+
+#: A Hydra app running the default model whose first job (across its processes) segfaults.
+CRASHING_APP = f"""
+import os, signal, sys
+sys.path.insert(0, {str(RUN_SIM.parent)!r})
+import hydra
+from launcher.app import run
+
+
+@hydra.main(version_base="1.3", config_path={str(RUN_SIM.parent / "conf")!r}, config_name="config")
+def main(cfg):
+    try:
+        os.close(os.open(os.environ["CRASH_ONCE"], os.O_CREAT | os.O_EXCL))  # the first job to get here
+    except FileExistsError:
+        return run(cfg)
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def study(sweep: Path) -> optuna.study.Study:
+    return optuna.load_study(study_name="fit", storage=f"sqlite:///{sweep / 'optuna.db'}")
+
+
+def test_a_fit_leaves_every_record_of_a_sweep(tmp_path: Path) -> None:
+    sweep = tmp_path / "F"
+    proc = run_cli([*FIT, "objective=rate_exc_hz", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((sweep / "manifest.json").read_text())
+    assert manifest["fit"]["metrics"] == ["rate_exc_hz"] and manifest["fit"]["directions"] == ["minimize"]
+    trials = manifest["jobs"]
+    assert [job["number"] for job in trials] == [0, 1, 2, 3] and {job["state"] for job in trials} == {"completed"}
+    for job in trials:
+        record = json.loads((sweep / job["run_dir"] / "results.json").read_text())
+        assert job["values"] == [record["metrics"]["rate_exc_hz"]]
+        assert job["run_dir"].startswith("sheets.V1.connectivity.exc_weight=") and "objective" not in job["run_dir"]
+    told = [trial.value for trial in study(sweep).trials]
+    assert told == [job["values"][0] for job in trials]
+    table = (sweep / "summary.csv").read_text().splitlines()
+    assert table[0].endswith(",rate_exc_hz,rate_inh_hz,cv_isi,synchrony_chi,active_fraction,objective,best")
+    best = [row for row in table[1:] if row.endswith(",True")]
+    assert best and all(float(row.split(",")[-2]) == min(float(r.split(",")[-2]) for r in table[1:]) for row in best)
+    assert (sweep / "fit_history.png").is_file() and (sweep / "fit_objective_sheets.V1.connectivity.exc_weight.png").is_file()
+    status = run_launcher_cli("status", sweep)
+    assert status.returncode == 0 and "4 jobs: 4 completed" in status.stdout
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["sheets.V1.connectivity.probability=interval(0.5,1.5)", "objective=rate_exc_hz"], "probability = 1.5 is out of range"),
+        (["sheets.V1.conectivity.probability=interval(0.1,0.5)", "objective=rate_exc_hz"], "Did you mean: sheets.V1.connectivity.probability"),
+        (["sheets.V1.connectivity.probability=interval(0.1,0.5)", "objective=rate_ex_hz"], "the model produces no metric 'rate_ex_hz'"),
+        (["sheets.V1.connectivity.probability=interval(0.1,0.5)"], "a fit needs an objective"),
+        (["objective=rate_exc_hz"], "a fit needs a search space"),
+        (["sheets.V1.connectivity.probability=interval(0.1,0.5)", "objective={rate_exc_hz: high}"], "must be a finite number"),
+    ],
+)
+def test_bad_fits_are_refused_before_anything_runs(tmp_path: Path, overrides: list, message: str) -> None:
+    sweep = tmp_path / "F"
+    proc = run_cli(["-m", "hydra/sweeper=optuna", *overrides, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not sweep.exists()
+
+
+def test_targets_of_several_metrics_are_one_loss(tmp_path: Path) -> None:
+    sweep = tmp_path / "F"
+    proc = run_cli([*FIT, "objective={rate_exc_hz: 1.0, synchrony_chi: 0.5}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for job in json.loads((sweep / "manifest.json").read_text())["jobs"]:
+        metrics = json.loads((sweep / job["run_dir"] / "results.json").read_text())["metrics"]
+        expected = ((metrics["rate_exc_hz"] - 1.0) / 1.0) ** 2 + ((metrics["synchrony_chi"] - 0.5) / 0.5) ** 2
+        assert job["values"] == [pytest.approx(expected, rel=1e-12)]
+
+
+def test_a_crashed_trial_fails_alone_in_batches_on_local_parallel(tmp_path: Path) -> None:
+    sweep = tmp_path / "F"
+    (tmp_path / "app.py").write_text(CRASHING_APP)
+    command = [
+        sys.executable, "app.py", *FIT, "hydra.sweeper.n_trials=16", "hydra.sweeper.n_jobs=2",
+        "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2", "objective=rate_exc_hz", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "CRASH_ONCE": str(tmp_path / "crashed")})
+    assert proc.returncode == 0, proc.stderr
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    states = [job["state"] for job in jobs]
+    assert len(states) == 16 and states.count("failed") == 1 and states.count("completed") == 15
+    (crashed,) = [job for job in jobs if job["state"] == "failed"]
+    assert "SIGSEGV" in crashed["error"] and crashed["values"] is None
+    trials = study(sweep).trials
+    assert sum(t.state == optuna.trial.TrialState.FAIL for t in trials) == 1 and len(trials) == 16
+
+
+def test_a_stopped_fit_continues_to_its_trial_count_without_rerunning(tmp_path: Path) -> None:
+    sweep = tmp_path / "F"
+    command = [sys.executable, str(RUN_SIM), *FIT, "hydra.sweeper.n_trials=8", "hydra.sweeper.n_jobs=1",
+               "experiment.spontaneous_duration=1000", "objective=rate_exc_hz", f"hydra.sweep.dir={sweep}"]
+    fit = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(sweep.glob("*/results.json"))) < 5:
+        assert time.monotonic() < deadline and fit.poll() is None, "the fit did not complete 5 trials"
+        time.sleep(0.05)
+    fit.send_signal(signal.SIGKILL)
+    fit.wait(timeout=60)
+    first = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/results.json")}
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    counted = [t for t in study(sweep).trials if t.number not in study(sweep).user_attrs.get("interrupted_trials", [])]
+    assert len([t for t in counted if t.state.is_finished()]) == 8
+    assert all(p.stat().st_mtime_ns == first[p.parent.name] for p in sweep.glob("*/results.json") if p.parent.name in first)
+    completed = [t for t in study(sweep).trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(completed) >= 8 - 1  # at most the trial the kill cut short is not a completed one
