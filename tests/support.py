@@ -135,12 +135,15 @@ _FENCE = re.compile(r"^(?:`([\w./-]+)`:\n\n)?```(\w*)\n(.*?)^```", re.MULTILINE 
 
 
 def readme_example(heading: str) -> tuple[dict[str, str], list[str]]:
-    """The files and commands of the README's example under ``heading`` (a ``###`` title), as
+    """The files and commands of the README's example under ``heading`` (a section title), as
     written: each code block after a line "`<path>`:" is that file, each ``bash`` block holds
     commands (one a line)."""
     text = README.read_text(encoding="utf-8")
-    start = text.index(f"\n### {heading}\n")
-    end = min((i for i in (text.find("\n### ", start + 1), text.find("\n## ", start + 1)) if i != -1), default=len(text))
+    match = re.search(rf"^(#+) {re.escape(heading)}\n", text, re.MULTILINE)
+    assert match, f"no section {heading!r} in the README"
+    start = match.end()
+    ends = [m.start() for m in re.finditer(rf"^#{{1,{len(match.group(1))}}} ", text[start:], re.MULTILINE)]
+    end = start + ends[0] if ends else len(text)
     files, commands = {}, []
     for path, language, body in _FENCE.findall(text[start:end]):
         if language == "bash":

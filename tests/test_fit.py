@@ -141,3 +141,30 @@ def test_a_stopped_fit_continues_to_its_trial_count_without_rerunning(tmp_path: 
     assert all(p.stat().st_mtime_ns == first[p.parent.name] for p in sweep.glob("*/results.json") if p.parent.name in first)
     completed = [t for t in study(sweep).trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(completed) >= 8 - 1  # at most the trial the kill cut short is not a completed one
+
+
+def test_the_readmes_fit_runs_as_written(tmp_path: Path) -> None:
+    from support import readme_example, run_command, sweep_dir_of
+
+    files, [command] = readme_example("Fit the model to targets")
+    assert not files and "hydra/sweeper=optuna" in command
+    proc = run_command(command.replace("run_sim.py", str(RUN_SIM)), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    sweep = sweep_dir_of(tmp_path)
+    manifest = json.loads((sweep / "manifest.json").read_text())
+    assert len(manifest["jobs"]) == 20 and manifest["fit"]["targets"] == {"rate_exc_hz": 5.0, "rate_inh_hz": 10.0}
+    assert sum(job["values"] is not None for job in manifest["jobs"]) >= 19
+    assert (sweep / "fit_history.png").is_file()
+
+
+def test_several_objectives(tmp_path: Path) -> None:
+    sweep = tmp_path / "F"
+    proc = run_cli([*FIT, "objective=[rate_exc_hz,synchrony_chi]", "hydra.sweeper.direction=[minimize,maximize]",
+                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [d.name for d in study(sweep).directions] == ["MINIMIZE", "MAXIMIZE"]
+    header = (sweep / "summary.csv").read_text().splitlines()[0]
+    assert header.endswith(",objective:rate_exc_hz,objective:synchrony_chi,best")
+    for job in json.loads((sweep / "manifest.json").read_text())["jobs"]:
+        metrics = json.loads((sweep / job["run_dir"] / "results.json").read_text())["metrics"]
+        assert job["values"] == [metrics["rate_exc_hz"], metrics["synchrony_chi"]]
