@@ -46,7 +46,7 @@ from launcher.lock import SweepLock, sweeper_identity
 from launcher.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
 from launcher.naming import run_dirname
 from launcher.parameter_search import hydra_override
-from launcher.sweep import SweepFailed, ValidatingSweeper
+from launcher.sweep import SweepFailed, ValidatingSweeper, sigterm_stops_sweep
 from launcher.tree import ParameterError
 
 if TYPE_CHECKING:
@@ -129,8 +129,10 @@ class FitSweeper(ValidatingSweeper):
                 "a fit needs a search space: sweep at least one key, e.g. 'sheets.V1.connectivity.exc_weight=interval(0.002,0.006)'"
             )
         self.check_space(fixed, space)
+        if getattr(self.launcher, "wait_for_jobs", True) is False:
+            raise ParameterError("a fit waits for each batch of trials to choose the next: hydra.launcher.wait=false is for grids")
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        with SweepLock(sweep_dir):
+        with SweepLock(sweep_dir), sigterm_stops_sweep():
             return self.fit(sweep_dir, objective, fixed, space)
 
     def check_space(self, fixed: List[str], space: Dict[str, Any]) -> None:
