@@ -333,13 +333,14 @@ class ParameterSearch:
         Exits with the search's exit code if a job failed.
         """
         from launcher.mozaik_format import MozaikFormatError
+        from launcher.sweep import SweepRefused
 
         run_script, simulator_name, root = read_command_line(sys.argv)
         try:
             code = run_search(
                 self.backend, run_script, simulator_name, root, self.generate_parameter_combinations(), Path(self.master_directory_name())
             )
-        except (ParameterError, MozaikFormatError) as exc:  # bad input: the message says it all
+        except (ParameterError, MozaikFormatError, SweepRefused) as exc:  # bad input: the message says it all
             print(f"Error: {exc}", file=sys.stderr)
             code = 1
         if code != 0:
@@ -392,6 +393,11 @@ def run_search(
         raise ParameterError(f"run script {run_script} does not exist")
     jobs = [[hydra_override(key, value) for key, value in combination.items()] for combination in combinations]
     master_dir = master_dir.resolve()
+    from launcher.sweep import refuse_foreign_contents
+
+    # Checked here, as the sweep would, since the search writes its jobs (and an imported model)
+    # into the directory first; the sweep is then told those files are the search's own.
+    refuse_foreign_contents(master_dir)
     if is_hydra_root(root):
         known = hydra_root_keys(root)
         problems = {
@@ -421,6 +427,7 @@ def run_search(
         f"hydra.job.config.override_dirname.exclude_keys=[{','.join(setting_keys)}]",
         hydra_override("hydra.sweep.dir", str(master_dir)),
         hydra_override("hydra.sweeper.jobs_file", str(master_dir / JOBS_FILE)),
+        "hydra.sweeper.allow_non_empty=true",
         *backend.launcher_overrides(),
     ]
     return run_group(command, grace_s=SWEEP_STOP_GRACE_S).returncode

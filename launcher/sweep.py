@@ -190,6 +190,17 @@ def looks_like_a_sweep(sweep_dir: Path) -> bool:
     return not names or bool(names & {MANIFEST_FILE, "multirun.yaml", LOCK_FILE})
 
 
+def refuse_foreign_contents(sweep_dir: Path) -> None:
+    """Refuse a sweep directory holding files but no sweep of this program (see :func:`looks_like_a_sweep`)."""
+    if not looks_like_a_sweep(sweep_dir):
+        raise SweepRefused(
+            f"The sweep was refused; nothing was run or written: {sweep_dir} holds files but no sweep of this "
+            "program (no manifest.json, multirun.yaml or .sweep.lock), and a sweep would write over same-named "
+            "ones (summary.csv, run directories). Choose another hydra.sweep.dir, or allow it: "
+            "hydra.sweeper.allow_non_empty=true"
+        )
+
+
 def manifest_stamp(sweep_dir: Path) -> Optional[Tuple[int, int]]:
     """When and how large the sweep directory's manifest was last written (None: it has none), to
     tell whether another sweep wrote it in the meantime."""
@@ -412,13 +423,8 @@ class ValidatingSweeper(BasicSweeper):
                 f"The sweep was refused; nothing was run or written: {found}. Choose another hydra.sweep.dir, "
                 "or move the file away."
             )
-        if found.kind == ManifestError.MISSING and not self.allow_non_empty and not looks_like_a_sweep(sweep_dir):
-            raise SweepRefused(
-                f"The sweep was refused; nothing was run or written: {sweep_dir} holds files but no sweep of this "
-                "program (no manifest.json, multirun.yaml or .sweep.lock), and a sweep would write over same-named "
-                "ones (summary.csv, run directories). Choose another hydra.sweep.dir, or allow it: "
-                "hydra.sweeper.allow_non_empty=true"
-            )
+        if found.kind == ManifestError.MISSING and not self.allow_non_empty:
+            refuse_foreign_contents(sweep_dir)
         rebuilt = Manifest.rebuild(sweep_dir, job_log=f"{self.config.hydra.job.name}.log")
         return rebuilt, found if found.kind == ManifestError.DAMAGED else None
 

@@ -324,8 +324,18 @@ def _read(root: Path, reader: str, base_dir: Path, repeat: int) -> None:
         except Exception as exc:  # what the reader answers is the result: its kind is in the message
             outcome, message = "refused", f"{type(exc).__name__}: {exc}"
         seconds = min(seconds, time.perf_counter() - start)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KB
-    print(json.dumps({"outcome": outcome, "message": message[:2000], "seconds": seconds, "peak_mb": peak_mb}))
+    print(json.dumps({"outcome": outcome, "message": message[:2000], "seconds": seconds, "peak_mb": peak_resident_mb()}))
+
+
+def peak_resident_mb() -> float:
+    """This process's peak resident memory since its exec: the kernel's VmHWM. Not ru_maxrss: Linux
+    keeps that across fork and exec, so a child of a large pytest process would report the parent's."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KB
+    (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(line.split()[1]) / KB  # kB
 
 
 if __name__ == "__main__":

@@ -142,7 +142,10 @@ def readme_example(heading: str) -> tuple[dict[str, str], list[str]]:
     match = re.search(rf"^(#+) {re.escape(heading)}\n", text, re.MULTILINE)
     assert match, f"no section {heading!r} in the README"
     start = match.end()
-    ends = [m.start() for m in re.finditer(rf"^#{{1,{len(match.group(1))}}} ", text[start:], re.MULTILINE)]
+    # The next heading of the same or a higher level, outside code blocks (a YAML comment
+    # such as "# @package _global_" is not a heading).
+    outside_code = _FENCE.sub(lambda block: re.sub(r"[^\n]", " ", block.group(0)), text[start:])  # same length
+    ends = [m.start() for m in re.finditer(rf"^#{{1,{len(match.group(1))}}} ", outside_code, re.MULTILINE)]
     end = start + ends[0] if ends else len(text)
     files, commands = {}, []
     for path, language, body in _FENCE.findall(text[start:end]):

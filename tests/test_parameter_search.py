@@ -100,6 +100,16 @@ def test_search_refuses_an_unknown_key_of_the_embedded_model(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["search.py"]
 
 
+def test_search_refuses_a_master_directory_holding_other_files(tmp_path):
+    values = {"sheets.V1.density": [1]}
+    master = tmp_path / "CombinationParamSearch_sheets.V1.density=1"
+    master.mkdir()
+    (master / "notes.txt").write_text("mine")
+    proc = run_search(tmp_path, search_script("LocalSequentialBackend()", values), str(RUN_SIM), "nest", str(CONF_DIR / "config.yaml"))
+    assert proc.returncode == 1 and "holds files but no sweep of this program" in proc.stderr and "Traceback" not in proc.stderr
+    assert [p.name for p in master.iterdir()] == ["notes.txt"]  # nothing written
+
+
 def test_search_over_a_mozaik_tree_runs_the_users_script(mozaik_model):
     values = {"sheets.inh_layer.params.density": [100, 13], "sheets.exc_layer.ExcExcConnection.base_delay": [0.5]}
     proc = run_search(mozaik_model, search_script("LocalSequentialBackend()", values), "run.py", "nest", "param/defaults")

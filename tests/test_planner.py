@@ -77,7 +77,7 @@ def test_plain_values_are_planned_without_composing(sweeps: Dict[str, Sweep]) ->
         assert check(planner, sweep, overrides), overrides
     assert planner.fast == len(grid)
     problems, _, _ = planner.plan(["sheets.V1.density=-1"])
-    assert problems == ["sheets.V1.density = -1.0 is out of range; allowed: >= 0 (neurons per mm2)"]
+    assert problems == ["sheets.V1.density = -1.0 is out of range; allowed: >= 0 and finite (neurons per mm2)"]
 
 
 def test_the_rest_is_left_to_the_full_path(sweeps: Dict[str, Sweep]) -> None:
