@@ -16,7 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from launcher.app import run
-from launcher.cli import multirun_first, reject_unknown_parameters
+from launcher.sweep.argv_checks import multirun_first, reject_unknown_parameters
 
 
 CONFIG_PATH, CONFIG_NAME = "conf", "config"

@@ -1,4 +1,4 @@
-"""Time per job of Hydra's full composition vs :class:`launcher.compose.JobComposer`.
+"""Time per job of Hydra's full composition vs :class:`launcher.sweep.compose.JobComposer`.
 
     python3 benchmarks/compose_profile.py [--jobs 200]
 
@@ -21,7 +21,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 
 import launcher  # noqa: F401  (registers the schema and the run_dirname resolver)
-from launcher.compose import JobComposer
+from launcher.sweep.compose import JobComposer
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 

@@ -6,7 +6,7 @@ inhibitory rates of one simulation at weights that lie off the grid (so that no
 grid point hits them by construction). Each method gets the same number of
 simulations (``--simulations``, 40: a grid of 5 x 8 points); random search and TPE
 run ``--seeds`` times with different sampler seeds, and their median is reported.
-The loss is the fit's own (``launcher.fit.target_loss``): the sum of squared
+The loss is the fit's own (``launcher.sweep.fit.target_loss``): the sum of squared
 relative errors. Every method runs through ``run_sim.py -m`` as a user runs it.
 
     python benchmarks/fit.py [--simulations 40] [--seeds 3]
@@ -32,7 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from launcher.fit import target_loss  # noqa: E402
+from launcher.sweep.fit import target_loss  # noqa: E402
 
 #: The small network (as the tests' SMALL, 1 s of spontaneous activity).
 MODEL = [

@@ -1,4 +1,4 @@
-"""Read time and peak memory of the safe mozaik reader (launcher.mozaik_format.read_parameters).
+"""Read time and peak memory of the safe mozaik reader (launcher.mozaik.parameter_files.read_parameters).
 
     python3 benchmarks/mozaik_reader.py [--repeat 20]
 

@@ -1,7 +1,7 @@
 """The sweep tools' command line: ``python -m launcher <command> ...``.
 
-Thin on purpose: it parses the arguments and calls :mod:`launcher.collect` or
-:mod:`launcher.mozaik_format`.
+Thin on purpose: it parses the arguments and calls :mod:`launcher.report.collect` or
+:mod:`launcher.mozaik.parameter_files`.
 A new command is a subparser with a ``run`` default (see :func:`build_parser`).
 """
 
@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from launcher import collect
-from launcher.manifest import ManifestError
-from launcher.mozaik_format import MozaikFormatError
+from launcher.report import collect
+from launcher.sweep.manifest import ManifestError
+from launcher.mozaik.parameter_files import MozaikFormatError
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -54,13 +54,13 @@ def _add_sweep_command(commands: argparse._SubParsersAction, name: str, run: Com
 
 def _import_mozaik(args: argparse.Namespace) -> int:
     if args.run_script is None and args.name is None:
-        from launcher.mozaik_format import import_mozaik
+        from launcher.mozaik.parameter_files import import_mozaik
 
         print(import_mozaik(args.root_file, args.out_dir, base_dir=args.base_dir))
         return 0
     if args.run_script is None or args.name is None:
         raise MozaikFormatError("a model option needs both --run-script and --name")
-    from launcher.external import import_model
+    from launcher.mozaik.script_task import import_model
 
     config = import_model(
         args.root_file, args.out_dir, args.run_script, args.name, args.simulator, args.threads, args.mpi,

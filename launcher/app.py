@@ -13,7 +13,7 @@ the config (``# @package _global_``) and names the model's task in the root node
 The task receives the tree (the config without ``task`` and Hydra's node) and
 returns its single values. :func:`run` validates the tree, writes it into the run
 directory (``parameters.yaml``, and in mozaik's format ``parameters``), calls the
-task and records the job (:mod:`launcher.job`). Keys of ``task`` written like
+task and records the job (:mod:`launcher.run.job`). Keys of ``task`` written like
 Hydra's own (``_tuples_``) are for this module, not arguments of the task.
 """
 
@@ -27,9 +27,9 @@ from typing import Any, Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from launcher import results
-from launcher.job import RecordedTask, current_run_dir
-from launcher.tree import NOT_THE_MODELS, ParameterError, resolved_tree, validate_tree
+from launcher.run import results
+from launcher.run.job import RecordedTask, current_run_dir
+from launcher.sweep.tree import NOT_THE_MODELS, ParameterError, resolved_tree, validate_tree
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def run_model(cfg: DictConfig) -> Any:
 
 def write_tree(tree: dict[str, Any], run_dir: Path, tuples: Sequence[str] = ()) -> None:
     """The resolved tree as ``parameters.yaml`` and, where mozaik's format can hold it, as ``parameters``."""
-    from launcher.mozaik_format import MozaikFormatError
+    from launcher.mozaik.parameter_files import MozaikFormatError
 
     try:
         results.write_parameters(tree, run_dir, tuples)

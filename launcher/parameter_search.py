@@ -16,13 +16,13 @@ The root parameter file decides what runs each job:
 - a Hydra root config (``conf/config.yaml``): ``run_script`` is a Hydra
   application such as ``run_sim.py``, run with ``-m`` over the combinations;
 - a mozaik root parameter file: the tree is read safely
-  (:mod:`launcher.mozaik_format`), imported into the search's directory as a
-  model option of ``run_sim.py`` (:func:`launcher.external.import_model`), and
+  (:mod:`launcher.mozaik.parameter_files`), imported into the search's directory as a
+  model option of ``run_sim.py`` (:func:`launcher.mozaik.script_task.import_model`), and
   each job runs the user's mozaik ``run_script`` on its merged tree through
   ``run_sim.py``, as ``run_sim.py --config-dir OUT model=NAME -m`` would.
 
 ``run_sim.py -m`` runs as a process group that ends with the search script
-(:func:`launcher.process_group.run_group`): the search script killed, even with
+(:func:`launcher.launchers.process_group.run_group`): the search script killed, even with
 ``kill -9``, or interrupted, the sweep gets SIGTERM (it stops its running job and
 records it failed, the job's run script included), then SIGKILL after
 :data:`SWEEP_STOP_GRACE_S`.
@@ -36,13 +36,10 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
-from hydra.errors import HydraException
-
-from launcher.naming import run_dirname
-from launcher.process_group import GRACE_S, run_group
-from launcher.tree import ParameterError, config_keys, suggest, unknown_key_message
+from launcher.sweep.naming import run_dirname
+from launcher.sweep.overrides import hydra_override, plain_value
+from launcher.launchers.process_group import GRACE_S, run_group
+from launcher.sweep.tree import ParameterError, config_keys, suggest, unknown_key_message
 
 #: Files the search writes into its master directory.
 JOBS_FILE = "jobs.json"
@@ -59,39 +56,6 @@ SWEEP_STOP_GRACE_S = 5 * GRACE_S
 def parameter_combinations(arrays: Iterable[Iterable[Any]]) -> list[list[Any]]:
     """Every combination of one value from each array: ``[[1, 2], [3, 4]]`` -> ``[[1, 3], [1, 4], [2, 3], [2, 4]]``."""
     return [list(combination) for combination in itertools.product(*arrays)]
-
-
-def plain_value(value: Any) -> Any:
-    """A search value as Hydra can take it: numpy scalars and arrays (``numpy.linspace``, as in
-    mozaik's examples) become Python numbers and lists, tuples lists, inside lists too."""
-    if hasattr(value, "tolist") and type(value).__module__ == "numpy":  # numpy scalar or array
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [plain_value(item) for item in value]
-    return value
-
-
-def hydra_override(key: str, value: Any) -> str:
-    """``key=value`` in Hydra's override syntax, such that Hydra reads back exactly ``value``
-    (as :func:`plain_value` gives it).
-
-    Strings that Hydra would read as another type (``"1e-3"``, ``"true"``) or
-    that hold its special characters are quoted.
-    """
-    value = plain_value(value)
-    candidates = [Override._get_value_element_as_str(value)]
-    if isinstance(value, str):
-        candidates.append("'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'")
-    parser = OverridesParser.create()
-    for text in candidates:
-        line = f"{key}={text}"
-        try:
-            parsed = parser.parse_override(line).value()
-        except HydraException:
-            continue
-        if parsed == value and type(parsed) is type(value):
-            return line
-    raise ParameterError(f"{key} = {value!r} cannot be passed to Hydra as an override")
 
 
 # --- backends ---------------------------------------------------------------------------------
@@ -291,7 +255,7 @@ class SlurmSequentialBackend(ParameterSearchBackend):
         ]
 
     def run_overrides(self, external: bool) -> list[str]:
-        if external:  # how the model's task runs the script (launcher.external.run_script)
+        if external:  # how the model's task runs the script (launcher.mozaik.script_task.run_script)
             settings = [f"task.threads={self.num_threads}", f"task.mpi={self.num_mpi}"]
             if self.path_to_mozaik_env:
                 settings.append(hydra_override("task.env", str(self.path_to_mozaik_env)))
@@ -332,8 +296,8 @@ class ParameterSearch:
 
         Exits with the search's exit code if a job failed.
         """
-        from launcher.mozaik_format import MozaikFormatError
-        from launcher.sweep import SweepRefused
+        from launcher.mozaik.parameter_files import MozaikFormatError
+        from launcher.sweep.sweeper import SweepRefused
 
         run_script, simulator_name, root = read_command_line(sys.argv)
         try:
@@ -393,7 +357,7 @@ def run_search(
         raise ParameterError(f"run script {run_script} does not exist")
     jobs = [[hydra_override(key, value) for key, value in combination.items()] for combination in combinations]
     master_dir = master_dir.resolve()
-    from launcher.sweep import refuse_foreign_contents
+    from launcher.sweep.sweeper import refuse_foreign_contents
 
     # Checked here, as the sweep would, since the search writes its jobs (and an imported model)
     # into the directory first; the sweep is then told those files are the search's own.
@@ -458,12 +422,12 @@ def run_sim_script() -> Path:
 
 def prepare_external(root: Path, run_script: str, simulator_name: str, jobs: list[list[str]], master_dir: Path) -> Path:
     """Import a mozaik tree into ``master_dir`` as the model option :data:`IMPORTED_MODEL` of ``run_sim.py``
-    (:func:`launcher.external.import_model`); the config directory.
+    (:func:`launcher.mozaik.script_task.import_model`); the config directory.
 
     The tree is read (safely) and every modified key checked before anything is written.
     """
-    from launcher.external import import_model
-    from launcher.mozaik_format import read_parameters
+    from launcher.mozaik.script_task import import_model
+    from launcher.mozaik.parameter_files import read_parameters
 
     tree = read_parameters(root, base_dir=Path.cwd())
     known = set(_tree_keys(tree))

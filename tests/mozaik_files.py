@@ -310,7 +310,7 @@ def _read(root: Path, reader: str, base_dir: Path, repeat: int) -> None:
         def read() -> object:
             return parameters.ParameterSet(eval(root.read_text(encoding="utf-8")))  # noqa: S307  (our own files)
     else:
-        from launcher.mozaik_format import read_parameters
+        from launcher.mozaik.parameter_files import read_parameters
 
         def read() -> object:
             return read_parameters(root, base_dir=base_dir)

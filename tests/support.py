@@ -94,7 +94,7 @@ MOZAIK_MODEL = Path(__file__).parent / "data" / "mozaik"
 FAKE_RUN_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    from launcher.mozaik_format import read_parameters
+    from launcher.mozaik.parameter_files import read_parameters
     simulator, threads, parameter_file, run_name = sys.argv[1:]
     tree = read_parameters(parameter_file)
     density = tree["sheets"]["inh_layer"]["params"]["density"]

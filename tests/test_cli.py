@@ -27,8 +27,8 @@ experiment:
 def run_hydra_alone(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """``python run_sim.py ARGS`` without the check: what Hydra alone does with this command line."""
     code = (
-        f"import sys, runpy; sys.path.insert(0, {str(REPO)!r}); import launcher.cli; "
-        "launcher.cli.reject_unknown_parameters = lambda *args: None; "
+        f"import sys, runpy; sys.path.insert(0, {str(REPO)!r}); import launcher.sweep.argv_checks; "
+        "launcher.sweep.argv_checks.reject_unknown_parameters = lambda *args: None; "
         f"sys.argv = [{str(RUN_SIM)!r}, *{args!r}]; runpy.run_path({str(RUN_SIM)!r}, run_name='__main__')"
     )
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}

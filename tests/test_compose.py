@@ -29,9 +29,9 @@ from hydra.types import RunMode
 from omegaconf import Container, DictConfig, FloatNode, IntegerNode, ListConfig, OmegaConf, StringNode, ValueNode
 
 import launcher  # noqa: F401  (registers the schema and the run_dirname resolver)
-from launcher.compose import ComposingConfigLoader, JobComposer, restore, snapshot
-from launcher.naming import name_run_dirs_after_overrides
-from launcher.tree import schema_keys
+from launcher.sweep.compose import ComposingConfigLoader, JobComposer, restore, snapshot
+from launcher.sweep.naming import name_run_dirs_after_overrides
+from launcher.sweep.tree import schema_keys
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 

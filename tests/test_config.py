@@ -4,7 +4,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from launcher.tree import ParameterError, config_hash, resolved_tree, schema_keys, validate_tree
+from launcher.sweep.tree import ParameterError, config_hash, resolved_tree, schema_keys, validate_tree
 
 
 def test_default_tree_has_mozaiks_root_keys(compose_cfg):

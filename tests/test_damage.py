@@ -13,10 +13,10 @@ from typing import Callable
 import pandas as pd
 import pytest
 
-from launcher import collect
-from launcher.jsonfile import Damage
-from launcher.manifest import COMPLETED, DAMAGED, FAILED, JobEntry, Manifest, ManifestError
-from launcher.results import load_results
+from launcher.report import collect
+from launcher.run.jsonfile import Damage
+from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, JobEntry, Manifest, ManifestError
+from launcher.run.results import load_results
 from support import run_cli, run_launcher_cli
 from test_collect import METRICS, fake_job, fake_sweep
 

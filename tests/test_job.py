@@ -1,4 +1,4 @@
-"""The job wrapper every launcher puts around a task (launcher/job.py), on its own."""
+"""The job wrapper every launcher puts around a task (launcher/run/job.py), on its own."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from launcher import results
-from launcher.external import METRICS_FILE, read_metrics
-from launcher.job import RecordedTask, TaskResultError, current_record, current_run_dir, recorded, single_values
+from launcher.run import results
+from launcher.mozaik.script_task import METRICS_FILE, read_metrics
+from launcher.run.job import RecordedTask, TaskResultError, current_record, current_run_dir, recorded, single_values
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, Laun
 from hydra.types import HydraContext, RunMode
 from hydra.version import VersionBase
 
-from launcher.local import JobProcessDied, LocalParallelSweepLauncher
+from launcher.launchers.local_parallel import JobProcessDied, LocalParallelSweepLauncher
 from support import SMALL, assert_no_process_left, marked_env, run_cli, with_ctrl_c
 
 # --- a tiny Hydra app whose jobs can crash their process ---------------------------------

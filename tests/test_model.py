@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from launcher import results
+from launcher.run import results
 from launcher.app import run
 from launcher.model.network import population_sizes
 from support import SMALL

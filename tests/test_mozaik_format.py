@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from launcher.mozaik_format import (
+from launcher.mozaik.parameter_files import (
     Expr,
     MozaikFormatError,
     MozaikFormatWarning,

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mozaik_files
-from launcher import mozaik_format
-from launcher.mozaik_format import MozaikFormatError, MozaikFormatWarning, read_parameters, resolve_refs
+from launcher.mozaik import parameter_files as mozaik_format
+from launcher.mozaik.parameter_files import MozaikFormatError, MozaikFormatWarning, read_parameters, resolve_refs
 
 #: Reading time allowed to a hard file of up to 1 MB: 2 s, times a margin for a loaded 2-core machine.
 SECONDS = 2.0 * 2.5

@@ -29,8 +29,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from launcher import mozaik_format as ours  # its constructs: this module's own names are the reference's
-from launcher.mozaik_format import (
+from launcher.mozaik import parameter_files as ours  # its constructs: this module's own names are the reference's
+from launcher.mozaik.parameter_files import (
     Construct,
     MozaikFormatWarning,
     from_hydra,
@@ -53,7 +53,7 @@ SWEEP = {
 }
 
 # The model repeats a key on purpose (as a published one does); the warning is tested in test_mozaik_format.py.
-pytestmark = pytest.mark.filterwarnings("ignore::launcher.mozaik_format.MozaikFormatWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::launcher.mozaik.parameter_files.MozaikFormatWarning")
 
 
 # --------------------------------------------------------------------------- mozaik's reader, from `parameters`

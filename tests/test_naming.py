@@ -6,7 +6,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from launcher.naming import MAX_NAME_BYTES, NO_OVERRIDES_NAME, run_dirname
+from launcher.sweep.naming import MAX_NAME_BYTES, NO_OVERRIDES_NAME, run_dirname
 from support import run_cli
 
 HOSTILE_VALUES = [

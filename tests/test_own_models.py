@@ -148,7 +148,7 @@ def test_mozaik_model_directory_imported_and_swept_through_run_sim(tmp_path: Pat
 #: A stand-in for an LSV1M run script: mozaik's command line, its single values from the tree it was given.
 LSV1M_SCRIPT = '''
 import json, sys
-from launcher.mozaik_format import read_parameters
+from launcher.mozaik.parameter_files import read_parameters
 simulator, threads, parameter_file, run_name = sys.argv[1:]
 tree = read_parameters(parameter_file)
 json.dump({"tau_syn_exc": tree["sheets"]["l4_cortex_exc"]["params"]["cell"]["params"]["tau_syn_exc"]}, open("metrics.json", "w"))

@@ -18,7 +18,7 @@ from launcher.parameter_search import (
     parameter_combinations,
     slurm_option_overrides,
 )
-from launcher.tree import ParameterError
+from launcher.sweep.tree import ParameterError
 from support import CONF_DIR, REPO, RUN_SIM, make_mozaik_model, run_search, search_script
 
 @pytest.fixture

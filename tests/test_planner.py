@@ -1,7 +1,7 @@
 """ValuePlanner plans every job it takes exactly as composing it in full would.
 
 The full path is the sweeper's: compose the job with Hydra's loader, then
-:func:`launcher.tree.check_tree` (problems and config hash) and the job's
+:func:`launcher.sweep.tree.check_tree` (problems and config hash) and the job's
 ``hydra.sweep.subdir``. For random override sets (those of test_compose), the
 planner must either leave the job to the full path (None) or give the same
 problems, hash and run directory; a job that Hydra refuses is never planned.
@@ -18,9 +18,9 @@ from omegaconf import open_dict
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from launcher.compose import simple_override
-from launcher.planner import ValuePlanner
-from launcher.tree import check_tree
+from launcher.sweep.compose import simple_override
+from launcher.sweep.planner import ValuePlanner
+from launcher.sweep.tree import check_tree
 from test_compose import MASTERS, Sweep, jobs as random_jobs, sweeps  # noqa: F401  (sweeps: the fixture)
 
 

@@ -11,8 +11,8 @@ from neo.core import ChannelView
 from neo.core.spiketrainlist import SpikeTrainList
 from scipy.io.matlab import mat_struct
 
-from launcher import results
-from launcher.matfile import NotEncodable, mat5_file
+from launcher.run import results
+from launcher.run.matfile import NotEncodable, mat5_file
 from launcher.app import run
 from support import SMALL
 
@@ -107,7 +107,7 @@ def test_recording_of_a_real_run_reads_back_with_every_train_and_v(compose_cfg, 
 @pytest.mark.parametrize("overrides", [[], ["sheets.V1.recording.v_cells=0"], ["sheets.V1.density=1"]])
 def test_the_sheet_s_recording_is_assembly_get_data_s_and_written_as_neo_writes_it(compose_cfg, tmp_path, monkeypatch, overrides):
     from launcher.model import network
-    from launcher.simulator import simulator_session
+    from launcher.model.simulator import simulator_session
 
     reference = {}
     sheet_recording = network.sheet_recording

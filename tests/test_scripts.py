@@ -1,5 +1,5 @@
 """Run scripts are bounded and never orphaned: a time limit per job, and no run script, process of
-a script, worker or sweep left running however the sweep ends (launcher/process_group.py)."""
+a script, worker or sweep left running however the sweep ends (launcher/launchers/process_group.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.process_group import run_group
+from launcher.launchers.process_group import run_group
 from support import (
     RUN_SIM, assert_no_process_left, marked_env, marked_processes, run_launcher_cli, search_script, with_ctrl_c,
 )  # fmt: skip
@@ -80,7 +80,7 @@ def test_the_group_ends_with_the_process_that_started_it(tmp_path: Path) -> None
         f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-        from launcher.process_group import run_group
+        from launcher.launchers.process_group import run_group
         run_group({FORKS_AND_SLEEPS!r})
         """
     )
@@ -108,7 +108,7 @@ def test_a_command_that_cannot_run_is_named(tmp_path: Path) -> None:
 SCRIPT = textwrap.dedent(
     """
     import json, os, subprocess, sys, time
-    from launcher.mozaik_format import read_parameters
+    from launcher.mozaik.parameter_files import read_parameters
     simulator, threads, parameter_file, run_name = sys.argv[1:]
     tree = read_parameters(parameter_file)
     child = subprocess.Popen(["sleep", "600"])

@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from launcher.job_files import YamlTemplate, dump, overrides_yaml, scalar
+from launcher.run.hydra_files import YamlTemplate, dump, overrides_yaml, scalar
 from support import CONF_DIR
 
 APP = f"""
@@ -34,16 +34,16 @@ mode = os.environ["APP_MODE"]
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
-import launcher.sequential
+import launcher.launchers.sequential
 if mode == "hydra":  # every job through Hydra's run_job, as the basic launcher runs it
-    launcher.sequential._LeanRunner.plain = lambda self, overrides: None
+    launcher.launchers.sequential._LeanRunner.plain = lambda self, overrides: None
 else:  # count the jobs the lean path runs
-    lean_run = launcher.sequential._LeanRunner.run
+    lean_run = launcher.launchers.sequential._LeanRunner.run
     def counted(self, *args):
         with open("lean_jobs", "a") as f:
             f.write("job ")
         return lean_run(self, *args)
-    launcher.sequential._LeanRunner.run = counted
+    launcher.launchers.sequential._LeanRunner.run = counted
 
 log = logging.getLogger("task")
 

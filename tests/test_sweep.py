@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from launcher.manifest import Manifest
+from launcher.sweep.manifest import Manifest
 from support import run_cli, run_launcher_cli
 
 FAST = ["experiment.spontaneous_duration=20"]

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from launcher.tree import ParameterError, known_schema_keys, suggest, unknown_key_message, validate_tree, schema_keys
+from launcher.sweep.tree import ParameterError, known_schema_keys, suggest, unknown_key_message, validate_tree, schema_keys
 from support import run_cli
 
 

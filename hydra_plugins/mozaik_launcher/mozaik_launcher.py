@@ -1,6 +1,6 @@
 """Hydra loads launcher classes only from the ``hydra_plugins`` package: this shim
 names the class there and registers its preset; the behaviour is in
-:mod:`launcher.slurm`.
+:mod:`launcher.launchers.slurm`.
 
 The preset takes the name users already type, ``hydra/launcher=submitit_slurm``,
 which hydra-submitit-launcher registers too. Hydra's plugin scan executes every
@@ -15,11 +15,11 @@ from hydra.core.config_store import ConfigStore
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 
-from launcher.slurm import MozaikSlurmConf, SlurmSweepLauncher
+from launcher.launchers.slurm import MozaikSlurmConf, SlurmSweepLauncher
 
 
 class MozaikSlurmLauncher(SlurmSweepLauncher):
-    """The project's Slurm launcher: see :class:`launcher.slurm.SlurmSweepLauncher`."""
+    """The project's Slurm launcher: see :class:`launcher.launchers.slurm.SlurmSweepLauncher`."""
 
 
 class MozaikSlurmPreset(SearchPathPlugin):

@@ -1,7 +1,7 @@
 """Hydra loads sweeper classes only from the ``hydra_plugins`` package: this shim
 names the classes there and registers their configs; the behaviour is in
-:mod:`launcher.sweep` (``hydra/sweeper=mozaik``, grids) and
-:mod:`launcher.optuna_sweep` (``hydra/sweeper=optuna``, fits; Optuna is imported
+:mod:`launcher.sweep.sweeper` (``hydra/sweeper=mozaik``, grids) and
+:mod:`launcher.sweep.optuna_sweeper` (``hydra/sweeper=optuna``, fits; Optuna is imported
 only when a fit runs).
 
 ``hydra/sweeper=optuna`` is also the name hydra-optuna-sweeper registers. Hydra's
@@ -15,16 +15,16 @@ from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-from launcher.optuna_sweep import FitSweeper, FitSweeperConf
-from launcher.sweep import MozaikSweeperConf, ValidatingSweeper
+from launcher.sweep.optuna_sweeper import FitSweeper, FitSweeperConf
+from launcher.sweep.sweeper import MozaikSweeperConf, ValidatingSweeper
 
 
 class MozaikSweeper(ValidatingSweeper):
-    """The project's sweeper: see :class:`launcher.sweep.ValidatingSweeper`."""
+    """The project's sweeper: see :class:`launcher.sweep.sweeper.ValidatingSweeper`."""
 
 
 class MozaikFitSweeper(FitSweeper):
-    """The project's fitting sweeper: see :class:`launcher.optuna_sweep.FitSweeper`."""
+    """The project's fitting sweeper: see :class:`launcher.sweep.optuna_sweeper.FitSweeper`."""
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="mozaik", node=MozaikSweeperConf, provider="launcher")

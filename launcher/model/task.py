@@ -14,15 +14,15 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from launcher import results
-from launcher.job import current_record, current_run_dir
+from launcher.run import results
+from launcher.run.job import current_record, current_run_dir
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Simulate the tree ``cfg`` (the default model's) in the job's run directory; its single values."""
     from launcher.model.analysis import single_values
     from launcher.model.network import simulate
-    from launcher.simulator import simulator_session
+    from launcher.model.simulator import simulator_session
 
     record = current_record()
     timings: dict[str, Any] = record.setdefault("timings", {})
@@ -46,7 +46,7 @@ def warm_up(cfg: DictConfig) -> None:
     local worker process while the sweep still plans its jobs."""
     import launcher.model.analysis  # noqa: F401
     import launcher.model.network  # noqa: F401
-    from launcher.simulator import load_backend
+    from launcher.model.simulator import load_backend
 
     simulator = cfg.get("simulator")
     if isinstance(simulator, str):

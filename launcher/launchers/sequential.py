@@ -14,11 +14,11 @@ with per-sweep work done once:
 
 - the job's task config is a copy of the composed base without Hydra's node,
   with the job's overrides applied by Hydra's own code (as in
-  :mod:`launcher.compose`);
+  :mod:`launcher.sweep.compose`);
 - one config with Hydra's node, shared by the jobs, is brought to each job's
   values (its overrides and the fields Hydra sets per job); ``HydraConfig``
   holds its masked copy, brought up to date the same way;
-- ``.hydra/*.yaml`` are rendered from templates (:mod:`launcher.job_files`);
+- ``.hydra/*.yaml`` are rendered from templates (:mod:`launcher.run.hydra_files`);
 - logging switches between the sweep's handlers and the job's, the job's file
   handler opened on the job's log file.
 
@@ -58,12 +58,12 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from launcher.job import planned_config_hash, recorded
-from launcher.compose import ComposingConfigLoader, JobComposer, leaf_node, restore, set_leaf, snapshot
-from launcher.job_files import TemplateCache, overrides_yaml
-from launcher.naming import names_run_dirs, run_dirname
-from launcher.planner import ValuePlanner
-from launcher.tree import flatten
+from launcher.run.job import planned_config_hash, recorded
+from launcher.sweep.compose import ComposingConfigLoader, JobComposer, leaf_node, restore, set_leaf, snapshot
+from launcher.run.hydra_files import TemplateCache, overrides_yaml
+from launcher.sweep.naming import names_run_dirs, run_dirname
+from launcher.sweep.planner import ValuePlanner
+from launcher.sweep.tree import flatten
 
 log = logging.getLogger(__name__)
 
@@ -463,7 +463,7 @@ class SequentialSweepLauncher(Launcher):
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
-        #: Set by the sweeper (launcher.sweep.StateCallback): told as jobs start and end.
+        #: Set by the sweeper (launcher.sweep.sweeper.StateCallback): told as jobs start and end.
         self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
         #: Set by the sweeper: the job numbers of the next launch (a resumed sweep's are not consecutive).
         self.job_numbers: Optional[List[int]] = None

@@ -12,18 +12,18 @@ has no cap on the jobs running at once. This launcher
   simulator while the sweep validates its jobs, and persists, so the simulator
   is imported once per lane, not once per job (every job resets the simulator
   at its start);
-- runs a job exactly as the sequential launcher does (:class:`launcher.sequential.JobRunner`,
+- runs a job exactly as the sequential launcher does (:class:`launcher.launchers.sequential.JobRunner`,
   so as Hydra's basic launcher does): same run directories, same ``.hydra/``
   files and job log, same results, the same ``JobReturn`` in the order of the jobs;
 - turns the death of a worker (a signal, ``os._exit``) into a failed
   ``JobReturn`` for that job alone (:class:`JobProcessDied`, naming the signal or
   exit code) and replaces the lane; every other job goes on;
-- tells the sweeper (``on_state``, see :data:`launcher.sweep.StateCallback`) as
+- tells the sweeper (``on_state``, see :data:`launcher.sweep.sweeper.StateCallback`) as
   jobs start and end, from this process only;
 - on Ctrl-C (or any error) stops its workers: the running jobs are interrupted,
   then terminated, then killed; a worker also ends as soon as the sweep's process
   ends, even killed: no worker outlives the sweep, and no run script a job started
-  outlives its worker (:mod:`launcher.process_group`).
+  outlives its worker (:mod:`launcher.launchers.process_group`).
 """
 
 from __future__ import annotations
@@ -54,16 +54,16 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.basecontainer import BaseContainer
 
-from launcher.job import recorded
-from launcher.process_group import GRACE_S
+from launcher.run.job import recorded
+from launcher.launchers.process_group import GRACE_S
 
 if TYPE_CHECKING:
-    from launcher.sequential import JobRunner
+    from launcher.launchers.sequential import JobRunner
 
 log = logging.getLogger(__name__)
 
 #: Seconds that interrupted jobs get to record their failure before their workers are terminated:
-#: time to stop a run script first (launcher.process_group: SIGTERM, then SIGKILL after GRACE_S).
+#: time to stop a run script first (launcher.launchers.process_group: SIGTERM, then SIGKILL after GRACE_S).
 STOP_GRACE_S = GRACE_S + 1.0
 
 
@@ -173,7 +173,7 @@ _runner_of_payload: Dict[str, Any] = {}
 
 
 def _job_runner(payload: bytes) -> "JobRunner":
-    from launcher.sequential import JobRunner
+    from launcher.launchers.sequential import JobRunner
 
     key = hashlib.sha1(payload).hexdigest()
     if _runner_of_payload.get("key") != key:
@@ -328,7 +328,7 @@ class LocalParallelSweepLauncher(Launcher):
         self.hydra_context: Optional[HydraContext] = None
         self.context: Optional[multiprocessing.context.BaseContext] = None
         self._lanes: List[_Lane] = []
-        #: Set by the sweeper (launcher.sweep.StateCallback): told as jobs start and end.
+        #: Set by the sweeper (launcher.sweep.sweeper.StateCallback): told as jobs start and end.
         self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:

@@ -33,7 +33,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import OmegaConf
 
-from launcher.job import recorded
+from launcher.run.job import recorded
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         self.poll_interval_s = poll_interval_s
         self.result_grace_s = result_grace_s
         self.max_array_size = max_array_size
-        #: Set by the sweeper (launcher.sweep.StateCallback): told as tasks are queued, start and end.
+        #: Set by the sweeper (launcher.sweep.sweeper.StateCallback): told as tasks are queued, start and end.
         self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
@@ -382,7 +382,7 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
 
 
 def refresh_states(jobs: Sequence[Any]) -> None:
-    """Bring the state of manifest entries (:class:`launcher.manifest.JobEntry`) of jobs left
+    """Bring the state of manifest entries (:class:`launcher.sweep.manifest.JobEntry`) of jobs left
     to Slurm up to date from the queue: running, still waiting, or gone without a result.
 
     For the readers of a sweep that was submitted without waiting (``status``, ``collect``);

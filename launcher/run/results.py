@@ -4,7 +4,7 @@
 (temporary file, fsync, rename), so a job killed at any point leaves either no
 ``results.json`` or one from a finished attempt, never a partial one. A file
 damaged later all the same (a full disk, a hand edit) is read by
-:func:`load_results`, the one reader, as a :class:`~launcher.jsonfile.Damage`
+:func:`load_results`, the one reader, as a :class:`~launcher.run.jsonfile.Damage`
 saying why, never as an exception.
 """
 
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 from omegaconf import OmegaConf
 
-from launcher.jsonfile import NUMBERS, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object
-from launcher.matfile import NotEncodable, mat5_file
+from launcher.run.jsonfile import NUMBERS, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object
+from launcher.run.matfile import NotEncodable, mat5_file
 
 if TYPE_CHECKING:
     import neo
@@ -63,7 +63,7 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
 
 
 #: What each field of a results.json must hold, of those its readers use (a task may add fields
-#: of its own: see :func:`launcher.job.current_record`).
+#: of its own: see :func:`launcher.run.job.current_record`).
 _RESULTS_KINDS = {
     "state": one_of(COMPLETED, FAILED),
     "config_hash": TEXT,
@@ -105,7 +105,7 @@ def write_parameters(tree: Mapping[str, Any], run_dir: Path, tuples: Sequence[st
 
     Returns the path of the mozaik-format file.
     """
-    from launcher.mozaik_format import from_hydra, write_parameters as write_mozaik
+    from launcher.mozaik.parameter_files import from_hydra, write_parameters as write_mozaik
 
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(dict(tree)), Path(run_dir) / PARAMETERS_FILE)
@@ -131,7 +131,7 @@ def write_recording(block: neo.Block, run_dir: Path) -> Path:
     variables = {"block": _neo_matlab_struct(NeoMatlabIO(str(path)), block)}
     try:
         data = mat5_file(variables)
-    except NotEncodable:  # beyond launcher.matfile: scipy's writer, as write_block does
+    except NotEncodable:  # beyond launcher.run.matfile: scipy's writer, as write_block does
         import scipy.io
 
         scipy.io.savemat(str(path), variables, oned_as="row")

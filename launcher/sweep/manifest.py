@@ -24,11 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from launcher import results
-from launcher.jsonfile import (
+from launcher.run import results
+from launcher.run.jsonfile import (
     COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_number, is_text, one_of, read_json_object, short
 )
-from launcher.naming import outside_sweep_dir
+from launcher.sweep.naming import outside_sweep_dir
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class JobEntry:
 
     def take_results(self, found: dict[str, Any] | Damage | None) -> Optional[dict[str, Any]]:
         """Take state, times and error from what the job's run directory holds (see
-        :func:`launcher.results.load_results`); return the record if it is this config's.
+        :func:`launcher.run.results.load_results`); return the record if it is this config's.
 
         A damaged results.json makes the job ``damaged``, unless the manifest knows it to be
         on its way (running, or queued on Slurm), which will replace the file; a record of
@@ -241,7 +241,7 @@ class Manifest:
     rebuilt: bool = False
     #: The process that runs (or last ran) the sweep's jobs: pid, host, start time.
     sweeper: Optional[dict[str, Any]] = None
-    #: For a fit: what it optimises (``metrics``, ``directions``, ``targets``; see launcher.fit).
+    #: For a fit: what it optimises (``metrics``, ``directions``, ``targets``; see launcher.sweep.fit).
     fit: Optional[dict[str, Any]] = None
     _saved_at: float = field(default=float("-inf"), repr=False, compare=False)
     _write_failed: bool = field(default=False, repr=False, compare=False)
@@ -368,7 +368,7 @@ class Manifest:
 
     def settle(self, swept: bool) -> None:
         """Make the jobs that no process runs any more ``interrupted``: when no process sweeps the
-        directory (``swept`` false, see :func:`launcher.lock.is_swept`), a job still pending or
+        directory (``swept`` false, see :func:`launcher.sweep.lock.is_swept`), a job still pending or
         running that Slurm does not hold was left so by a sweep that ended before it did."""
         if swept:
             return

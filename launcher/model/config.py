@@ -7,7 +7,7 @@ the defaults list of that model option, so the composed tree is closed (an unkno
 key is refused) and typed (a value that cannot be converted is refused).
 
 Nothing here is special to the sweeper: it validates any model the same way
-(:func:`launcher.tree.tree_problems`), reading a leaf's allowed range from its
+(:func:`launcher.sweep.tree.tree_problems`), reading a leaf's allowed range from its
 field's metadata (``ge``, ``gt``, ``le``, ``unit``: plain keys, so a user's own
 schema needs no import from this package) and the rules between keys from the
 schema's ``__post_init__``, which raises ``ValueError`` with one line per broken
@@ -165,7 +165,7 @@ class RootConfig:
 
     #: The model's task (``launcher.app``): run settings, not part of the model's tree.
     task: Dict[str, Any] = field(default_factory=dict)
-    #: What a fit optimises (``launcher.fit``): a metric, targets of metrics, or a list of metrics.
+    #: What a fit optimises (``launcher.sweep.fit``): a metric, targets of metrics, or a list of metrics.
     objective: Any = None
     name: str = MISSING
     simulator: str = MISSING

@@ -7,7 +7,7 @@ command line or in ``params``: ``interval()``, ``tag(log, interval())``,
 ``range()``, ``choice()``, ``a,b,c``). It is the mozaik sweeper asking Optuna's
 ask-and-tell API for its jobs, a batch of ``n_jobs`` trials at a time:
 
-- before the first trial, the objective (:class:`launcher.fit.Objective`, the
+- before the first trial, the objective (:class:`launcher.sweep.fit.Objective`, the
   root key ``objective``) and the search space are checked: each end of each
   interval and each choice is planned and validated as a job (unknown keys with
   suggestions, values out of a key's range), an objective naming a metric the
@@ -26,7 +26,7 @@ ask-and-tell API for its jobs, a batch of ``n_jobs`` trials at a time:
   simulated before (same config hash) takes that result without running;
 - ``manifest.json`` lists every trial (number, overrides, state, the values told
   to Optuna), ``summary.csv`` adds each trial's objective value(s) and marks the
-  best, and the figures show the optimisation history (:mod:`launcher.collect`).
+  best, and the figures show the optimisation history (:mod:`launcher.report.collect`).
 
 A fit exits 0 when at least one trial completed; its failed trials are listed.
 """
@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from launcher.fit import OBJECTIVE_KEY, Objective, probe_values, search_space
-from launcher.lock import SweepLock, sweeper_identity
-from launcher.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
-from launcher.naming import run_dirname
-from launcher.parameter_search import hydra_override
-from launcher.sweep import SweepFailed, ValidatingSweeper, sigterm_stops_sweep
-from launcher.tree import ParameterError
+from launcher.sweep.fit import OBJECTIVE_KEY, Objective, probe_values, search_space
+from launcher.sweep.lock import SweepLock, sweeper_identity
+from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
+from launcher.sweep.naming import run_dirname
+from launcher.sweep.overrides import hydra_override
+from launcher.sweep.sweeper import SweepFailed, ValidatingSweeper, sigterm_stops_sweep
+from launcher.sweep.tree import ParameterError
 
 if TYPE_CHECKING:
     import optuna
@@ -82,7 +82,7 @@ class FitSweeperConf:
     storage: Optional[str] = None
     #: Write summary.csv and the figures at the end of the fit.
     collect: bool = True
-    #: As the mozaik sweeper's (see launcher.sweep.MozaikSweeperConf).
+    #: As the mozaik sweeper's (see launcher.sweep.sweeper.MozaikSweeperConf).
     allow_non_empty: bool = False
     max_batch_size: Optional[int] = None
 

@@ -15,7 +15,7 @@ from typing import Iterator
 
 from omegaconf import DictConfig
 
-from launcher.tree import ParameterError
+from launcher.sweep.tree import ParameterError
 
 
 @contextmanager

@@ -33,8 +33,8 @@ from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-from launcher.parameter_search import hydra_override
-from launcher.tree import config_keys, known_schema_keys, unknown_key_message
+from launcher.sweep.overrides import hydra_override
+from launcher.sweep.tree import config_keys, known_schema_keys, unknown_key_message
 
 #: The ``version_base`` of ``run_sim.py``'s ``@hydra.main``.
 VERSION_BASE = "1.3"
@@ -155,7 +155,7 @@ def unknown_keys(line: CommandLine, app_dir: Path) -> list[str]:
 
 def _within_schema(line: CommandLine) -> bool:
     """Whether no key can be missing without composing anything: the app's own config, built on the
-    schema (:mod:`launcher.config`), and only plain ``key=value`` overrides (sweeps too) of schema
+    schema (:mod:`launcher.model.config`), and only plain ``key=value`` overrides (sweeps too) of schema
     keys. It saves the composition on the most common command lines; were the config ever not
     built on the schema, the check would only be skipped, never refuse anything."""
     known = known_schema_keys()

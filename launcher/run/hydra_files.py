@@ -13,7 +13,7 @@ a single line, and for a string no space (PyYAML may fold a long line at a
 space, depending on the column) and no double quotes (an escaped string may be
 split anywhere). Any other value makes :meth:`YamlTemplate.render`
 return None and the caller dumps in full. The first render of each template is
-checked against a full dump by the caller (see :mod:`launcher.sequential`).
+checked against a full dump by the caller (see :mod:`launcher.launchers.sequential`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The parameter tree: key checks with suggestions, range validation, hashing.
 
 Everything here works on plain OmegaConf objects and the schema in
-:mod:`launcher.config`; nothing imports a simulator, so validation runs in
+:mod:`launcher.model.config`; nothing imports a simulator, so validation runs in
 seconds, before any job or directory exists.
 """
 
@@ -20,7 +20,7 @@ import omegaconf.base
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from launcher.config import RootConfig
+from launcher.model.config import RootConfig
 
 
 def _cache_interpolation_parsing() -> None:
@@ -117,7 +117,7 @@ def known_schema_keys() -> dict[str, None]:
 
 @dataclasses.dataclass(frozen=True)
 class _Bounds:
-    """The allowed range of a leaf, from its field's metadata (see :func:`launcher.config.param`):
+    """The allowed range of a leaf, from its field's metadata (see :func:`launcher.model.config.param`):
     ``gt``, ``ge``, ``le`` and ``finite`` (no infinity), its ``unit`` for the message. NaN is
     never in a range."""
 

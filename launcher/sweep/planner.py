@@ -13,8 +13,8 @@ leaves they override, and the model tree's interpolations are plain references
   typed exactly as in the job's config: ``density=1000`` is the float ``1000.0``);
 - sets those values in a flat copy of the base tree, follows the references, and
   checks and hashes the result with the same functions as the full path
-  (:class:`launcher.tree.TreeSchema` of the base, :func:`launcher.tree._hash`);
-- names the run directory with :func:`launcher.naming.run_dirname`, as the
+  (:class:`launcher.sweep.tree.TreeSchema` of the base, :func:`launcher.sweep.tree._hash`);
+- names the run directory with :func:`launcher.sweep.naming.run_dirname`, as the
   config's ``hydra.sweep.subdir`` does.
 
 Anything it does not handle this way returns None and the sweeper composes that
@@ -34,9 +34,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from hydra.core.override_parser.types import OverrideType
 from omegaconf import DictConfig, OmegaConf, ValueNode
 
-from launcher.compose import JobComposer, leaf_node, set_leaf
-from launcher.naming import names_run_dirs, run_dirname
-from launcher.tree import TreeSchema, _hash, flatten, resolved_tree
+from launcher.sweep.compose import JobComposer, leaf_node, set_leaf
+from launcher.sweep.naming import names_run_dirs, run_dirname
+from launcher.sweep.tree import TreeSchema, _hash, flatten, resolved_tree
 
 #: A whole-string plain reference to another key of the tree: ``${a.b.c}``.
 _REFERENCE = re.compile(r"\$\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
@@ -50,9 +50,9 @@ def _copy_tree(tree: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class ValuePlanner:
-    """Plans the jobs of one sweep from its :class:`~launcher.compose.JobComposer`'s base.
+    """Plans the jobs of one sweep from its :class:`~launcher.sweep.compose.JobComposer`'s base.
 
-    ``plan(overrides)`` gives what the full path (compose, :func:`launcher.tree.check_tree`,
+    ``plan(overrides)`` gives what the full path (compose, :func:`launcher.sweep.tree.check_tree`,
     ``hydra.sweep.subdir``) gives, or None for a job it leaves to the full path.
     """
 

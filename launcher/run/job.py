@@ -37,9 +37,9 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from launcher import results
-from launcher.manifest import now
-from launcher.tree import config_hash
+from launcher.run import results
+from launcher.sweep.manifest import now
+from launcher.sweep.tree import config_hash
 
 log = logging.getLogger(__name__)
 

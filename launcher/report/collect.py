@@ -17,10 +17,10 @@ as well as after it:
 A parameter is drawn only if it takes more than one value; a key that every
 job sets to the same value is a column of the table but not an axis.
 
-Damaged files never stop them (see :mod:`launcher.jsonfile`): a job whose
+Damaged files never stop them (see :mod:`launcher.run.jsonfile`): a job whose
 results.json cannot be read is ``damaged``, listed with the file and why; a
 damaged manifest is reported, and the jobs are then those the run directories
-tell of (:func:`launcher.manifest.jobs_on_disk`).
+tell of (:func:`launcher.sweep.manifest.jobs_on_disk`).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from launcher.lock import is_swept
-from launcher.manifest import (
+from launcher.sweep.lock import is_swept
+from launcher.sweep.manifest import (
     COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 )  # fmt: skip
-from launcher.results import load_results
+from launcher.run.results import load_results
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -105,7 +105,7 @@ def status(sweep_dir: Path | str) -> StatusReport:
     if not manifest.rebuilt:  # a rebuilt manifest was read from the results.json just now
         manifest.refresh()
     if any(job.slurm_job_id and job.state in (PENDING, RUNNING) for job in manifest.jobs):
-        from launcher.slurm import refresh_states  # jobs left to Slurm: ask the queue
+        from launcher.launchers.slurm import refresh_states  # jobs left to Slurm: ask the queue
 
         refresh_states(manifest.jobs)
     manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted

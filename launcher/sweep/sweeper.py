@@ -45,14 +45,14 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from launcher.job import recorded
-from launcher.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
-from launcher.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
-from launcher.naming import name_run_dirs_after_overrides, outside_sweep_dir
-from launcher.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
+from launcher.run.job import recorded
+from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
+from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
+from launcher.sweep.naming import name_run_dirs_after_overrides, outside_sweep_dir
+from launcher.sweep.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
 
 if TYPE_CHECKING:
-    from launcher.planner import ValuePlanner
+    from launcher.sweep.planner import ValuePlanner
 
 log = logging.getLogger(__name__)
 
@@ -274,13 +274,13 @@ class ValidatingSweeper(BasicSweeper):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         # Every job's config, here and in the launcher, is composed by applying its
-        # overrides to one composed base (launcher.compose): identical to Hydra's full
+        # overrides to one composed base (launcher.sweep.compose): identical to Hydra's full
         # composition, about fifty times faster.
-        from launcher.compose import ComposingConfigLoader
+        from launcher.sweep.compose import ComposingConfigLoader
 
         name_run_dirs_after_overrides(config)
         fast = HydraContext(config_loader=ComposingConfigLoader(hydra_context.config_loader), callbacks=hydra_context.callbacks)
-        # Whatever launcher runs the jobs, each writes its results.json (launcher.job).
+        # Whatever launcher runs the jobs, each writes its results.json (launcher.run.job).
         super().setup(hydra_context=fast, task_function=recorded(task_function), config=config)
 
     def sweep(self, arguments: List[str]) -> Any:
@@ -301,7 +301,7 @@ class ValidatingSweeper(BasicSweeper):
             planned, kept, to_run = self.what_runs(manifest, earlier, others_sweeping=is_swept(sweep_dir))
             print(self.format_plan(manifest, planned, to_run))
             return []
-        with SweepLock(sweep_dir):  # one sweeping process per sweep directory; see launcher.lock
+        with SweepLock(sweep_dir):  # one sweeping process per sweep directory; see launcher.sweep.lock
             if manifest_stamp(sweep_dir) != stamp:  # another sweep wrote into it since: plan against what it left
                 earlier, damage, manifest = self.plan_against_earlier(sweep_dir, combinations)
             if damage is not None:  # said once the sweep is known to go ahead
@@ -444,7 +444,7 @@ class ValidatingSweeper(BasicSweeper):
         submitted = [job for job in earlier.jobs if job.slurm_job_id]
         if not submitted:
             return to_run
-        from launcher.slurm import refresh_states
+        from launcher.launchers.slurm import refresh_states
 
         earlier.refresh(submitted)
         refresh_states(submitted)
@@ -587,7 +587,7 @@ class ValidatingSweeper(BasicSweeper):
     def _base(self) -> Optional["_BaseFacts"]:
         """What the sweep's config without job overrides tells of a job (None if it cannot be composed)."""
         if self._base_facts is _UNKNOWN:
-            from launcher.compose import ComposingConfigLoader
+            from launcher.sweep.compose import ComposingConfigLoader
 
             self._base_facts = None
             loader = self.hydra_context.config_loader if self.hydra_context is not None else None
@@ -629,8 +629,8 @@ class ValidatingSweeper(BasicSweeper):
         return problems
 
     def planner(self) -> Optional["ValuePlanner"]:
-        from launcher.compose import ComposingConfigLoader
-        from launcher.planner import ValuePlanner
+        from launcher.sweep.compose import ComposingConfigLoader
+        from launcher.sweep.planner import ValuePlanner
 
         loader = self.hydra_context.config_loader if self.hydra_context is not None else None
         if not isinstance(loader, ComposingConfigLoader) or self.config is None:
@@ -654,7 +654,7 @@ class ValidatingSweeper(BasicSweeper):
     def collect_sweep(self, sweep_dir: Path) -> None:
         """Write the sweep's table and figures; a failure here never hides the jobs' results."""
         try:
-            from launcher.collect import collect
+            from launcher.report.collect import collect
 
             written = collect(sweep_dir)
             log.info("Collected the sweep: %s", written)

@@ -1,7 +1,7 @@
 """What fitting a model needs besides a sweep: the objective, the search space, their checks.
 
 A fit is a sweep whose jobs (trials) an Optuna sampler chooses one batch at a
-time (:mod:`launcher.optuna_sweep`). This module holds the plain parts:
+time (:mod:`launcher.sweep.optuna_sweeper`). This module holds the plain parts:
 
 - :class:`Objective`, what to optimise, from the root key ``objective`` of the
   run config (not part of the model's tree): one metric (``objective=rate_exc_hz``,
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
 
-from launcher.tree import ParameterError
+from launcher.sweep.tree import ParameterError
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution

@@ -16,7 +16,7 @@ mapping of names to numbers) into its run directory has those single values in
 the job's ``results.json``, ``summary.csv`` and figures.
 
 The script runs as a process group that ends with the job
-(:func:`launcher.process_group.run_group`): past its time limit ``timeout_s``
+(:func:`launcher.launchers.process_group.run_group`): past its time limit ``timeout_s``
 (``task.timeout_s``; null, the default, is none, as in mozaik) the script and every
 process it started are stopped and the job fails with :class:`ScriptTimeout`; an
 interrupted job (Ctrl-C, SIGTERM) stops them before it records its failure; a job
@@ -35,9 +35,9 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig
 
-from launcher.job import TaskResultError, current_record, current_run_dir, single_values
-from launcher.process_group import run_group
-from launcher.results import MOZAIK_PARAMETERS_FILE
+from launcher.run.job import TaskResultError, current_record, current_run_dir, single_values
+from launcher.launchers.process_group import run_group
+from launcher.run.results import MOZAIK_PARAMETERS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def import_model(
     ``timeout_s`` (the seconds each job's script may run; None: no limit).
     ``base_dir`` is the model directory url() paths are relative to (default: the working directory).
     """
-    from launcher.mozaik_format import import_mozaik, read_parameters, tuple_paths
+    from launcher.mozaik.parameter_files import import_mozaik, read_parameters, tuple_paths
 
     if not Path(script).is_file():
         raise FileNotFoundError(f"run script {script}: no such file")

@@ -6,8 +6,8 @@ sweep (``status``, ``collect``, the sweeper on resume) must report that and go
 on, never stop on a traceback. So each file is read here into either its
 object or a :class:`Damage` saying why it cannot be used, and its fields are
 checked against what the writer writes with :func:`field_problem`: one
-mechanism for both files (:func:`launcher.results.load_results`,
-:meth:`launcher.manifest.Manifest.read` say what each must hold).
+mechanism for both files (:func:`launcher.run.results.load_results`,
+:meth:`launcher.sweep.manifest.Manifest.read` say what each must hold).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The read side of a sweep: status, the table of single values, figures."""
