@@ -52,8 +52,8 @@ from hydra.errors import HydraException
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.basecontainer import BaseContainer
 
+from launcher import compat
 from launcher.run.job import recorded
 from launcher.launchers.process_group import GRACE_S
 
@@ -184,7 +184,7 @@ def _job_runner(payload: bytes) -> "JobRunner":
         setup_globals()
         for name, resolver in resolvers.items():
             if not OmegaConf.has_resolver(name):
-                BaseContainer._resolvers[name] = cloudpickle.loads(resolver)
+                compat.add_resolver(name, cloudpickle.loads(resolver))
         _runner_of_payload.update(key=key, runner=JobRunner(hydra_context, task_function, config))
     return _runner_of_payload["runner"]  # type: ignore[no-any-return]
 
@@ -235,7 +235,7 @@ def _resolvers() -> Dict[str, bytes]:
     """OmegaConf resolvers of this process, pickled, for workers that lack them (as the jobs of
     the basic launcher have them): those registered at run time, e.g. under ``__main__``'s guard."""
     found = {}
-    for name, resolver in BaseContainer._resolvers.items():
+    for name, resolver in compat.registered_resolvers().items():
         try:
             found[name] = cloudpickle.dumps(resolver)
         except Exception as exc:  # a job that needs it fails as it would with any other launcher

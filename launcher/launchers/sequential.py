@@ -40,14 +40,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from hydra import version
-from hydra._internal.config_loader_impl import get_overrides_dirname
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.core.utils import (
     JobReturn,
     JobRuntime,
     JobStatus,
-    _flush_loggers,
     configure_log,
     env_override,
     filter_overrides,
@@ -59,7 +57,9 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from launcher.run.job import planned_config_hash, recorded
-from launcher.sweep.compose import ComposingConfigLoader, JobComposer, leaf_node, restore, set_leaf, snapshot
+from launcher import compat
+from launcher.compat import restore, snapshot
+from launcher.sweep.compose import ComposingConfigLoader, JobComposer, leaf_node, set_leaf
 from launcher.run.hydra_files import TemplateCache, overrides_yaml
 from launcher.sweep.naming import names_run_dirs, run_dirname
 from launcher.sweep.planner import ValuePlanner
@@ -253,7 +253,7 @@ class _LeanRunner:
         HydraConfig.instance().set_config(self.shared)
         self.masked: DictConfig = HydraConfig.instance().cfg  # type: ignore[assignment]
         HydraConfig.instance().cfg = orig_hydra_cfg
-        self.shared.__dict__["_content"]["hydra"] = self.masked._get_node("hydra")
+        compat.share_child(self.shared, "hydra", leaf_node(self.masked, "hydra"))
         files = _LogSwitch.usable(self.shared.hydra.job_logging)
         self.logs = _LogSwitch(self.shared.hydra.job_logging, files) if files is not None else None
         self.changed: Dict[str, Any] = {}  # keys of the shared config set by the last job -> base values
@@ -279,7 +279,8 @@ class _LeanRunner:
         job = config.hydra.job
         chdir = job.get("chdir")
         return (
-            isinstance(hydra_context.config_loader, ComposingConfigLoader)
+            compat.fast_paths()
+            and isinstance(hydra_context.config_loader, ComposingConfigLoader)
             and not getattr(hydra_context.callbacks, "callbacks", [None])
             and chdir is not True
             and not (chdir is None and not version.base_at_least("1.2"))  # Hydra's old default: chdir
@@ -316,7 +317,7 @@ class _LeanRunner:
         exclude_keys, item_sep, kv_sep = self.dirname_settings
         fields = {
             "overrides.task": lines,
-            "job.override_dirname": get_overrides_dirname(parsed, exclude_keys, item_sep, kv_sep),
+            "job.override_dirname": compat.overrides_dirname(parsed, exclude_keys, item_sep, kv_sep),
             "job.id": idx,
             "job.num": idx,
         }
@@ -355,7 +356,7 @@ class _LeanRunner:
                     ret.return_value = e
                     ret.status = JobStatus.FAILED
             ret.task_name = JobRuntime.instance().get("name")
-            _flush_loggers()
+            compat.flush_loggers()
         finally:
             HydraConfig.instance().cfg = orig_hydra_cfg
             if self.logs is not None:
@@ -375,24 +376,19 @@ class _LeanRunner:
         return planned[1] if planned is not None and not planned[0] else None
 
     def _set_hydra(self, fields: Dict[str, Any]) -> None:
-        """Set fields of the (read-only) Hydra node. The flag is lifted on each leaf alone:
-        ``read_write`` on the whole node would invalidate the flag cache of its ~300 nodes."""
+        """Set fields of the (read-only) Hydra node, each leaf's flag lifted alone (its ~300 nodes'
+        flag cache stays valid)."""
         for key, value in fields.items():
             child = self._hydra_leaves.get(key)
             if child is None:
                 child = self._hydra_leaves[key] = leaf_node(self.shared.hydra, key)
-            flag = child._get_node_flag("readonly")
-            child._set_flag("readonly", False)
-            try:
-                child._set_value(value)
-            finally:
-                child._set_flag("readonly", flag)
+            compat.set_read_only_leaf(child, value)
 
     def _hydra_files(
         self, task_cfg: DictConfig, keys: List[str], lines: List[str], fields: Dict[str, Any], output_dir: str
     ) -> List[Tuple[str, str]]:
         """``.hydra/``'s files of the job: name and text."""
-        values = [leaf_node(task_cfg, key)._value() for key in keys]
+        values = [compat.node_value(leaf_node(task_cfg, key)) for key in keys]
         config_yaml = self.templates.render(("config", tuple(keys)), task_cfg, [tuple(k.split(".")) for k in keys], values)
         hydra_paths = [("hydra", "overrides", "task", i) for i in range(len(lines))]
         hydra_paths += [("hydra", "job", "override_dirname"), ("hydra", "job", "id"), ("hydra", "job", "num")]

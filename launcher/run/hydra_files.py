@@ -24,7 +24,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 from omegaconf import OmegaConf
-from omegaconf._utils import get_omega_conf_dumper
+
+from launcher.compat import omegaconf_yaml_dumper
 
 #: Leaves a template can vary: what a sweep's overrides set (OmegaConf's value types).
 _SCALARS = (bool, int, float, str, type(None))
@@ -34,7 +35,7 @@ KeyPath = Tuple[Any, ...]  # keys (and list indices) from the root to a leaf
 def dump(container: Any) -> str:
     """YAML text of plain data, exactly as ``OmegaConf.to_yaml`` writes a config holding it."""
     return yaml.dump(  # type: ignore[no-any-return]
-        container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=get_omega_conf_dumper()
+        container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=omegaconf_yaml_dumper()
     )
 
 

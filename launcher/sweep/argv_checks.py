@@ -33,6 +33,7 @@ from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from launcher.compat import hydra_args_parser
 from launcher.sweep.overrides import hydra_override
 from launcher.sweep.tree import config_keys, known_schema_keys, unknown_key_message
 
@@ -96,7 +97,7 @@ def read_command_line(argv: Sequence[str], config_path: str, config_name: str) -
     that composes no job from the overrides (shell completion, --info, --help, --hydra-help,
     --version, --experimental-rerun) or a command line that Hydra's parsers refuse (Hydra says
     why when it reads it again)."""
-    parser = _hydra_args_parser()
+    parser = hydra_args_parser()
     if parser is None:
         return None
     try:
@@ -121,21 +122,6 @@ def read_command_line(argv: Sequence[str], config_path: str, config_name: str) -
         multirun=bool(args.multirun),
         own_config=args.config_path is None and args.config_name is None and args.config_dir is None,
     )
-
-
-def _hydra_args_parser() -> Optional[argparse.ArgumentParser]:
-    """The parser ``@hydra.main`` reads its command line with, or None if this Hydra has none there.
-
-    Hydra has no public way to read its command line. This private function is the
-    parser hydra.main itself uses, so each flag is read exactly as Hydra reads it
-    (which flags take a value, what is an override). Without it the check is
-    skipped: Hydra still refuses an unknown key, only without suggestions.
-    """
-    try:
-        from hydra._internal.utils import get_args_parser
-    except ImportError:
-        return None
-    return get_args_parser()
 
 
 def unknown_keys(line: CommandLine, app_dir: Path) -> list[str]:

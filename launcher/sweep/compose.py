@@ -7,7 +7,7 @@ overrides ``H`` and a job's overrides ``J``:
 
 1. build the defaults list from ``H + J`` and merge the configs it names;
 2. apply the config (value) overrides of ``H``, then those of ``J``, with
-   ``ConfigLoaderImpl._apply_overrides_to_config``;
+   Hydra's override code (:func:`launcher.compat.apply_overrides`);
 3. fill the Hydra fields that depend on the overrides or the process
    (``hydra.overrides.*``, ``hydra.runtime.*``, ``hydra.job.name``,
    ``hydra.job.override_dirname``, ...);
@@ -25,24 +25,24 @@ back to Hydra's full composition (see :meth:`JobComposer.plain`).
 from __future__ import annotations
 
 import copy
-import copyreg
-import io
 import os
 import pickle
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydra import version
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.object_type import ObjectType
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, OverrideType, ValueType
+from hydra.core.override_parser.types import Override, OverrideType
 from hydra.core.utils import JobRuntime
 from hydra.plugins.config_source import ConfigSource
 from hydra.types import RunMode
 from omegaconf import DictConfig, Node, OmegaConf, ValueNode, open_dict
+
+from launcher import compat
+from launcher.compat import restore, snapshot
 
 #: Keys Hydra fills after applying the overrides from things other than their
 #: values (the override lines, the search path, the environment, the process).
@@ -61,40 +61,6 @@ DERIVED_KEYS: Tuple[str, ...] = (
 
 def _touches_derived(key: str) -> bool:
     return any(key == d or key.startswith(d + ".") or d.startswith(key + ".") for d in DERIVED_KEYS)
-
-
-def _restore_node(node: Node, state: Dict[str, object]) -> None:
-    node.__dict__.update(state)
-
-
-class _SnapshotPickler(pickle.Pickler):
-    """Pickles OmegaConf nodes as their attributes, restored as they are.
-
-    OmegaConf's own ``__setstate__`` rebuilds typing annotations that old Pythons
-    could not pickle, a third of the restore time; a snapshot read back by the
-    process that wrote it needs none of that. The flags cache is left empty, as
-    OmegaConf's pickling and a fresh node leave it.
-    """
-
-    def reducer_override(self, obj: object) -> object:
-        if isinstance(obj, Node):
-            state = dict(obj.__dict__, _flags_cache=None)
-            return (copyreg.__newobj__, (type(obj),), state, None, None, _restore_node)  # type: ignore[attr-defined]
-        return NotImplemented
-
-
-def snapshot(cfg: DictConfig) -> bytes:
-    """Bytes from which :func:`restore` builds an independent copy of ``cfg`` (~0.4 ms on our tree,
-    ten times faster than ``copy.deepcopy``, with the same nodes, types, flags and cache)."""
-    buffer = io.BytesIO()
-    _SnapshotPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(cfg)
-    return buffer.getvalue()
-
-
-def restore(data: bytes) -> DictConfig:
-    cfg = pickle.loads(data)
-    assert isinstance(cfg, DictConfig)
-    return cfg
 
 
 #: ``key=value`` lines whose parse is plain to see: a dotted key of identifiers and a decimal
@@ -122,16 +88,14 @@ def simple_override(line: str) -> Optional[Override]:
         value = text
     else:
         value = float(text) if "." in text else int(text)
-    return Override(
-        type=OverrideType.CHANGE, key_or_group=match.group("key"), value_type=ValueType.ELEMENT, _value=value, input_line=line
-    )
+    return compat.plain_override(match.group("key"), value, line)
 
 
 def leaf_node(cfg: DictConfig, key: str) -> Node:
     """The node at a dotted key of an existing path (``a.b.c``)."""
     node: Any = cfg
     for part in key.split("."):
-        node = node._get_node(part)
+        node = compat.child_node(node, part)
         if node is None:
             raise KeyError(key)
     return node  # type: ignore[no-any-return]
@@ -139,11 +103,11 @@ def leaf_node(cfg: DictConfig, key: str) -> Node:
 
 def set_leaf(cfg: DictConfig, key: str, value: Any) -> None:
     """What Hydra's override code does for a plain change of an existing leaf:
-    ``OmegaConf.update(cfg, key, value, merge=True)`` ends in the leaf's ``_set_value``
+    ``OmegaConf.update(cfg, key, value, merge=True)`` ends in setting the leaf's value
     (type check and conversion); this goes there without looking the parent up again."""
     node = leaf_node(cfg, key)
     if isinstance(node, ValueNode):
-        node._set_value(value)
+        compat.set_node_value(node, value)
     else:
         OmegaConf.update(cfg, key, value, merge=True)
 
@@ -169,7 +133,7 @@ class JobComposer:
         self._base: Optional[bytes | DictConfig] = None
         self._base_env: Optional[Tuple[str, str, str]] = None
         # Hydra's override code is a static method of its loader; another loader: no fast path.
-        self._enabled = isinstance(config_loader, ConfigLoaderImpl)
+        self._enabled = compat.fast_paths() and compat.is_hydras_config_loader(config_loader)
 
     def __getstate__(self) -> Dict[str, Any]:
         # Launchers pickle their config loader to their workers (Slurm tasks, local
@@ -274,7 +238,7 @@ class JobComposer:
     def _compose_fast(self, overrides: List[Override]) -> DictConfig:
         cfg = self._restore_base()
         # Step 2: the base holds H's values; the job's follow, applied by Hydra's code.
-        ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
+        compat.apply_overrides(overrides, cfg)
         # Step 3, the job-dependent part. The base's lists already end with H's lines
         # (H holds only Hydra overrides), so the job's lines follow in Hydra's order.
         # (Nodes are fetched once: each attribute access of a DictConfig costs ~20 us.)
@@ -296,12 +260,7 @@ class JobComposer:
         if "name" not in job:  # the job set hydra.job.name to ???: Hydra's default
             job.name = JobRuntime().get("name")
         dirname = job.config.override_dirname  # read after the job's overrides, as Hydra does
-        job.override_dirname = get_overrides_dirname(
-            overrides=task,
-            exclude_keys=dirname.exclude_keys,
-            item_sep=dirname.item_sep,
-            kv_sep=dirname.kv_sep,
-        )
+        job.override_dirname = compat.overrides_dirname(task, dirname.exclude_keys, dirname.item_sep, dirname.kv_sep)
         # Step 4.
         OmegaConf.copy_cache(from_config=self.master_config, to_config=cfg)
         return cfg

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 
+from launcher.compat import override_value_text
 from launcher.sweep.tree import ParameterError
 
 
@@ -29,7 +29,7 @@ def hydra_override(key: str, value: Any) -> str:
     that hold its special characters are quoted.
     """
     value = plain_value(value)
-    candidates = [Override._get_value_element_as_str(value)]
+    candidates = [override_value_text(value)]
     if isinstance(value, str):
         candidates.append("'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'")
     parser = OverridesParser.create()

@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from hydra.core.override_parser.types import OverrideType
 from omegaconf import DictConfig, OmegaConf, ValueNode
 
+from launcher import compat
 from launcher.sweep.compose import JobComposer, leaf_node, set_leaf
 from launcher.sweep.naming import names_run_dirs, run_dirname
 from launcher.sweep.tree import TreeSchema, _hash, flatten, resolved_tree
@@ -116,7 +117,7 @@ class ValuePlanner:
                 if not isinstance(node, ValueNode):
                     raise TypeError(key)
                 set_leaf(self._scratch, key, override.value())
-                converted = node._value()
+                converted = compat.node_value(node)
                 set_leaf(self._scratch, key, self._base_raw[key])
             except Exception:
                 converted = _SLOW  # the full path reports Hydra's own error

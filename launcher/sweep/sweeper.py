@@ -35,8 +35,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from hydra._internal.core_plugins.basic_launcher import BasicLauncher
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
 from hydra.core.utils import JobReturn, JobStatus
@@ -45,6 +43,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from launcher import compat
 from launcher.run.job import recorded
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
@@ -252,7 +251,7 @@ class _BaseFacts:
         return cls(leaves, keys, composer.groups())
 
 
-class ValidatingSweeper(BasicSweeper):
+class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
     """Behaviour of the ``mozaik`` sweeper (Hydra loads the class from ``hydra_plugins``)."""
 
     def __init__(
@@ -279,7 +278,9 @@ class ValidatingSweeper(BasicSweeper):
         from launcher.sweep.compose import ComposingConfigLoader
 
         name_run_dirs_after_overrides(config)
-        fast = HydraContext(config_loader=ComposingConfigLoader(hydra_context.config_loader), callbacks=hydra_context.callbacks)
+        fast = hydra_context
+        if compat.fast_paths():  # else every job is composed by Hydra in full
+            fast = HydraContext(config_loader=ComposingConfigLoader(hydra_context.config_loader), callbacks=hydra_context.callbacks)
         # Whatever launcher runs the jobs, each writes its results.json (launcher.run.job).
         super().setup(hydra_context=fast, task_function=recorded(task_function), config=config)
 
@@ -464,7 +465,7 @@ class ValidatingSweeper(BasicSweeper):
         jobs' states through ``on_state`` (see :data:`StateCallback`).
         """
         assert self.launcher is not None and self.config is not None
-        batch_size = 1 if isinstance(self.launcher, BasicLauncher) else (self.max_batch_size or len(to_run) or 1)
+        batch_size = 1 if isinstance(self.launcher, compat.basic_launcher()) else (self.max_batch_size or len(to_run) or 1)
         progress = Progress(len(to_run))
         counted: set[int] = set()  # jobs whose end the progress display has shown
         applied: set[int] = set()  # jobs whose results.json was looked at as they ended

@@ -380,11 +380,12 @@ def resolved_tree(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
     for key in cfg:
         if key in NOT_THE_MODELS:
             continue
-        node = cfg._get_node(key)
-        if OmegaConf.is_config(node):
-            tree[str(key)] = OmegaConf.to_container(node, resolve=resolve, throw_on_missing=resolve)
-        else:
-            tree[str(key)] = cfg[key] if resolve else node._value()
+        if not OmegaConf.is_interpolation(cfg, key) and not OmegaConf.is_missing(cfg, key) and OmegaConf.is_config(cfg[key]):
+            tree[str(key)] = OmegaConf.to_container(cfg[key], resolve=resolve, throw_on_missing=resolve)
+        elif resolve:
+            tree[str(key)] = cfg[key]
+        else:  # the leaf as written (an interpolation stays one): read from a copy of it alone
+            tree[str(key)] = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [key]), resolve=False)[key]
     return tree
 
 

@@ -1,0 +1,274 @@
+"""Every use of a private Hydra or OmegaConf name, in one place, each with its public fallback.
+
+Hydra and OmegaConf have no public API for what the fast paths need (composing a
+job by applying its overrides to one composed base, setting a leaf of a read-only
+node, rendering ``.hydra/`` files from templates). Each private name below is used
+here only; nothing else in the package imports a private Hydra or OmegaConf name
+(``tests/test_layout.py`` scans for them).
+
+=================================================  ==============================================  =====================================
+private name                                       why                                             on another version (public path)
+=================================================  ==============================================  =====================================
+``hydra._internal...ConfigLoaderImpl``             the fast path runs only on Hydra's own loader    no fast composition (full, per job)
+``ConfigLoaderImpl._apply_overrides_to_config``    a job's overrides applied as Hydra applies them  full composition (``load_sweep_config``)
+``hydra._internal...get_overrides_dirname``        ``hydra.job.override_dirname`` as Hydra makes it full composition / Hydra's ``run_job``
+``hydra.core.utils._flush_loggers``                a lean job flushes logs as ``run_job`` does      flush the root logger's handlers
+``hydra._internal.utils.get_args_parser``          run_sim.py's command line read as Hydra reads it the early key check is skipped
+``Override._get_value_element_as_str``             a value written in Hydra's override syntax       a plain formatter (checked by parsing)
+``Override(_value=...)``                           a simple ``key=value`` line without the parser   Hydra's override parser
+``omegaconf._utils.get_omega_conf_dumper``         ``.hydra/`` YAML rendered as ``to_yaml`` does    Hydra's ``run_job`` (no lean runner)
+``Node._get_node`` / ``_value`` / ``_set_value``   leaves read and set without resolving or lookup  full composition / Hydra's ``run_job``
+``Node._get_node_flag`` / ``_set_flag``            one leaf of the read-only Hydra node set        Hydra's ``run_job``
+``DictConfig.__dict__["_content"]``                one Hydra node shared by the jobs of a launch   Hydra's ``run_job``
+node ``__dict__`` (``_flags_cache``) pickling      a copy of the base ten times faster than deepcopy OmegaConf's own pickling
+``BaseContainer._resolvers``                       resolvers registered at run time sent to workers workers import the task's module only
+``hydra._internal...BasicSweeper/BasicLauncher``   the sweeper extends Hydra's basic sweeper       none: required (present 1.3.2-1.4.0.dev1)
+=================================================  ==============================================  =====================================
+
+:data:`VERIFIED` holds the versions these were verified on (the fast paths' outputs
+compared with the public paths', tests/test_fast_paths.py). On any other installed
+version, or with ``MOZAIK_LAUNCHER_FAST_PATHS=0`` in the environment, every function
+here takes its public path and the sweep says so once: slower, never different.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import importlib.metadata
+import io
+import logging
+import os
+import pickle
+import sys
+from functools import lru_cache
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from omegaconf import DictConfig, Node
+
+log = logging.getLogger(__name__)
+
+#: The versions of hydra-core and omegaconf the private uses were verified on.
+VERIFIED: Dict[str, frozenset[str]] = {"hydra-core": frozenset({"1.3.8"}), "omegaconf": frozenset({"2.3.1"})}
+#: Set to 0 to run every job through Hydra's public path (for comparison and diagnosis).
+FAST_PATHS_ENV = "MOZAIK_LAUNCHER_FAST_PATHS"
+
+
+@lru_cache(maxsize=None)
+def installed_versions() -> Dict[str, str]:
+    return {name: importlib.metadata.version(name) for name in VERIFIED}
+
+
+def unverified() -> List[str]:
+    """The installed packages whose version the private uses were not verified on."""
+    return [f"{name} {version}" for name, version in installed_versions().items() if version not in VERIFIED[name]]
+
+
+def verified() -> bool:
+    """Whether the installed Hydra and OmegaConf are versions the private uses were verified on."""
+    return not unverified()
+
+
+def fast_paths() -> bool:
+    """Whether the fast paths run (verified versions, not switched off); says once why not."""
+    switched_off = os.environ.get(FAST_PATHS_ENV, "1").strip() == "0"
+    usable = verified() and not switched_off
+    if not usable:
+        _notice_once(f"{FAST_PATHS_ENV}=0" if switched_off else f"not verified on {', '.join(unverified())}")
+    return usable
+
+
+@lru_cache(maxsize=None)
+def _notice_once(reason: str) -> None:
+    print(f"mozaik-hydra: jobs composed and run by Hydra's public path ({reason}): slower, same results", file=sys.stderr)
+
+
+# --- Hydra's basic plugins (required: the sweeper is Hydra's basic sweeper plus validation) -----
+# Imported when asked for, not with this module: Hydra's plugin scan executes its core plugins'
+# modules again, and BasicSweeper's __init__ names its class through its module
+# (``super(BasicSweeper, self)``), so a class taken before the scan would no longer be it.
+
+
+def basic_sweeper() -> type:
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return BasicSweeper
+
+
+def basic_launcher() -> type:
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    return BasicLauncher
+
+
+# --- composing a job ---------------------------------------------------------------------------
+
+
+def is_hydras_config_loader(loader: Any) -> bool:
+    """Whether ``loader`` is Hydra's own config loader (the only one the fast path equals)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    return isinstance(loader, ConfigLoaderImpl)
+
+
+def apply_overrides(overrides: Sequence[Any], cfg: DictConfig) -> None:
+    """Apply parsed value overrides to ``cfg`` with Hydra's own code (fast paths only)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    ConfigLoaderImpl._apply_overrides_to_config(list(overrides), cfg)
+
+
+def overrides_dirname(overrides: Sequence[Any], exclude_keys: Sequence[str], item_sep: str, kv_sep: str) -> str:
+    """``hydra.job.override_dirname`` as Hydra makes it (fast paths only)."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    return get_overrides_dirname(overrides=list(overrides), exclude_keys=list(exclude_keys), item_sep=item_sep, kv_sep=kv_sep)
+
+
+def plain_override(key: str, value: Any, line: str) -> Optional[Any]:
+    """The Override Hydra's parser gives ``key=value`` for a plain value; None off the fast paths
+    (then the caller runs the parser)."""
+    if not fast_paths():
+        return None
+    from hydra.core.override_parser.types import Override, OverrideType, ValueType
+
+    return Override(type=OverrideType.CHANGE, key_or_group=key, value_type=ValueType.ELEMENT, _value=value, input_line=line)
+
+
+# --- nodes -------------------------------------------------------------------------------------
+
+
+def child_node(node: Any, key: Any) -> Optional[Node]:
+    """The child node at ``key`` (not its value: interpolations stay unresolved), or None."""
+    return node._get_node(key)  # type: ignore[no-any-return]
+
+
+def node_value(node: Node) -> Any:
+    """A leaf node's value as stored (an interpolation is its string)."""
+    return node._value()
+
+
+def set_node_value(node: Node, value: Any) -> None:
+    """Set a leaf node's value, converted and checked by its type as OmegaConf does."""
+    node._set_value(value)
+
+
+def set_read_only_leaf(node: Node, value: Any) -> None:
+    """Set a leaf of a read-only node. The flag is lifted on the leaf alone: ``read_write`` on a
+    whole node would invalidate the flag cache of all its children."""
+    flag = node._get_node_flag("readonly")
+    node._set_flag("readonly", False)
+    try:
+        node._set_value(value)
+    finally:
+        node._set_flag("readonly", flag)
+
+
+def share_child(cfg: DictConfig, key: str, node: Node) -> None:
+    """Make ``node`` (whose parent stays as it is) ``cfg``'s child at ``key``, without copying it."""
+    cfg.__dict__["_content"][key] = node
+
+
+def _restore_node(node: Node, state: Dict[str, object]) -> None:
+    node.__dict__.update(state)
+
+
+class _SnapshotPickler(pickle.Pickler):
+    """Pickles OmegaConf nodes as their attributes, restored as they are.
+
+    OmegaConf's own ``__setstate__`` rebuilds typing annotations that old Pythons
+    could not pickle, a third of the restore time; a snapshot read back by the
+    process that wrote it needs none of that. The flags cache is left empty, as
+    OmegaConf's pickling and a fresh node leave it.
+    """
+
+    def reducer_override(self, obj: object) -> object:
+        if isinstance(obj, Node):
+            state = dict(obj.__dict__, _flags_cache=None)
+            return (copyreg.__newobj__, (type(obj),), state, None, None, _restore_node)  # type: ignore[attr-defined]
+        return NotImplemented
+
+
+def snapshot(cfg: DictConfig) -> bytes:
+    """Bytes from which :func:`restore` builds an independent copy of ``cfg`` (~0.4 ms on the default
+    tree on the fast path, ten times faster than ``copy.deepcopy``; OmegaConf's pickling off it)."""
+    if not fast_paths():
+        return pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
+    buffer = io.BytesIO()
+    _SnapshotPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(cfg)
+    return buffer.getvalue()
+
+
+def restore(data: bytes) -> DictConfig:
+    cfg = pickle.loads(data)  # bytes this process wrote (snapshot), never a file
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+# --- the rest ----------------------------------------------------------------------------------
+
+
+def flush_loggers() -> None:
+    """Flush the logs as Hydra's ``run_job`` does at the end of a job."""
+    if verified():
+        from hydra.core.utils import _flush_loggers
+
+        _flush_loggers()
+        return
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+def omegaconf_yaml_dumper() -> Any:
+    """The YAML dumper ``OmegaConf.to_yaml`` uses (fast paths only)."""
+    from omegaconf._utils import get_omega_conf_dumper
+
+    return get_omega_conf_dumper()
+
+
+def hydra_args_parser() -> Optional[Any]:
+    """The argparse parser ``@hydra.main`` reads its command line with; None on an unverified Hydra
+    (Hydra has no public way to read its command line)."""
+    if not verified():
+        return None
+    try:
+        from hydra._internal.utils import get_args_parser
+    except ImportError:
+        return None
+    return get_args_parser()
+
+
+def override_value_text(value: Any) -> str:
+    """``value`` in Hydra's override syntax (the caller checks it parses back to ``value``)."""
+    if verified():
+        from hydra.core.override_parser.types import Override
+
+        return Override._get_value_element_as_str(value)  # type: ignore[no-any-return]
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{override_value_text(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
+def registered_resolvers() -> Dict[str, Callable[..., Any]]:
+    """OmegaConf's resolvers registered in this process, by name (none off the verified versions:
+    OmegaConf lists them nowhere public)."""
+    if not verified():
+        return {}
+    from omegaconf.basecontainer import BaseContainer
+
+    return dict(BaseContainer._resolvers)
+
+
+def add_resolver(name: str, resolver: Callable[..., Any]) -> None:
+    """Register a resolver as :func:`registered_resolvers` returned it (already wrapped by OmegaConf)."""
+    from omegaconf.basecontainer import BaseContainer
+
+    BaseContainer._resolvers[name] = resolver
+
