@@ -68,18 +68,21 @@ def verified() -> bool:
     return not unverified()
 
 
+def _switched_off() -> bool:
+    return os.environ.get(FAST_PATHS_ENV, "1").strip() == "0"
+
+
 def fast_paths() -> bool:
-    """Whether the fast paths run (verified versions, not switched off); says once why not."""
-    switched_off = os.environ.get(FAST_PATHS_ENV, "1").strip() == "0"
-    usable = verified() and not switched_off
-    if not usable:
-        _notice_once(f"{FAST_PATHS_ENV}=0" if switched_off else f"not verified on {', '.join(unverified())}")
-    return usable
+    """Whether the fast paths run: verified versions, not switched off."""
+    return verified() and not _switched_off()
 
 
-@lru_cache(maxsize=None)
-def _notice_once(reason: str) -> None:
-    print(f"mozaik-hydra: jobs composed and run by Hydra's public path ({reason}): slower, same results", file=sys.stderr)
+def say_if_off() -> None:
+    """One line on stderr if the fast paths are off, and why (the sweeper says it as it starts;
+    launchers' workers read the same facts silently)."""
+    if not fast_paths():
+        reason = f"{FAST_PATHS_ENV}=0" if _switched_off() else f"not verified on {', '.join(unverified())}"
+        print(f"mozaik-hydra: jobs composed and run by Hydra's public path ({reason}): slower, same results", file=sys.stderr)
 
 
 # --- Hydra's basic plugins (required: the sweeper is Hydra's basic sweeper plus validation) -----

@@ -279,6 +279,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
 
         name_run_dirs_after_overrides(config)
         fast = hydra_context
+        compat.say_if_off()
         if compat.fast_paths():  # else every job is composed by Hydra in full
             fast = HydraContext(config_loader=ComposingConfigLoader(hydra_context.config_loader), callbacks=hydra_context.callbacks)
         # Whatever launcher runs the jobs, each writes its results.json (launcher.run.job).
