@@ -1845,7 +1845,8 @@ def import_mozaik(
             f"{', '.join(sorted(_RESERVED_MODEL_NAMES))})"
         )
     tree, _ = _read_with_includes(root_file, base_dir)
-    resolve_refs(_inline(tree))  # a missing ref or a cycle is refused before anything is written
+    resolved = resolve_refs(_inline(tree))  # a missing ref or a cycle is refused before anything is written
+    tree = _subtree_refs_as_copies(tree, resolved)
     for key in ("task", "hydra") if model is not None else ():
         if key in tree:
             raise MozaikFormatError(f"{root_file}: the key {key!r} is run_sim.py's own, it cannot be a parameter")
@@ -1863,6 +1864,35 @@ def import_mozaik(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return root_config
+
+
+def _subtree_refs_as_copies(value: Any, resolved: dict[str, Any]) -> Any:
+    """``value`` with each ref() to a dict replaced by a copy of that dict whose leaves are refs to the dict's
+    leaves (``ref('sheets.l4.params')`` -> ``{'density': ref('sheets.l4.params.density'), ...}``).
+
+    mozaik's references are copies (``parameters``' ParameterReference gives a ``tree_copy()`` of a
+    ParameterSet): a change under the referring node changes it alone, and a change of the referenced leaves
+    reaches every copy. An OmegaConf interpolation of a whole node is no copy: Hydra refuses an override of a
+    key under it (OmegaConf 2.3) or writes it through to the referenced node (2.4). Leaf by leaf, the imported
+    tree behaves as mozaik's on both. ``resolved``: the whole tree, references resolved (its shapes)."""
+    if isinstance(value, _Include):
+        return _Include(value.source, _subtree_refs_as_copies(value.tree, resolved))
+    if isinstance(value, dict):
+        return {key: _subtree_refs_as_copies(item, resolved) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_subtree_refs_as_copies(item, resolved) for item in value)
+    if isinstance(value, Ref):
+        target: Any = resolved
+        for key in value.path.split("."):
+            target = target[key]  # there: resolve_refs found it
+        return _ref_copy(value, target)
+    return value
+
+
+def _ref_copy(ref: Ref, target: Any) -> Any:
+    if isinstance(target, dict):
+        return {key: _ref_copy(Ref(f"{ref.path}.{key}", ref.where), item) for key, item in target.items()}
+    return ref
 
 
 def _relative(source: Path, base: Path) -> Path | None:

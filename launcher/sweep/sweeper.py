@@ -238,17 +238,26 @@ class _BaseFacts:
     keys: frozenset[str]
     #: Its top-level config groups: an override of one chooses another option, another tree.
     groups: frozenset[str]
+    #: Its keys whose value is an interpolation of a whole node (``${sheets.l4}``), with it.
+    references: Dict[str, str]
 
     @classmethod
     def of(cls, composer: Any) -> "_BaseFacts":
         base = composer.base()
         raw = OmegaConf.to_container(base, resolve=False)
-        keys = frozenset(dotted_keys({k: v for k, v in raw.items() if k != "hydra"}))  # type: ignore[union-attr]
+        model = {k: v for k, v in raw.items() if k != "hydra"}  # type: ignore[union-attr]
+        keys = frozenset(dotted_keys(model))
         try:
             leaves: Optional[Dict[str, Any]] = flatten(resolved_tree(base))
         except OmegaConfBaseException:
             leaves = None
-        return cls(leaves, keys, composer.groups())
+        references = {
+            key: value
+            for key, value in flatten(model).items()
+            if isinstance(value, str) and "${" in value
+            and OmegaConf.is_config(OmegaConf.select(base, key, throw_on_resolution_failure=False))
+        }
+        return cls(leaves, keys, composer.groups(), references)
 
 
 class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
@@ -578,6 +587,9 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
     def _plan_composed(self, number: int, overrides: List[str]) -> Tuple[List[str], Optional[str], Optional[str]]:
         """Compose one job in full and check it: its problems, config hash and run directory."""
         assert self.config is not None and self.hydra_context is not None
+        under_references = self._under_references(overrides)
+        if under_references:
+            return under_references, None, None
         try:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         except HydraException as exc:
@@ -598,13 +610,15 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
     def _base(self) -> Optional["_BaseFacts"]:
         """What the sweep's config without job overrides tells of a job (None if it cannot be composed)."""
         if self._base_facts is _UNKNOWN:
-            from launcher.sweep.compose import ComposingConfigLoader
+            from launcher.sweep.compose import ComposingConfigLoader, JobComposer
 
             self._base_facts = None
             loader = self.hydra_context.config_loader if self.hydra_context is not None else None
-            if isinstance(loader, ComposingConfigLoader) and self.config is not None:
+            if loader is not None and self.config is not None:
+                # Off the fast paths, a composer of the same public calls (load_sweep_config).
+                composer = loader.composer(self.config) if isinstance(loader, ComposingConfigLoader) else JobComposer(loader, self.config)
                 try:
-                    self._base_facts = _BaseFacts.of(loader.composer(self.config))
+                    self._base_facts = _BaseFacts.of(composer)
                 except Exception as exc:  # composing the base fails: every job will say why
                     log.debug("The config without overrides cannot be composed: %s", exc)
         return self._base_facts  # type: ignore[return-value]
@@ -626,6 +640,25 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
             if not override.is_hydra_override() and not override.is_delete():
                 changes.append(override)
         return changes
+
+    def _under_references(self, overrides: List[str]) -> List[str]:
+        """A change of a key under an interpolation of a whole node (``b: ${a}``, then ``b.x=1``) is
+        refused: OmegaConf 2.3 refuses it (the key is not in the node), 2.4 writes it through to the
+        node referred to (``a.x`` changes too). Either would surprise; the message says what to do."""
+        base, changes = self._base(), self._job_changes(overrides) or []
+        problems = []
+        for override in changes:
+            parts = override.key_or_group.split(".")
+            for end in range(1, len(parts)):
+                node = ".".join(parts[:end])
+                if base is not None and node in base.references:
+                    problems.append(
+                        f"{override.key_or_group}: {node} is the interpolation {base.references[node]}, a reference "
+                        f"to a whole node, not a copy: change the key in the node it refers to (both change), or "
+                        f"give {node} values of its own in the config"
+                    )
+                    break
+        return problems
 
     def _unknown_keys(self, overrides: List[str]) -> List[str]:
         """For a job that Hydra refused: each key it changes that the config does not have,
