@@ -105,3 +105,36 @@ def test_private_hydra_and_omegaconf_names_are_used_only_in_the_compat_module() 
     uses = [use for path in sorted(sources) if str(path.relative_to(REPO)) != COMPAT for use in private_uses(path, private)]
     assert not uses, "private Hydra/OmegaConf names outside " + COMPAT + ":\n" + "\n".join(uses)
     assert private_uses(REPO / COMPAT, private), "the scan finds nothing in the compat module: it scans for nothing"
+
+
+def test_every_package_the_code_imports_is_declared() -> None:
+    """Each top-level module imported by the package, its plugins and run_sim.py (not the standard
+    library's, not the project's own) belongs to a distribution pyproject.toml declares."""
+    import ast
+    import importlib.metadata
+    import re
+    import sys
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0].lower().replace("_", "-") for line in project["dependencies"]}
+    own = {"launcher", "hydra_plugins", "run_sim"}
+    distributions = importlib.metadata.packages_distributions()
+    sources = [*(REPO / "launcher").rglob("*.py"), *(REPO / "hydra_plugins").rglob("*.py"), REPO / "run_sim.py"]
+    undeclared = []
+    for path in sorted(sources):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in own:
+                    continue
+                owners = {owner.lower().replace("_", "-") for owner in distributions.get(top, [])}
+                if not owners & declared:
+                    undeclared.append(f"{path.relative_to(REPO)}:{node.lineno}: {name} (from {sorted(owners) or 'no installed distribution'})")
+    assert not undeclared, "imported but not declared in pyproject.toml:\n" + "\n".join(undeclared)
