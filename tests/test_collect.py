@@ -15,7 +15,7 @@ from launcher.report import collect
 from launcher.sweep.lock import SweepLock
 from launcher.sweep.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
-from launcher.run.results import write_json_atomic
+from launcher.run.jsonfile import write_json_atomic
 from support import run_launcher_cli
 
 METRICS = ["rate_exc_hz", "rate_inh_hz", "cv_isi", "synchrony_chi", "active_fraction"]

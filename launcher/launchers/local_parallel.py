@@ -18,7 +18,7 @@ has no cap on the jobs running at once. This launcher
 - turns the death of a worker (a signal, ``os._exit``) into a failed
   ``JobReturn`` for that job alone (:class:`JobProcessDied`, naming the signal or
   exit code) and replaces the lane; every other job goes on;
-- tells the sweeper (``on_state``, see :data:`launcher.sweep.sweeper.StateCallback`) as
+- tells the sweeper (``on_state``, see :class:`launcher.launchers.protocol.StateReporting`) as
   jobs start and end, from this process only;
 - on Ctrl-C (or any error) stops its workers: the running jobs are interrupted,
   then terminated, then killed; a worker also ends as soon as the sweep's process
@@ -43,7 +43,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import forkserver
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import cloudpickle
 from hydra.core.singleton import Singleton
@@ -56,6 +56,7 @@ from omegaconf import DictConfig, OmegaConf
 from launcher import compat
 from launcher.run.job import recorded
 from launcher.launchers.process_group import GRACE_S
+from launcher.launchers.protocol import StateChange, StateReporting, ended_state, failed_return, returned_value
 
 if TYPE_CHECKING:
     from launcher.launchers.sequential import JobRunner
@@ -100,14 +101,6 @@ def cpu_count() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def _failed_return(overrides: Sequence[str], error: BaseException) -> JobReturn:
-    ret = JobReturn()
-    ret.status = JobStatus.FAILED
-    ret.overrides = list(overrides)
-    ret._return_value = error  # the setter is bypassed as run_job's is: .return_value would re-raise
-    return ret
 
 
 # --- in the worker processes -------------------------------------------------------------
@@ -158,12 +151,12 @@ def _sendable(ret: JobReturn) -> bytes:
         cloudpickle.loads(data)
         return data
     except Exception as exc:
-        value = ret._return_value
+        value = returned_value(ret)
         if ret.status == JobStatus.COMPLETED:
             log.warning("The job's return value cannot be sent to the sweep (%s); it returns None", exc)
-            ret._return_value = None
+            ret.return_value = None
         else:
-            ret._return_value = UnpicklableJobError(f"{type(value).__name__}: {value}")
+            ret.return_value = UnpicklableJobError(f"{type(value).__name__}: {value}")
         return cloudpickle.dumps(ret)
 
 
@@ -202,7 +195,7 @@ def _run_job_in_worker(payload: bytes, overrides: List[str], idx: int, interrupt
         ret = runner.run(overrides, idx)
         runner.flush()
     except BaseException as exc:  # also KeyboardInterrupt, SystemExit: this job fails, the worker lives
-        ret = _failed_return(overrides, exc)
+        ret = failed_return(overrides, exc)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     return _sendable(ret)
@@ -299,9 +292,9 @@ class _Lane:
             self.broken = True
             error = JobProcessDied(self._exitcode())
             log.error(f"#{idx} : {' '.join(filter_overrides(overrides))} failed: {error}; the other jobs go on")
-            return _failed_return(overrides, error)
+            return failed_return(overrides, error)
         except Exception as exc:  # the executor could not run the call at all
-            return _failed_return(overrides, exc)
+            return failed_return(overrides, exc)
 
     def _exitcode(self) -> Optional[int]:
         # The executor's own thread reaps the dead worker; read the status once it has
@@ -315,7 +308,7 @@ class _Lane:
         return None
 
 
-class LocalParallelSweepLauncher(Launcher):
+class LocalParallelSweepLauncher(StateReporting, Launcher):
     """Behaviour of the ``local_parallel`` launcher (Hydra loads the class from ``hydra_plugins``)."""
 
     def __init__(self, n_jobs: Optional[int] = None) -> None:
@@ -328,8 +321,7 @@ class LocalParallelSweepLauncher(Launcher):
         self.hydra_context: Optional[HydraContext] = None
         self.context: Optional[multiprocessing.context.BaseContext] = None
         self._lanes: List[_Lane] = []
-        #: Set by the sweeper (launcher.sweep.sweeper.StateCallback): told as jobs start and end.
-        self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
+        # on_state (launcher.launchers.protocol.StateReporting): told as jobs start and end.
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -339,10 +331,6 @@ class LocalParallelSweepLauncher(Launcher):
         # The workers start now and import the model while the sweeper validates the
         # jobs (a second or more on a large sweep); a worker ends with this process.
         self._lanes = [_Lane(self.context, self.config) for _ in range(self.n_jobs)]
-
-    def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
-        if changes and self.on_state is not None:
-            self.on_state(changes)
 
     def _payload(self) -> bytes:
         # cloudpickle: the task function is the @hydra.main function of __main__, which
@@ -387,8 +375,8 @@ class LocalParallelSweepLauncher(Launcher):
                     idx = initial_job_idx + i
                     log.info(f"\t#{idx} : {' '.join(filter_overrides(job_overrides[i]))}")
                     running[lane.submit(i, payload, list(job_overrides[i]), idx, interruptible)] = lane
-                    started.append((i, "running", None))
-                self._notify(started)
+                    started.append(StateChange(i, "running"))
+                self.notify(started)
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 ended = []
                 for future in done:
@@ -398,8 +386,8 @@ class LocalParallelSweepLauncher(Launcher):
                     results[i] = lane.result(future, job_overrides[i], initial_job_idx + i)
                     if lane.broken:
                         lanes[lanes.index(lane)] = _Lane(self.context, self.config)
-                    ended.append((i, "completed" if results[i].status == JobStatus.COMPLETED else "failed", None))
-                self._notify(ended)
+                    ended.append(StateChange(i, ended_state(results[i])))
+                self.notify(ended)
         except BaseException:
             _stop(lanes, interrupt=interruptible)
             raise

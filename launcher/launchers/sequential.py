@@ -37,7 +37,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydra import version
 from hydra.core.hydra_config import HydraConfig
@@ -56,6 +56,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from launcher.launchers.protocol import StateChange, StateReporting, TakesJobNumbers, ended_state
 from launcher.run.job import planned_config_hash, recorded
 from launcher import compat
 from launcher.compat import restore, snapshot
@@ -451,7 +452,7 @@ class JobRunner:
             self.lean.close()
 
 
-class SequentialSweepLauncher(Launcher):
+class SequentialSweepLauncher(StateReporting, TakesJobNumbers, Launcher):
     """Behaviour of the ``sequential`` launcher (Hydra loads the class from ``hydra_plugins``)."""
 
     def __init__(self) -> None:
@@ -459,19 +460,13 @@ class SequentialSweepLauncher(Launcher):
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
-        #: Set by the sweeper (launcher.sweep.sweeper.StateCallback): told as jobs start and end.
-        self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
-        #: Set by the sweeper: the job numbers of the next launch (a resumed sweep's are not consecutive).
-        self.job_numbers: Optional[List[int]] = None
+        # on_state and job_numbers (launcher.launchers.protocol): told as jobs start and end; the
+        # job numbers of the next launch (a resumed sweep's are not consecutive).
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = recorded(task_function)  # every job writes its results.json
-
-    def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
-        if self.on_state is not None:
-            self.on_state(changes)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
@@ -479,17 +474,16 @@ class SequentialSweepLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs locally")
-        numbers = self.job_numbers or [initial_job_idx + i for i in range(len(job_overrides))]
-        self.job_numbers = None
+        numbers = self.take_job_numbers(len(job_overrides), initial_job_idx)
         runner = JobRunner(self.hydra_context, self.task_function, self.config)
         runs: List[JobReturn] = []
         try:
             for i, (overrides, idx) in enumerate(zip(job_overrides, numbers)):
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-                self._notify([(i, "running", None)])
+                self.notify([StateChange(i, "running")])
                 ret = runner.run(overrides, idx)
                 runs.append(ret)
-                self._notify([(i, "completed" if ret.status == JobStatus.COMPLETED else "failed", None)])
+                self.notify([StateChange(i, ended_state(ret))])
         finally:
             runner.close()
         return runs

@@ -10,8 +10,9 @@ finishes within its signal grace. This launcher:
   ``--dependency=afterany`` so that ``array_parallelism`` bounds the whole sweep;
 - asks for ``threads`` CPUs per task, per job when the sweep varies ``threads``;
 - follows tasks with ``squeue`` and, once a task has left the queue, takes its
-  final state from ``scontrol`` (then ``sacct``), so a cancelled, killed or
-  timed-out task is reported with that state whatever its result file says;
+  final state from ``scontrol`` (then ``sacct``) (:mod:`launcher.launchers.slurm_queue`),
+  so a cancelled, killed or timed-out task is reported with that state whatever its
+  result file says;
 - turns SIGTERM in a job into an exception (the run is recorded as failed) and
   re-raises a failed job's exception so that Slurm marks the task FAILED.
 """
@@ -19,26 +20,24 @@ finishes within its signal grace. This launcher:
 from __future__ import annotations
 
 import logging
-import re
 import signal
-import subprocess
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import OmegaConf
 
+from launcher.launchers.protocol import JobFailed, StateChange, StateReporting, ended_state, failed_return, queued_return, returned_value
+from launcher.launchers.slurm_queue import array_of, cluster_max_array_size, task_states
 from launcher.run.job import recorded
 
 log = logging.getLogger(__name__)
 
-#: Slurm's default MaxArraySize, used when the cluster's cannot be read.
-DEFAULT_MAX_ARRAY_SIZE = 1001
 #: Final states that mean the run did not finish as asked, whatever its result file says.
 CUT_SHORT_STATES = {"CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
@@ -82,13 +81,11 @@ class JobTerminated(Exception):
     """Raised inside a job when Slurm sends SIGTERM (scancel, time limit, preemption)."""
 
 
-class SlurmJobFailed(Exception):
+class SlurmJobFailed(JobFailed):
     """A task of a Slurm sweep that did not complete, with its Slurm state and log."""
 
     def __init__(self, state: str, message: str, log_file: Optional[Path] = None) -> None:
-        super().__init__(f"{state}: {message}" if message else state)
-        self.state = state
-        self.log_file = log_file
+        super().__init__(message, state, log_file)
 
 
 _payloads: Dict[str, Any] = {}
@@ -123,82 +120,12 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise JobTerminated(f"received {signal.Signals(signum).name} from Slurm (cancelled, out of time or preempted)")
 
 
-def _run(command: List[str]) -> subprocess.CompletedProcess:
-    # Slurm's commands, called with argument lists: nothing passes through a shell.
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
-
-
-def cluster_max_array_size() -> int:
-    """The cluster's MaxArraySize (array indices must stay below it)."""
-    try:
-        out = _run(["scontrol", "show", "config"]).stdout
-    except (OSError, subprocess.SubprocessError):
-        return DEFAULT_MAX_ARRAY_SIZE
-    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, re.MULTILINE)
-    return int(match.group(1)) if match else DEFAULT_MAX_ARRAY_SIZE
-
-
-def queued_tasks(array_ids: Iterable[str]) -> Optional[dict[str, str]]:
-    """State of each task (``123_4`` or ``123``) still in the queue (``PENDING``, ``RUNNING``,
-    ``COMPLETING``...), or None when the controller cannot be asked right now."""
-    ids = sorted(set(array_ids))
-    if not ids:
-        return {}
-    try:
-        proc = _run(["squeue", "--noheader", "--array", "--format=%i %T", "--jobs", ",".join(ids)])
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("squeue failed (%s); asking again", exc)
-        return None
-    if proc.returncode != 0:
-        if "Invalid job id" in proc.stderr:
-            return {}  # every job of the list has left the queue and been purged
-        log.warning("squeue failed (%s); asking again", proc.stderr.strip())
-        return None
-    return dict(line.split(maxsplit=1) for line in proc.stdout.splitlines() if line.strip())
-
-
-def _expand_task_ids(array_id: str, spec: str) -> list[str]:
-    """``"3"`` -> [``id_3``]; ``"[0-2,5%2]"`` -> [``id_0``, ``id_1``, ``id_2``, ``id_5``]."""
-    tasks = []
-    for part in spec.strip("[]").split("%")[0].split(","):
-        low, _, high = part.partition("-")
-        if low.isdigit():
-            tasks += [f"{array_id}_{i}" for i in range(int(low), int(high or low) + 1)]
-    return tasks
-
-
-def final_states(array_ids: Iterable[str]) -> dict[str, str]:
-    """State of each task of the given arrays (``COMPLETED``, ``CANCELLED``...), from slurmctld,
-    completed by accounting for tasks slurmctld has already forgotten."""
-    states: dict[str, str] = {}
-    for array_id in sorted(set(array_ids)):
-        proc = _run(["scontrol", "--oneliner", "show", "job", array_id])
-        for line in proc.stdout.splitlines():
-            fields = dict(re.findall(r"(\w+)=(\S*)", line))
-            state = fields.get("JobState", "")
-            if "ArrayTaskId" in fields:
-                for task in _expand_task_ids(fields.get("ArrayJobId", array_id), fields["ArrayTaskId"]):
-                    states[task] = state
-            elif "JobId" in fields:
-                states[fields["JobId"]] = state
-    missing = [a for a in array_ids if not any(t == a or t.startswith(f"{a}_") for t in states)]
-    if missing:
-        proc = _run(["sacct", "--noheader", "--parsable2", "--allocations", "--format=JobID,State", "--jobs", ",".join(missing)])
-        for line in proc.stdout.splitlines():
-            job_id, _, state = line.partition("|")
-            state = state.split()[0] if state else ""
-            main, _, task = job_id.partition("_")
-            for t in _expand_task_ids(main, task) if task else [main]:
-                states.setdefault(t, state)
-    return states
-
-
 def _error_summary(traceback_text: str) -> str:
     lines = [line for line in str(traceback_text).strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else "unknown error"
 
 
-class SlurmSweepLauncher(BaseSubmititLauncher):
+class SlurmSweepLauncher(StateReporting, BaseSubmititLauncher):
     """Behaviour of the ``submitit_slurm`` launcher (Hydra loads the class from ``hydra_plugins``)."""
 
     _EXECUTOR = "slurm"
@@ -216,8 +143,7 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         self.poll_interval_s = poll_interval_s
         self.result_grace_s = result_grace_s
         self.max_array_size = max_array_size
-        #: Set by the sweeper (launcher.sweep.sweeper.StateCallback): told as tasks are queued, start and end.
-        self.on_state: Optional[Callable[[List[Tuple[int, str, Optional[str]]]], None]] = None
+        # on_state (launcher.launchers.protocol.StateReporting): told as tasks are queued, start and end.
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
         super().setup(hydra_context=hydra_context, task_function=recorded(task_function), config=config)
@@ -225,10 +151,6 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
     def __getstate__(self) -> Dict[str, Any]:
         # The instance is pickled once per launch for the tasks: the sweeper's callback stays here.
         return {**self.__dict__, "on_state": None}
-
-    def _notify(self, changes: List[Tuple[int, str, Optional[str]]]) -> None:
-        if changes and self.on_state is not None:
-            self.on_state(changes)
 
     # --- on the compute node -------------------------------------------------
 
@@ -240,7 +162,7 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         if ret.status != JobStatus.COMPLETED:
             # Hydra returns the exception; raising it makes the Slurm task FAILED
             # and puts the traceback in submitit's result and log.
-            raise ret._return_value
+            raise returned_value(ret)
         return ret
 
     # --- on the submitting host ----------------------------------------------
@@ -296,21 +218,13 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
                 for i, job in zip(part, submitted):
                     jobs[i] = job
                     log.debug("#%d : %s -> Slurm job %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])), job.job_id)
-                self._notify([(i, "pending", job.job_id) for i, job in zip(part, submitted)])
-                previous = submitted[0].job_id.split("_")[0]
+                self.notify([StateChange(i, "pending", job.job_id) for i, job in zip(part, submitted)])
+                previous = array_of(submitted[0].job_id)
                 log.info("Submitted jobs #%d-#%d as Slurm job %s", initial_job_idx + part[0], initial_job_idx + part[-1], previous)
         log.info("Submitted %d jobs to Slurm in arrays of at most %d; sweep dir: %s", len(jobs), chunk, sweep_dir)
         if not self.wait_for_jobs:
-            return [self._submitted(job, overrides) for job, overrides in zip(jobs, job_overrides)]
+            return [queued_return(overrides, job.job_id) for job, overrides in zip(jobs, job_overrides)]
         return self.wait(jobs, job_overrides)
-
-    @staticmethod
-    def _submitted(job: Any, overrides: Sequence[str]) -> JobReturn:
-        ret = JobReturn()
-        ret.status = JobStatus.UNKNOWN  # queued; status and collect follow it from here
-        ret.overrides = list(overrides)
-        ret._return_value = job.job_id
-        return ret
 
     def wait(self, jobs: Sequence[Any], job_overrides: Sequence[Sequence[str]]) -> List[JobReturn]:
         """Wait until every task has left the queue and return one JobReturn per job, in order."""
@@ -319,23 +233,22 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
         last_seen: Dict[int, str] = {}  # last state squeue showed for each task
         while len(results) < len(jobs):
             pending = [i for i in range(len(jobs)) if i not in results]
-            in_queue = queued_tasks(jobs[i].job_id.split("_")[0] for i in pending)
-            if in_queue is None:  # the controller is unreachable for now: the jobs are still its
+            states = task_states(jobs[i].job_id for i in pending)
+            if states is None:  # the controller is unreachable for now: the jobs are still its
                 time.sleep(self.poll_interval_s)
                 continue
             changes = []
             for i in pending:
-                if jobs[i].job_id in in_queue:
-                    state = in_queue[jobs[i].job_id].strip()
+                state = states.queued.get(jobs[i].job_id)
+                if state is not None:
                     if state == "RUNNING" and last_seen.get(i) != "RUNNING":
-                        changes.append((i, "running", jobs[i].job_id))
+                        changes.append(StateChange(i, "running", jobs[i].job_id))
                     last_seen[i] = state
-            gone = [i for i in pending if jobs[i].job_id not in in_queue]
-            states = final_states({jobs[i].job_id.split("_")[0] for i in gone}) if gone else {}
+            gone = [i for i in pending if jobs[i].job_id in states.ended]
             now = time.monotonic()
             for i in gone:
                 left_queue_at.setdefault(i, now)
-                state = states.get(jobs[i].job_id, "")
+                state = states.ended[jobs[i].job_id]
                 if not state and last_seen.get(i) == "PENDING":
                     # A task that leaves the queue while pending either starts (and
                     # Slurm keeps a record) or is cancelled, of which Slurm keeps none.
@@ -343,12 +256,11 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
                 outcome = self._outcome(jobs[i], state, now - left_queue_at[i], job_overrides[i])
                 if outcome is not None:
                     results[i] = outcome
-                    ended = "completed" if outcome.status == JobStatus.COMPLETED else "failed"
-                    changes.append((i, ended, jobs[i].job_id))
-            self._notify(changes)
+                    changes.append(StateChange(i, ended_state(outcome), jobs[i].job_id))
+            self.notify(changes)
             if gone or changes:
-                running = sum(state == "RUNNING" for state in in_queue.values())
-                log.info("Slurm: %d/%d jobs ended, %d running, %d waiting", len(results), len(jobs), running, len(in_queue) - running)
+                running = sum(state == "RUNNING" for state in states.queued.values())
+                log.info("Slurm: %d/%d jobs ended, %d running, %d waiting", len(results), len(jobs), running, len(states.queued) - running)
             if len(results) < len(jobs):
                 time.sleep(self.poll_interval_s)
         return [results[i] for i in range(len(jobs))]
@@ -374,32 +286,4 @@ class SlurmSweepLauncher(BaseSubmititLauncher):
 
     @staticmethod
     def _failed(job: Any, state: str, detail: str, overrides: Sequence[str]) -> JobReturn:
-        ret = JobReturn()
-        ret.status = JobStatus.FAILED
-        ret.overrides = list(overrides)
-        ret._return_value = SlurmJobFailed(state, f"Slurm job {job.job_id}: {detail}", Path(job.paths.stderr))
-        return ret
-
-
-def refresh_states(jobs: Sequence[Any]) -> None:
-    """Bring the state of manifest entries (:class:`launcher.sweep.manifest.JobEntry`) of jobs left
-    to Slurm up to date from the queue: running, still waiting, or gone without a result.
-
-    For the readers of a sweep that was submitted without waiting (``status``, ``collect``);
-    entries whose job wrote its results.json are already settled and left alone.
-    """
-    open_jobs = [job for job in jobs if job.slurm_job_id and job.state in ("pending", "running")]
-    if not open_jobs:
-        return
-    in_queue = queued_tasks(job.slurm_job_id.split("_")[0] for job in open_jobs)
-    if in_queue is None:
-        return  # the controller cannot be asked: keep what the manifest says
-    gone = [job for job in open_jobs if job.slurm_job_id not in in_queue]
-    states = final_states({job.slurm_job_id.split("_")[0] for job in gone}) if gone else {}
-    for job in open_jobs:
-        if job.slurm_job_id in in_queue:
-            job.state = "running" if in_queue[job.slurm_job_id].strip() == "RUNNING" else "pending"
-        else:
-            job.state = "failed"
-            state = states.get(job.slurm_job_id) or "CANCELLED or LOST (Slurm keeps no record)"
-            job.error = f"{state}: Slurm job {job.slurm_job_id} left the queue without a result"
+        return failed_return(overrides, SlurmJobFailed(state, f"Slurm job {job.job_id}: {detail}", Path(job.paths.stderr)))

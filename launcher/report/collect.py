@@ -26,11 +26,10 @@ tell of (:func:`launcher.sweep.manifest.jobs_on_disk`).
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,6 +38,7 @@ from launcher.sweep.lock import is_swept
 from launcher.sweep.manifest import (
     COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 )  # fmt: skip
+from launcher.run.jsonfile import write_atomically
 from launcher.run.results import load_results
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def status(sweep_dir: Path | str) -> StatusReport:
     if not manifest.rebuilt:  # a rebuilt manifest was read from the results.json just now
         manifest.refresh()
     if any(job.slurm_job_id and job.state in (PENDING, RUNNING) for job in manifest.jobs):
-        from launcher.launchers.slurm import refresh_states  # jobs left to Slurm: ask the queue
+        from launcher.launchers.slurm_queue import refresh_states  # jobs left to Slurm: ask the queue
 
         refresh_states(manifest.jobs)
     manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
@@ -270,25 +270,13 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
-    """Write through a temporary file renamed over ``path``: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def collect(sweep_dir: Path | str) -> CollectResult:
     """Write ``summary.csv`` and the figures of a sweep into its directory; return their paths
     and what was found damaged (a :class:`ManifestError` for a missing or foreign manifest)."""
     sweep_dir = Path(sweep_dir)
     manifest, problem = read_sweep(sweep_dir)
     table = summary_table(sweep_dir, manifest)
-    csv = _write_atomically(sweep_dir / SUMMARY_FILE, lambda tmp: table.to_csv(tmp, index=False))
+    csv = write_atomically(sweep_dir / SUMMARY_FILE, lambda tmp: table.to_csv(tmp, index=False))
     damaged = [
         f"job #{job.number} is not counted as completed: {job.damage} (running the sweep again reruns it)"
         for job in _in_order(manifest.jobs)
@@ -417,7 +405,7 @@ def _new_figure(panels: int, ncols: int, panel_size: tuple[float, float]) -> tup
 
 
 def _save(figure: "Figure", path: Path) -> Path:
-    return _write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    return write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
 
 
 def _line_figure(means: pd.DataFrame, spread: pd.DataFrame, key: str, metrics: list[str], seeds: int) -> "Figure":

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from launcher.run import results
+from launcher.run.jsonfile import write_json_atomic
 from launcher.sweep.manifest import now
 from launcher.sweep.tree import config_hash
 
@@ -217,7 +218,7 @@ def recorded_job(
         record["timings"]["finished"] = now()
         record["log"] = record.get("log") or _job_log(run_dir)
         try:
-            results.write_json_atomic(run_dir / results.RESULTS_FILE, record)
+            write_json_atomic(run_dir / results.RESULTS_FILE, record)
         except OSError as exc:  # e.g. no space left on device: the job cannot be recorded, so it failed
             log.error("Could not write %s: %s", run_dir / results.RESULTS_FILE, exc)
             if record["state"] == results.COMPLETED:  # a completed job that cannot say so has failed, with this error

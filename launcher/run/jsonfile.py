@@ -1,4 +1,5 @@
-"""Reading the sweep's JSON files (``manifest.json``, ``results.json``) without ever raising.
+"""Reading the sweep's JSON files (``manifest.json``, ``results.json``) without ever raising,
+and writing them (and the sweep's other files) atomically.
 
 Any file on disk may be damaged: cut short by a full disk, overwritten by hand,
 bytes that are not UTF-8, or valid JSON of another shape. The readers of a
@@ -8,11 +9,17 @@ object or a :class:`Damage` saying why it cannot be used, and its fields are
 checked against what the writer writes with :func:`field_problem`: one
 mechanism for both files (:func:`launcher.run.results.load_results`,
 :meth:`launcher.sweep.manifest.Manifest.read` say what each must hold).
+
+Every file a reader may open while it is being written (``results.json``, ``manifest.json``,
+``summary.csv``, figures) is written by :func:`write_atomically`: readers see the old file or
+the whole new one, nothing between.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, NamedTuple, Optional
@@ -48,6 +55,45 @@ def read_json_object(path: Path) -> dict[str, Any] | Damage | None:
     if not isinstance(data, dict):
         return Damage(path, f"not a JSON object but {_kind(data)}")
     return data
+
+
+def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False) -> Path:
+    """Write ``path`` through ``write(temporary path)`` and a rename over it, so that readers see
+    the old file or the whole new one; ``durable``: also on disk (the file and the rename synced)
+    before this returns, so that a crash right after leaves the new file, never a partial one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        write(tmp)
+        if durable:
+            _sync(tmp, os.O_RDONLY)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        _sync(path.parent, os.O_RDONLY)  # make the rename itself durable
+    return path
+
+
+def _sync(path: Path, flags: int) -> None:
+    """Flush a file's or a directory's content to disk."""
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as a JSON file, atomically and durably (see :func:`write_atomically`)."""
+
+    def dump(tmp: Path) -> None:
+        with open(tmp, "x", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=False, default=str)
+            f.write("\n")
+
+    write_atomically(path, dump, durable=True)
 
 
 def _kind(value: Any) -> str:

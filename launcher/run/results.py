@@ -1,7 +1,7 @@
 """Per-run outputs: the completion record, the resolved tree, the recording, provenance.
 
 ``results.json`` is the completion marker. It is written last, atomically
-(temporary file, fsync, rename), so a job killed at any point leaves either no
+(temporary file, fsync, rename: :func:`launcher.run.jsonfile.write_json_atomic`), so a job killed at any point leaves either no
 ``results.json`` or one from a finished attempt, never a partial one. A file
 damaged later all the same (a full disk, a hand edit) is read by
 :func:`load_results`, the one reader, as a :class:`~launcher.run.jsonfile.Damage`
@@ -11,10 +11,8 @@ saying why, never as an exception.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import platform
-import secrets
 import socket
 import subprocess
 from pathlib import Path
@@ -39,27 +37,6 @@ RECORDING_FILE = "recording.mat"
 COMPLETED, FAILED = "completed", "failed"
 
 _REPO_DIR = Path(__file__).resolve().parent.parent
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON so that readers see the old file or the whole new one, nothing between."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
 
 
 #: What each field of a results.json must hold, of those its readers use (a task may add fields

@@ -26,7 +26,8 @@ from typing import Any, Optional, Sequence
 
 from launcher.run import results
 from launcher.run.jsonfile import (
-    COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_number, is_text, one_of, read_json_object, short
+    COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_number, is_text, one_of, read_json_object, short,
+    write_json_atomic,
 )
 from launcher.sweep.naming import outside_sweep_dir
 
@@ -271,7 +272,7 @@ class Manifest:
             "jobs": [job.as_dict() for job in self.jobs],
         }
         try:
-            results.write_json_atomic(self.path, data)
+            write_json_atomic(self.path, data)
         except OSError as exc:  # e.g. no space left: the file keeps its last whole version, the jobs go on
             if not self._write_failed:
                 log.error("Could not write %s (%s); it keeps its last whole version, the jobs go on", self.path, exc)

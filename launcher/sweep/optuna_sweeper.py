@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from launcher.launchers.protocol import waits_for_jobs
 from launcher.sweep.fit import OBJECTIVE_KEY, Objective, probe_values, search_space
 from launcher.sweep.lock import SweepLock, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
@@ -129,7 +130,7 @@ class FitSweeper(ValidatingSweeper):
                 "a fit needs a search space: sweep at least one key, e.g. 'sheets.V1.connectivity.exc_weight=interval(0.002,0.006)'"
             )
         self.check_space(fixed, space)
-        if getattr(self.launcher, "wait_for_jobs", True) is False:
+        if not waits_for_jobs(self.launcher):
             raise ParameterError("a fit waits for each batch of trials to choose the next: hydra.launcher.wait=false is for grids")
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         with SweepLock(sweep_dir), sigterm_stops_sweep():

@@ -44,6 +44,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher import compat
+from launcher.launchers.protocol import StateChange, StateReporting, TakesJobNumbers, failure_log, failure_message, queued_job_id, returned_value
 from launcher.run.job import recorded
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
@@ -77,11 +78,6 @@ class MozaikSweeperConf:
     #: Sweep into a directory that holds files but no sweep of this program (refused by default:
     #: a sweep writes summary.csv, figures and run directories, over same-named files).
     allow_non_empty: bool = False
-
-
-#: What launchers that follow their own jobs (Slurm, local parallel) call as the jobs
-#: change: ``on_state([(index in the batch, "running"|"completed"|"failed", launcher's job id), ...])``.
-StateCallback = Callable[[List[Tuple[int, str, Optional[str]]]], None]
 
 
 class SweepFailed(CompactHydraException):
@@ -126,11 +122,9 @@ def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool
         return
     job.state = COMPLETED if ret.status == JobStatus.COMPLETED else FAILED
     if job.state == FAILED:
-        error = ret._return_value  # the exception itself; .return_value would re-raise it
-        message = str(error)
-        state = getattr(error, "state", None)  # a Slurm end state (CANCELLED, TIMEOUT...)
-        job.error = message if state and message.startswith(state) else f"{type(error).__name__}: {message}"
-        log_file = getattr(error, "log_file", None)  # the launcher's own log (Slurm's), if any
+        error = returned_value(ret)
+        job.error = failure_message(error)
+        log_file = failure_log(error)  # the launcher's own log (Slurm's), if any
         job.log = str(log_file) if log_file else None
 
 
@@ -464,7 +458,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         submitted = [job for job in earlier.jobs if job.slurm_job_id]
         if not submitted:
             return to_run
-        from launcher.launchers.slurm import refresh_states
+        from launcher.launchers.slurm_queue import refresh_states
 
         earlier.refresh(submitted)
         refresh_states(submitted)
@@ -481,7 +475,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
 
         Hydra's basic launcher runs one job at a time in this process, so it gets
         one job per launch; other launchers get whole batches and report their
-        jobs' states through ``on_state`` (see :data:`StateCallback`).
+        jobs' states through ``on_state`` (see :class:`launcher.launchers.protocol.StateReporting`).
         """
         assert self.launcher is not None and self.config is not None
         batch_size = 1 if isinstance(self.launcher, compat.basic_launcher()) else (self.max_batch_size or len(to_run) or 1)
@@ -490,7 +484,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         applied: set[int] = set()  # jobs whose results.json was looked at as they ended
         returns: List[Sequence[JobReturn]] = []
 
-        def on_state(batch: List[JobEntry], changes: List[Tuple[int, str, Optional[str]]]) -> None:
+        def on_state(batch: List[JobEntry], changes: List[StateChange]) -> None:
             for index, state, launcher_job_id in changes:
                 job = batch[index]
                 job.slurm_job_id = launcher_job_id or job.slurm_job_id
@@ -510,14 +504,15 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
                 if batch_size == 1:
                     batch[0].state, batch[0].started = RUNNING, now()
                 manifest.save(at_most_every_s=1.0)
-                if hasattr(self.launcher, "on_state"):
+                if isinstance(self.launcher, StateReporting):
                     self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
-                if hasattr(self.launcher, "job_numbers"):
+                if isinstance(self.launcher, TakesJobNumbers):
                     self.launcher.job_numbers = [job.number for job in batch]
                 results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
                 for job, ret in zip(batch, results):
-                    if ret.status == JobStatus.UNKNOWN:  # queued by a launcher that does not wait
-                        job.slurm_job_id = str(ret._return_value)
+                    queued_as = queued_job_id(ret)
+                    if queued_as is not None:  # queued by a launcher that does not wait
+                        job.slurm_job_id = queued_as
                         counted.add(job.number)
                         continue
                     _record_return(job, ret, manifest.sweep_dir, applied=job.number in applied)
