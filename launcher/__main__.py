@@ -1,6 +1,6 @@
 """The sweep tools' command line: ``python -m launcher <command> ...``.
 
-Thin on purpose: it parses the arguments and calls :mod:`launcher.report.collect` or
+Thin on purpose: it parses the arguments and calls :mod:`launcher.report` or
 :mod:`launcher.mozaik.parameter_files`.
 A new command is a subparser with a ``run`` default (see :func:`build_parser`).
 """
@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from launcher.report import collect
+from launcher.report import collect, status
 from launcher.sweep.manifest import ManifestError
 from launcher.mozaik.parameter_files import MozaikFormatError
 
 
 def _status(args: argparse.Namespace) -> int:
-    report = collect.status(args.sweep_dir)
-    print(collect.format_status(report))
+    report = status.status(args.sweep_dir)
+    print(status.format_status(report))
     return _report_problem(args, report.problem)
 
 

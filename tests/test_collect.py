@@ -12,6 +12,9 @@ import pytest
 from matplotlib.image import imread
 
 from launcher.report import collect
+from launcher.report import figures as report_figures
+from launcher.report import status as report_status
+from launcher.report import table as report_table
 from launcher.sweep.lock import SweepLock
 from launcher.sweep.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
@@ -102,7 +105,7 @@ def two_d(tmp_path: Path) -> Path:
 
 def test_one_parameter_table_has_numeric_parameter_and_metrics(tmp_path):
     sweep = fake_sweep(tmp_path / "D", {DENSITY: ["1000", "2000", "4000"]})
-    table = collect.summary_table(sweep)
+    table = report_table.summary_table(sweep)
     assert list(table.columns) == ["job", DENSITY, "state", *METRICS]
     assert table["job"].tolist() == [0, 1, 2]
     assert table[DENSITY].tolist() == [1000, 2000, 4000] and pd.api.types.is_integer_dtype(table[DENSITY])
@@ -112,7 +115,7 @@ def test_one_parameter_table_has_numeric_parameter_and_metrics(tmp_path):
 
 def test_values_stay_strings_unless_every_value_is_a_number(tmp_path):
     sweep = fake_sweep(tmp_path / "D", {"a": ["1", "x"], "b": ["0.5", "1e-3"], "c": ["'quoted'"]})
-    table = collect.summary_table(sweep)
+    table = report_table.summary_table(sweep)
     assert table["a"].tolist() == ["1", "1", "x", "x"]
     assert table["b"].tolist() == [0.5, 0.001, 0.5, 0.001]
     assert table["c"].tolist() == ["quoted"] * 4
@@ -138,7 +141,7 @@ def test_a_stale_results_json_is_not_read_as_this_jobs_result(tmp_path):
     job.config_hash = "another config"  # results.json was written by an earlier sweep with other values
     job.state = PENDING
     Manifest(sweep, [job, fake_job(sweep, 1, ["a=2"])]).save()
-    table = collect.summary_table(sweep)
+    table = report_table.summary_table(sweep)
     assert table["state"].tolist() == ["interrupted", COMPLETED]  # pending, but no process sweeps D
     assert table.loc[0, METRICS].isna().all()
 
@@ -214,7 +217,7 @@ def test_degenerate_values_never_raise(tmp_path):
 
 def test_only_parameters_that_vary_are_axes_and_file_names_are_safe(tmp_path):
     sweep = fake_sweep(tmp_path / "D", {"model/sheet": ["a b", "c"], "experiment.kick.rate": ["10"]})
-    assert collect.axis_parameters(collect.summary_table(sweep)) == ["model/sheet"]
+    assert report_figures.axis_parameters(report_table.summary_table(sweep)) == ["model/sheet"]
     assert [p.name for p in collect.collect(sweep).figures] == ["summary_model_sheet.png"]
 
 
@@ -222,10 +225,10 @@ def test_only_parameters_that_vary_are_axes_and_file_names_are_safe(tmp_path):
 
 
 def test_status_counts_and_describes_failed_jobs(two_d):
-    report = collect.status(two_d)
+    report = report_status.status(two_d)
     assert report.counts == {COMPLETED: 4, FAILED: 2, RUNNING: 0, PENDING: 0} and report.total == 6
     assert [job.number for job in report.failed] == [1, 4]
-    text = collect.format_status(report)
+    text = report_status.format_status(report)
     assert "6 jobs: 4 completed, 2 failed, 0 running, 0 pending" in text
     failed_dir = run_dirname([f"{WEIGHT}=0.002", "cell=adex"])
     assert f"{WEIGHT}=0.002 cell=adex" in text and "RuntimeError: NEST exploded" in text
@@ -239,10 +242,10 @@ def test_status_of_a_running_sweep_keeps_the_manifest_states(tmp_path):
         **{"1": {"state": RUNNING, "results": False}, "2": {"state": PENDING, "results": False}},
     )
     with SweepLock(sweep):  # as the sweeping process holds it
-        report = collect.status(sweep)
+        report = report_status.status(sweep)
         assert report.counts == {COMPLETED: 1, FAILED: 0, RUNNING: 1, PENDING: 1} and report.failed == []
-        assert "Failed" not in collect.format_status(report)
-        assert collect.summary_table(sweep)["state"].tolist() == [COMPLETED, RUNNING, PENDING]
+        assert "Failed" not in report_status.format_status(report)
+        assert report_table.summary_table(sweep)["state"].tolist() == [COMPLETED, RUNNING, PENDING]
 
 
 def test_jobs_of_a_sweep_that_ended_without_them_are_interrupted(tmp_path):
@@ -250,12 +253,12 @@ def test_jobs_of_a_sweep_that_ended_without_them_are_interrupted(tmp_path):
         tmp_path / "D", {"a": ["1", "2", "3"]},
         **{"1": {"state": RUNNING, "results": False}, "2": {"state": PENDING, "results": False}},
     )
-    report = collect.status(sweep)  # no process holds the sweep's lock: nobody runs jobs 1 and 2
+    report = report_status.status(sweep)  # no process holds the sweep's lock: nobody runs jobs 1 and 2
     assert report.counts == {COMPLETED: 1, FAILED: 0, RUNNING: 0, PENDING: 0, "interrupted": 2}
-    text = collect.format_status(report)
+    text = report_status.format_status(report)
     assert "1 completed, 0 failed, 0 running, 0 pending, 2 interrupted" in text
     assert "Interrupted jobs" in text and "running the sweep again runs it" in text
-    assert collect.summary_table(sweep)["state"].tolist() == [COMPLETED, "interrupted", "interrupted"]
+    assert report_table.summary_table(sweep)["state"].tolist() == [COMPLETED, "interrupted", "interrupted"]
 
 
 # --- the command line -----------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from typing import Callable
 import pandas as pd
 import pytest
 
-from launcher.report import collect
+from launcher.report import status as report_status
+from launcher.report import table as report_table
 from launcher.run.jsonfile import Damage
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, JobEntry, Manifest, ManifestError
 from launcher.run.results import load_results
@@ -207,9 +208,9 @@ def test_a_damaged_results_json_is_not_done_whatever_the_manifest_says(tmp_path)
     manifest = Manifest.load(sweep_dir)
     assert [job.state for job in manifest.jobs] == [COMPLETED, DAMAGED, COMPLETED]
     assert manifest.jobs[1].damage.startswith(str(sweep_dir / "a=2" / "results.json"))
-    report = collect.status(sweep_dir)
+    report = report_status.status(sweep_dir)
     assert [job.number for job in report.damaged] == [1] and report.counts[DAMAGED] == 1 and report.problem is None
-    assert "#1 a=2\n      damaged: " in collect.format_status(report)
+    assert "#1 a=2\n      damaged: " in report_status.format_status(report)
 
 
 def test_a_job_on_its_way_keeps_its_state_over_a_damaged_results_json(tmp_path):
@@ -371,11 +372,11 @@ def fake_entry(number: int, override: str) -> JobEntry:
 def test_every_job_failed_keeps_the_metric_columns_of_any_results_json(tmp_path):
     failed = {str(n): {"state": FAILED, "error": "RuntimeError: no"} for n in range(2)}
     sweep_dir = fake_sweep(tmp_path / "D", {"a": ["1", "2"]}, **failed)
-    assert collect.summary_table(sweep_dir).columns.tolist() == ["job", "a", "state"]  # no metric named anywhere
+    assert report_table.summary_table(sweep_dir).columns.tolist() == ["job", "a", "state"]  # no metric named anywhere
     # an earlier run of another config left its results.json in one run directory
     stale = fake_job(tmp_path / "old", 7, ["a=1"])  # its config hash is not job 0's
     shutil.copy(tmp_path / "old" / stale.run_dir / "results.json", sweep_dir / "a=1" / "results.json")
-    table = collect.summary_table(sweep_dir)
+    table = report_table.summary_table(sweep_dir)
     assert table.columns.tolist() == ["job", "a", "state", *METRICS]
     # job 0 is "running" in the fake manifest, but no process sweeps the directory: interrupted
     assert table["state"].tolist() == ["interrupted", FAILED] and table[METRICS].isna().all().all()

@@ -26,7 +26,7 @@ ask-and-tell API for its jobs, a batch of ``n_jobs`` trials at a time:
   simulated before (same config hash) takes that result without running;
 - ``manifest.json`` lists every trial (number, overrides, state, the values told
   to Optuna), ``summary.csv`` adds each trial's objective value(s) and marks the
-  best, and the figures show the optimisation history (:mod:`launcher.report.collect`).
+  best, and the figures show the optimisation history (:mod:`launcher.report.figures`).
 
 A fit exits 0 when at least one trial completed; its failed trials are listed.
 """

@@ -1,0 +1,123 @@
+"""A sweep's table of single values: one row per job, one column per swept parameter, its
+state, one column per metric (NaN where a job has no value), and a fit's objective columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from launcher.report.status import in_order, read_sweep
+from launcher.run.results import load_results
+from launcher.sweep.lock import is_swept
+from launcher.sweep.manifest import COMPLETED, JobEntry, Manifest
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
+    """``["a=1", "+b='x y'"]`` -> ``{"a": "1", "b": "x y"}``; deletions (``~a``) carry no value."""
+    values = {}
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep:
+            values[key.lstrip("+~")] = _unquote(value)
+    return values
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def _numeric_if_possible(column: pd.Series) -> pd.Series:
+    """The column as numbers (int where every value is an integer) if every value is one."""
+    try:
+        return pd.to_numeric(column)
+    except (ValueError, TypeError):
+        return column
+
+
+def _job_results(job: JobEntry, sweep_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The metrics of a completed job (nothing for any other), and the names of the metrics its
+    results.json holds, whatever its state or config; folds results.json into the job's entry.
+
+    A results.json written for another config (an earlier sweep into the same
+    directory) is not this job's: its metrics are not the job's, but their names say
+    which columns the model's table has when no job of this sweep has a value.
+    """
+    found = load_results(sweep_dir / job.run_dir)
+    record = job.take_results(found)
+    names = list(found["metrics"]) if isinstance(found, dict) else []
+    if record is None or job.state != COMPLETED:
+        return {}, names
+    return dict(record["metrics"]), names
+
+
+def _first_seen(dicts: Iterable[Iterable[str]]) -> list[str]:
+    """The keys of all dicts (or names of all lists), each once, in the order they first appear."""
+    return list(dict.fromkeys(key for d in dicts for key in d))
+
+
+def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None) -> pd.DataFrame:
+    """One row per job (in job order): ``job``, the swept parameters, ``state``, the metrics.
+
+    A metric has its column if any job's results.json names it, even when no job has a
+    value: a sweep whose every job failed keeps the columns of an earlier run of the
+    same directories; with no metric named anywhere, there are no metric columns.
+    ``manifest``: the sweep's, if already read (else read here, see :func:`read_sweep`).
+    """
+    sweep_dir = Path(sweep_dir)
+    manifest = manifest or read_sweep(sweep_dir)[0]
+    jobs = in_order(manifest.jobs)
+    read = [_job_results(job, sweep_dir) for job in jobs]  # also updates each job's state
+    manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
+    metrics = [values for values, _ in read]
+    params = [parse_overrides(job.overrides) for job in jobs]
+    columns: dict[str, pd.Series] = {"job": pd.Series([job.number for job in jobs], dtype="int64")}
+    for key in _first_seen(params):
+        columns[key] = _numeric_if_possible(_column(params, key))
+    columns["state"] = pd.Series([job.state for job in jobs], dtype=object)
+    for key in _first_seen([*metrics, *(names for _, names in read)]):
+        columns[key] = pd.to_numeric(_column(metrics, key), errors="coerce")  # anything but a number: NaN
+    if manifest.fit:
+        columns.update(fit_columns(jobs, manifest.fit))
+    return pd.DataFrame(columns)
+
+
+def objective_columns(fit: dict[str, Any]) -> list[str]:
+    """The table's columns of a fit's objective: ``objective`` (one value: a metric, or the loss of
+    targets), or ``objective:<metric>`` for each metric of a multi-objective fit."""
+    directions = fit.get("directions") or ["minimize"]
+    return ["objective"] if len(directions) == 1 else [f"objective:{name}" for name in fit.get("metrics", [])]
+
+
+def fit_columns(jobs: Sequence[JobEntry], fit: dict[str, Any]) -> dict[str, pd.Series]:
+    """A fit's columns: the value(s) told to the sampler for each trial (NaN: none, the trial
+    failed), and ``best``: the best trial (of several objectives, every trial no other beats in all)."""
+    names = objective_columns(fit)
+    values = np.array([job.values if job.values and len(job.values) == len(names) else [np.nan] * len(names) for job in jobs], dtype=float)
+    signs = np.array([1.0 if d == "minimize" else -1.0 for d in (fit.get("directions") or ["minimize"])])
+    scores = values.reshape(len(jobs), len(names)) * signs  # lower is better in every column
+    valid = ~np.isnan(scores).any(axis=1)
+    best = np.zeros(len(jobs), dtype=bool)
+    for i in np.flatnonzero(valid):  # not dominated: no trial at least as good in all, better in one
+        others = scores[valid]
+        best[i] = not np.any(np.all(others <= scores[i], axis=1) & np.any(others < scores[i], axis=1))
+    columns = {name: pd.Series(values[:, k] if len(jobs) else [], dtype="float64") for k, name in enumerate(names)}
+    columns["best"] = pd.Series(best, dtype=bool)
+    return columns
+
+
+def _column(rows: list[dict[str, Any]], key: str) -> pd.Series:
+    """The values of ``key`` in each row, None where a row has none."""
+    return pd.Series([row.get(key) for row in rows], dtype=object)
+
+
+def split_columns(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The parameter columns (between ``job`` and ``state``) and the metric columns (after ``state``)."""
+    columns = list(table.columns)
+    state = columns.index("state")
+    return columns[1:state], columns[state + 1 :]
