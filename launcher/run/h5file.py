@@ -8,8 +8,9 @@ cells, 1 s, 58,525 spikes, 4 voltage traces of 10,501 samples):
 - Neo's NIX format (HDF5 through nixio) stores an HDF5 object per spike
   train: 100 MB and 50 s to write;
 - NWB through pynwb (a ``Units`` table) would hold the same arrays, but
-  ``import pynwb`` alone (its namespaces loaded from YAML) takes longer than
-  the 0.2 s a whole read may take here, and Neo's NWBIO longer still;
+  ``import pynwb`` alone (its namespaces loaded from YAML) takes 0.7-1.7 s here,
+  against 0.04 s for h5py and 0.02 s for a whole read of this file, and Neo's
+  NWBIO goes through pynwb;
 - here, every spike time of a segment is one float64 array, grouped by cell
   (NWB's ragged-array convention: ``times`` and the end ``index`` of each
   cell), compressed with HDF5's own shuffle + gzip filters, which any HDF5
@@ -17,8 +18,9 @@ cells, 1 s, 58,525 spikes, 4 voltage traces of 10,501 samples):
   bit (integer time steps compress better, 1.7 bytes, but NEST's times are not
   ``step * dt`` in float64 for 18% of spikes: a decoding formula would tie the
   file to NEST's clock). Voltage is float64 too, shuffled and gzipped (4.1
-  bytes a spike of the default run, rather than 5.7). Everything together: 7
-  bytes a spike, read back in well under 0.2 s.
+  bytes a spike of the default run, rather than 5.7). Everything together: 7.4
+  bytes a spike, read back by :func:`read_h5_recording` in 0.02 s
+  (``python benchmarks/recording.py``).
 
 Layout (every name below is an HDF5 group, dataset or attribute; text is UTF-8;
 ``annotations`` attributes are JSON objects, a numpy array in them
