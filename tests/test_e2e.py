@@ -21,7 +21,7 @@ def test_density_sweep_makes_three_named_completed_runs(tmp_path):
         assert record["state"] == "completed"
         assert record["overrides"] == [name]
         assert all(isinstance(v, float) for v in record["metrics"].values())  # numbers or NaN
-        assert (sweep / name / "run_sim.log").is_file() and (sweep / name / "recording.mat").is_file()
+        assert (sweep / name / "run_sim.log").is_file() and (sweep / name / "recording.h5").is_file()
     # outputs go to the run directories only, never to the working directory
     assert sorted(p.name for p in tmp_path.iterdir()) == ["D"]
 

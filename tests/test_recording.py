@@ -29,7 +29,7 @@ def encoded(block, tmp_path):
 
 def assert_same_file_as_neo(block, tmp_path):
     ours = encoded(block, tmp_path)
-    assert results.write_recording(block, tmp_path).read_bytes()[116:] == ours[116:]
+    assert results.write_mat_recording(block, tmp_path).read_bytes()[116:] == ours[116:]
     theirs = neo_bytes(block, tmp_path / "neo.mat")
     # the first 116 bytes are the header's text, with the time of writing
     assert ours[:30] == theirs[:30] == b"MATLAB 5.0 MAT-file Platform: "
@@ -81,7 +81,7 @@ def same_mat(a, b, neo_ids, where="block"):
 
 def assert_same_content_as_neo(block, tmp_path):
     """write_recording's file holds what Neo's writer writes for the block (whose trains it builds), neo_id aside."""
-    ours = results.write_recording(block, tmp_path)
+    ours = results.write_mat_recording(block, tmp_path)
     theirs = tmp_path / "neo.mat"
     neo.io.NeoMatlabIO(str(theirs)).write_block(block)
     neo_ids = []
@@ -210,6 +210,78 @@ def test_what_the_encoder_does_not_cover_is_written_by_neo_s_writer(tmp_path, an
         theirs = neo_bytes(block, tmp_path / "neo.mat")
     except Exception as exc:  # what scipy refuses, write_recording refuses the same way
         with pytest.raises(type(exc)):
-            results.write_recording(block, tmp_path)
+            results.write_mat_recording(block, tmp_path)
     else:
-        assert results.write_recording(block, tmp_path).read_bytes()[116:] == theirs[116:]
+        assert results.write_mat_recording(block, tmp_path).read_bytes()[116:] == theirs[116:]
+
+
+def spike_trains(block):
+    """The block's spike trains by (population, index in it)."""
+    return {(st.annotations["source_population"], st.annotations["source_index"]): st for st in block.segments[0].spiketrains}
+
+
+def simulated(compose_cfg, *overrides):
+    from launcher.model import network
+    from launcher.model.simulator import simulator_session
+
+    cfg = compose_cfg(*SMALL, *overrides)
+    with simulator_session(cfg) as sim:
+        return network.simulate(sim, cfg)
+
+
+def test_recording_h5_holds_the_block_recording_mat_held_for_the_same_run(compose_cfg, tmp_path):
+    recording = simulated(compose_cfg, "sheets.V1.recording.v_cells=3")
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    old_dir.mkdir(), new_dir.mkdir()
+    results.write_mat_recording(recording.block, old_dir)
+    results.write_recording(recording.block, new_dir)
+    assert not (new_dir / results.MAT_RECORDING_FILE).exists() and not (old_dir / results.RECORDING_FILE).exists()
+    old, new = results.read_recording(old_dir), results.read_recording(new_dir)  # a run directory of before still reads
+    old_trains, new_trains = spike_trains(old), spike_trains(new)
+    assert len(new_trains) == 200 and old_trains.keys() == new_trains.keys()
+    assert sum(len(st) for st in new_trains.values()) == len(recording.block.segments[0].spiketrains.multiplexed[1]) > 0
+    for key, theirs in old_trains.items():
+        ours = new_trains[key]
+        assert ours.magnitude.tobytes() == theirs.magnitude.tobytes() and ours.dtype == theirs.dtype == np.float64  # bit for bit
+        assert ours.units == theirs.units and ours.t_start == theirs.t_start and ours.t_stop == theirs.t_stop
+        assert ours.annotations == theirs.annotations
+    assert [st.annotations["channel_id"] for st in new.segments[0].spiketrains] == [
+        st.annotations["channel_id"] for st in old.segments[0].spiketrains
+    ]
+    (old_v,), (new_v,) = old.segments[0].analogsignals, new.segments[0].analogsignals
+    assert new_v.shape == old_v.shape == (old_v.shape[0], 6) and np.array_equal(new_v.magnitude, old_v.magnitude)
+    assert new_v.units == old_v.units and new_v.sampling_rate == old_v.sampling_rate and new_v.t_start == old_v.t_start
+    assert np.array_equal(new_v.annotations["channel_ids"], old_v.annotations["channel_ids"])
+    assert new.name == old.name and new.annotations == old.annotations and new.rec_datetime == old.rec_datetime
+    assert (new_dir / results.RECORDING_FILE).stat().st_size * 3 < (old_dir / results.MAT_RECORDING_FILE).stat().st_size
+
+
+def test_recording_h5_reads_with_h5py_alone_as_its_layout_says(compose_cfg, tmp_path):
+    import h5py
+
+    recording = simulated(compose_cfg)
+    results.write_recording(recording.block, tmp_path)
+    # the one-liner of launcher/run/h5file.py and the README
+    s = h5py.File(tmp_path / "recording.h5")["segments/0/spikes"]; trains = np.split(s["times"][:], s["index"][:-1])  # noqa: E702
+    for population in ("exc", "inh"):
+        label = f"V1_{population}"
+        by_index = {int(i): t for p, i, t in zip(s["source_population"][:], s["source_index"][:], trains) if p.decode() == label}
+        times = recording.spike_times(population)
+        assert len(by_index) == len(times) and all(np.array_equal(by_index[i], t) for i, t in enumerate(times))
+    assert list(s["channel_id"][:]) == list(recording.block.segments[0].spiketrains.all_channel_ids)
+
+
+@pytest.mark.parametrize("cells", [5, 0])
+def test_spike_cells_saves_the_spikes_of_the_first_cells_or_none_and_leaves_the_metrics(compose_cfg, tmp_path, cells):
+    full, part = tmp_path / "full", tmp_path / "part"
+    run(compose_cfg(*SMALL), full, overrides=[])
+    run(compose_cfg(*SMALL, f"sheets.V1.recording.spike_cells={cells}"), part, overrides=[])
+    assert results.read_results(part)["metrics"] == results.read_results(full)["metrics"]
+    all_trains, kept = spike_trains(results.read_recording(full)), spike_trains(results.read_recording(part))
+    assert sorted(kept) == sorted((f"V1_{p}", i) for p in ("exc", "inh") for i in range(cells))
+    assert all(np.array_equal(st.magnitude, all_trains[key].magnitude) for key, st in kept.items())
+    if cells:
+        assert sum(len(st) for st in kept.values()) > 0
+    v = results.read_recording(part).segments[0].analogsignals
+    assert [sig.shape for sig in v] == [sig.shape for sig in results.read_recording(full).segments[0].analogsignals]
+    assert (part / "recording.h5").stat().st_size < (full / "recording.h5").stat().st_size

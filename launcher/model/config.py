@@ -84,9 +84,13 @@ class InitialPotential:
 
 @dataclass
 class Recording:
-    """What each population records besides spikes (spikes are always recorded)."""
+    """What the run's recording file keeps. The simulator records every cell's spikes all the same
+    (the metrics need them); ``spike_cells`` only chooses what is saved, to keep a large sweep's files small."""
 
     v_cells: int = param("cells per population", ge=0)
+    #: Cells per population whose spikes are saved, the first ones (those whose v is recorded; in a
+    #: random network as good a sample as any): None saves every cell's, 0 none.
+    spike_cells: Optional[int] = param("cells per population", ge=0, default=None)
 
 
 @dataclass

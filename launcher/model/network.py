@@ -92,6 +92,37 @@ def sheet_recording(sim: ModuleType, pops: dict[str, Any], name: str) -> neo.Blo
     return block
 
 
+def first_cells(block: neo.Block, per_population: int | None) -> neo.Block:
+    """The block with the spike trains of only the first ``per_population`` cells of each population
+    (by ``source_index``; None: the block itself), still in multiplexed form: what the run saves
+    when ``sheets.V1.recording.spike_cells`` is set. The v signals are kept."""
+    if per_population is None or not block.segments:
+        return block
+    trains = block.segments[0].spiketrains
+    annotations = dict(getattr(trains, "_annotations", None) or {})
+    if not len(trains):
+        return block
+    channels = np.asarray(trains.all_channel_ids)
+    keep = np.asarray(annotations["source_index"]) < per_population
+    channel_of_spike, times = trains.multiplexed
+    spiking = np.isin(channel_of_spike, channels[keep])
+    copy = neo.Block(name=block.name, description=block.description, rec_datetime=block.rec_datetime, **block.annotations)
+    segment = neo.Segment(name=block.segments[0].name, **block.segments[0].annotations)
+    segment.analogsignals = block.segments[0].analogsignals
+    copy.segments.append(segment)
+    if keep.any():
+        segment.spiketrains = SpikeTrainList.from_spike_time_array(
+            times[spiking], np.asarray(channel_of_spike)[spiking], channels[keep], t_start=trains.t_start,
+            t_stop=trains.t_stop, units=times.units, **{key: value[keep] if _per_train(value, channels) else value for key, value in annotations.items()},
+        )
+    return copy
+
+
+def _per_train(value: Any, channels: np.ndarray) -> bool:
+    """An annotation of a SpikeTrainList that holds one value per train."""
+    return isinstance(value, np.ndarray) and value.shape == channels.shape
+
+
 def population_label(population: str) -> str:
     """PyNN label of a population of the V1 sheet (kept in every recorded spike train)."""
     return f"V1_{population}"

@@ -21,7 +21,7 @@ from launcher.run.job import current_record, current_run_dir
 def run(cfg: DictConfig) -> dict[str, float]:
     """Simulate the tree ``cfg`` (the default model's) in the job's run directory; its single values."""
     from launcher.model.analysis import single_values
-    from launcher.model.network import simulate
+    from launcher.model.network import first_cells, simulate
     from launcher.model.simulator import simulator_session
 
     record = current_record()
@@ -34,7 +34,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     timings["simulate_s"] = round(time.perf_counter() - t0 - timings["setup_s"], 3)
 
     t1 = time.perf_counter()
-    results.write_recording(recording.block, current_run_dir())
+    results.write_recording(first_cells(recording.block, cfg.sheets.V1.recording.spike_cells), current_run_dir())
     record["population_sizes"] = recording.sizes
     metrics = single_values(recording.spike_times("exc"), recording.spike_times("inh"), recording.t_start, recording.t_stop)
     timings["analysis_s"] = round(time.perf_counter() - t1, 3)

@@ -22,6 +22,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from launcher.run.jsonfile import NUMBERS, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object
+from launcher.run.h5file import read_h5_recording, write_h5_recording  # noqa: F401  (read_h5_recording: public here)
 from launcher.run.matfile import NotEncodable, mat5_file
 
 if TYPE_CHECKING:
@@ -31,7 +32,10 @@ RESULTS_FILE = "results.json"
 PARAMETERS_FILE = "parameters.yaml"
 #: The same resolved tree in mozaik's parameter-file format (what mozaik run scripts read).
 MOZAIK_PARAMETERS_FILE = "parameters"
-RECORDING_FILE = "recording.mat"
+#: The run's recording (launcher/run/h5file.py: the layout, and why HDF5).
+RECORDING_FILE = "recording.h5"
+#: The recording of run directories written before recording.h5 (Neo's MATLAB format): still read.
+MAT_RECORDING_FILE = "recording.mat"
 
 #: States a results.json can hold.
 COMPLETED, FAILED = "completed", "failed"
@@ -92,7 +96,25 @@ def write_parameters(tree: Mapping[str, Any], run_dir: Path, tuples: Sequence[st
 
 
 def write_recording(block: neo.Block, run_dir: Path) -> Path:
-    """Save the run's Neo block (spikes, and v where recorded) in Neo's MATLAB format.
+    """Save the run's Neo block (spikes, and v where recorded) as ``recording.h5``: a tenth of the
+    size of :func:`write_mat_recording`'s file, read back ten times faster (launcher/run/h5file.py)."""
+    return write_h5_recording(block, Path(run_dir) / RECORDING_FILE)
+
+
+def read_recording(run_dir: Path) -> neo.Block:
+    """The Neo block of a run's recording: ``recording.h5``, or the ``recording.mat`` of a run
+    directory written before it. The spike trains of recording.h5 are built only when iterated."""
+    path = Path(run_dir) / RECORDING_FILE
+    if path.exists() or not (Path(run_dir) / MAT_RECORDING_FILE).exists():
+        return read_h5_recording(path)
+    from neo.io import NeoMatlabIO
+
+    return NeoMatlabIO(str(Path(run_dir) / MAT_RECORDING_FILE)).read_block()
+
+
+def write_mat_recording(block: neo.Block, run_dir: Path) -> Path:
+    """Save the run's Neo block in Neo's MATLAB format, as ``recording.mat`` (the recording's
+    format before recording.h5: for comparison, and for whoever needs MATLAB files).
 
     The file holds what ``neo.io.NeoMatlabIO(path).write_block(block)`` writes
     (byte for byte; for spike trains still in multiplexed form, but for the
@@ -104,7 +126,7 @@ def write_recording(block: neo.Block, run_dir: Path) -> Path:
     """
     from neo.io import NeoMatlabIO
 
-    path = Path(run_dir) / RECORDING_FILE
+    path = Path(run_dir) / MAT_RECORDING_FILE
     variables = {"block": _neo_matlab_struct(NeoMatlabIO(str(path)), block)}
     try:
         data = mat5_file(variables)
@@ -115,13 +137,6 @@ def write_recording(block: neo.Block, run_dir: Path) -> Path:
     else:
         path.write_bytes(data)
     return path
-
-
-def read_recording(run_dir: Path) -> neo.Block:
-    """The Neo block of a run's recording."""
-    from neo.io import NeoMatlabIO
-
-    return NeoMatlabIO(str(Path(run_dir) / RECORDING_FILE)).read_block()
 
 
 def _neo_matlab_struct(io: Any, block: neo.Block) -> dict[str, Any]:
