@@ -39,6 +39,11 @@ TASK_KEY = "task"
 RUN_CONFIG_KEYS = (*NOT_THE_MODELS, TASK_KEY)
 
 
+#: Task functions that moved, by the name model configs imported before hold (``import-mozaik``
+#: wrote ``launcher.external.run_script`` until the package was laid out by concern).
+MOVED_TASKS = {"launcher.external.run_script": "launcher.mozaik.script_task.run_script"}
+
+
 def model_tree(cfg: DictConfig) -> DictConfig:
     """The model's tree: the config without its run settings (Hydra's node, ``task``)."""
     return OmegaConf.masked_copy(cfg, [key for key in cfg if key not in RUN_CONFIG_KEYS])
@@ -58,6 +63,7 @@ def task_of(cfg: DictConfig) -> tuple[Callable[..., Any], dict[str, Any], dict[s
     spec = OmegaConf.to_container(node, resolve=True)
     assert isinstance(spec, dict)
     target = spec.pop("_target_")
+    target = MOVED_TASKS.get(target, target)
     settings = {key: spec.pop(key) for key in list(spec) if key.startswith("_") and key.endswith("_")}
     # A model's module may sit in the user's own folder, where run_sim.py is started from: the
     # working directory is searched too (last, so that it shadows no installed package), as

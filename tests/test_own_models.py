@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, check_completed_sweep, run_command, run_dirs, sweep_dir_of, write_example
+from support import REPO, check_completed_sweep, readme_example, run_command, run_dirs, sweep_dir_of, write_example
 
 OWN_APP = "1. Your own Hydra app"
 MODEL_OPTION = "2. A model option of run_sim.py"
@@ -143,6 +143,21 @@ def test_mozaik_model_directory_imported_and_swept_through_run_sim(tmp_path: Pat
     check_mozaik_sweep(model, sweep)
     summary = (sweep / "summary.csv").read_text().splitlines()
     assert summary[0].split(",")[-1] == "rate_hz" and len(summary) == 5
+
+
+def test_a_mozaik_model_imported_before_the_package_was_laid_out_still_runs(tmp_path: Path) -> None:
+    """import-mozaik wrote ``launcher.external.run_script`` as the task until the package moved it to
+    launcher.mozaik.script_task: configs imported then still sweep."""
+    model, _ = run_mozaik_example(tmp_path)
+    config = tmp_path / "mozaik_conf" / "model" / "my_model.yaml"
+    text = config.read_text()
+    assert "_target_: launcher.mozaik.script_task.run_script" in text
+    config.write_text(text.replace("launcher.mozaik.script_task.run_script", "launcher.external.run_script"))
+    shutil.rmtree(model / "multirun")
+    _, sweep_command = readme_example(MOZAIK_MODEL)[1]
+    swept = run_command(sweep_command, model)
+    assert swept.returncode == 0, swept.stderr
+    check_mozaik_sweep(model, sweep_dir_of(model))
 
 
 #: A stand-in for an LSV1M run script: mozaik's command line, its single values from the tree it was given.

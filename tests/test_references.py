@@ -1,7 +1,11 @@
-"""A change of a key under a reference to a whole node, pinned: mozaik's semantics for an imported
-mozaik tree (the referring node is a copy), a clear refusal for an interpolation of a whole node in any
-Hydra config. The same on every OmegaConf: 2.3 refuses such an override, 2.4 writes it through to the
-node referred to, and neither happens here."""
+"""A change of a key under a reference to a whole node, pinned. In an imported mozaik tree the
+referring node is a copy, as mozaik's references are (``parameters`` expands a ref() of a node into a
+``tree_copy()``): a change under it changes that copy alone, a change of the node referred to reaches
+every copy. mozaik itself refuses the first (its ``load_parameters`` applies the changes before it
+expands the references: a TypeError); here it does what it says. In any other Hydra config, a change
+under an interpolation of a whole node is refused with what to do instead. The same on every
+OmegaConf: 2.3 refuses such an override, 2.4 writes it through to the node referred to, and neither
+happens here."""
 
 from __future__ import annotations
 
@@ -89,6 +93,13 @@ def mozaik_tree(key: str, value: object, references_first: bool) -> dict:
 )
 def test_a_change_under_a_mozaik_reference_is_what_mozaik_makes(imported: Path, key: str, value: object, references_first: bool) -> None:
     assert composed(imported, f"{key}={value}") == mozaik_tree(key, value, references_first)
+
+
+def test_mozaik_itself_refuses_a_change_under_a_reference() -> None:
+    """Why the copy semantics are a choice: mozaik's load order (changes, then references) fails."""
+    tree = parameters.ParameterSet(TREE).tree_copy()
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        tree.replace_values(**{"sheets.l23.params.density": 5})
 
 
 def test_an_imported_reference_to_a_node_is_a_copy_of_references_to_its_leaves(imported: Path) -> None:
