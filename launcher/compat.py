@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copyreg
 import importlib.metadata
+import inspect
 import io
 import logging
 import os
@@ -43,7 +44,7 @@ import sys
 from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from omegaconf import DictConfig, Node
+from omegaconf import DictConfig, Node, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -275,3 +276,13 @@ def add_resolver(name: str, resolver: Callable[..., Any]) -> None:
 
     BaseContainer._resolvers[name] = resolver
 
+
+def register_resolver(name: str, resolver: Callable[..., Any]) -> None:
+    """Register (or replace) a resolver by OmegaConf's public API on every OmegaConf: its
+    ``register_resolver`` from 2.4 on (2.4 deprecates ``register_new_resolver``), its
+    ``register_new_resolver`` before (2.3's ``register_resolver`` is the legacy one, without
+    ``replace`` and with other semantics)."""
+    if "replace" in inspect.signature(OmegaConf.register_resolver).parameters:
+        OmegaConf.register_resolver(name, resolver, replace=True)
+    else:
+        OmegaConf.register_new_resolver(name, resolver, replace=True)
