@@ -13,7 +13,7 @@ private name                                       why                          
 ``ConfigLoaderImpl._apply_overrides_to_config``    a job's overrides applied as Hydra applies them  full composition (``load_sweep_config``)
 ``hydra._internal...get_overrides_dirname``        ``hydra.job.override_dirname`` as Hydra makes it full composition / Hydra's ``run_job``
 ``hydra.core.utils._flush_loggers``                a lean job flushes logs as ``run_job`` does      flush the root logger's handlers
-``hydra._internal.utils.get_args_parser``          run_sim.py's command line read as Hydra reads it the early key check is skipped
+``hydra._internal.utils.get_args_parser``          run_sim.py's command line read as Hydra reads it kept if it reads the attributes used, else the early key check is skipped
 ``Override._get_value_element_as_str``             a value written in Hydra's override syntax       a plain formatter (checked by parsing)
 ``Override(_value=...)``                           a simple ``key=value`` line without the parser   Hydra's override parser
 ``omegaconf._utils.get_omega_conf_dumper``         ``.hydra/`` YAML rendered as ``to_yaml`` does    Hydra's ``run_job`` (no lean runner)
@@ -28,13 +28,17 @@ node ``__dict__`` (``_flags_cache``) pickling      a copy of the base ten times 
 :data:`VERIFIED` holds the versions these were verified on (the fast paths' outputs
 compared with the public paths', tests/test_fast_paths.py). On any other installed
 version, or with ``MOZAIK_LAUNCHER_FAST_PATHS=0`` in the environment, every function
-here takes its public path and the sweep says so once: slower, never different.
+here takes its public path and the sweep says so once: slower, never different. The one
+exception is Hydra's command-line parser, which has no public path and only lets the early
+key check run: it is kept wherever it still gives what the check reads (:func:`hydra_args_parser`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import importlib.metadata
+import inspect
 import io
 import logging
 import os
@@ -43,7 +47,7 @@ import sys
 from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from omegaconf import DictConfig, Node
+from omegaconf import DictConfig, Node, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -230,16 +234,30 @@ def omegaconf_yaml_dumper() -> Any:
     return get_omega_conf_dumper()
 
 
+#: What the early key check reads of the namespace Hydra's parser gives (``launcher/sweep/argv_checks.py``).
+_ARGS_READ = ("overrides", "config_path", "config_name", "config_dir", "multirun", "shell_completion", "info", "help", "hydra_help")
+
+
 def hydra_args_parser() -> Optional[Any]:
-    """The argparse parser ``@hydra.main`` reads its command line with; None on an unverified Hydra
-    (Hydra has no public way to read its command line)."""
-    if not verified():
-        return None
+    """The argparse parser ``@hydra.main`` reads its command line with, or None (then the early key
+    check is skipped and Hydra's own error names a misspelled key, without suggestions).
+
+    On an unverified Hydra the parser is still Hydra's own (so it reads argv as Hydra will), kept
+    only if it exists and parses an empty command line into every attribute the check reads: the
+    check refuses a command line only when Hydra's public compose API fails on a missing key, so a
+    parser that changed otherwise can only make it skip, never refuse what Hydra accepts."""
     try:
         from hydra._internal.utils import get_args_parser
-    except ImportError:
+
+        parser = get_args_parser()
+        if not verified():
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                args = parser.parse_args([])
+            if not all(hasattr(args, name) for name in _ARGS_READ):
+                return None
+    except (Exception, SystemExit):  # noqa: BLE001 - moved, renamed or changed: no early check
         return None
-    return get_args_parser()
+    return parser
 
 
 def override_value_text(value: Any) -> str:
@@ -275,3 +293,13 @@ def add_resolver(name: str, resolver: Callable[..., Any]) -> None:
 
     BaseContainer._resolvers[name] = resolver
 
+
+def register_resolver(name: str, resolver: Callable[..., Any]) -> None:
+    """Register (or replace) a resolver by OmegaConf's public API on every OmegaConf: its
+    ``register_resolver`` from 2.4 on (2.4 deprecates ``register_new_resolver``), its
+    ``register_new_resolver`` before (2.3's ``register_resolver`` is the legacy one, without
+    ``replace`` and with other semantics)."""
+    if "replace" in inspect.signature(OmegaConf.register_resolver).parameters:
+        OmegaConf.register_resolver(name, resolver, replace=True)
+    else:
+        OmegaConf.register_new_resolver(name, resolver, replace=True)

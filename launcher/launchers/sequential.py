@@ -430,7 +430,7 @@ class JobRunner:
         """One job exactly as Hydra's basic launcher runs it."""
         sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         with open_dict(sweep_config):
-            sweep_config.hydra.job.id = idx
+            sweep_config.hydra.job.id = str(idx)  # declared a str: OmegaConf 2.4 warns on an int
             sweep_config.hydra.job.num = idx
         ret = run_job(
             hydra_context=self.hydra_context,

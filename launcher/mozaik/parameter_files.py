@@ -101,6 +101,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import yaml
 from omegaconf import OmegaConf
 
+from launcher import compat
+
 
 class MozaikFormatError(ValueError):
     """A parameter file or tree that cannot be read, resolved, written or imported; the message says where and why."""
@@ -1755,7 +1757,7 @@ def _resolve_expr(template: Any, *values: Any) -> int | float:
 
 
 # Registered at import (launcher/__init__.py imports this module): any composition of an imported config has it.
-OmegaConf.register_new_resolver(EXPR_RESOLVER, _resolve_expr, replace=True)
+compat.register_resolver(EXPR_RESOLVER, _resolve_expr)
 
 
 def from_hydra(tree: Any, *, tuples: Iterable[str] = ()) -> Any:

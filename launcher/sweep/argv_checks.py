@@ -130,11 +130,11 @@ def unknown_keys(line: CommandLine, app_dir: Path) -> list[str]:
     if _within_schema(line):
         return []
     try:
-        initialized = _initialize(line.config_path, app_dir)
-        with initialized, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Hydra warns again when it composes
-            lines = _composed_lines(line)
-            return [] if lines is None else _compose_failures(line.config_name, lines)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Hydra warns again when it initialises and composes
+            with _initialize(line.config_path, app_dir):
+                lines = _composed_lines(line)
+                return [] if lines is None else _compose_failures(line.config_name, lines)
     except Exception:  # noqa: BLE001 - a failure to initialise or compose is Hydra's to report
         return []
 

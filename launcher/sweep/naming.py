@@ -19,6 +19,8 @@ from typing import Any, Iterable
 
 from omegaconf import OmegaConf, open_dict, read_write
 
+from launcher import compat
+
 #: File names are limited to 255 bytes on the file systems of clusters and laptops.
 MAX_NAME_BYTES = 255
 #: Hex digits of the hash appended to a name that had to be altered (40 bits).
@@ -112,4 +114,4 @@ def _resolve_run_dirname(overrides: object, exclude_keys: object = ()) -> str:
     return run_dirname(plain(overrides), plain(exclude_keys))
 
 
-OmegaConf.register_new_resolver("run_dirname", _resolve_run_dirname, replace=True)
+compat.register_resolver("run_dirname", _resolve_run_dirname)
