@@ -4,6 +4,7 @@ a manifest) and on a real small sweep (the recordings, the README's example as w
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -152,3 +153,13 @@ def test_the_readme_example_runs_as_written(real):
     for seed, run_dir in zip(table["pynn_seed"], table["run_dir"]):
         line = next(line for line in proc.stdout.splitlines() if line.endswith(f" in D/{Path(run_dir).name}"))
         assert line.startswith(f"job {seed - 1}, seed {seed}: ") and int(line.split(": ")[1].split()[0]) > 0
+
+
+def test_the_benchmark_ends_with_its_json_line(tmp_path):
+    bench = Path(__file__).resolve().parent.parent / "benchmarks" / "load.py"
+    proc = subprocess.run([sys.executable, str(bench), "--jobs", "200", "--repeats", "1", "--dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures = json.loads(proc.stdout.splitlines()[-1])
+    assert figures["jobs"] == figures["load_rows"] == 200 and figures["stock_json_pandas_rows"] == 199  # 1 never wrote one
+    assert 0 < figures["load_s"] < 60 and figures["load_over_stock"] > 0
