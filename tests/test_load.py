@@ -101,7 +101,9 @@ def test_a_directory_of_no_sweep_or_another_programs_manifest_is_refused(tmp_pat
 @pytest.mark.parametrize(
     "line",
     ["a=1", "a=-7", "a=0.5", "a=1e-3", "a=1.", "a=true", "a=False", "a=null", "a=lif", "a='2000'", "a='x y'",
-     "a=[1,2]", "a={b: 1}", "+a=2", "a.b_c=0.25", "a=inf", "a=nan", "a=1_000", "a=${b}"],
+     "a=[1,2]", "a={b: 1}", "+a=2", "a.b_c=0.25", "a=inf", "a=nan", "a=1_000", "a=${b}", "a=1.5e-05", "a=-2.5E+3",
+     "a=.5", "a=007.5", "a=007", "a=+3", "a=1e5", "a=1.e2", "a=1_0.5", "a=1e",
+     "a=1e05", "a=0.5", "a=00.5", "a=0e1", "a=-0.0"],
 )  # fmt: skip
 def test_a_value_is_what_hydras_parser_reads(line):
     expected = OverridesParser.create().parse_override(line).value()
