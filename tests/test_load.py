@@ -16,7 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 import launcher
 from launcher.report import load as report_load
-from launcher.report.table import hydra_value, summary_table
+from launcher.report.table import hydra_value, parse_overrides, summary_table
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, MANIFEST_FILE, Manifest, ManifestError
 from support import SMALL, run_cli, run_command, write_example
 from test_collect import METRICS, fake_metrics, fake_sweep
@@ -110,6 +110,12 @@ def test_a_value_is_what_hydras_parser_reads(line):
     value = hydra_value(line)
     assert type(value) is type(expected)
     assert value == expected or (isinstance(value, float) and math.isnan(value) and math.isnan(expected))
+
+
+def test_a_value_hydra_cannot_read_is_its_text_and_lists_are_each_rows_own():
+    assert hydra_value("a=[1,") == "[1," and hydra_value("a='x") == "'x"  # a hand-edited manifest
+    first, second = (parse_overrides(["a=[1,2]", "~b"], typed=True) for _ in range(2))
+    assert first == {"a": [1, 2]} and first["a"] is not second["a"]
 
 
 def test_importing_launcher_imports_no_pandas_and_load_is_found():

@@ -24,24 +24,16 @@ from launcher.sweep.compose import simple_override
 from launcher.sweep.manifest import COMPLETED, JobEntry, Manifest
 
 
-def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
-    """``["a=1", "+b='x y'"]`` -> ``{"a": "1", "b": "x y"}``; deletions (``~a``) carry no value."""
+def parse_overrides(overrides: Sequence[str], typed: bool = False) -> dict[str, Any]:
+    """``["a=1", "+b='x y'", "c=true"]`` -> ``{"a": "1", "b": "x y", "c": "true"}``; ``typed``:
+    each value as Hydra reads it (:func:`hydra_value`): ``{"a": 1, "b": "x y", "c": True}``.
+    Deletions (``~a``) carry no value."""
     values = {}
     for override in overrides:
-        key, sep, value = override.partition("=")
+        key, sep, text = override.partition("=")
         if sep:
-            values[key.lstrip("+~")] = _unquote(value)
-    return values
-
-
-def override_values(overrides: Sequence[str]) -> dict[str, Any]:
-    """``["a=1", "+b='x y'", "c=true"]`` -> ``{"a": 1, "b": "x y", "c": True}``: each value as
-    Hydra reads it (int, float, bool, None, str, list, dict); deletions (``~a``) carry no value."""
-    values = {}
-    for override in overrides:
-        key, sep, _ = override.partition("=")
-        if sep:
-            value = hydra_value(override)
+            value = hydra_value(override) if typed else _unquote(text)
+            # a list or dict of the cache is shared: each job gets its own, to change as it likes
             values[key.lstrip("+~")] = copy.deepcopy(value) if isinstance(value, (list, dict)) else value
     return values
 
@@ -67,7 +59,7 @@ def hydra_value(override: str) -> Any:
     except HydraException:
         parsed = None
     if parsed is None or parsed.is_sweep_override():
-        return _unquote(override.partition("=")[2])
+        return _unquote(text)
     return parsed.value()
 
 
@@ -141,7 +133,7 @@ def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None, fu
     ``manifest``: the sweep's, if already read (else read here, see :func:`read_sweep`).
 
     ``full`` (for :func:`launcher.report.load.load`): parameters as Hydra reads their overrides
-    (:func:`override_values`: ``true`` a bool, ``'1'`` a string) rather than numbers where every
+    (:func:`parse_overrides` ``typed``: ``true`` a bool, ``'1'`` a string) rather than numbers where every
     value is one (summary.csv), and two more columns at the end: ``run_dir`` (the sweep directory
     joined with the job's) and ``duration_s`` (its run's ``timings.total_s``, NaN if none).
     """
@@ -151,7 +143,7 @@ def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None, fu
     read = [_job_results(job, str(sweep_dir)) for job in jobs]  # also updates each job's state
     manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
     metrics = [values for values, _, _ in read]
-    params = [(override_values if full else parse_overrides)(job.overrides) for job in jobs]
+    params = [parse_overrides(job.overrides, typed=full) for job in jobs]
     columns: dict[str, pd.Series] = {"job": pd.Series([job.number for job in jobs], dtype="int64")}
     for key in _first_seen(params):
         values = [row.get(key) for row in params]
