@@ -5,7 +5,7 @@ chosen rows, one at a time.
 The table is :func:`launcher.report.table.summary_table`'s (the table behind summary.csv and
 the figures), with the parameters as Hydra reads them and the ``run_dir`` and ``duration_s``
 columns: one reader of a sweep, whether for the CSV or for a session. It reads only the
-manifest and the jobs' results.json (0.7 s for 10,000 jobs: ``python benchmarks/load.py``);
+manifest and the jobs' results.json (0.6 to 0.7 s for 10,000 jobs: ``python benchmarks/load.py``);
 the recordings, far larger, are read only when asked for.
 """
 
