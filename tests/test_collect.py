@@ -56,7 +56,7 @@ def fake_job(
             "metrics": {**fake_metrics(overrides), **(metrics or {})} if state == COMPLETED else {},
             "overrides": list(overrides),
             "config_hash": job.config_hash,
-            "timings": {"started": "2024-01-01T00:00:00+00:00", "finished": "2024-01-01T00:01:00+00:00"},
+            "timings": {"started": "2024-01-01T00:00:00+00:00", "total_s": 60.0, "finished": "2024-01-01T00:01:00+00:00"},
         }
         if state == FAILED:
             record["error"] = error

@@ -23,20 +23,26 @@ from launcher.sweep.manifest import (
 STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, INTERRUPTED, DAMAGED)
 
 
-def read_sweep(sweep_dir: Path) -> tuple[Manifest, Optional[str]]:
+def read_sweep(sweep_dir: Path, rebuild_missing: bool = False) -> tuple[Manifest, Optional[str]]:
     """The sweep's manifest; if it is damaged, the jobs its run directories tell of, with a
     message saying so (what can still be reported is); a :class:`ManifestError` for a missing
-    manifest or another program's."""
+    manifest or another program's. ``rebuild_missing``: a missing manifest too is rebuilt from
+    the run directories, if any holds a results.json (a sweep killed before it wrote one, run
+    directories copied without it)."""
     manifest = Manifest.read(sweep_dir)
     if not isinstance(manifest, ManifestError):
         return manifest, None
-    if manifest.kind != ManifestError.DAMAGED:
+    missing = manifest.kind == ManifestError.MISSING
+    if manifest.kind != ManifestError.DAMAGED and not (missing and rebuild_missing):
         raise manifest
+    rebuilt = Manifest.rebuild(sweep_dir)
+    if missing and not rebuilt.jobs:
+        raise manifest  # no manifest and no run directory: not a sweep directory
     problem = (
-        f"{manifest}. Reported instead: the run directories that hold a results.json (job numbers, "
+        f"{manifest}{'' if missing else '.'} Reported instead: the run directories that hold a results.json (job numbers, "
         "and jobs without one, are not known until the sweep runs again and rebuilds the manifest)"
     )
-    return Manifest.rebuild(sweep_dir), problem
+    return rebuilt, problem
 
 
 @dataclass

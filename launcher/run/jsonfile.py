@@ -36,25 +36,37 @@ class Damage:
         return f"{self.path}: {self.why}"
 
 
-def read_json_object(path: Path) -> dict[str, Any] | Damage | None:
+def read_json_object(path: Path | str) -> dict[str, Any] | Damage | None:
     """The JSON object a file holds; a :class:`Damage` if it is anything else (not UTF-8, not
     JSON, JSON but not an object, unreadable); None if there is no such file."""
-    path = Path(path)
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(_read_bytes(path).decode("utf-8"))
     except FileNotFoundError:
         return None
     except UnicodeDecodeError as exc:
-        return Damage(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return Damage(Path(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except RecursionError:  # nested deeper than the parser goes
-        return Damage(path, "not JSON that can be read (nested too deeply)")
+        return Damage(Path(path), "not JSON that can be read (nested too deeply)")
     except ValueError as exc:  # JSONDecodeError, and integers too long to convert
-        return Damage(path, f"not valid JSON ({exc})")
+        return Damage(Path(path), f"not valid JSON ({exc})")
     except OSError as exc:  # a directory, no permission...
-        return Damage(path, f"cannot be read ({exc.strerror or exc})")
+        return Damage(Path(path), f"cannot be read ({exc.strerror or exc})")
     if not isinstance(data, dict):
-        return Damage(path, f"not a JSON object but {_kind(data)}")
+        return Damage(Path(path), f"not a JSON object but {_kind(data)}")
     return data
+
+
+def _read_bytes(path: Path | str) -> bytes:
+    """A file's bytes, as ``Path.read_bytes`` gives them and with its errors, in a third of its
+    time: no buffered file object, which reading a sweep's 10,000 results.json would make 10,000 times."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        chunks = [os.read(fd, os.fstat(fd).st_size + 1)]  # one read for a file that does not grow
+        while chunks[-1]:
+            chunks.append(os.read(fd, 1 << 16))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False) -> Path:

@@ -62,16 +62,16 @@ _RESULTS_KINDS = {
 _REQUIRED_RESULTS_KINDS = ("state", "config_hash", "metrics")
 
 
-def load_results(run_dir: Path) -> dict[str, Any] | Damage | None:
+def load_results(run_dir: Path | str) -> dict[str, Any] | Damage | None:
     """The results.json of a run directory, checked: its record; a :class:`Damage` saying why
     it cannot be used (not UTF-8, not JSON, not an object, a field missing or of another
     kind); None if the directory has none. Every reader of results.json reads it here."""
-    path = Path(run_dir) / RESULTS_FILE
+    path = os.path.join(run_dir, RESULTS_FILE)  # a str: pathlib would double the time of a large sweep's table
     record = read_json_object(path)
     if not isinstance(record, dict):
         return record
     problem = field_problem(record, _RESULTS_KINDS, _REQUIRED_RESULTS_KINDS)
-    return Damage(path, problem) if problem else record
+    return Damage(Path(path), problem) if problem else record
 
 
 def read_results(run_dir: Path) -> dict[str, Any] | None:
@@ -101,15 +101,24 @@ def write_recording(block: neo.Block, run_dir: Path) -> Path:
     return write_h5_recording(block, Path(run_dir) / RECORDING_FILE)
 
 
-def read_recording(run_dir: Path) -> neo.Block:
-    """The Neo block of a run's recording: ``recording.h5``, or the ``recording.mat`` of a run
-    directory written before it. The spike trains of recording.h5 are built only when iterated."""
-    path = Path(run_dir) / RECORDING_FILE
-    if path.exists() or not (Path(run_dir) / MAT_RECORDING_FILE).exists():
+def recording_file(run_dir: Path | str) -> Path | None:
+    """A run directory's recording: ``recording.h5``, else the ``recording.mat`` of a run
+    directory written before it; None if it holds neither."""
+    for name in (RECORDING_FILE, MAT_RECORDING_FILE):
+        if (Path(run_dir) / name).is_file():
+            return Path(run_dir) / name
+    return None
+
+
+def read_recording(run_dir: Path | str) -> neo.Block:
+    """The Neo block of a run's recording (:func:`recording_file`). The spike trains of
+    recording.h5 are built only when iterated."""
+    path = recording_file(run_dir) or Path(run_dir) / RECORDING_FILE  # none: h5py names the missing file
+    if path.name == RECORDING_FILE:
         return read_h5_recording(path)
     from neo.io import NeoMatlabIO
 
-    return NeoMatlabIO(str(Path(run_dir) / MAT_RECORDING_FILE)).read_block()
+    return NeoMatlabIO(str(path)).read_block()
 
 
 def write_mat_recording(block: neo.Block, run_dir: Path) -> Path:
