@@ -57,7 +57,7 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a million entries in memory at once (a third of the size)
 class JobEntry:
     """One job of a sweep."""
 
@@ -333,6 +333,8 @@ class Manifest:
         this manifest's. A rebuilt manifest's numbers are not the sweep's: the new sweep
         numbers its jobs from 0."""
         earlier = [] if self.rebuilt else self.jobs
+        if not earlier:  # a new directory: 0, 1, ... (no table of a million tuples to look them up in)
+            return list(range(len(combinations)))
         numbers = {tuple(sorted(job.overrides)): job.number for job in earlier}
         following = max((job.number for job in earlier), default=-1) + 1
         planned = []
@@ -351,6 +353,10 @@ class Manifest:
         overrides, see :meth:`numbers_for`) or its run directory. The jobs of a rebuilt
         manifest take numbers after this sweep's; the others keep theirs.
         """
+        if not earlier.jobs:  # nothing to keep: no sets of this sweep's numbers and run directories
+            if not earlier.rebuilt:
+                self.created = earlier.created
+            return []
         numbers = set() if earlier.rebuilt else {job.number for job in self.jobs}
         run_dirs = {job.run_dir for job in self.jobs}
         kept = [job for job in earlier.jobs if job.number not in numbers and job.run_dir not in run_dirs]
