@@ -80,6 +80,27 @@ def test_plain_values_are_planned_without_composing(sweeps: Dict[str, Sweep]) ->
     assert problems == ["sheets.V1.density = -1.0 is out of range; allowed: >= 0 and finite (neurons per mm2)"]
 
 
+def test_jobs_of_one_set_of_keys_share_its_template_and_stay_exact(sweeps: Dict[str, Sweep]) -> None:
+    """The jobs of a grid are planned from one template (hash prefix, bounds, typed nodes built once
+    per value): each job, the valid and the refused ones in any order, as the full path plans it."""
+    sweep = sweeps["basic"]
+    planner = ValuePlanner(sweep.composer)
+    grid = [
+        [f"sheets.V1.cell.v_reset={reset}", f"sheets.V1.density={density}", f"min_delay={delay}"]
+        for reset in (-60, -40)  # -40 is above v_thresh: a rule of the root broken in a nested node
+        for density in (1000, -1)  # -1 is out of range
+        for delay in (0.1, 0.05)  # 0.05 is below time_step: a rule of the root itself
+    ]
+    for overrides in grid + grid[::-1]:  # again, from the nodes built for the first ones
+        assert check(planner, sweep, overrides), overrides
+    assert len(planner._templates) == 1
+    plans = {tuple(overrides): planner.plan(overrides) for overrides in grid}
+    assert len({config_hash for _, config_hash, _ in plans.values()}) == len(grid)
+    assert sum(bool(problems) for problems, _, _ in plans.values()) == len(grid) - 1
+    # The same job with its overrides in another order: another template, the same plan.
+    assert planner.plan(grid[0][::-1]) == plans[tuple(grid[0])] and len(planner._templates) == 2
+
+
 def test_the_rest_is_left_to_the_full_path(sweeps: Dict[str, Sweep]) -> None:
     sweep = sweeps["basic"]
     planner = ValuePlanner(sweep.composer)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -186,35 +186,37 @@ class RootConfig:
         """The rules between keys; raises ValueError with one line per broken rule."""
         problems: List[str] = []
 
-        def require(ok: bool, message: str) -> None:
+        # Each message is written only when its rule is broken: the sweeper checks the rules of
+        # every job of a sweep before any runs (a million jobs: formatting them all would be seconds).
+        def require(ok: bool, message: Callable[[], str]) -> None:
             if not ok:
-                problems.append(message)
+                problems.append(message())
 
-        require(self.simulator.isidentifier(), f"simulator = {self.simulator!r} is not a PyNN backend name (e.g. 'nest')")
-        require(self.min_delay >= self.time_step, f"min_delay = {self.min_delay} must be >= time_step = {self.time_step} (ms)")
-        require(self.max_delay >= self.min_delay, f"max_delay = {self.max_delay} must be >= min_delay = {self.min_delay} (ms)")
+        require(self.simulator.isidentifier(), lambda: f"simulator = {self.simulator!r} is not a PyNN backend name (e.g. 'nest')")
+        require(self.min_delay >= self.time_step, lambda: f"min_delay = {self.min_delay} must be >= time_step = {self.time_step} (ms)")
+        require(self.max_delay >= self.min_delay, lambda: f"max_delay = {self.max_delay} must be >= min_delay = {self.min_delay} (ms)")
         for name, sheet in (("sheets.V1", self.sheets.V1),):
             cell = sheet.cell
             require(
                 cell.v_reset < cell.v_thresh,
-                f"{name}.cell.v_reset = {cell.v_reset} must be < {name}.cell.v_thresh = {cell.v_thresh} (mV)",
+                lambda: f"{name}.cell.v_reset = {cell.v_reset} must be < {name}.cell.v_thresh = {cell.v_thresh} (mV)",
             )
             require(
                 sheet.v_init.low <= sheet.v_init.high,
-                f"{name}.v_init.low = {sheet.v_init.low} must be <= {name}.v_init.high = {sheet.v_init.high} (mV)",
+                lambda: f"{name}.v_init.low = {sheet.v_init.low} must be <= {name}.v_init.high = {sheet.v_init.high} (mV)",
             )
             for conn in ("exc_exc", "exc_inh", "inh_exc", "inh_inh"):
                 delay = getattr(sheet.connections, conn).delay
                 require(
                     self.min_delay <= delay <= self.max_delay,
-                    f"{name}.connections.{conn}.delay = {delay} is out of range; allowed: between min_delay = "
+                    lambda: f"{name}.connections.{conn}.delay = {delay} is out of range; allowed: between min_delay = "
                     f"{self.min_delay} and max_delay = {self.max_delay} (ms)",
                 )
         # Values out of their own range (an infinity...) are reported by their bounds: not again here.
         duration = self.experiment.kick.duration + self.experiment.spontaneous_duration
         require(
             not math.isfinite(duration) or duration <= NEST_MAX_MS,
-            f"experiment.kick.duration + experiment.spontaneous_duration = {duration} is more than NEST represents ({NEST_MAX_MS:.3g} ms)",
+            lambda: f"experiment.kick.duration + experiment.spontaneous_duration = {duration} is more than NEST represents ({NEST_MAX_MS:.3g} ms)",
         )
         if not problems and self.max_delay <= NEST_MAX_MS:  # (a delay beyond it is reported by its bound)
             problems += self._memory_problems()

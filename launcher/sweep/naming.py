@@ -49,6 +49,19 @@ def _clean(text: str) -> str:
     return "".join(c if (c.isalnum() or c in _SAFE_PUNCTUATION) else "_" for c in text)
 
 
+@functools.lru_cache(maxsize=65536)  # called for every job of a sweep: its lines repeat
+def _key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+@functools.lru_cache(maxsize=65536)
+def _pair(override: str) -> tuple[str, bool]:
+    """An override line's part of the name, and whether it is the line as written."""
+    key, sep, value = override.partition("=")
+    clean_key, clean_value = _clean(key), _clean(value)
+    return f"{clean_key}={clean_value}", bool(sep) and clean_key == key and clean_value == value
+
+
 def _truncate_utf8(text: str, max_bytes: int) -> str:
     return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
 
@@ -61,19 +74,14 @@ def run_dirname(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> s
     ``override_dirname`` (the sweeper refuses a sweep in which two jobs would then
     share a directory).
     """
-    excluded = set(exclude_keys)
-    overrides = [str(o) for o in overrides if str(o).partition("=")[0].lstrip("+~") not in excluded]
+    excluded = exclude_keys if isinstance(exclude_keys, (set, frozenset)) else set(exclude_keys)
+    overrides = [o for o in map(str, overrides) if _key(o) not in excluded]
     if not overrides:
         return NO_OVERRIDES_NAME
-    pairs = []
-    faithful = True
-    for override in sorted(overrides):
-        key, sep, value = override.partition("=")
-        clean_key, clean_value = _clean(key), _clean(value)
-        faithful &= bool(sep) and clean_key == key and clean_value == value
-        pairs.append(f"{clean_key}={clean_value}")
-    name = ",".join(pairs)
-    if faithful and len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+    overrides.sort()
+    pairs = [_pair(override) for override in overrides]
+    name = ",".join(pair for pair, _ in pairs)
+    if all(faithful for _, faithful in pairs) and len(name.encode("utf-8")) <= MAX_NAME_BYTES:
         return name
     suffix = "~" + overrides_hash(overrides)
     return _truncate_utf8(name, MAX_NAME_BYTES - len(suffix)) + suffix
@@ -96,6 +104,8 @@ def name_run_dirs_after_overrides(config: Any) -> None:
 
 def outside_sweep_dir(run_dir: str) -> bool:
     """Whether a run directory (relative to the sweep directory) would lie outside it, or be it."""
+    if "/" not in run_dir and "\\" not in run_dir:  # one name, as run_dirname gives: no path to parse
+        return run_dir in ("", ".", "..")
     path = PurePosixPath(run_dir.replace("\\", "/"))
     return path.is_absolute() or not path.parts or path.parts == (".",) or ".." in path.parts
 

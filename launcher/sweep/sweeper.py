@@ -24,6 +24,7 @@ reruns everything when started again. This one:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import signal
@@ -154,10 +155,26 @@ def count_jobs(overrides: Sequence[Any]) -> int:
 
 def _shared(jobs: List[JobEntry], key: Callable[[JobEntry], str]) -> List[Tuple[str, List[str]]]:
     """Each value of ``key`` that more than one job has, with those jobs' overrides."""
-    by_key: Dict[str, List[str]] = {}
+    # The values found twice from their hashes, sorted as an array: 16 bytes a job, where a set
+    # of the values would take 40 (and a label for every job, most of the planning's memory).
+    import numpy
+
+    hashes = numpy.fromiter((hash(key(job)) for job in jobs), dtype=numpy.int64, count=len(jobs))
+    hashes.sort()
+    same = set(hashes[1:][hashes[1:] == hashes[:-1]].tolist())  # a hash twice: its values may be the same
+    del hashes
+    counted: Dict[str, int] = {}
     for job in jobs:
-        by_key.setdefault(key(job), []).append(" ".join(job.overrides))
-    return [(value, labels) for value, labels in by_key.items() if len(labels) > 1]
+        if same and hash(key(job)) in same:
+            counted[key(job)] = counted.get(key(job), 0) + 1
+    twice = {value for value, count in counted.items() if count > 1}
+    by_key: Dict[str, List[str]] = {}
+    if twice:
+        for job in jobs:
+            value = key(job)
+            if value in twice:
+                by_key.setdefault(value, []).append(" ".join(job.overrides))
+    return list(by_key.items())
 
 
 def refuse_as_sweep_dir(sweep_dir: Path, allow_non_empty: bool) -> None:
@@ -303,8 +320,9 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         listed = read_jobs_file(self.jobs_file) if self.jobs_file else None
         self.check_size(count_jobs(overrides) * (len(listed) if listed is not None else 1))
-        self.overrides = self.split_arguments(overrides, self.max_batch_size)
-        combinations = [list(job) for batch in self.overrides for job in batch]
+        # The jobs' override lists, each shared with its JobEntry (no copy: a million-job sweep
+        # holds each list once); Hydra's own sweep loop, which reads self.overrides, is not run.
+        combinations = [job for batch in self.split_arguments(overrides, self.max_batch_size) for job in batch]
         if listed is not None:
             combinations = [common + job for common in combinations for job in listed]
 
@@ -313,7 +331,8 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         earlier, damage, manifest = self.plan_against_earlier(sweep_dir, combinations)
         if self.plan_only:
             planned, kept, to_run = self.what_runs(manifest, earlier, others_sweeping=is_swept(sweep_dir))
-            print(self.format_plan(manifest, planned, to_run))
+            for chunk in self.plan_lines(manifest, planned, to_run, chunk=10_000):
+                print(chunk)  # a chunk at a time: the listing of a million jobs is 100 MB of text
             return []
         with SweepLock(sweep_dir):  # one sweeping process per sweep directory; see launcher.sweep.lock
             if manifest_stamp(sweep_dir) != stamp:  # another sweep wrote into it since: plan against what it left
@@ -356,7 +375,9 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         kept = manifest.keep(earlier)
         manifest.refresh(kept)
         to_run = [job for job in planned if self.force or job.state != COMPLETED]
-        to_run = self.leave_queued_jobs(earlier, sorted(to_run, key=lambda job: job.number))
+        if any(a.number > b.number for a, b in itertools.pairwise(to_run)):  # (no copy when in order already)
+            to_run.sort(key=lambda job: job.number)
+        to_run = self.leave_queued_jobs(earlier, to_run)
         return planned, kept, to_run
 
     def run_planned(
@@ -410,7 +431,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
 
     def check_size(self, count: int) -> None:
         """Say how many jobs the sweep has; refuse an empty one, and one above ``max_jobs``, before
-        anything is planned (planning a million jobs takes minutes and gigabytes)."""
+        anything is planned (a million jobs: some 20 s and 450 MB, see benchmarks/planning.py)."""
         if count == 0:
             raise ParameterError("The sweep has no job (an empty range or choice, or an empty jobs_file); nothing was run")
         if count > self.max_jobs:
@@ -577,7 +598,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
             found = [*found, f"the run directory {run_dir!r} is not inside the sweep directory (see hydra.sweep.subdir)"]
         if found or planned_hash is None or run_dir is None:
             return None, found
-        return JobEntry(number, list(overrides), run_dir, planned_hash), []
+        return JobEntry(number, overrides if isinstance(overrides, list) else list(overrides), run_dir, planned_hash), []
 
     def _plan_composed(self, number: int, overrides: List[str]) -> Tuple[List[str], Optional[str], Optional[str]]:
         """Compose one job in full and check it: its problems, config hash and run directory."""
@@ -679,16 +700,29 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
     def format_plan(self, manifest: Manifest, planned: List[JobEntry], to_run: List[JobEntry]) -> str:
         """The plan-mode listing: every job, its run directory and state, what would run
         (earlier jobs of the directory that this sweep does not plan are skipped)."""
+        return "\n".join(self.plan_lines(manifest, planned, to_run))
+
+    @staticmethod
+    def plan_lines(manifest: Manifest, planned: List[JobEntry], to_run: List[JobEntry], chunk: int = 1) -> Iterator[str]:
+        """The lines of :meth:`format_plan`, ``chunk`` lines joined at a time."""
         width = max((len(job.run_dir) for job in manifest.jobs), default=0)
         lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(planned)} jobs would run:"]
-        running = {job.number for job in to_run}
+        # Both in number order, walked side by side: no set of a million numbers.
+        running = iter(sorted(to_run, key=lambda job: job.number))
+        next_run = next(running, None)
         earlier = len(manifest.jobs) - len(planned)
         for job in manifest.jobs:
-            action = "run" if job.number in running else "skip"
+            action = "skip"
+            if next_run is not None and next_run.number == job.number:
+                action, next_run = "run", next(running, None)
             lines.append(f"  #{job.number:<4} {job.run_dir:<{width}}  {job.state:<9}  {action}")
+            if len(lines) >= chunk:
+                yield "\n".join(lines)
+                lines = []
         if earlier:
             lines.append(f"({earlier} earlier jobs of the directory are not in this sweep: listed, not run)")
-        return "\n".join(lines)
+        if lines:
+            yield "\n".join(lines)
 
     def collect_sweep(self, sweep_dir: Path) -> None:
         """Write the sweep's table and figures; a failure here never hides the jobs' results."""

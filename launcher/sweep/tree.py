@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 import math
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from hydra.errors import CompactHydraException
 import omegaconf.base
@@ -271,8 +271,14 @@ def _build(kind: type, data: Mapping[str, Any]) -> Any:
 
 def _rule_problems(kind: type, data: Mapping[str, Any], path: str) -> list[str]:
     """The rules of a typed node broken by its values (its ``__post_init__``'s ValueError lines)."""
+    return rule_problems_of(kind, path, lambda: _build(kind, data))
+
+
+def rule_problems_of(kind: type, path: str, build: Callable[[], Any]) -> list[str]:
+    """The rules broken when ``build`` makes the typed node ``kind`` at ``path`` (any way of building
+    it: the planner builds a job's node from parts shared with other jobs)."""
     try:
-        _build(kind, data)
+        build()
     except ValueError as exc:
         return [line for line in str(exc).splitlines() if line.strip()]
     except Exception as exc:  # a rule that cannot even be evaluated on these values
