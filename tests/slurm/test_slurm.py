@@ -328,3 +328,67 @@ def test_a_fit_in_batches_on_slurm_with_a_crashed_trial(tmp_path):
     assert all(job["slurm_job_id"] for job in jobs)
     trials = optuna.load_study(study_name="fit", storage=f"sqlite:///{sweep / 'optuna.db'}").trials
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 15
+
+
+#: run_sim.py's model, but the job of pynn_seed=2 segfaults the first time it runs (CRASH_ONCE: a marker file).
+SEGFAULTING_APP = f"""
+import os, signal, sys
+sys.path.insert(0, {str(RUN_SIM.parent)!r})
+import hydra
+from launcher.app import run
+
+
+@hydra.main(version_base="1.3", config_path={str(RUN_SIM.parent / "conf")!r}, config_name="config")
+def main(cfg):
+    if cfg.pynn_seed == 2:
+        try:
+            os.close(os.open(os.environ["CRASH_ONCE"], os.O_CREAT | os.O_EXCL))
+            os.kill(os.getpid(), signal.SIGSEGV)
+        except FileExistsError:
+            pass
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_packed_tasks_run_each_job_on_its_own_a_segfault_fails_alone_and_resume_reruns_it(tmp_path):
+    """6 jobs, 3 per Slurm task: two tasks; each job has its run directory, results.json, log and
+    manifest state; the job that segfaults fails alone (its pack-mates complete); running the
+    sweep again runs only that job."""
+    sweep = tmp_path / "D"
+    (tmp_path / "app.py").write_text(SEGFAULTING_APP)
+    command = [
+        sys.executable, "app.py", "-m", "pynn_seed=range(1,7)", "sheets.V1.density=1", *SLURM,
+        "hydra.launcher.jobs_per_task=3", "hydra.launcher.poll_interval_s=0.5", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    env = {**os.environ, "CRASH_ONCE": str(tmp_path / "crashed")}
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode != 0
+    assert "1 of 6 jobs failed" in proc.stderr and "SIGSEGV" in proc.stderr, proc.stderr
+    assert len([task for task in slurm_jobs(sweep) if "_" in task]) == 2  # two tasks of three jobs
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    states = {job["overrides"][0]: job["state"] for job in jobs}
+    assert states == {f"pynn_seed={s}": "failed" if s == 2 else "completed" for s in range(1, 7)}
+    (crashed,) = [job for job in jobs if job["state"] == "failed"]
+    assert "SIGSEGV" in crashed["error"]
+    found = results(sweep)
+    assert len(found) == 5 and all(r["state"] == "completed" for r in found.values())  # the crashed job wrote none
+    by_task: dict[str, list[str]] = {}
+    for name, record in found.items():
+        by_task.setdefault(record["slurm_job_id"], []).append(name)
+        assert (sweep / name / "app.log").exists() and (sweep / name / ".hydra" / "overrides.yaml").exists()
+    assert sorted(len(names) for names in by_task.values()) == [2, 3]  # the crashed job's pack-mates completed
+    earlier = {name: (sweep / name / "results.json").read_text() for name in found}
+    submitted = set(slurm_jobs(sweep))
+
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "Resuming: 5 of 6 jobs already completed, 1 to run" in again.stdout + again.stderr
+    (resumed,) = set(slurm_jobs(sweep)) - submitted  # one Slurm job more, for the one job
+    found = results(sweep)
+    assert len(found) == 6 and all(r["state"] == "completed" for r in found.values())
+    assert found["pynn_seed=2,sheets.V1.density=1"]["slurm_job_id"] == resumed
+    assert all((sweep / name / "results.json").read_text() == text for name, text in earlier.items())  # not run again
