@@ -7,12 +7,15 @@ Every Slurm task pays a fresh interpreter, Hydra, PyNN and NEST (seconds); a sho
 - :class:`PackTask` is what one array task runs: the pack's jobs (overrides and number) and the
   launch's shared payload (the launcher with Hydra's context, config and task). It imports
   what a first job imports (:func:`launcher.launchers.local_parallel._warm_up`), builds one
-  :class:`launcher.launchers.sequential.JobRunner`, then runs each job in a child forked from
-  that warmed-up process: the job gets its own run directory, ``.hydra/``, log and
-  ``results.json`` as in any other launcher, and a job that crashes its process (a segfault in
+  :class:`launcher.launchers.sequential.JobRunner`, then forks a child of that warmed-up
+  process which runs the jobs one after the other, as a local parallel worker does (the
+  simulator kept between jobs). Each job gets its own run directory, ``.hydra/``, log and
+  ``results.json`` as in any other launcher. A job that crashes the child (a segfault in
   NEST) fails alone, with its signal (:class:`launcher.launchers.local_parallel.JobProcessDied`),
-  while the pack goes on. Forking before the job's ``sim.setup`` is safe: the simulator's
-  threads (OpenMP) start with a simulation, never in the task's own process;
+  and a new child, forked again, runs the jobs after it. Forking before any job's ``sim.setup``
+  is safe: the simulator's threads (OpenMP) start with a simulation, never in the task's own
+  process. (A child per job was measured too: every job then paid the simulator's first-run
+  costs again, 0.3 s a job against 0.2 s for the tiny network);
 - each job's ``JobReturn`` is written, as it ends, to its own file in the launch's folder
   (:func:`return_file`): the launcher follows the jobs of a pack one by one from those files
   and gives the jobs without one the state the task ended in (``CANCELLED``, ``TIMEOUT``...);
@@ -39,6 +42,7 @@ import cloudpickle
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 
 from launcher.launchers.protocol import failed_return
+from launcher.run.job import look_up_provenance
 from launcher.run.jsonfile import write_atomically
 from launcher.run.results import read_results
 
@@ -110,12 +114,13 @@ class PackTask:
 def run_pack(hydra_context: Any, task_function: Any, config: Any, jobs: Sequence[Tuple[List[str], int]], folder: Path) -> List[JobReturn]:
     """Run ``jobs`` one after the other, each in a child forked from this warmed-up process; each
     job's ``JobReturn`` is written to its :func:`return_file` in ``folder`` as it ends."""
-    from launcher.launchers.local_parallel import _warm_up
+    from launcher.launchers.local_parallel import JobProcessDied, _warm_up
     from launcher.launchers.sequential import JobRunner
 
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     folder.mkdir(parents=True, exist_ok=True)
     _warm_up(config)  # the model's modules and its simulator backend: imported once for the pack
+    look_up_provenance(task_function)
     runner = JobRunner(hydra_context, task_function, config)
     # The runner's file writer is a thread; a forked child has none of its parent's threads:
     # stop it here and let each child start its own.
@@ -133,48 +138,55 @@ def run_pack(hydra_context: Any, task_function: Any, config: Any, jobs: Sequence
                 pass
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    returns: List[JobReturn] = []
-    for overrides, number in jobs:
-        out = return_file(folder, number)
-        earlier = read_return(out)
-        if earlier is not None:  # ended in an earlier attempt of this task (requeued)
-            returns.append(earlier)
-            continue
+    left = [(overrides, number) for overrides, number in jobs if not return_file(folder, number).exists()]  # a requeued task: not those that ended
+    while left and not terminated:
+        exitcode = _run_in_child(runner, left, folder, child)
         if terminated:
-            break
-        log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
-        ret = _run_forked(runner, overrides, number, out, child)
-        if terminated:
-            # Cut short by Slurm: the job ends with the task's state (and runs again if requeued).
-            out.unlink(missing_ok=True)
-            break
-        returns.append(ret)
+            break  # the job cut short wrote no return file: it ends with the task's state (and runs again if requeued)
+        left = [(overrides, number) for overrides, number in left if not return_file(folder, number).exists()]
+        if left:  # the child died running the first of them: that job fails alone, a new child runs the others
+            (overrides, number), left = left[0], left[1:]
+            error = JobProcessDied(exitcode)
+            log.error("#%d : %s failed: %s; the other jobs of the pack go on", number, " ".join(filter_overrides(overrides)), error)
+            _write_return(return_file(folder, number), failed_return(overrides, error))
     if terminated:
         raise PackTerminated("received SIGTERM from Slurm (cancelled, out of time or preempted)")
-    failed = [number for (_, number), ret in zip(jobs, returns) if ret.status != JobStatus.COMPLETED]
+    returns = [read_return(return_file(folder, number)) for _, number in jobs]
+    failed = [number for (_, number), ret in zip(jobs, returns) if ret is None or ret.status != JobStatus.COMPLETED]
     if failed:
         raise PackFailed(f"{len(failed)} of {len(jobs)} jobs of the pack failed: #{', #'.join(map(str, failed))}")
-    return returns
+    return returns  # type: ignore[return-value]
 
 
-def _run_forked(runner: Any, overrides: List[str], number: int, out: Path, child: List[int]) -> JobReturn:
-    """One job in a child of this process; its ``JobReturn`` (a failed one naming the signal if
-    the child died) is written to ``out`` and returned."""
-    from launcher.launchers.local_parallel import JobProcessDied
+def _run_in_child(runner: Any, jobs: Sequence[Tuple[List[str], int]], folder: Path, child: List[int]) -> Optional[int]:
+    """Run ``jobs`` one after the other in a child of this process, as a local parallel worker runs
+    them (one runner, the simulator kept between jobs), each job's ``JobReturn`` written to its
+    return file as it ends; the child's exit code (negative: the signal that ended it)."""
     from launcher.launchers.slurm import _raise_terminated
 
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
-    if pid == 0:  # the child: run the job, write its return, leave without Python's cleanup
+    if pid == 0:  # the child: run the jobs, leave without Python's cleanup (the parent's to do)
         code = 70
+        stopped: List[int] = []
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            stopped.append(signum)
+            _raise_terminated(signum, frame)  # the running job records its failure
+
         try:
-            signal.signal(signal.SIGTERM, _raise_terminated)  # the job records its failure
+            signal.signal(signal.SIGTERM, on_sigterm)
             signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # submitit's time-limit signal: the task's to handle
             runner.restart_writer()
-            ret = runner.run(overrides, number)
-            runner.flush()
-            _write_return(out, ret)
+            for overrides, number in jobs:
+                log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
+                ret = runner.run(overrides, number)
+                runner.flush()
+                if stopped:  # cut short by Slurm: no return file, the job gets the task's end state
+                    break
+                _write_return(return_file(folder, number), ret)
+            runner.close()
             code = 0
         except BaseException:
             traceback.print_exc()
@@ -188,13 +200,7 @@ def _run_forked(runner: Any, overrides: List[str], number: int, out: Path, child
         _, status = os.waitpid(pid, 0)
     finally:
         child.remove(pid)
-    ret = read_return(out)
-    if ret is None:
-        error = JobProcessDied(os.waitstatus_to_exitcode(status))
-        log.error("#%d : %s failed: %s; the other jobs of the pack go on", number, " ".join(filter_overrides(overrides)), error)
-        ret = failed_return(overrides, error)
-        _write_return(out, ret)
-    return ret
+    return os.waitstatus_to_exitcode(status)
 
 
 # --- on the submitting host: how many jobs a task runs -------------------------------------
