@@ -9,7 +9,8 @@ The jobs: N runs of the tiny network (``sheets.V1.density=1``, ``pynn_seed=range
 - local parallel: ``hydra/launcher=local_parallel hydra.launcher.n_jobs=2`` (``--n-jobs``).
 
 Wall time of each command, from its start to its return (every job ended, the table
-collected); ``--repeat R`` runs the three R times, interleaved, and reports medians. Each
+collected); ``--repeat R`` runs the three R times, interleaved (each first in turn), and
+reports medians. Each
 sweep must end with every job completed. Prints the figures; the last line is a JSON
 object of them (``packed_over_local_parallel``: the packed sweep's wall time over the local
 parallel one's; the target is at most 1.3 for 200 jobs).
@@ -73,8 +74,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="slurm_packing_") as tmp:
         work = Path(tmp)
         for repeat in range(args.repeat):
-            for name, launcher in sweeps.items():
-                times[name].append(sweep(work, name, args.jobs, launcher))
+            names = list(sweeps)
+            for name in names[repeat % len(names) :] + names[: repeat % len(names)]:  # each first in turn
+                times[name].append(sweep(work, name, args.jobs, sweeps[name]))
                 print(f"run {repeat + 1}: {name}: {times[name][-1]:.1f} s", flush=True)
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"{args.jobs} jobs of the tiny network, wall time (median of {args.repeat}):")

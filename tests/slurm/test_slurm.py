@@ -422,3 +422,25 @@ def test_a_cancelled_pack_keeps_the_jobs_it_ended_and_cancels_the_others(tmp_pat
     found = {record["overrides"][0]: record["state"] for record in results(sweep).values()}
     assert found == {"pynn_seed=1": "completed", "pynn_seed=2": "failed"}  # the third never started
     assert sacct_state(task) == "CANCELLED"
+
+
+def test_packs_are_split_into_arrays_that_fit_and_bounded_by_array_parallelism(tmp_path):
+    """10 jobs, 2 a task, at most 2 tasks an array: 5 tasks in 3 chained arrays, one task at a time."""
+    sweep = tmp_path / "D"
+    proc = run_cli(
+        ["-m", "pynn_seed=range(1,11)", "sheets.V1.density=1", *SLURM, "hydra.launcher.jobs_per_task=2",
+         "hydra.launcher.max_array_size=2", "hydra.launcher.array_parallelism=1", "hydra.launcher.poll_interval_s=0.5",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    found = results(sweep)
+    assert len(found) == 10 and all(r["state"] == "completed" for r in found.values())
+    tasks = {r["slurm_job_id"] for r in found.values()}
+    assert len(tasks) == 5 and len({task.split("_")[0] for task in tasks}) == 3  # 2 + 2 + 1 tasks
+    spans = sorted(
+        (min(r["timings"]["started"] for r in found.values() if r["slurm_job_id"] == task),
+         max(r["timings"]["finished"] for r in found.values() if r["slurm_job_id"] == task))
+        for task in tasks
+    )  # fmt: skip
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))  # never two tasks at once
