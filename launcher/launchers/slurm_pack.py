@@ -27,6 +27,7 @@ Every Slurm task pays a fresh interpreter, Hydra, PyNN and NEST (seconds); a sho
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import math
 import os
@@ -112,8 +113,10 @@ class PackTask:
 
 
 def run_pack(hydra_context: Any, task_function: Any, config: Any, jobs: Sequence[Tuple[List[str], int]], folder: Path) -> List[JobReturn]:
-    """Run ``jobs`` one after the other, each in a child forked from this warmed-up process; each
-    job's ``JobReturn`` is written to its :func:`return_file` in ``folder`` as it ends."""
+    """Run ``jobs`` one after the other in a child forked from this warmed-up process (a new child
+    after one that crashed); each job's ``JobReturn`` is written to its :func:`return_file` in
+    ``folder`` as it ends. Raises if a job failed (the task is then FAILED in Slurm) or Slurm
+    ended the task."""
     from launcher.launchers.local_parallel import JobProcessDied, _warm_up
     from launcher.launchers.sequential import JobRunner
 
@@ -179,10 +182,14 @@ def _run_in_child(runner: Any, jobs: Sequence[Tuple[List[str], int]], folder: Pa
             signal.signal(signal.SIGTERM, on_sigterm)
             signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # submitit's time-limit signal: the task's to handle
             runner.restart_writer()
+            faulthandler.enable()  # a crashing job prints its Python stack to the task's log
             for overrides, number in jobs:
                 log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
-                ret = runner.run(overrides, number)
-                runner.flush()
+                try:
+                    ret = runner.run(overrides, number)
+                    runner.flush()
+                except BaseException as exc:  # also SystemExit: this job fails, the others go on
+                    ret = failed_return(overrides, exc)
                 if stopped:  # cut short by Slurm: no return file, the job gets the task's end state
                     break
                 _write_return(return_file(folder, number), ret)
