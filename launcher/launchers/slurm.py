@@ -423,7 +423,10 @@ class SlurmSweepLauncher(StateReporting, BaseSubmititLauncher):
             return state, "ended by Slurm before this job ended"
         if result is not None:
             tag, value = result
-            return ("FAILED", _error_summary(value)) if tag != "success" else ("UNKNOWN", "its task ended without running it")
+            if tag == "success":
+                return "UNKNOWN", "its task ended without running it"
+            summary = _error_summary(value)  # submitit's own end at the time limit, as unpacked
+            return ("TIMEOUT" if "UncompletedJobError" in summary else "FAILED"), summary
         if waited_s < self.result_grace_s and state not in {"FAILED"}:
             return None
         return state or "UNKNOWN", "left the queue without a result"

@@ -35,6 +35,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
@@ -205,9 +206,31 @@ def _run_in_child(runner: Any, jobs: Sequence[Tuple[List[str], int]], folder: Pa
     child.append(pid)
     try:
         _, status = os.waitpid(pid, 0)
+    except BaseException:
+        # The task ends here (submitit's time-limit handler raises in this process): its job ends
+        # too, recording its failure, and no child outlives the task.
+        _stop(pid)
+        raise
     finally:
         child.remove(pid)
     return os.waitstatus_to_exitcode(status)
+
+
+def _stop(pid: int, grace_s: float = 5.0) -> None:
+    """End the child ``pid``: SIGTERM (its job records its failure), SIGKILL after ``grace_s``."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # already reaped
+        pass
+    except ProcessLookupError:
+        pass
 
 
 # --- on the submitting host: how many jobs a task runs -------------------------------------

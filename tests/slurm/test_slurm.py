@@ -444,3 +444,24 @@ def test_packs_are_split_into_arrays_that_fit_and_bounded_by_array_parallelism(t
         for task in tasks
     )  # fmt: skip
     assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))  # never two tasks at once
+
+
+@pytest.mark.slow
+def test_a_pack_out_of_time_keeps_its_completed_job_and_times_out_the_others(tmp_path):
+    """A pack of a short job, an endless one and one after it, with a two-minute limit: the first
+    completes, the two others are TIMEOUT each (submitit ends the task at the limit's warning,
+    which Slurm then calls FAILED, as unpacked); the endless job records its own failure."""
+    sweep = tmp_path / "D"
+    proc = run_cli(
+        ["-m", "experiment.spontaneous_duration=10,100000000,20", "sheets.V1.density=1", *SLURM,
+         "hydra.launcher.jobs_per_task=3", "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=20",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "2 of 3 jobs failed" in proc.stderr and proc.stderr.count("error: TIMEOUT: Slurm job") == 2, proc.stderr
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    assert [job["state"] for job in jobs] == ["completed", "failed", "failed"]
+    found = {record["overrides"][0]: record["state"] for record in results(sweep).values()}
+    assert found == {"experiment.spontaneous_duration=10": "completed", "experiment.spontaneous_duration=100000000": "failed"}
+    assert len({job["slurm_job_id"] for job in jobs}) == 1  # one task
