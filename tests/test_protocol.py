@@ -181,3 +181,58 @@ def test_an_atomic_write_replaces_the_file_whole_or_not_at_all(tmp_path) -> None
     assert json.loads(path.read_text()) == {"state": "completed"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # no temporary file left
     assert write_atomically(tmp_path / "summary.csv", lambda tmp: tmp.write_text("job\n")).read_text() == "job\n"
+
+
+# --- packed Slurm tasks (launcher.launchers.slurm_pack) ------------------------------------------
+
+
+def test_auto_packs_to_the_target_time_but_never_leaves_slots_idle_nor_nears_the_time_limit() -> None:
+    from launcher.launchers.slurm_pack import auto_jobs_per_task
+
+    # 200 short jobs on 2 CPUs: one task per CPU, 100 jobs each (3 minutes hold 180 of them)
+    assert auto_jobs_per_task(200, [], slots=2, array_parallelism=256, timeout_min=60, target_s=180, default_job_s=1.0) == 100
+    # 10-second jobs by their earlier runs (the median): 18 fill the 3 minutes
+    assert auto_jobs_per_task(10_000, [9.0, 10.0, 500.0], 100, 256, 60, 180, 1.0) == 18
+    # array_parallelism bounds the tasks at once as the cluster's slots do
+    assert auto_jobs_per_task(40, [], 1000, 4, 60, 180, 1.0) == 10
+    # jobs of 20 minutes: one a task (two would fill 40 of its 60 minutes: more than half)
+    assert auto_jobs_per_task(50, [1200.0], 10, 256, 60, 180, 1.0) == 1
+    assert auto_jobs_per_task(50, [], None, 256, 60, 180, 1.0) == 1  # slots unknown: array_parallelism=256
+
+
+class _FakeTask:
+    def __init__(self, job_id: str, folder: Path) -> None:
+        self.job_id = job_id
+        self.paths = type("Paths", (), {"result_pickle": folder / f"{job_id}_result.pkl", "stderr": folder / f"{job_id}.err"})()
+
+
+def test_a_cancelled_pack_keeps_its_completed_jobs_and_gives_the_others_its_state(tmp_path: Path, monkeypatch) -> None:
+    from launcher.launchers import slurm
+    from launcher.launchers.slurm_pack import _write_return, return_file
+
+    # Two packs of two jobs (numbers 10-13): the first ran its first job, then was cancelled;
+    # the second ran both.
+    for number in (10, 12, 13):
+        _write_return(return_file(tmp_path, number), completed({"rate": number}))
+    monkeypatch.setattr(slurm, "task_states", lambda ids: slurm_queue.TaskStates(queued={}, ended={"5_0": "CANCELLED", "5_1": "FAILED"}))
+    launcher = slurm.SlurmSweepLauncher(poll_interval_s=0.0, jobs_per_task=2)
+    told: list[StateChange] = []
+    launcher.on_state = told.extend
+    tasks = [_FakeTask("5_0", tmp_path), _FakeTask("5_1", tmp_path)]
+    overrides = [[f"a={i}"] for i in range(4)]
+    rets = launcher.wait_packs(tasks, [[0, 1], [2, 3]], overrides, tmp_path, initial_job_idx=10)
+    assert [ret.status for ret in rets] == [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED, JobStatus.COMPLETED]
+    assert returned_value(rets[0]) == {"rate": 10}
+    assert failure_message(returned_value(rets[1])) == "CANCELLED: Slurm job 5_0: ended by Slurm before this job ended"
+    assert sorted(told) == [StateChange(0, "completed", "5_0"), StateChange(1, "failed", "5_0"), StateChange(2, "completed", "5_1"), StateChange(3, "completed", "5_1")]
+
+
+def test_jobs_per_task_must_be_a_count_or_auto() -> None:
+    from hydra.errors import HydraException
+
+    from launcher.launchers.slurm import SlurmSweepLauncher
+
+    assert SlurmSweepLauncher(jobs_per_task="auto").jobs_per_task == "auto"
+    for wrong in (0, "3", 2.5, True):
+        with pytest.raises(HydraException, match="jobs_per_task"):
+            SlurmSweepLauncher(jobs_per_task=wrong)

@@ -451,6 +451,12 @@ class JobRunner:
         if self.lean is not None:
             self.lean.close()
 
+    def restart_writer(self) -> None:
+        """Start a new file writer after :meth:`close`: in a child forked from this process (a packed
+        Slurm task's job), which has none of its parent's threads."""
+        if self.lean is not None:
+            self.lean.writer = _FileWriter()
+
 
 class SequentialSweepLauncher(StateReporting, TakesJobNumbers, Launcher):
     """Behaviour of the ``sequential`` launcher (Hydra loads the class from ``hydra_plugins``)."""

@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.errors import HydraException
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import OmegaConf
 
 from launcher.launchers.protocol import JobFailed, StateChange, StateReporting, ended_state, failed_return, queued_return, returned_value
+from launcher.launchers.slurm_pack import PackTask, auto_jobs_per_task, cluster_slots, earlier_durations, read_return, return_file, return_folder
 from launcher.launchers.slurm_queue import array_of, cluster_max_array_size, task_states
 from launcher.run.job import recorded
 
@@ -75,6 +77,13 @@ class MozaikSlurmConf(SlurmQueueConf):
     #: Wait for the jobs (and report, collect); false: return once every array is queued,
     #: then follow with ``python -m launcher status|collect SWEEP_DIR``.
     wait: bool = True
+    #: Jobs run one after the other in one task, which imports everything once (each job in a
+    #: child process of it: a crash fails that job alone); ``auto``: see :func:`launcher.launchers.slurm_pack.auto_jobs_per_task`.
+    jobs_per_task: Any = 1
+    #: With ``jobs_per_task=auto``: the seconds a task should run for...
+    pack_target_s: float = 180.0
+    #: ...at this estimate of a job's seconds when no job of the sweep has completed before.
+    pack_job_s: float = 1.0
 
 
 class JobTerminated(Exception):
@@ -136,9 +145,17 @@ class SlurmSweepLauncher(StateReporting, BaseSubmititLauncher):
         result_grace_s: float = 30.0,
         max_array_size: Optional[int] = None,
         wait: bool = True,
+        jobs_per_task: Any = 1,
+        pack_target_s: float = 180.0,
+        pack_job_s: float = 1.0,
         **params: Any,
     ) -> None:
         super().__init__(**params)
+        if not (jobs_per_task == "auto" or (isinstance(jobs_per_task, int) and not isinstance(jobs_per_task, bool) and jobs_per_task >= 1)):
+            raise HydraException(f"hydra.launcher.jobs_per_task = {jobs_per_task!r}: a number of jobs (at least 1) or auto")
+        self.jobs_per_task = jobs_per_task
+        self.pack_target_s = pack_target_s
+        self.pack_job_s = pack_job_s
         self.wait_for_jobs = wait
         self.poll_interval_s = poll_interval_s
         self.result_grace_s = result_grace_s
@@ -207,6 +224,9 @@ class SlurmSweepLauncher(StateReporting, BaseSubmititLauncher):
         by_cpus: Dict[Optional[int], List[int]] = defaultdict(list)
         for i, overrides in enumerate(job_overrides):
             by_cpus[self._cpus(overrides)].append(i)
+        per_task = self._jobs_per_task(len(job_overrides), sweep_dir, by_cpus)
+        if per_task > 1:
+            return self._launch_packs(executor, payload, job_overrides, initial_job_idx, by_cpus, per_task, chunk)
         jobs: List[Any] = [None] * len(job_overrides)
         previous: Optional[str] = None
         for cpus, indices in by_cpus.items():
@@ -287,3 +307,126 @@ class SlurmSweepLauncher(StateReporting, BaseSubmititLauncher):
     @staticmethod
     def _failed(job: Any, state: str, detail: str, overrides: Sequence[str]) -> JobReturn:
         return failed_return(overrides, SlurmJobFailed(state, f"Slurm job {job.job_id}: {detail}", Path(job.paths.stderr)))
+
+    # --- packed tasks (jobs_per_task > 1): launcher.launchers.slurm_pack ------------------
+
+    def _jobs_per_task(self, n_jobs: int, sweep_dir: Path, by_cpus: Dict[Optional[int], List[int]]) -> int:
+        """Jobs per task of this launch: the setting, or for ``auto`` the choice of
+        :func:`launcher.launchers.slurm_pack.auto_jobs_per_task`."""
+        if self.jobs_per_task != "auto":
+            return int(self.jobs_per_task)
+        cpus = max((c or 1 for c in by_cpus), default=1)
+        durations = earlier_durations(sweep_dir)
+        chosen = auto_jobs_per_task(
+            n_jobs, durations, cluster_slots(cpus, self.params.get("partition")), int(self.params.get("array_parallelism") or 256),
+            float(self.params.get("timeout_min") or 60), self.pack_target_s, self.pack_job_s,
+        )  # fmt: skip
+        source = f"the median of {len(durations)} earlier jobs" if durations else f"pack_job_s={self.pack_job_s}"
+        log.info("jobs_per_task=auto: %d jobs per task (a job's time from %s)", chosen, source)
+        return chosen
+
+    def _launch_packs(
+        self, executor: Any, payload: Path, job_overrides: Sequence[Sequence[str]], initial_job_idx: int,
+        by_cpus: Dict[Optional[int], List[int]], per_task: int, chunk: int,
+    ) -> Sequence[JobReturn]:  # fmt: skip
+        """Submit the jobs ``per_task`` to an array task (:class:`PackTask`), arrays of at most
+        ``chunk`` tasks chained as unpacked; each job is reported under its pack's task id."""
+        packs: List[List[int]] = []
+        tasks: List[Any] = []
+        previous: Optional[str] = None
+        for cpus, indices in by_cpus.items():
+            these = [indices[start : start + per_task] for start in range(0, len(indices), per_task)]
+            for start in range(0, len(these), chunk):
+                part = these[start : start + chunk]
+                executor.update_parameters(cpus_per_task=cpus, slurm_dependency=f"afterany:{previous}" if previous else None)
+                with executor.batch():
+                    submitted = [
+                        executor.submit(PackTask(str(payload), [(list(job_overrides[i]), initial_job_idx + i) for i in pack]))
+                        for pack in part
+                    ]
+                packs += part
+                tasks += submitted
+                self.notify([StateChange(i, "pending", job.job_id) for pack, job in zip(part, submitted) for i in pack])
+                previous = array_of(submitted[0].job_id)
+                log.info("Submitted jobs #%d-#%d in %d tasks of up to %d jobs as Slurm job %s",
+                         initial_job_idx + part[0][0], initial_job_idx + part[-1][-1], len(part), per_task, previous)  # fmt: skip
+        log.info("Submitted %d jobs to Slurm in %d tasks", len(job_overrides), len(tasks))
+        if not self.wait_for_jobs:
+            task_of = {i: job for pack, job in zip(packs, tasks) for i in pack}
+            return [queued_return(overrides, task_of[i].job_id) for i, overrides in enumerate(job_overrides)]
+        return self.wait_packs(tasks, packs, job_overrides, return_folder(payload), initial_job_idx)
+
+    def wait_packs(
+        self, tasks: Sequence[Any], packs: Sequence[Sequence[int]], job_overrides: Sequence[Sequence[str]], folder: Path, initial_job_idx: int
+    ) -> List[JobReturn]:
+        """Wait until every packed task has left the queue; one JobReturn per job, in order.
+
+        A job ends when its return file appears (while its task still runs); the jobs of a task
+        that left the queue without one get the task's end state (CANCELLED, TIMEOUT...)."""
+        results: Dict[int, JobReturn] = {}
+        left_queue_at: Dict[int, float] = {}
+        last_seen: Dict[int, str] = {}
+        running: set[int] = set()  # jobs reported running
+        open_packs = list(range(len(tasks)))
+        while open_packs:
+            states = task_states(tasks[p].job_id for p in open_packs)
+            if states is None:
+                time.sleep(self.poll_interval_s)
+                continue
+            changes: List[StateChange] = []
+            now = time.monotonic()
+            for p in list(open_packs):
+                job_id = tasks[p].job_id
+                for i in packs[p]:
+                    if i not in results:
+                        ret = read_return(return_file(folder, initial_job_idx + i))
+                        if ret is not None:
+                            results[i] = ret
+                            changes.append(StateChange(i, ended_state(ret), job_id))
+                state = states.queued.get(job_id)
+                if state is not None:
+                    last_seen[p] = state
+                    current = next((i for i in packs[p] if i not in results), None)
+                    if state == "RUNNING" and current is not None and current not in running:
+                        running.add(current)
+                        changes.append(StateChange(current, "running", job_id))
+                    continue
+                if job_id not in states.ended:
+                    continue
+                left_queue_at.setdefault(p, now)
+                end = states.ended[job_id]
+                if not end and last_seen.get(p) == "PENDING":
+                    end = "CANCELLED"  # left the queue while pending: Slurm keeps no record of it
+                outcome = self._pack_outcome(tasks[p], end, now - left_queue_at[p])
+                if outcome is None:
+                    continue
+                for i in packs[p]:
+                    if i not in results:
+                        results[i] = self._failed(tasks[p], outcome[0], outcome[1], job_overrides[i])
+                        changes.append(StateChange(i, "failed", job_id))
+                open_packs.remove(p)
+            self.notify(changes)
+            if changes:
+                log.info("Slurm: %d/%d jobs ended, %d tasks left", len(results), len(job_overrides), len(open_packs))
+            if open_packs:
+                time.sleep(self.poll_interval_s)
+        return [results[i] for i in range(len(job_overrides))]
+
+    def _pack_outcome(self, task: Any, state: str, waited_s: float) -> Optional[tuple[str, str]]:
+        """The state and reason given to the jobs of a task that left the queue without ending them,
+        or None to look again later."""
+        from submitit.core.utils import pickle_load
+
+        result_file = Path(task.paths.result_pickle)
+        result = pickle_load(result_file) if result_file.exists() else None
+        if state in CUT_SHORT_STATES:
+            return state, "ended by Slurm before this job ended"
+        if result is not None:
+            tag, value = result
+            if tag == "success":
+                return "UNKNOWN", "its task ended without running it"
+            summary = _error_summary(value)  # submitit's own end at the time limit, as unpacked
+            return ("TIMEOUT" if "UncompletedJobError" in summary else "FAILED"), summary
+        if waited_s < self.result_grace_s and state not in {"FAILED"}:
+            return None
+        return state or "UNKNOWN", "left the queue without a result"

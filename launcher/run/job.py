@@ -281,6 +281,15 @@ class RecordedTask:
         return (RecordedTask, (self.task, self.code_dir))
 
 
+def look_up_provenance(task: Callable[[DictConfig], Any]) -> None:
+    """Look up now what every record of ``task`` looks up once per process (package versions,
+    the code's git version: a few subprocesses and metadata reads), so that the jobs of a process
+    forked from this one (packed Slurm tasks) find them done."""
+    versions()
+    code_dir = getattr(task, "code_dir", None)
+    results.code_version(code_dir) if code_dir is not None else results.code_version()
+
+
 def recorded(task: Callable[[DictConfig], Any]) -> RecordedTask:
     """``task`` as a :class:`RecordedTask` (a task already wrapped is returned as it is)."""
     return task if isinstance(task, RecordedTask) else RecordedTask(task)

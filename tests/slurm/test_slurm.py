@@ -328,3 +328,140 @@ def test_a_fit_in_batches_on_slurm_with_a_crashed_trial(tmp_path):
     assert all(job["slurm_job_id"] for job in jobs)
     trials = optuna.load_study(study_name="fit", storage=f"sqlite:///{sweep / 'optuna.db'}").trials
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 15
+
+
+#: run_sim.py's model, but the job of pynn_seed=2 segfaults the first time it runs (CRASH_ONCE: a marker file).
+SEGFAULTING_APP = f"""
+import os, signal, sys
+sys.path.insert(0, {str(RUN_SIM.parent)!r})
+import hydra
+from launcher.app import run
+
+
+@hydra.main(version_base="1.3", config_path={str(RUN_SIM.parent / "conf")!r}, config_name="config")
+def main(cfg):
+    if cfg.pynn_seed == 2:
+        try:
+            os.close(os.open(os.environ["CRASH_ONCE"], os.O_CREAT | os.O_EXCL))
+            os.kill(os.getpid(), signal.SIGSEGV)
+        except FileExistsError:
+            pass
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_packed_tasks_run_each_job_on_its_own_a_segfault_fails_alone_and_resume_reruns_it(tmp_path):
+    """6 jobs, 3 per Slurm task: two tasks; each job has its run directory, results.json, log and
+    manifest state; the job that segfaults fails alone (its pack-mates complete); running the
+    sweep again runs only that job."""
+    sweep = tmp_path / "D"
+    (tmp_path / "app.py").write_text(SEGFAULTING_APP)
+    command = [
+        sys.executable, "app.py", "-m", "pynn_seed=range(1,7)", "sheets.V1.density=1", *SLURM,
+        "hydra.launcher.jobs_per_task=3", "hydra.launcher.poll_interval_s=0.5", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    env = {**os.environ, "CRASH_ONCE": str(tmp_path / "crashed")}
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode != 0
+    assert "1 of 6 jobs failed" in proc.stderr and "SIGSEGV" in proc.stderr, proc.stderr
+    assert len([task for task in slurm_jobs(sweep) if "_" in task]) == 2  # two tasks of three jobs
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    states = {job["overrides"][0]: job["state"] for job in jobs}
+    assert states == {f"pynn_seed={s}": "failed" if s == 2 else "completed" for s in range(1, 7)}
+    (crashed,) = [job for job in jobs if job["state"] == "failed"]
+    assert "SIGSEGV" in crashed["error"]
+    found = results(sweep)
+    assert len(found) == 5 and all(r["state"] == "completed" for r in found.values())  # the crashed job wrote none
+    by_task: dict[str, list[str]] = {}
+    for name, record in found.items():
+        by_task.setdefault(record["slurm_job_id"], []).append(name)
+        assert (sweep / name / "app.log").exists() and (sweep / name / ".hydra" / "overrides.yaml").exists()
+    assert sorted(len(names) for names in by_task.values()) == [2, 3]  # the crashed job's pack-mates completed
+    earlier = {name: (sweep / name / "results.json").read_text() for name in found}
+    submitted = set(slurm_jobs(sweep))
+
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "Resuming: 5 of 6 jobs already completed, 1 to run" in again.stdout + again.stderr
+    (resumed,) = set(slurm_jobs(sweep)) - submitted  # one Slurm job more, for the one job
+    found = results(sweep)
+    assert len(found) == 6 and all(r["state"] == "completed" for r in found.values())
+    assert found["pynn_seed=2,sheets.V1.density=1"]["slurm_job_id"] == resumed
+    assert all((sweep / name / "results.json").read_text() == text for name, text in earlier.items())  # not run again
+
+
+def test_a_cancelled_pack_keeps_the_jobs_it_ended_and_cancels_the_others(tmp_path):
+    """Three jobs of several seconds in one task, cancelled during the second: the first stays
+    completed, the second (recorded as failed) and third are CANCELLED, each on its own."""
+    sweep = tmp_path / "D"
+    command = [
+        sys.executable, str(RUN_SIM), "-m", "pynn_seed=1,2,3", "sheets.V1.density=1000", "experiment.spontaneous_duration=3000",
+        *SLURM, "hydra.launcher.jobs_per_task=3", "hydra.launcher.poll_interval_s=0.5", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    sweep_proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (sweep.exists() and results(sweep)):
+            assert time.monotonic() < deadline and sweep_proc.poll() is None, "the first job did not end"
+            time.sleep(0.2)
+        (task,) = slurm_jobs(sweep)
+        time.sleep(1)  # into the second job
+        subprocess.run(["scancel", task], check=True)
+        stdout, stderr = sweep_proc.communicate(timeout=180)
+    finally:
+        sweep_proc.kill()
+    assert sweep_proc.returncode != 0
+    assert "2 of 3 jobs failed" in stderr and stderr.count("error: CANCELLED: Slurm job") == 2, stderr
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    assert [job["state"] for job in jobs] == ["completed", "failed", "failed"]
+    assert all(job["error"].startswith("CANCELLED") for job in jobs[1:]) and all(job["slurm_job_id"] == task for job in jobs)
+    found = {record["overrides"][0]: record["state"] for record in results(sweep).values()}
+    assert found == {"pynn_seed=1": "completed", "pynn_seed=2": "failed"}  # the third never started
+    assert sacct_state(task) == "CANCELLED"
+
+
+def test_packs_are_split_into_arrays_that_fit_and_bounded_by_array_parallelism(tmp_path):
+    """10 jobs, 2 a task, at most 2 tasks an array: 5 tasks in 3 chained arrays, one task at a time."""
+    sweep = tmp_path / "D"
+    proc = run_cli(
+        ["-m", "pynn_seed=range(1,11)", "sheets.V1.density=1", *SLURM, "hydra.launcher.jobs_per_task=2",
+         "hydra.launcher.max_array_size=2", "hydra.launcher.array_parallelism=1", "hydra.launcher.poll_interval_s=0.5",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    found = results(sweep)
+    assert len(found) == 10 and all(r["state"] == "completed" for r in found.values())
+    tasks = {r["slurm_job_id"] for r in found.values()}
+    assert len(tasks) == 5 and len({task.split("_")[0] for task in tasks}) == 3  # 2 + 2 + 1 tasks
+    spans = sorted(
+        (min(r["timings"]["started"] for r in found.values() if r["slurm_job_id"] == task),
+         max(r["timings"]["finished"] for r in found.values() if r["slurm_job_id"] == task))
+        for task in tasks
+    )  # fmt: skip
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))  # never two tasks at once
+
+
+@pytest.mark.slow
+def test_a_pack_out_of_time_keeps_its_completed_job_and_times_out_the_others(tmp_path):
+    """A pack of a short job, an endless one and one after it, with a two-minute limit: the first
+    completes, the two others are TIMEOUT each (submitit ends the task at the limit's warning,
+    which Slurm then calls FAILED, as unpacked); the endless job records its own failure."""
+    sweep = tmp_path / "D"
+    proc = run_cli(
+        ["-m", "experiment.spontaneous_duration=10,100000000,20", "sheets.V1.density=1", *SLURM,
+         "hydra.launcher.jobs_per_task=3", "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=20",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "2 of 3 jobs failed" in proc.stderr and proc.stderr.count("error: TIMEOUT: Slurm job") == 2, proc.stderr
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    assert [job["state"] for job in jobs] == ["completed", "failed", "failed"]
+    found = {record["overrides"][0]: record["state"] for record in results(sweep).values()}
+    assert found == {"experiment.spontaneous_duration=10": "completed", "experiment.spontaneous_duration=100000000": "failed"}
+    assert len({job["slurm_job_id"] for job in jobs}) == 1  # one task
