@@ -118,7 +118,7 @@ def returned_value(ret: JobReturn) -> Any:
     """What a job returned: its value, or the exception it failed with, whatever its status.
 
     ``ret.return_value`` re-raises a failed job's exception (and asserts on an unknown status);
-    its stored value is Hydra's private ``_return_value``. A copy marked completed holds the
+    and the field that stores the value is private to Hydra. A copy marked completed holds the
     same value and its public property returns it as it is.
     """
     return dataclasses.replace(ret, status=JobStatus.COMPLETED).return_value
