@@ -117,7 +117,7 @@ def queued_return(overrides: Sequence[str], job_id: str) -> JobReturn:
 def returned_value(ret: JobReturn) -> Any:
     """What a job returned: its value, or the exception it failed with, whatever its status.
 
-    ``ret.return_value`` re-raises a failed job's exception (and asserts on an unknown status);
+    ``ret.return_value`` re-raises a failed job's exception (and asserts on an unknown status),
     and the field that stores the value is private to Hydra. A copy marked completed holds the
     same value and its public property returns it as it is.
     """
