@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
 from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import Container, DictConfig, FloatNode, IntegerNode, ListConfig, OmegaConf, StringNode, ValueNode
@@ -81,11 +82,17 @@ def _outcome(compose: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def sweeps() -> Iterator[Dict[str, Sweep]]:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="test_compose"):
-        built = {name: Sweep(overrides) for name, overrides in MASTERS.items()}
-        # ${hydra:...} resolves against HydraConfig: the same (the master's) for both results.
-        HydraConfig.instance().set_config(built["basic"].master)
-        yield built
+    # Hydra's singletons (HydraConfig, JobRuntime...) as the module found them, restored after it:
+    # a later in-process sweep (Hydra's launcher test suite) must not run under this module's.
+    singletons = Singleton.get_state()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="test_compose"):
+            built = {name: Sweep(overrides) for name, overrides in MASTERS.items()}
+            # ${hydra:...} resolves against HydraConfig: the same (the master's) for both results.
+            HydraConfig.instance().set_config(built["basic"].master)
+            yield built
+    finally:
+        Singleton.set_state(singletons)
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +191,14 @@ def _leaf_types() -> Dict[str, str]:
     """Every leaf of the tree (from the schema) and its node type in the composed config."""
     keys = [k for k in schema_keys() if k not in ("task", "objective")]  # the run config's: not leaves of the tree
     leaves = [k for k in keys if not any(other.startswith(k + ".") for other in keys)]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        gh = GlobalHydra.instance()
-        assert gh.hydra is not None
-        cfg = gh.hydra.compose_config("config", overrides=[], run_mode=RunMode.RUN)
+    singletons = Singleton.get_state()  # restored: importing this module changes nothing of Hydra's
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            gh = GlobalHydra.instance()
+            assert gh.hydra is not None
+            cfg = gh.hydra.compose_config("config", overrides=[], run_mode=RunMode.RUN)
+    finally:
+        Singleton.set_state(singletons)
     types = {}
     for key in leaves:
         parent, _, leaf = key.rpartition(".")
