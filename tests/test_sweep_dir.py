@@ -58,14 +58,14 @@ def test_run_directories_stay_inside_the_sweep_directory(tmp_path: Path) -> None
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    """A 3 MB file system (tmpfs), mounted for the test: room for a sweep's files but not for its recordings."""
+    """A 600 KB file system (tmpfs), mounted for the test: room for a sweep's files and one recording, not two."""
     import shutil
     import subprocess
 
     mount = tmp_path / "disk"
     mount.mkdir()
     if shutil.which("mount") is None or subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True
     ).returncode != 0:
         pytest.skip("mounting a small tmpfs needs root and a kernel that allows it here")
     try:
@@ -76,7 +76,7 @@ def small_disk(tmp_path: Path):
 
 def test_a_full_disk_fails_the_job_and_the_sweep_reports_it(small_disk: Path, tmp_path: Path) -> None:
     sweep = small_disk / "S"
-    # 1,000 cells for 1 s record about 2.6 MB of spikes: the second recording does not fit.
+    # 1,000 cells for 1 s: a run directory of about 380 KB (recording.h5 340 KB): the second does not fit.
     proc = run_cli(["-m", "pynn_seed=1,2", "sheets.V1.density=1000", "experiment.spontaneous_duration=1000",
                     f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode != 0
