@@ -112,7 +112,7 @@ MANIFEST_DAMAGE: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "unknown job field": (lambda original: _manifest(original, lambda d: d["jobs"][1].update(mine=1)), "job 1 of the list: unknown field"),
     "no jobs": (lambda original: _manifest(original, lambda d: d.pop("jobs")), "'jobs' is missing"),
     "jobs not a list": (lambda original: _manifest(original, lambda d: d.update(jobs="x")), "'jobs' holds \"x\""),
-    "a job not an object": (lambda original: _manifest(original, lambda d: d["jobs"].append(3)), "job 3 of the list is 3"),
+    "a job not an object": (lambda original: _manifest(original, lambda d: d["jobs"].append(3)), "job 3 of the list: 3 is not an object"),
     "number a string": (lambda original: _manifest(original, lambda d: d["jobs"][0].update(number="0")), "'number' holds \"0\""),
     "state unknown": (lambda original: _manifest(original, lambda d: d["jobs"][2].update(state="done")), "'state' holds \"done\""),
     "run_dir outside": (lambda original: _manifest(original, lambda d: d["jobs"][0].update(run_dir="../x")), "inside the sweep directory"),

@@ -1,10 +1,20 @@
 """The sweep manifest: one JSON file per sweep directory listing every job and its state.
 
-Only the process that runs the sweep writes it, always whole and atomically,
-so it is never half-written however many jobs end at once; the jobs write
-their own ``results.json``, which stays the truth about a finished job.
+Only the process that runs the sweep writes it, whole and atomically, so it is
+never half-written however many jobs end at once; the jobs write their own
+``results.json``, which stays the truth about a finished job.
 :func:`Manifest.load` folds those in, so a reader (``status``, ``collect``)
 sees jobs that finished after the manifest was last written.
+
+While jobs run, their changes are appended to a journal (``manifest.journal``,
+one JSON line per changed job) instead of rewriting the whole file: a write
+costs what changed, not the size of the sweep. The manifest names its journal
+by a token that the journal's first line repeats; a reader folds in the lines
+of the journal named so, and ignores any other (left by a write cut short
+between the two files: the manifest then holds everything). When the journal
+has as many lines as the sweep has jobs, and when the sweep ends, the manifest
+is written whole again under a new token (compaction): each change is written
+a bounded number of times, whatever the sweep's size.
 
 Files on disk may still be damaged (a full disk, a hand edit). Every read of
 a manifest goes through :meth:`Manifest.read`, which checks it field by field
@@ -16,7 +26,10 @@ rebuilds a damaged or missing manifest.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,13 +39,18 @@ from typing import Any, Optional, Sequence
 from launcher.run import results
 from launcher.run.jsonfile import (
     COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_number, is_text, one_of, read_json_object, short,
-    write_json_atomic,
+    write_atomically, write_json_atomic,
 )
 from launcher.sweep.naming import outside_sweep_dir
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
+#: The changes to the manifest's jobs since it was last written whole (see the module's docstring).
+JOURNAL_FILE = "manifest.journal"
+#: The journal is folded into the manifest (a whole write) once it has this many lines, or as many
+#: as the sweep has jobs if that is more: a small sweep then writes its manifest whole as before.
+COMPACT_AFTER_LINES = 1000
 #: The log a job of run_sim.py writes into its run directory (Hydra's ``<job name>.log``);
 #: a manifest names its own (``job_log``), this is for manifests written before it did.
 JOB_LOG = "run_sim.log"
@@ -47,8 +65,9 @@ INTERRUPTED = "interrupted"
 STATES = (PENDING, RUNNING, COMPLETED, FAILED, DAMAGED, INTERRUPTED)
 #: The states shown only when a job is in them (rare ones).
 RARE_STATES = (DAMAGED, INTERRUPTED)
-#: The manifest format this module writes and reads.
-VERSION = 1
+#: The manifest format this module writes (2: it may name a journal), and those it reads.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def now() -> str:
@@ -201,7 +220,10 @@ _JOB_KINDS = {
 assert set(_JOB_KINDS) == set(ENTRY_FIELDS), "a field of JobEntry the manifest reader does not check"
 #: What the manifest's own fields must hold; ``created`` and ``job_log`` are missing from early manifests.
 _MANIFEST_KINDS = {
-    "version": Kind(lambda value: type(value) is int and value == VERSION, f"{VERSION} (the format this program reads)"),
+    "version": Kind(
+        lambda value: type(value) is int and value in READABLE_VERSIONS,
+        f"{' or '.join(map(str, READABLE_VERSIONS))} (the formats this program reads)",
+    ),
     "created": TEXT,
     "updated": TEXT,
     "job_log": TEXT,
@@ -214,6 +236,7 @@ _MANIFEST_KINDS = {
         "null or an object (what a fit optimises: metrics, directions, targets)",
     ),
     "jobs": Kind(lambda value: isinstance(value, list), "a list"),
+    "journal": Kind(lambda value: value is None or (is_text(value) and value.isalnum()), "null or a token of letters and digits"),
 }
 
 
@@ -241,17 +264,71 @@ def _manifest_problem(data: dict[str, Any]) -> Optional[str]:
     if problem:
         return problem
     for i, job in enumerate(data["jobs"]):
-        if not isinstance(job, dict):
-            return f"job {i} of the list is {short(job)}, not an object"
-        problem = field_problem(job, _JOB_KINDS, ("number", "overrides", "run_dir", "config_hash"), closed=True)
+        problem = _job_problem(job)
         if problem:
             return f"job {i} of the list: {problem}"
+    return _duplicate_problem(data)
+
+
+def _job_problem(job: Any) -> Optional[str]:
+    """What is wrong with one job as manifest.json (or a line of its journal) holds it, None if nothing."""
+    if not isinstance(job, dict):
+        return f"{short(job)} is not an object"
+    return field_problem(job, _JOB_KINDS, ("number", "overrides", "run_dir", "config_hash"), closed=True)
+
+
+def _duplicate_problem(data: dict[str, Any]) -> Optional[str]:
+    """Two jobs of a manifest's content with one number, or one run directory (but in a fit)."""
     # A fit may sample one point twice: its trials then share the point's run directory.
     for name in ("number",) if data.get("fit") else ("number", "run_dir"):
         values = [job[name] for job in data["jobs"]]
         if len(set(values)) < len(values):
             return f"two jobs have the same {name}"
     return None
+
+
+def _fold_journal(sweep_dir: Path, data: dict[str, Any]) -> Optional[str]:
+    """Replace (or add) the jobs of a manifest's content ``data`` by the later states its journal
+    holds; return what is wrong, if anything, with the part of the journal left out.
+
+    Only the journal that the manifest names (by its token) is read: another one is left over
+    from a compaction cut short, and the manifest holds all it says. A last line without its
+    newline is a write cut short (a killed sweep) and is left out without a word; a line that
+    cannot be read stops the folding there, and the lines after it are left out too (the jobs'
+    results.json still tell how each ended)."""
+    token = data.get("journal")
+    if not token:
+        return None
+    path = Path(sweep_dir) / JOURNAL_FILE
+    try:
+        lines = path.read_bytes().split(b"\n")[:-1]  # the last piece: b"" or a line cut short
+    except FileNotFoundError:  # the sweep stopped between writing the manifest and its journal
+        return None
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc}); the jobs' states are those of {MANIFEST_FILE}"
+    if not lines or lines[0] != _journal_header(token):
+        return None
+    at = {job["number"]: i for i, job in enumerate(data["jobs"])}
+    for line_number, line in enumerate(lines[1:], start=2):
+        try:
+            job = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            problem: Optional[str] = f"not a JSON line ({exc})"
+        else:
+            problem = _job_problem(job)
+        if problem:
+            return f"{path}, line {line_number}: {problem}; the changes from there on are left out"
+        if job["number"] in at:
+            data["jobs"][at[job["number"]]] = job
+        else:
+            at[job["number"]] = len(data["jobs"])
+            data["jobs"].append(job)
+    return None
+
+
+def _journal_header(token: str) -> bytes:
+    """The first line of the journal that a manifest names by ``token`` (without its newline)."""
+    return json.dumps({"journal": token, "of": MANIFEST_FILE}).encode()
 
 
 def jobs_on_disk(sweep_dir: Path) -> list[JobEntry]:
@@ -296,24 +373,51 @@ class Manifest:
     sweeper: Optional[dict[str, Any]] = None
     #: For a fit: what it optimises (``metrics``, ``directions``, ``targets``; see launcher.sweep.fit).
     fit: Optional[dict[str, Any]] = None
+    #: What is wrong with the part of the journal that was left out when the manifest was read, if anything.
+    journal_problem: Optional[str] = field(default=None, compare=False)
     _saved_at: float = field(default=float("-inf"), repr=False, compare=False)
     _write_failed: bool = field(default=False, repr=False, compare=False)
-    _save_duration: float = field(default=0.0, repr=False, compare=False)
+    #: The token of the journal that the manifest on disk names (None: it names none).
+    _journal: Optional[str] = field(default=None, repr=False, compare=False)
+    _journal_lines: int = field(default=0, repr=False, compare=False)
+    #: The jobs changed since the manifest or its journal was last written (by identity).
+    _changed: dict[int, JobEntry] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
         return Path(self.sweep_dir) / MANIFEST_FILE
 
+    @property
+    def journal_path(self) -> Path:
+        return Path(self.sweep_dir) / JOURNAL_FILE
+
+    def changed(self, *jobs: JobEntry) -> None:
+        """Note jobs whose entries changed: the next :meth:`save` with ``at_most_every_s`` writes
+        them to the journal (a whole write writes every job anyway)."""
+        for job in jobs:
+            self._changed[id(job)] = job
+
     def save(self, at_most_every_s: float = 0.0) -> None:
-        """Write the manifest (whole, atomically); with ``at_most_every_s``, skip the write if
-        the last one is more recent than that (large sweeps report many changes a second),
-        or than 20 times the last write took (a write of 10,000 jobs takes a while: the
-        manifest then costs the sweep at most 5% of its time)."""
-        if at_most_every_s:
-            interval = max(at_most_every_s, 20 * self._save_duration)
-            if time.monotonic() - self._saved_at < interval:
-                return
-        started = time.monotonic()
+        """Write the manifest whole, atomically, without a journal: at the start and the end of a
+        sweep. With ``at_most_every_s`` (while jobs run), write the jobs noted by :meth:`changed`
+        to the journal instead, unless the last write is more recent than that (large sweeps
+        report many changes a second): the first such save, and one after as many journal lines
+        as the sweep has jobs, writes the manifest whole under a new journal (see the module's
+        docstring)."""
+        if not at_most_every_s:
+            self._write_whole(journal=False)
+            return
+        if time.monotonic() - self._saved_at < at_most_every_s:
+            return
+        if self._journal is None or self._journal_lines + len(self._changed) > max(COMPACT_AFTER_LINES, len(self.jobs)):
+            self._write_whole(journal=True)
+        elif self._changed:
+            self._append_to_journal()
+
+    def _write_whole(self, journal: bool) -> None:
+        """Write every job to manifest.json; ``journal``: under a new, empty journal, else under none
+        (and the journal file goes)."""
+        token = secrets.token_hex(8) if journal else None
         data = {
             "version": VERSION,
             "created": self.created,
@@ -321,18 +425,46 @@ class Manifest:
             "job_log": self.job_log,
             "sweeper": self.sweeper,
             "fit": self.fit,
+            "journal": token,
             "jobs": [job.as_dict() for job in self.jobs],
         }
         try:
             write_json_atomic(self.path, data)
+            if token is None:
+                self.journal_path.unlink(missing_ok=True)  # named by no manifest any more: read by no one
+            else:  # a journal of one line (the manifest names it), whole or not there: readers never see it half-made
+                write_atomically(self.journal_path, lambda tmp: tmp.write_bytes(_journal_header(token) + b"\n"))
         except OSError as exc:  # e.g. no space left: the file keeps its last whole version, the jobs go on
             if not self._write_failed:
                 log.error("Could not write %s (%s); it keeps its last whole version, the jobs go on", self.path, exc)
             self._write_failed = True
             return
         self._write_failed = False
+        self._journal, self._journal_lines = token, 0
+        self._changed.clear()
         self._saved_at = time.monotonic()
-        self._save_duration = self._saved_at - started
+
+    def _append_to_journal(self) -> None:
+        """Append the changed jobs to the journal, a line each, in one write."""
+        lines = b"".join(json.dumps(job.as_dict(), default=str).encode() + b"\n" for job in self._changed.values())
+        try:
+            fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+            try:
+                written = os.write(fd, lines)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if written != len(lines):
+                raise OSError(f"{written} of {len(lines)} bytes written")
+        except OSError as exc:
+            # The journal may now end in a line cut short, after which nothing can be appended:
+            # the next save writes the manifest whole, under a new journal.
+            log.warning("Could not append to %s (%s); the manifest is written whole at the next save", self.journal_path, exc)
+            self._journal = None
+            return
+        self._journal_lines += len(self._changed)
+        self._changed.clear()
+        self._saved_at = time.monotonic()
 
     @classmethod
     def read(cls, sweep_dir: Path | str) -> "Manifest | ManifestError":
@@ -353,9 +485,16 @@ class Manifest:
         problem = _manifest_problem(data)
         if problem:
             return ManifestError(ManifestError.DAMAGED, path, problem)
+        journal_problem = _fold_journal(sweep_dir, data)
+        problem = _duplicate_problem(data) if data.get("journal") else None
+        if problem:
+            return ManifestError(ManifestError.DAMAGED, sweep_dir / JOURNAL_FILE, f"with its changes folded in, {problem}")
+        if journal_problem:
+            log.warning("%s", journal_problem)
         jobs = sorted((JobEntry(**job) for job in data["jobs"]), key=lambda job: job.number)
         return cls(
-            sweep_dir, jobs, data.get("created", now()), data.get("job_log", JOB_LOG), sweeper=data.get("sweeper"), fit=data.get("fit")
+            sweep_dir, jobs, data.get("created", now()), data.get("job_log", JOB_LOG), sweeper=data.get("sweeper"), fit=data.get("fit"),
+            journal_problem=journal_problem,
         )
 
     @classmethod

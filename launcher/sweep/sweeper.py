@@ -48,7 +48,7 @@ from launcher import compat
 from launcher.launchers.protocol import StateChange, StateReporting, TakesJobNumbers, failure_log, failure_message, queued_job_id, returned_value
 from launcher.run.job import recorded
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
-from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
+from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
 from launcher.sweep.naming import name_run_dirs_after_overrides, outside_sweep_dir
 from launcher.sweep.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
 
@@ -211,14 +211,18 @@ def refuse_foreign_contents(sweep_dir: Path) -> None:
         )
 
 
-def manifest_stamp(sweep_dir: Path) -> Optional[Tuple[int, int]]:
-    """When and how large the sweep directory's manifest was last written (None: it has none), to
-    tell whether another sweep wrote it in the meantime."""
-    try:
-        stat = (Path(sweep_dir) / MANIFEST_FILE).stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
+def manifest_stamp(sweep_dir: Path) -> Tuple[Optional[Tuple[int, int]], ...]:
+    """When and how large the sweep directory's manifest and its journal were last written (None
+    for a file it does not have), to tell whether another sweep wrote them in the meantime."""
+    stamps: List[Optional[Tuple[int, int]]] = []
+    for name in (MANIFEST_FILE, JOURNAL_FILE):
+        try:
+            stat = (Path(sweep_dir) / name).stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+    return tuple(stamps)
 
 
 class Progress:
@@ -517,6 +521,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
                     job.state, job.finished = state, job.finished or now()  # the launcher's word on the state
                     counted.add(job.number)
                     progress.job_finished(state == FAILED)
+                manifest.changed(job)
             manifest.save(at_most_every_s=1.0)
 
         try:
@@ -524,6 +529,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
                 batch = to_run[start : start + batch_size]
                 if batch_size == 1:
                     batch[0].state, batch[0].started = RUNNING, now()
+                    manifest.changed(batch[0])
                 manifest.save(at_most_every_s=1.0)
                 if isinstance(self.launcher, StateReporting):
                     self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
@@ -540,6 +546,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
                     if job.number not in counted:
                         counted.add(job.number)
                         progress.job_finished(job.state == FAILED)
+                manifest.changed(*batch)
                 manifest.save(at_most_every_s=1.0)
                 returns.append(results)
         finally:
