@@ -117,7 +117,7 @@ MANIFEST_DAMAGE: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "state unknown": (lambda original: _manifest(original, lambda d: d["jobs"][2].update(state="done")), "'state' holds \"done\""),
     "run_dir outside": (lambda original: _manifest(original, lambda d: d["jobs"][0].update(run_dir="../x")), "inside the sweep directory"),
     "two jobs numbered alike": (lambda original: _manifest(original, lambda d: d["jobs"][1].update(number=0)), "same number"),
-    "another version": (lambda original: _manifest(original, lambda d: d.update(version=2)), "'version' holds 2"),
+    "another version": (lambda original: _manifest(original, lambda d: d.update(version=3)), "'version' holds 3, not 1 or 2"),
     "a boolean version": (lambda original: _manifest(original, lambda d: d.update(version=True)), "'version' holds true"),
 }
 
