@@ -32,6 +32,15 @@ def planned(sweep_dir: Path, count: int = 4) -> Manifest:
     return manifest
 
 
+def change(manifest: Manifest, index: int, **fields: object) -> None:
+    """Set fields of one job and save as the sweep does while jobs run (to the journal)."""
+    job = manifest.jobs[index]
+    for name, value in fields.items():
+        setattr(job, name, value)
+    manifest.changed(job)
+    manifest.save(at_most_every_s=EVERY_TIME)
+
+
 def on_disk(sweep_dir: Path) -> dict:
     return json.loads((sweep_dir / MANIFEST_FILE).read_text())
 
@@ -108,9 +117,7 @@ def test_the_journal_is_compacted_into_the_manifest_when_it_grows_as_long_as_the
 def test_the_sweeps_end_writes_the_manifest_whole_and_removes_the_journal(tmp_path: Path) -> None:
     manifest = planned(tmp_path)
     manifest.save(at_most_every_s=EVERY_TIME)
-    manifest.jobs[3].state = COMPLETED
-    manifest.changed(manifest.jobs[3])
-    manifest.save(at_most_every_s=EVERY_TIME)
+    change(manifest, 3, state=COMPLETED)
     manifest.save()
     assert on_disk(tmp_path)["journal"] is None and not (tmp_path / JOURNAL_FILE).exists()
     assert on_disk(tmp_path)["jobs"][3]["state"] == COMPLETED
@@ -120,9 +127,7 @@ def test_a_journal_the_manifest_does_not_name_is_left_out(tmp_path: Path) -> Non
     """A compaction cut short between its two files: the manifest holds every change already."""
     manifest = planned(tmp_path)
     manifest.save(at_most_every_s=EVERY_TIME)
-    manifest.jobs[0].state = FAILED
-    manifest.changed(manifest.jobs[0])
-    manifest.save(at_most_every_s=EVERY_TIME)
+    change(manifest, 0, state=FAILED)
     old_journal = (tmp_path / JOURNAL_FILE).read_bytes()
     manifest.jobs[0].state = COMPLETED
     manifest.save(at_most_every_s=0)
@@ -136,9 +141,7 @@ def test_a_journal_the_manifest_does_not_name_is_left_out(tmp_path: Path) -> Non
 def test_a_last_line_cut_short_is_left_out_without_a_word(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     manifest = planned(tmp_path)
     manifest.save(at_most_every_s=EVERY_TIME)
-    manifest.jobs[0].state = COMPLETED
-    manifest.changed(manifest.jobs[0])
-    manifest.save(at_most_every_s=EVERY_TIME)
+    change(manifest, 0, state=COMPLETED)
     with open(tmp_path / JOURNAL_FILE, "ab") as f:  # a sweep killed while it appended
         f.write(json.dumps(dict(manifest.jobs[1].as_dict(), state=FAILED)).encode()[:40])
     with caplog.at_level(logging.WARNING):
@@ -163,9 +166,7 @@ def test_a_damaged_line_stops_the_folding_there_and_is_named(
 ) -> None:
     manifest = planned(tmp_path)
     manifest.save(at_most_every_s=EVERY_TIME)
-    manifest.jobs[0].state = COMPLETED
-    manifest.changed(manifest.jobs[0])
-    manifest.save(at_most_every_s=EVERY_TIME)
+    change(manifest, 0, state=COMPLETED)
     with open(tmp_path / JOURNAL_FILE, "ab") as f:
         f.write(bad_line + b"\n" + json.dumps(dict(manifest.jobs[2].as_dict(), state=FAILED)).encode() + b"\n")
     with caplog.at_level(logging.WARNING):
@@ -214,9 +215,7 @@ def test_the_stamp_that_tells_another_sweeps_writes_covers_the_journal(tmp_path:
     manifest = planned(tmp_path)
     manifest.save(at_most_every_s=EVERY_TIME)
     before = manifest_stamp(tmp_path)
-    manifest.jobs[0].state = COMPLETED
-    manifest.changed(manifest.jobs[0])
-    manifest.save(at_most_every_s=EVERY_TIME)
+    change(manifest, 0, state=COMPLETED)
     assert manifest_stamp(tmp_path) != before
     assert manifest_stamp(tmp_path / "none") == (None, None)
 
