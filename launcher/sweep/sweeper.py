@@ -444,7 +444,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
 
     def check_size(self, count: int) -> None:
         """Say how many jobs the sweep has; refuse an empty one, and one above ``max_jobs``, before
-        anything is planned (a million jobs: some 20 s and 450 MB, see benchmarks/planning.py)."""
+        anything is planned (a million jobs: some 20 s and 310 MB, see benchmarks/planning.py)."""
         if count == 0:
             raise ParameterError("The sweep has no job (an empty range or choice, or an empty jobs_file); nothing was run")
         if count > self.max_jobs:
