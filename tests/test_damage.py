@@ -348,12 +348,57 @@ def test_an_earlier_job_with_a_damaged_results_json_is_named_by_a_sweep_that_doe
     assert pd.read_csv(copy / "summary.csv")["state"].tolist() == [COMPLETED, DAMAGED, COMPLETED, COMPLETED]
 
 
+#: A job's run directory and config hash in every form (overrides, run_dir, config_hash): a grid's
+#: (its overrides joined; 16 lowercase hex digits), and the others, which JobEntry keeps as strings.
+ENTRY_FORMS = [
+    (["a=1", "b=2"], "a=1,b=2", "0123456789abcdef"),
+    (["b=2", "a=2"], "a=2,b=2", "00000000000000ff"),  # overrides in another order (sorted in the name); leading zeros
+    (["f=1", "g=2"], "g=1,f=2", "00000000000000fe"),  # of the same length, neither order
+    ([], "defaults", ""),  # no overrides; a refused trial's hash
+    (["a=3"], "a=3", "0123456789ABCDEF"),  # upper case: int() reads it, the string is not its hex
+    (["a=4"], "a=4", "0x23456789abcdef"),
+    (["a=5"], "a=5", " 123456789abcdef"),
+    (["a=6"], "a=6", "1234_6789abcdef0"),
+    (["a=7"], "a=7", "+123456789abcdef"),
+    (["a=8"], "a=8", "0123456789abcde"),  # 15 digits
+    (["a=9"], "a=9", "hash9"),  # an older manifest's
+    (["name='a b/c'"], "name=_a_b_c_~2c5e3a1b0d", "ffffffffffffffff"),  # a name that needed the hash
+    (["c=3"], "sub/c=3", "0000000000000000"),  # another hydra.sweep.subdir
+    (["d=1", "e=2"], "d=1", "fedcba9876543210"),  # a key left out of the name
+]
+
+
+def test_a_job_reads_back_its_run_directory_and_config_hash_in_every_form(tmp_path: Path) -> None:
+    """JobEntry keeps a grid's run directory (its overrides joined) and config hash in compact
+    forms: every form reads back as it was given, through as_dict, manifest.json and its reader."""
+    jobs = [JobEntry(number, list(overrides), run_dir, config_hash) for number, (overrides, run_dir, config_hash) in enumerate(ENTRY_FORMS)]
+    given = [(overrides, run_dir, config_hash) for overrides, run_dir, config_hash in ENTRY_FORMS]
+    assert [(job.overrides, job.run_dir, job.config_hash) for job in jobs] == given
+    assert all(type(job.run_dir) is str and type(job.config_hash) is str for job in jobs)
+    assert [(d["overrides"], d["run_dir"], d["config_hash"]) for d in (job.as_dict() for job in jobs)] == given
+    Manifest(tmp_path, jobs).save()
+    written = json.loads((tmp_path / "manifest.json").read_text())["jobs"]
+    assert [(job["overrides"], job["run_dir"], job["config_hash"]) for job in written] == given
+    read = Manifest.read(tmp_path)
+    assert not isinstance(read, ManifestError) and read.jobs == jobs
+    assert [(job.overrides, job.run_dir, job.config_hash) for job in read.jobs] == given
+
+    # Set again, each field keeps what it was given; other overrides do not rename the run directory.
+    job = jobs[0]
+    job.overrides = ["a=1", "b=3"]
+    assert (job.overrides, job.run_dir) == (["a=1", "b=3"], "a=1,b=2")
+    job.run_dir, job.config_hash = "a=1,b=3", "another config"
+    assert (job.run_dir, job.config_hash) == ("a=1,b=3", "another config")
+    job.config_hash = "000000000000000a"
+    assert job.config_hash == "000000000000000a" and job.as_dict()["config_hash"] == "000000000000000a"
+
+
 def test_jobs_are_numbered_after_the_earlier_ones_and_keep_theirs():
     earlier = Manifest(Path("D"), [fake_entry(0, "a=1"), fake_entry(1, "a=2"), fake_entry(4, "a=5")])
     assert earlier.numbers_for([["a=2"], ["a=3"], ["a=1"], ["a=4"]]) == [1, 5, 0, 6]
     two_keys = Manifest(Path("D"), [JobEntry(3, ["b=1", "a=2"], "a=2,b=1", "h")])
     assert two_keys.numbers_for([["a=2", "b=1"], ["a=2", "b=2"]]) == [3, 4]  # the same overrides in another order
-    assert Manifest(Path("D"), earlier.jobs, rebuilt=True).numbers_for([["a=2"], ["a=3"]]) == [0, 1]
+    assert list(Manifest(Path("D"), earlier.jobs, rebuilt=True).numbers_for([["a=2"], ["a=3"]])) == [0, 1]
     planned = Manifest(Path("D"), [fake_entry(1, "a=2"), fake_entry(5, "a=3")])
     kept = planned.keep(earlier)
     assert [job.number for job in kept] == [0, 4] and [job.number for job in planned.jobs] == [0, 1, 4, 5]

@@ -19,6 +19,7 @@ from omegaconf import open_dict
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from launcher.sweep.compose import simple_override
+from launcher.sweep.manifest import JobEntry
 from launcher.sweep.planner import ValuePlanner
 from launcher.sweep.tree import check_tree
 from test_compose import MASTERS, Sweep, jobs as random_jobs, sweeps  # noqa: F401  (sweeps: the fixture)
@@ -99,6 +100,21 @@ def test_jobs_of_one_set_of_keys_share_its_template_and_stay_exact(sweeps: Dict[
     assert sum(bool(problems) for problems, _, _ in plans.values()) == len(grid) - 1
     # The same job with its overrides in another order: another template, the same plan.
     assert planner.plan(grid[0][::-1]) == plans[tuple(grid[0])] and len(planner._templates) == 2
+
+
+def test_a_planned_jobs_entry_derives_the_run_directory_the_full_path_names(sweeps: Dict[str, Sweep]) -> None:
+    """A grid job's entry holds no name of its own (its overrides joined give it) nor a hash string
+    (an int): the strings it gives back are those of the full path, the name derived or not."""
+    sweep = sweeps["basic"]
+    planner = ValuePlanner(sweep.composer)
+    derived = [["pynn_seed=3", "sheets.V1.density=1000"], ["sheets.V1.density=1000", "pynn_seed=3"], ["sheets.V1.density=1000.5"]]
+    stored = [["name='a b/c'"], []]  # a name that needed the hash; "defaults"
+    for overrides in derived + stored:
+        problems, config_hash, run_dir = planner.plan(overrides)
+        entry = JobEntry(0, overrides, run_dir, config_hash)
+        _, full_hash, full_dir = full_plan(sweep, overrides)
+        assert not problems and (entry.run_dir, entry.config_hash) == (full_dir, full_hash), overrides
+        assert isinstance(entry._run_dir, str) == (overrides in stored) and isinstance(entry._config_hash, int), overrides
 
 
 def test_the_rest_is_left_to_the_full_path(sweeps: Dict[str, Sweep]) -> None:

@@ -97,6 +97,46 @@ def _optional(name: str, doc: str) -> Any:
     return property(get, set_, doc=doc)
 
 
+#: How :class:`JobEntry` marks a run directory it derives from its overrides: joined by ``,`` as
+#: they are, or sorted first (as :func:`launcher.sweep.naming.run_dirname` sorts them).
+_JOINED, _JOINED_SORTED = None, False
+
+
+def _stored_run_dir(run_dir: str, overrides: Sequence[str]) -> Optional[str | bool]:
+    """How a job keeps its run directory: :data:`_JOINED` or :data:`_JOINED_SORTED` when it is its
+    override lines joined by ``,`` (the name :func:`launcher.sweep.naming.run_dirname` gives a
+    grid's jobs when nothing in them needs escaping), derived again when read; else the string
+    itself. A million-job plan then holds no name but the odd one.
+
+    A name derived so follows the list: a job's list of overrides is not changed in place
+    (assigning another list keeps the name)."""
+    if type(run_dir) is not str or not isinstance(overrides, (list, tuple)):
+        return run_dir
+    try:
+        joined = ",".join(overrides)
+    except TypeError:  # an override that is not a string (a damaged record): nothing to derive from
+        return run_dir
+    if joined == run_dir:
+        return _JOINED
+    if len(joined) == len(run_dir) and ",".join(sorted(overrides)) == run_dir:  # (sorted only when it may be)
+        return _JOINED_SORTED
+    return run_dir
+
+
+def _stored_hash(config_hash: str) -> int | str:
+    """How a job keeps its config hash: a hash of 16 lowercase hex digits (every one the sweeper
+    computes) as the int they write, 48 bytes where the string takes 80; any other string ("" for
+    a refused trial, what an older manifest holds) as it is, so that it is read back unchanged."""
+    if type(config_hash) is str and len(config_hash) == 16:
+        try:
+            value = int(config_hash, 16)
+        except ValueError:
+            return config_hash
+        if f"{value:016x}" == config_hash:  # (int() also takes upper case, "+", "_" and spaces)
+            return value
+    return config_hash
+
+
 class JobEntry:
     """One job of a sweep: its number, overrides, run directory, config hash and state, and what
     its run told (times, error, logs...).
@@ -104,9 +144,12 @@ class JobEntry:
     A plain class with slots, its seven optional fields held together in one dict made when the
     first is set: a sweep plans every job before any runs, a million entries at once, each job
     then 80 bytes of entry where a dataclass of twelve fields takes 128 (and 360 with a dict).
+    For the same reason a grid's run directory and config hash are kept in a compact form and
+    given as strings when read (see :func:`_stored_run_dir` and :func:`_stored_hash`): some 130
+    bytes less a job.
     """
 
-    __slots__ = ("number", "overrides", "run_dir", "config_hash", "state", "_more")
+    __slots__ = ("number", "_overrides", "_run_dir", "_config_hash", "state", "_more")
 
     slurm_job_id = _optional("slurm_job_id", "The job's id in a launcher's queue (Slurm's), if it has one.")
     started = _optional("started", "When it started (ISO 8601, UTC).")
@@ -131,11 +174,49 @@ class JobEntry:
         damage: Optional[str] = None,
         values: Optional[list[float]] = None,
     ) -> None:
-        self.number, self.overrides, self.run_dir, self.config_hash, self.state = number, overrides, run_dir, config_hash, state
+        self.number, self.state = number, state
+        self._overrides = overrides
+        self._run_dir = _stored_run_dir(run_dir, overrides)
+        self._config_hash = _stored_hash(config_hash)
         optional = (slurm_job_id, started, finished, error, log, damage, values)
         self._more: Optional[dict[str, Any]] = None
         if optional.count(None) < len(optional):  # (a planned job has none: no loop a job)
             self._more = {name: value for name, value in zip(_OPTIONAL_FIELDS, optional) if value is not None}
+
+    @property
+    def overrides(self) -> list[str]:
+        """The job's override lines (``key=value``), as the sweep made them."""
+        return self._overrides
+
+    @overrides.setter
+    def overrides(self, overrides: list[str]) -> None:
+        run_dir = self.run_dir  # the run directory stays what it was, whatever it was derived from
+        self._overrides = overrides
+        self._run_dir = _stored_run_dir(run_dir, overrides)
+
+    @property
+    def run_dir(self) -> str:
+        """The job's run directory, relative to the sweep directory."""
+        stored = self._run_dir
+        if stored is _JOINED:
+            return ",".join(self._overrides)
+        if stored is _JOINED_SORTED:
+            return ",".join(sorted(self._overrides))
+        return stored  # type: ignore[return-value]
+
+    @run_dir.setter
+    def run_dir(self, run_dir: str) -> None:
+        self._run_dir = _stored_run_dir(run_dir, self._overrides)
+
+    @property
+    def config_hash(self) -> str:
+        """The hash of the job's resolved parameter tree ("" if it has none: a refused trial)."""
+        stored = self._config_hash
+        return stored if isinstance(stored, str) else f"{stored:016x}"
+
+    @config_hash.setter
+    def config_hash(self, config_hash: str) -> None:
+        self._config_hash = _stored_hash(config_hash)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, JobEntry) and self.as_dict() == other.as_dict()
@@ -518,14 +599,14 @@ class Manifest:
         for job in self.jobs if jobs is None else jobs:
             job.apply_results(self.sweep_dir)
 
-    def numbers_for(self, combinations: Sequence[Sequence[str]]) -> list[int]:
+    def numbers_for(self, combinations: Sequence[Sequence[str]]) -> Sequence[int]:
         """The number each job of a new sweep into this directory takes: the number of this
         manifest's job with the same overrides (in any order), else the next one after all of
         this manifest's. A rebuilt manifest's numbers are not the sweep's: the new sweep
         numbers its jobs from 0."""
         earlier = [] if self.rebuilt else self.jobs
-        if not earlier:  # a new directory: 0, 1, ... (no table of a million tuples to look them up in)
-            return list(range(len(combinations)))
+        if not earlier:  # a new directory: 0, 1, ... (a range: no list, no table of a million tuples)
+            return range(len(combinations))
         numbers = {tuple(sorted(job.overrides)): job.number for job in earlier}
         following = max((job.number for job in earlier), default=-1) + 1
         planned = []

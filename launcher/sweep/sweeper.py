@@ -225,6 +225,11 @@ def manifest_stamp(sweep_dir: Path) -> Tuple[Optional[Tuple[int, int]], ...]:
     return tuple(stamps)
 
 
+def in_number_order(jobs: Sequence[JobEntry]) -> bool:
+    """Whether jobs are in the order of their numbers (a million-job list need then not be sorted)."""
+    return all(a.number <= b.number for a, b in itertools.pairwise(jobs))
+
+
 class Progress:
     """Done, failed and total jobs, and an estimate of the time left, in the log."""
 
@@ -372,15 +377,19 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         if interrupted:
             log.warning("%d jobs were interrupted by the end of an earlier sweep (#%s); they are not done",
                         len(interrupted), ", #".join(str(job.number) for job in interrupted[:10]))
-        planned = list(manifest.jobs)
+        # The plan's own list, not a copy (Manifest.keep gives the manifest a new list, never
+        # changes this one); to_run too, when every job runs (a new directory): no copy of a million.
+        planned = manifest.jobs
         if manifest.sweep_dir.exists():  # a sweep run before: a completed run of the same config need not run again
             manifest.refresh()
             self.warn_of_damage(planned)
         kept = manifest.keep(earlier)
         manifest.refresh(kept)
-        to_run = [job for job in planned if self.force or job.state != COMPLETED]
-        if any(a.number > b.number for a, b in itertools.pairwise(to_run)):  # (no copy when in order already)
-            to_run.sort(key=lambda job: job.number)
+        to_run = planned
+        if not self.force and any(job.state == COMPLETED for job in planned):
+            to_run = [job for job in planned if job.state != COMPLETED]
+        if not in_number_order(to_run):  # (no copy when in order already)
+            to_run = sorted(to_run, key=lambda job: job.number)  # a new list: planned keeps its order
         to_run = self.leave_queued_jobs(earlier, to_run)
         return planned, kept, to_run
 
@@ -435,7 +444,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
 
     def check_size(self, count: int) -> None:
         """Say how many jobs the sweep has; refuse an empty one, and one above ``max_jobs``, before
-        anything is planned (a million jobs: some 20 s and 450 MB, see benchmarks/planning.py)."""
+        anything is planned (a million jobs: some 20 s and 310 MB, see benchmarks/planning.py)."""
         if count == 0:
             raise ParameterError("The sweep has no job (an empty range or choice, or an empty jobs_file); nothing was run")
         if count > self.max_jobs:
@@ -714,8 +723,9 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         """The lines of :meth:`format_plan`, ``chunk`` lines joined at a time."""
         width = max((len(job.run_dir) for job in manifest.jobs), default=0)
         lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(planned)} jobs would run:"]
-        # Both in number order, walked side by side: no set of a million numbers.
-        running = iter(sorted(to_run, key=lambda job: job.number))
+        # Both in number order, walked side by side: no set of a million numbers (and no sorted
+        # copy of to_run when it is in order already, as what_runs gives it).
+        running = iter(to_run if in_number_order(to_run) else sorted(to_run, key=lambda job: job.number))
         next_run = next(running, None)
         earlier = len(manifest.jobs) - len(planned)
         for job in manifest.jobs:
