@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
+from omegaconf.errors import GrammarParseError
 
 from launcher import compat
 from launcher.run.hydra_files import YamlTemplate, dump, overrides_yaml, scalar
@@ -217,10 +218,15 @@ def test_templates_render_what_omegaconf_dumps(leaf: Any, items: List[Any]) -> N
 
 @settings(max_examples=200, deadline=None)
 @given(lines=st.lists(st.text(max_size=20), max_size=4))
+@example(lines=["${"])  # found by hypothesis: OmegaConf cannot hold it, and Hydra refuses the override
 def test_overrides_file_as_omegaconf_dumps_it(lines: List[str]) -> None:
+    try:
+        expected = OmegaConf.to_yaml(OmegaConf.create(lines))
+    except GrammarParseError:  # a line such as '${': Hydra refuses the override before any job runs
+        assume(False)
     text = overrides_yaml(lines)
     if text is not None:
-        assert text == OmegaConf.to_yaml(OmegaConf.create(lines)) == dump(lines)
+        assert text == expected == dump(lines)
     # A sweep's usual lines are rendered, not left to a full dump.
     assert overrides_yaml(["pynn_seed=3", "sheets.V1.density=1000.0"]) == "- pynn_seed=3\n- sheets.V1.density=1000.0\n"
 
