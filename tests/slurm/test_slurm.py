@@ -42,8 +42,13 @@ def slurm_jobs(sweep: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[0].isdigit()) if folder.exists() else []
 
 
+#: The states in which a task has ended (``CANCELLED by 0`` is read as its first word).
+ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+
+
 def sacct_state(job_id: str, wait_s: float = 60) -> str:
-    """A task's state in Slurm's accounting, which lags the queue by a few seconds."""
+    """A task's end state in Slurm's accounting, which lags the queue by a few seconds (under
+    load, more): whatever it says before the task's end is recorded is waited out."""
     deadline = time.monotonic() + wait_s
     while True:
         proc = subprocess.run(
@@ -51,7 +56,7 @@ def sacct_state(job_id: str, wait_s: float = 60) -> str:
             capture_output=True, text=True, timeout=60,
         )
         state = proc.stdout.strip().split("\n")[0].split(" ")[0]
-        if state not in ("", "PENDING", "RUNNING") or time.monotonic() > deadline:
+        if state in ENDED or time.monotonic() > deadline:
             return state
         time.sleep(1)
 
@@ -93,8 +98,12 @@ def test_a_python_failure_is_failed_in_slurm_and_reported(tmp_path):
     assert "error: FAILED: Slurm job" in proc.stderr
     states = {name: r["state"] for name, r in results(sweep).items()}
     assert sorted(states.values()) == ["completed", "failed"]
-    failed_task = next(j for j in slurm_jobs(sweep) if sacct_state(j) != "COMPLETED")
-    assert sacct_state(failed_task) == "FAILED"
+    # Each task's id as the manifest records it, then Slurm's accounting of each: picking the
+    # failed task by its accounting state alone mistook a task whose record lagged for it.
+    tasks = {job["state"]: job["slurm_job_id"] for job in json.loads((sweep / "manifest.json").read_text())["jobs"]}
+    assert sorted(tasks) == ["completed", "failed"] and set(tasks.values()) <= set(slurm_jobs(sweep))
+    assert sacct_state(tasks["failed"]) == "FAILED"
+    assert sacct_state(tasks["completed"]) == "COMPLETED"
 
 
 def test_sweep_larger_than_max_array_size(tmp_path):
