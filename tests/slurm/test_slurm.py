@@ -311,8 +311,13 @@ def test_a_search_script_for_todays_mozaik_runs_unchanged_on_slurm(tmp_path):
         assert (master / name / "env.txt").read_text() == f"{env} {env}"  # the script ran in the environment
     summary = (master / "summary.csv").read_text().splitlines()
     assert summary[0].endswith(",rate_hz") and len(summary) == 5
-    names = subprocess.run(["sacct", "--noheader", "--format=JobName%30", "--jobs", found[name]["slurm_job_id"]], capture_output=True, text=True)
-    assert "my_search" in names.stdout
+    deadline = time.monotonic() + 60  # Slurm's accounting lags the queue
+    while True:
+        names = subprocess.run(["sacct", "--noheader", "--format=JobName%30", "--jobs", found[name]["slurm_job_id"]], capture_output=True, text=True)
+        if "my_search" in names.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert "my_search" in names.stdout, names.stdout + names.stderr
 
 
 def test_a_fit_in_batches_on_slurm_with_a_crashed_trial(tmp_path):
