@@ -49,7 +49,8 @@ MANIFEST_FILE = "manifest.json"
 #: The changes to the manifest's jobs since it was last written whole (see the module's docstring).
 JOURNAL_FILE = "manifest.journal"
 #: The journal is folded into the manifest (a whole write) once it has this many lines, or as many
-#: as the sweep has jobs if that is more: a small sweep then writes its manifest whole as before.
+#: as the sweep has jobs if that is more: a whole write of a small sweep is cheap, of a large one
+#: it costs about as much as the lines it replaces.
 COMPACT_AFTER_LINES = 1000
 #: The log a job of run_sim.py writes into its run directory (Hydra's ``<job name>.log``);
 #: a manifest names its own (``job_log``), this is for manifests written before it did.
