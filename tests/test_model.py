@@ -1,5 +1,6 @@
 """The default model on the real simulator (PyNN on NEST), small and short where possible."""
 
+import importlib.metadata
 import json
 import math
 
@@ -43,6 +44,9 @@ def test_small_network_runs_and_writes_every_output(compose_cfg, tmp_path):
     assert on_disk["versions"]["nest"] and on_disk["versions"]["pyNN"]
     for key in ("config_hash", "timings", "host", "code", "simulator"):
         assert key in on_disk
+    # the simulator that ran the job, and its version (not just whatever NEST is installed)
+    assert on_disk["simulator"] == "nest"
+    assert on_disk["simulator_version"] == importlib.metadata.version("nest-simulator")
     assert (tmp_path / results.PARAMETERS_FILE).read_text().count("${") == 0  # resolved
     block = results.read_recording(tmp_path)
     trains = block.segments[0].spiketrains
@@ -174,3 +178,10 @@ def test_random_streams_are_fixed_by_seed_and_name():
     assert np.array_equal(draw(3, "connections/exc_exc"), draw(3, "connections/exc_exc"))
     assert not np.array_equal(draw(3, "connections/exc_exc"), draw(3, "connections/exc_inh"))
     assert not np.array_equal(draw(3, "connections/exc_exc"), draw(4, "connections/exc_exc"))
+
+
+def test_simulator_version_names_the_backend_simulator():
+    from launcher.model.simulator import simulator_version
+
+    assert simulator_version("nest") == importlib.metadata.version("nest-simulator")
+    assert simulator_version("no_such_simulator") is None
