@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from matplotlib.image import imread
 from omegaconf import OmegaConf
 
@@ -23,7 +24,7 @@ from launcher.sweep.lock import SweepLock
 from launcher.sweep.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
 from launcher.run.jsonfile import write_json_atomic
-from support import run_launcher_cli
+from support import SMALL, run_cli, run_launcher_cli
 
 METRICS = ["rate_exc_hz", "rate_inh_hz", "cv_isi", "synchrony_chi", "active_fraction"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -369,6 +370,11 @@ def test_a_models_own_seed_key_is_averaged_over_when_declared(tmp_path):
 def test_a_seed_keys_setting_of_another_kind_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"task._seed_keys_ = 3: expected a list of dotted keys"):
         trees.seed_keys(OmegaConf.create({"task": {"_seed_keys_": 3}}))
+    sweep = fake_sweep(tmp_path / "D", {"a": ["1", "2"]})
+    (sweep / "multirun.yaml").write_text("task:\n  _seed_keys_: {seed: 1}\n")
+    proc = run_launcher_cli("collect", sweep)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "error: task._seed_keys_ = {'seed': 1}: expected a list of dotted keys" in proc.stderr
     assert trees.seed_keys(None) == ("pynn_seed",) and trees.seed_keys(OmegaConf.create({"task": {"_seed_keys_": "s"}})) == ("s",)
 
 
@@ -411,6 +417,32 @@ def test_a_few_far_values_clip_the_colour_scale_and_the_figure_says_so():
     assert (norm.vmin, norm.vmax) == tuple(np.percentile(values, [5, 95])) and "5th-95th percentiles" in note
     assert report_figures.colour_norm(np.linspace(-1.0, 1.0, 9))[1] == ""
     assert report_figures.colour_norm(np.array([0.1, 1.0, 10.0, 100.0]))[1] == "log colour scale"
+
+
+def test_two_real_sweeps_into_one_directory_fill_every_row_and_draw_every_job(tmp_path):
+    """The README's sequence with the small network: a sweep of a key, then of seeds into the same
+    directory (the second leaves the key at the model's default, which only its trees hold)."""
+    base = [line for line in SMALL if not line.startswith(WEIGHT + "=")]
+    for sweep in ([f"{WEIGHT}=0.005,0.007"], ["pynn_seed=7,8"]):
+        proc = run_cli(["-m", *sweep, *base, "hydra.sweep.dir=D"], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep_dir = tmp_path / "D"
+    table = read_csv(sweep_dir)
+    trees_read = [yaml.safe_load((sweep_dir / run_dirname(o) / "parameters.yaml").read_text())
+                  for o in ([f"{WEIGHT}=0.005", *base], [f"{WEIGHT}=0.007", *base], ["pynn_seed=7", *base], ["pynn_seed=8", *base])]  # fmt: skip
+    assert table[WEIGHT].tolist() == [t["sheets"]["V1"]["connectivity"]["exc_weight"] for t in trees_read] == [0.005, 0.007, 0.004, 0.004]
+    assert table["pynn_seed"].tolist() == [t["pynn_seed"] for t in trees_read] == [936395, 936395, 7, 8]
+    assert "7.0" not in (sweep_dir / "summary.csv").read_text() and (table["state"] == COMPLETED).all()
+    assert pngs(sweep_dir) == [f"summary_{WEIGHT}.png"]
+    config = trees.sweep_config(str(sweep_dir))
+    figures = report_figures.grid_figures(report_table.summary_table(sweep_dir), trees.seed_keys(config), trees.parameter_units(config))
+    [(name, figure)] = figures
+    ax = figure.axes[METRICS.index("rate_exc_hz")]
+    x, y, half = errorbar_data(ax)
+    rates = table["rate_exc_hz"].tolist()
+    assert x.tolist() == [0.004, 0.005, 0.007] and y.tolist() == pytest.approx([(rates[2] + rates[3]) / 2, rates[0], rates[1]])
+    assert half[0] == pytest.approx(statistics.stdev(rates[2:])) and np.isnan(half[1:]).all()
+    assert ax.get_xlabel() == f"{WEIGHT} (uS)" and ax.get_ylabel() == "rate_exc_hz (Hz)"
 
 
 # --- status ---------------------------------------------------------------------------------------

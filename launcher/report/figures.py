@@ -269,7 +269,7 @@ def line_figure(stats: SeedStats, key: str, metrics: list[str], seeds: Sequence[
                     ax.axhspan(value - std_value, value + std_value, color="tab:orange", alpha=0.15)
         if log_x:
             ax.set_xscale("log")
-        ax.margins(x=0.08)  # room for the n written beside the last point
+        ax.margins(x=0.12)  # room for the n written beside the last point
         if not numeric or len(x) <= MAX_LABELLED_TICKS:  # the swept values themselves
             ax.set_xticks(x, labels=[_label(v) for v in set_values], rotation=30 if len(x) > 4 else 0)
             ax.minorticks_off()

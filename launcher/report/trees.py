@@ -32,6 +32,10 @@ DEFAULT_MODEL_TASK = "launcher.model.task.run"
 #: A metric's unit from its name's last part (``rate_exc_hz``: Hz); any other name has none.
 METRIC_UNITS = {"hz": "Hz", "khz": "kHz", "ms": "ms", "s": "s", "mv": "mV", "na": "nA", "pa": "pA"}
 
+class SeedKeysError(ValueError):
+    """A model's ``task._seed_keys_`` that is not a list of dotted keys."""
+
+
 #: A key that a tree does not hold, or holds a value that cannot be resolved from its files.
 UNKNOWN = object()
 
@@ -100,7 +104,7 @@ def seed_keys(config: Optional[DictConfig]) -> tuple[str, ...]:
         return DEFAULT_SEED_KEYS
     keys = [declared] if isinstance(declared, str) else declared
     if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-        raise ValueError(f"{SEED_KEYS_KEY} = {declared!r}: expected a list of dotted keys, e.g. [pynn_seed] or [net.seed]")
+        raise SeedKeysError(f"{SEED_KEYS_KEY} = {declared!r}: expected a list of dotted keys, e.g. [pynn_seed] or [net.seed]")
     return tuple(keys)
 
 
