@@ -289,6 +289,23 @@ def test_every_row_holds_the_value_each_job_ran_with_integers_as_integers(readme
         assert table["pynn_seed"].dtype == "int64" and table["pynn_seed"].tolist() == [936395] * 3 + [7, 8, 9]
 
 
+def test_a_tree_is_read_only_for_the_jobs_that_lack_a_key(tmp_path, monkeypatch):
+    sweep = tmp_path / "D"
+    jobs = [fake_job(sweep, n, [f"a={n}"], tree={"a": n, "b": 0.5}) for n in range(3)]
+    jobs.append(fake_job(sweep, 3, ["a=3", "b=0.25"], tree={"a": 3, "b": 0.25}))
+    Manifest(sweep, jobs).save()
+    read = []
+    monkeypatch.setattr(trees, "_load", lambda path: read.append(str(Path(path).relative_to(sweep))) or trees_load(path))
+    assert report_table.summary_table(sweep)["b"].tolist() == [0.5, 0.5, 0.5, 0.25]
+    assert read == [f"a={n}/parameters.yaml" for n in range(3)]  # once each; job 3 sets both keys: not read
+    read.clear()
+    Manifest(sweep, jobs[3:]).save()
+    assert report_table.summary_table(sweep)["b"].tolist() == [0.25] and read == []
+
+
+trees_load = trees._load
+
+
 def launcher_load(sweep: Path) -> pd.DataFrame:
     import launcher
 

@@ -64,23 +64,23 @@ def _select(config: Optional[DictConfig], key: str) -> Any:
 
 
 class RunTrees:
-    """The resolved trees of a sweep's run directories, each read once, and only when asked for."""
+    """The resolved trees of a sweep's run directories: each file read once, and only when asked for
+    (Hydra's copy only for a key ``parameters.yaml`` does not hold)."""
 
     def __init__(self, sweep_dir: str) -> None:
         self.sweep_dir = sweep_dir
-        self._trees: dict[str, tuple[Optional[DictConfig], ...]] = {}
+        self._files: dict[tuple[str, str], Optional[DictConfig]] = {}
 
-    def _files(self, run_dir: str) -> tuple[Optional[DictConfig], ...]:
-        if run_dir not in self._trees:
-            base = os.path.join(self.sweep_dir, run_dir)
-            self._trees[run_dir] = tuple(_load(os.path.join(base, name)) for name in (PARAMETERS_FILE, HYDRA_CONFIG))
-        return self._trees[run_dir]
+    def _file(self, run_dir: str, name: str) -> Optional[DictConfig]:
+        if (run_dir, name) not in self._files:
+            self._files[run_dir, name] = _load(os.path.join(self.sweep_dir, run_dir, name))
+        return self._files[run_dir, name]
 
     def value(self, run_dir: str, key: str) -> Any:
         """The value of ``key`` the job of ``run_dir`` ran with; UNKNOWN if its files do not say
         (no run directory: a job that never started; a key its tree does not have)."""
-        for config in self._files(run_dir):
-            value = _select(config, key)
+        for name in (PARAMETERS_FILE, HYDRA_CONFIG):
+            value = _select(self._file(run_dir, name), key)
             if value is not UNKNOWN:
                 return value
         return UNKNOWN
