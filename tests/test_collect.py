@@ -422,7 +422,7 @@ def test_heatmap_cells_are_the_tables_means_and_colours_span_decades_on_a_log_sc
     assert ax.get_xlabel() == f"{WEIGHT} (uS)" and ax.get_ylabel() == "cell"
     assert type(ax.images[0].norm).__name__ == "LogNorm" and colour_bar.get_ylabel() == "rate_exc_hz (Hz)\nlog colour scale"
     assert "grey" not in figure.get_suptitle() and "n/a" not in [t.get_text() for t in ax.texts]
-    assert "mean over 2 to 3 runs differing in pynn_seed" in figure.get_suptitle()
+    assert "mean over 2 to 3 runs differing in pynn_seed: n in each cell" in figure.get_suptitle()
     assert sorted(t.get_text().split("\n")[1] for t in ax.texts) == ["n=2"] + ["n=3"] * 5
     cv = figures["heatmap_cv_isi.png"]
     assert type(cv.axes[0].images[0].norm).__name__ == "Normalize" and cv.axes[1].get_ylabel() == "cv_isi"

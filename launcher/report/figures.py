@@ -198,8 +198,9 @@ def seed_stats(rows: pd.DataFrame, keys: list[str], metrics: list[str]) -> SeedS
 
 
 def seed_note(counts: np.ndarray, seeds: Sequence[str], spread: bool) -> str:
-    """What each point or cell is: "" for single runs; the mean (± std) over N runs, N said once
-    when every point has the same, else "n at each point"."""
+    """What each point (``spread``: of a line, with its standard deviation) or cell is: "" for
+    single runs; the mean (± std) over N runs, N said once when every one has the same, else the
+    range, n being written at each."""
     counts = counts[counts > 0]
     if not counts.size or counts.max() < 2:
         return ""
@@ -207,7 +208,8 @@ def seed_note(counts: np.ndarray, seeds: Sequence[str], spread: bool) -> str:
     over = f"differing in {', '.join(seeds)}" if seeds else "of the same values"
     if not varying_counts(counts):
         return f"{what} over {int(counts.max())} runs {over}"
-    return f"{what} over {int(counts.min())} to {int(counts.max())} runs {over}: n at each point"
+    where = "at each point" if spread else "in each cell"
+    return f"{what} over {int(counts.min())} to {int(counts.max())} runs {over}: n {where}"
 
 
 def varying_counts(counts: np.ndarray) -> bool:
