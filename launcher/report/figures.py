@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
@@ -45,6 +46,9 @@ UNSET = "unset"
 LOG_SPAN = 100.0
 #: Colour limits are the 5th and 95th percentiles when the full range is this many times wider.
 ROBUST_SPAN = 10.0
+#: What a colour bar says of its scale when it is not linear over all values.
+LOG_COLOURS = "log colour scale"
+CLIPPED_COLOURS = "colours clipped to the 5th-95th percentiles (arrows: beyond)"
 
 
 def safe_name(text: str) -> str:
@@ -180,13 +184,15 @@ def _unique_legend(ax: "Axes") -> tuple[list[Any], list[str]]:
     return list(unique.values()), list(unique.keys())
 
 
+@dataclass
 class SeedStats:
     """Each metric's mean, standard deviation and number of runs (finite values) over the jobs that
     share the values of ``keys``: one row per combination that jobs ran, ``unset`` ones included
     (NaN in the key's column)."""
 
-    def __init__(self, mean: pd.DataFrame, std: pd.DataFrame, count: pd.DataFrame) -> None:
-        self.mean, self.std, self.count = mean, std, count
+    mean: pd.DataFrame
+    std: pd.DataFrame
+    count: pd.DataFrame
 
 
 def seed_stats(rows: pd.DataFrame, keys: list[str], metrics: list[str]) -> SeedStats:
@@ -306,10 +312,10 @@ def colour_norm(values: np.ndarray) -> tuple[Any, str]:
 
     finite = values[np.isfinite(values)]
     if _is_log_span(finite):
-        return LogNorm(finite.min(), finite.max()), "log colour scale"
+        return LogNorm(finite.min(), finite.max()), LOG_COLOURS
     low, high = np.percentile(finite, [5, 95])
     if high > low and finite.max() - finite.min() > ROBUST_SPAN * (high - low):
-        return Normalize(low, high), "colours clipped to the 5th-95th percentiles (arrows: beyond)"
+        return Normalize(low, high), CLIPPED_COLOURS
     return Normalize(finite.min(), finite.max()), ""
 
 
@@ -345,7 +351,7 @@ def heatmap_figure(stats: SeedStats, metric: str, keys: list[str], seeds: Sequen
         ax.set(xlabel=labels[x_key], ylabel=labels[y_key])
         if facet_keys:
             ax.set_title(", ".join(f"{k}={_label(v)}" for k, v in zip(facet_keys, facet)), fontsize="small")
-    extend = "both" if "clipped" in scale_note else "neither"
+    extend = "both" if scale_note == CLIPPED_COLOURS else "neither"
     label = with_unit(metric, metric_unit(metric)) + (f"\n{scale_note}" if scale_note else "")
     figure.colorbar(image, ax=axes, label=label, extend=extend)
     lines = [metric] + ([f"({note})"] if note else []) + (["(grey: no value: failed, missing or undefined)"] if grey else [])
