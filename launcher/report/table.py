@@ -93,8 +93,9 @@ def _numeric_if_possible(column: pd.Series) -> pd.Series:
         numbers = pd.to_numeric(column)
     except (ValueError, TypeError):
         return column
-    written_as_int = any(isinstance(text, str) and _INTEGER.fullmatch(text) for text in column)
-    if pd.api.types.is_float_dtype(numbers) and written_as_int and _integral(numbers):
+    if pd.api.types.is_float_dtype(numbers) and _integral(numbers) and any(
+        isinstance(text, str) and _INTEGER.fullmatch(text) for text in column
+    ):  # (the texts read last: most float columns are not whole numbers)
         return _as_integers(numbers, column)
     return numbers
 
@@ -173,9 +174,10 @@ def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None, fu
     manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
     metrics = [values for values, _, _ in read]
     params = [parse_overrides(job.overrides, typed=full) for job in jobs]
-    _fill_from_trees(params, jobs, str(sweep_dir), typed=full)
+    keys = _first_seen(params)
+    _fill_from_trees(params, keys, jobs, str(sweep_dir), typed=full)
     columns: dict[str, pd.Series] = {"job": pd.Series([job.number for job in jobs], dtype="int64")}
-    for key in _first_seen(params):
+    for key in keys:
         values = [row.get(key) for row in params]
         columns[key] = _typed_column(values) if full else _numeric_if_possible(pd.Series(values, dtype=object))
     columns["state"] = pd.Series([job.state for job in jobs], dtype=object)
@@ -189,13 +191,12 @@ def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None, fu
     return pd.DataFrame(columns)
 
 
-def _fill_from_trees(params: list[dict[str, Any]], jobs: Sequence[JobEntry], sweep_dir: str, typed: bool) -> None:
-    """Give each job's row the value it ran with of every key another job overrides: read from its
-    resolved tree (:class:`launcher.report.trees.RunTrees`), only for the rows that lack a key, so
-    that a sweep whose jobs all set the same keys reads no tree. A value its files do not give (a
+def _fill_from_trees(params: list[dict[str, Any]], keys: list[str], jobs: Sequence[JobEntry], sweep_dir: str, typed: bool) -> None:
+    """Give each job's row (``params``) the value it ran with of every key any job overrides
+    (``keys``): read from its resolved tree (:class:`launcher.report.trees.RunTrees`), only for
+    the rows that lack a key, so that a sweep whose jobs all set the same keys reads no tree. A value its files do not give (a
     job that never started, a key its tree does not have) stays missing. ``typed``: as YAML reads
     it, else as the text an override would give (what summary.csv's columns are read from)."""
-    keys = _first_seen(params)
     trees = RunTrees(sweep_dir)
     for job, row in zip(jobs, params):
         if len(row) == len(keys):  # it sets every key itself
