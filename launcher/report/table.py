@@ -1,5 +1,6 @@
-"""A sweep's table of single values: one row per job, one column per swept parameter, its
-state, one column per metric (NaN where a job has no value), and a fit's objective columns.
+"""A sweep's table of single values: one row per job, one column per parameter any job
+overrides (each job's value: its override, else its resolved tree's), its state, one column per
+metric (NaN where a job has no value), and a fit's objective columns.
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def _first_seen(dicts: Iterable[Iterable[str]]) -> list[str]:
 
 def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None, full: bool = False) -> pd.DataFrame:
     """One row per job (in job order): ``job``, the swept parameters, ``state``, the metrics.
+    A job's value of a key it did not override (another job of the directory did) is its
+    resolved tree's (:func:`_fill_from_trees`); integers stay integers (Int64 where some miss).
 
     A metric has its column if any job's results.json names it, even when no job has a
     value: a sweep whose every job failed keeps the columns of an earlier run of the
