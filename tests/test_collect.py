@@ -462,6 +462,25 @@ def test_two_real_sweeps_into_one_directory_fill_every_row_and_draw_every_job(tm
     assert ax.get_xlabel() == f"{WEIGHT} (uS)" and ax.get_ylabel() == "rate_exc_hz (Hz)"
 
 
+def test_a_model_options_own_seed_key_is_averaged_through_run_sim(tmp_path):
+    """A model option of the user's (no simulator: its value is a function of its tree) declaring net.seed."""
+    (tmp_path / "my_seeded.py").write_text("def simulate(cfg):\n    return {'rate_hz': 10 * cfg.net.w + cfg.net.seed / 10}\n")
+    (tmp_path / "my_conf" / "model").mkdir(parents=True)
+    (tmp_path / "my_conf" / "model" / "seeded.yaml").write_text(
+        "# @package _global_\ntask:\n  _target_: my_seeded.simulate\n  _seed_keys_: [net.seed]\nnet:\n  w: 1.0\n  seed: 1\n"
+    )
+    proc = run_cli(["--config-dir", "my_conf", "model=seeded", "-m", "net.w=1,2", "net.seed=1,2,4", "hydra.sweep.dir=D"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert pngs(tmp_path / "D") == ["summary_net.w.png"]  # net.seed averaged, not an axis
+    config = trees.sweep_config(str(tmp_path / "D"))
+    [(_, figure)] = report_figures.grid_figures(report_table.summary_table(tmp_path / "D"), trees.seed_keys(config))
+    x, y, half = errorbar_data(figure.axes[0])
+    assert x.tolist() == [1, 2] and y.tolist() == pytest.approx([10 + 0.7 / 3, 20 + 0.7 / 3])
+    assert half.tolist() == pytest.approx([statistics.stdev([0.1, 0.2, 0.4])] * 2)
+    assert "mean ± std over 3 runs differing in net.seed" in figure.get_suptitle()
+    assert figure.axes[0].get_xlabel() == "net.w" and figure.axes[0].get_ylabel() == "rate_hz (Hz)"  # no schema: no unit
+
+
 # --- status ---------------------------------------------------------------------------------------
 
 
