@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from launcher.report import collect, status
+from launcher.report.trees import SeedKeysError
 from launcher.sweep.manifest import ManifestError
 from launcher.mozaik.parameter_files import MozaikFormatError
 
@@ -131,7 +132,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ManifestError, FileNotFoundError, MozaikFormatError) as exc:  # no sweep directory, another program's manifest...
+    except (ManifestError, FileNotFoundError, MozaikFormatError, SeedKeysError) as exc:  # no sweep directory, another program's manifest...
         print(f"python -m launcher {args.command}: error: {exc}", file=sys.stderr)
     return 1
 

@@ -11,6 +11,7 @@ from typing import Optional
 from launcher.report.figures import fit_figures, write_figures
 from launcher.report.status import in_order, read_sweep
 from launcher.report.table import summary_table
+from launcher.report.trees import parameter_units, seed_keys, sweep_config
 from launcher.run.jsonfile import write_atomically
 from launcher.sweep.manifest import DAMAGED
 
@@ -48,5 +49,9 @@ def collect(sweep_dir: Path | str) -> CollectResult:
         for job in in_order(manifest.jobs)
         if job.state == DAMAGED
     ]
-    figures = fit_figures(table, sweep_dir, manifest.fit) if manifest.fit else write_figures(table, sweep_dir)
+    if manifest.fit:
+        figures = fit_figures(table, sweep_dir, manifest.fit)
+    else:
+        config = sweep_config(str(sweep_dir), (job.run_dir for job in in_order(manifest.jobs)))
+        figures = write_figures(table, sweep_dir, seed_keys(config), parameter_units(config))
     return CollectResult(csv, figures, problem, damaged)

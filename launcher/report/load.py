@@ -4,9 +4,10 @@ chosen rows, one at a time.
 
 The table is :func:`launcher.report.table.summary_table`'s (the table behind summary.csv and
 the figures), with the parameters as Hydra reads them and the ``run_dir`` and ``duration_s``
-columns: one reader of a sweep, whether for the CSV or for a session. It reads only the
-manifest and the jobs' results.json (0.6 to 0.7 s for 10,000 jobs: ``python benchmarks/load.py``);
-the recordings, far larger, are read only when asked for.
+columns: one reader of a sweep, whether for the CSV or for a session. It reads the manifest and
+the jobs' results.json (0.6 to 0.7 s for 10,000 jobs: ``python benchmarks/load.py``), and the
+resolved tree of a job only where it lacks a key another job overrides; the recordings, far
+larger, are read only when asked for.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ if TYPE_CHECKING:
 def load(sweep_dir: Path | str) -> pd.DataFrame:
     """The table of a sweep directory (``hydra.sweep.dir``), one row per job in job order.
 
-    Columns: ``job`` (its number), one per swept parameter (named by its key; each value as
-    Hydra reads the override: ``density=2000`` an int, ``0.5`` a float, ``true`` a bool,
-    ``null`` None, ``'2000'`` or ``lif`` a string; a column is int64, float64 or bool when
-    every value is of that type, float64 with NaN where numbers miss, else object), ``state``
+    Columns: ``job`` (its number), one per parameter any job overrides (named by its key; each
+    value as Hydra reads the override: ``density=2000`` an int, ``0.5`` a float, ``true`` a bool,
+    ``null`` None, ``'2000'`` or ``lif`` a string; for a key the job did not override, the value
+    of its resolved tree; a column is int64, float64 or bool when every value is of that type,
+    Int64 with <NA> where whole numbers miss, float64 with NaN where others miss, else object), ``state``
     (``completed``, ``failed``, ``damaged``, ``pending``, ``running``, ``interrupted``), one
     per metric (NaN where a job has no value), a fit's ``objective`` and ``best``, then
     ``run_dir`` (the job's run directory: ``sweep_dir`` joined with its name) and

@@ -1,5 +1,6 @@
-"""A sweep's table of single values: one row per job, one column per swept parameter, its
-state, one column per metric (NaN where a job has no value), and a fit's objective columns.
+"""A sweep's table of single values: one row per job, one column per parameter any job
+overrides (each job's value: its override, else its resolved tree's), its state, one column per
+metric (NaN where a job has no value), and a fit's objective columns.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
 from launcher.report.status import in_order, read_sweep
+from launcher.report.trees import UNKNOWN, RunTrees
 from launcher.run.jsonfile import is_number
 from launcher.run.results import load_results
 from launcher.sweep.lock import is_swept
@@ -74,23 +76,52 @@ def _unquote(value: str) -> str:
     return value
 
 
+#: An integer as an override or a YAML file writes it (a column of them is one of integers).
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _integral(values: pd.Series) -> bool:
+    """Every number of a float column (NaN aside) is a whole number."""
+    present = values.dropna()
+    return bool(np.isfinite(present).all() and (present == np.round(present)).all())
+
+
 def _numeric_if_possible(column: pd.Series) -> pd.Series:
-    """The column as numbers (int where every value is an integer) if every value is one."""
+    """The column of texts as numbers if every value is one: integers (nullable Int64 where some
+    are missing) when every value is a whole number and one at least is written as an integer
+    (``1``, and ``4000.0`` read from a tree), else floats."""
     try:
-        return pd.to_numeric(column)
+        numbers = pd.to_numeric(column)
     except (ValueError, TypeError):
         return column
+    if pd.api.types.is_float_dtype(numbers) and _integral(numbers) and any(
+        isinstance(text, str) and _INTEGER.fullmatch(text) for text in column
+    ):  # (the texts read last: most float columns are not whole numbers)
+        return _as_integers(numbers, column)
+    return numbers
+
+
+def _as_integers(numbers: pd.Series, fallback: pd.Series) -> pd.Series:
+    """``numbers`` as int64 (Int64 where some are missing); ``fallback`` if they do not fit in 64 bits."""
+    try:
+        return numbers.astype("int64" if numbers.notna().all() else "Int64")
+    except (OverflowError, TypeError, ValueError):
+        return fallback
 
 
 def _typed_column(values: list[Any]) -> pd.Series:
-    """Python values as a column of their type: int64, float64 (NaN for None), bool, else object
-    (each value as it is, None where a job has none)."""
+    """Python values as a column of their type: int64 (Int64 with <NA> where some miss; whole
+    floats read from a tree, such as ``4000.0``, among integers count as integers), float64 (NaN
+    for None), bool, else object (each value as it is, None where a job has none)."""
     kinds = {type(value) for value in values if value is not None}
     complete = bool(kinds) and all(value is not None for value in values)
     if kinds == {int} and complete:
         return pd.Series(values, dtype="int64")
     if kinds and kinds <= {int, float}:
-        return pd.Series([np.nan if value is None else value for value in values], dtype="float64")
+        numbers = pd.Series([np.nan if value is None else value for value in values], dtype="float64")
+        if int in kinds and _integral(numbers):
+            return _as_integers(numbers, numbers)
+        return numbers
     if kinds == {bool} and complete:
         return pd.Series(values, dtype=bool)
     return pd.Series(values, dtype=object)
@@ -126,6 +157,8 @@ def _first_seen(dicts: Iterable[Iterable[str]]) -> list[str]:
 
 def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None, full: bool = False) -> pd.DataFrame:
     """One row per job (in job order): ``job``, the swept parameters, ``state``, the metrics.
+    A job's value of a key it did not override (another job of the directory did) is its
+    resolved tree's (:func:`_fill_from_trees`); integers stay integers (Int64 where some miss).
 
     A metric has its column if any job's results.json names it, even when no job has a
     value: a sweep whose every job failed keeps the columns of an earlier run of the
@@ -144,8 +177,10 @@ def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None, fu
     manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
     metrics = [values for values, _, _ in read]
     params = [parse_overrides(job.overrides, typed=full) for job in jobs]
+    keys = _first_seen(params)
+    _fill_from_trees(params, keys, jobs, str(sweep_dir), typed=full)
     columns: dict[str, pd.Series] = {"job": pd.Series([job.number for job in jobs], dtype="int64")}
-    for key in _first_seen(params):
+    for key in keys:
         values = [row.get(key) for row in params]
         columns[key] = _typed_column(values) if full else _numeric_if_possible(pd.Series(values, dtype=object))
     columns["state"] = pd.Series([job.state for job in jobs], dtype=object)
@@ -157,6 +192,32 @@ def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None, fu
         columns["run_dir"] = pd.Series([os.path.join(sweep_dir, job.run_dir) for job in jobs], dtype=object)
         columns["duration_s"] = pd.Series([_duration(record) for _, _, record in read], dtype="float64")
     return pd.DataFrame(columns)
+
+
+def _fill_from_trees(params: list[dict[str, Any]], keys: list[str], jobs: Sequence[JobEntry], sweep_dir: str, typed: bool) -> None:
+    """Give each job's row (``params``) the value it ran with of every key any job overrides
+    (``keys``): read from its resolved tree (:class:`launcher.report.trees.RunTrees`), only for
+    the rows that lack a key, so that a sweep whose jobs all set the same keys reads no tree. A value its files do not give (a
+    job that never started, a key its tree does not have) stays missing. ``typed``: as YAML reads
+    it, else as the text an override would give (what summary.csv's columns are read from)."""
+    trees = RunTrees(sweep_dir)
+    for job, row in zip(jobs, params):
+        if len(row) == len(keys):  # it sets every key itself
+            continue
+        for key in keys:
+            if key not in row:
+                value = trees.value(job.run_dir, key)
+                if value is not UNKNOWN:
+                    row[key] = value if typed else _override_text(value)
+
+
+def _override_text(value: Any) -> Optional[str]:
+    """A tree's value written as in an override (``true``, ``4000.0``), None for null."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def objective_columns(fit: dict[str, Any]) -> list[str]:

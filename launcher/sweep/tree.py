@@ -53,6 +53,19 @@ def schema_keys(schema: type = RootConfig, prefix: str = "") -> Iterator[str]:
             yield from schema_keys(nested, key + ".")
 
 
+@functools.lru_cache(maxsize=None)
+def schema_units(schema: type = RootConfig) -> dict[str, str]:
+    """The unit of every leaf of the schema (its field's ``unit`` metadata, "" for none), by dotted key."""
+    units: dict[str, str] = {}
+    for f in dataclasses.fields(schema):
+        nested = _nested_dataclass(f)
+        if nested is not None:
+            units.update({f"{f.name}.{key}": unit for key, unit in schema_units(nested).items()})
+        else:
+            units[f.name] = str(f.metadata.get("unit") or "")
+    return units
+
+
 def _nested_dataclass(f: dataclasses.Field) -> type | None:
     # Nested nodes are the fields built by a dataclass default_factory (field types
     # are strings under `from __future__ import annotations`).
