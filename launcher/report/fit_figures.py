@@ -27,7 +27,7 @@ import pandas as pd
 
 from launcher.report.figures import _new_figure, _save, safe_name
 from launcher.report.table import objective_columns, split_columns
-from launcher.sweep.consistency import Consistency, consistency
+from launcher.sweep.consistency import Consistency, consistency, percent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,8 +41,8 @@ FAILED_COLOUR = "tab:red"
 TRIAL_COLOUR = "tab:blue"
 #: Where a failed trial (no value) is marked on a value axis: this fraction of the axis' height.
 FAILED_HEIGHT = 0.96
-#: Characters per line of a figure's title (wrapped so that no text leaves the figure).
-TITLE_WIDTH = 70
+#: Characters per inch of a figure's title line (wrapped so that no text leaves the figure).
+TITLE_CHARS_PER_INCH = 10
 #: Pairs of target metrics (or objectives) drawn at most.
 MAX_PAIRS = 6
 #: Labels of the marks (tests find the artists by them).
@@ -127,7 +127,20 @@ def _parameter_scale(ax: "Axes", key: str, fit: dict[str, Any], axis: str = "x")
 
 
 def _title(figure: "Figure", text: str) -> None:
-    figure.suptitle(textwrap.fill(text, TITLE_WIDTH), fontsize="medium")
+    """The figure's title, wrapped to its width (no text leaves the figure)."""
+    width = int(TITLE_CHARS_PER_INCH * figure.get_figwidth())
+    figure.suptitle(textwrap.fill(text, width), fontsize="medium")
+
+
+def _legend(figure: "Figure", axes: Sequence["Axes"]) -> None:
+    """One legend for the figure's panels, below them (outside the data, inside the figure)."""
+    handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(3, len(handles) or 1), fontsize="small")
+
+
+def _failed_note(count: int, what: str) -> str:
+    """The end of a title saying how many trials have nothing to draw on its axes."""
+    return "" if not count else f"; 1 failed trial has no {what}" if count == 1 else f"; {count} failed trials have no {what}"
 
 
 def _failed(table: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -146,7 +159,7 @@ def _consistent_rows(table: pd.DataFrame, found: Optional[Consistency]) -> pd.Da
 
 
 def _consistent_label(found: Consistency) -> str:
-    return f"within {found.tolerance:.0%} of every target ({len(found.trials)})"
+    return f"within {percent(found.tolerance)} of every target ({len(found.trials)})"
 
 
 def history_figure(table: pd.DataFrame, names: list[str], fit: dict[str, Any], found: Optional[Consistency]) -> "Figure":
@@ -165,12 +178,12 @@ def history_figure(table: pd.DataFrame, names: list[str], fit: dict[str, Any], f
         ax.step(done["job"], running, where="post", color="black", label=f"{BEST_SO_FAR_LABEL} ({direction})")
         if found is not None:
             ax.axhline(found.tolerance**2, color=CONSISTENT_COLOUR, linestyle=":",
-                       label=f"one metric {found.tolerance:.0%} off (loss {found.tolerance**2:g})")
+                       label=f"one metric {percent(found.tolerance)} off (loss {found.tolerance**2:g})")
         value_scale(ax, values)
         _mark_failed_on_top(ax, _failed(table, name)["job"].to_numpy())
         ax.set_xlim(-0.5, max(float(table["job"].max()), 1.0) + 0.5)
         ax.set(xlabel="trial", ylabel=name, title=f"{name} ({direction}, {ax.get_yscale()} scale)")
-        ax.legend(fontsize="small")
+    _legend(figure, axes)
     targets = fit.get("targets")
     about = "loss of targets " + ", ".join(f"{k}={v:g}" for k, v in targets.items()) if targets else ", ".join(names)
     _title(figure, f"Optimisation history: {about}; {len(table)} trials")
@@ -185,12 +198,13 @@ def points_figure(table: pd.DataFrame, name: str, x_key: str, y_key: Optional[st
     done = table.dropna(subset=[name])
     failed = _failed(table, name)
     best = done[done["best"]] if "best" in done else done.iloc[:0]
+    best_label = "best" if len(fit.get("directions") or ["minimize"]) == 1 else "Pareto front"
     consistent = _consistent_rows(done, found)
     if y_key is None:
         ax.plot(done[x_key], done[name], "o", color=TRIAL_COLOUR, alpha=0.7, label="trial")
         if len(consistent):
             ax.plot(consistent[x_key], consistent[name], "o", color=CONSISTENT_COLOUR, label=_consistent_label(found))  # type: ignore[arg-type]
-        ax.plot(best[x_key], best[name], "o", markersize=14, markerfacecolor="none", markeredgecolor=BEST_COLOUR, label="best")
+        ax.plot(best[x_key], best[name], "o", markersize=14, markerfacecolor="none", markeredgecolor=BEST_COLOUR, label=best_label)
         value_scale(ax, done[name].to_numpy(dtype=float))
         _mark_failed_on_top(ax, failed[x_key].to_numpy())
         ax.set(xlabel=x_key, ylabel=name)
@@ -200,14 +214,14 @@ def points_figure(table: pd.DataFrame, name: str, x_key: str, y_key: Optional[st
         if len(consistent):
             ax.scatter(consistent[x_key], consistent[y_key], s=110, facecolors="none", edgecolors=CONSISTENT_COLOUR,
                        linewidths=2, label=_consistent_label(found))  # type: ignore[arg-type]
-        ax.scatter(best[x_key], best[y_key], s=220, facecolors="none", edgecolors=BEST_COLOUR, linewidths=1.5, label="best")
+        ax.scatter(best[x_key], best[y_key], s=220, facecolors="none", edgecolors=BEST_COLOUR, linewidths=1.5, label=best_label)
         if len(failed):
             ax.scatter(failed[x_key], failed[y_key], marker="x", color=FAILED_COLOUR, label=f"{FAILED_LABEL} ({len(failed)})")
         figure.colorbar(points, ax=ax, label=f"{name} (log colours)")
         _parameter_scale(ax, y_key, fit, "y")
         ax.set(xlabel=x_key, ylabel=y_key)
     _parameter_scale(ax, x_key, fit, "x")
-    ax.legend(fontsize="small")
+    _legend(figure, [ax])
     _title(figure, f"{name} at each trial's point")
     return figure
 
@@ -222,33 +236,34 @@ def targets_figure(table: pd.DataFrame, fit: dict[str, Any], found: Consistency)
     consistent = _consistent_rows(done, found)
     best = done[done["best"]] if "best" in done else done.iloc[:0]
     pairs = [(a, b) for i, a in enumerate(metrics) for b in metrics[i + 1 :]][:MAX_PAIRS]
-    panels: list[tuple[str, Optional[str]]] = list(pairs) or [(name, None) for name in metrics]
+    panels: list[tuple[str, Optional[str]]] = [*pairs, *((name, None) for name in metrics)]
     figure, axes = _new_figure(len(panels), min(2, len(panels)), (6.0, 4.8))
     tolerance = found.tolerance
     for ax, (a, b) in zip(axes, panels):
         low_a, high_a = _tolerance_interval(found.targets[a], tolerance)
         if b is None:  # one target metric: against the trial, the band of the tolerance
-            ax.axhspan(low_a, high_a, color=CONSISTENT_COLOUR, alpha=0.2, label=f"target {found.targets[a]:g} ± {tolerance:.0%}")
+            ax.axhspan(low_a, high_a, color=CONSISTENT_COLOUR, alpha=0.2, label=f"target {found.targets[a]:g} ± {percent(tolerance)}")
             ax.plot(done["job"], done[a], "o", color=TRIAL_COLOUR, alpha=0.7, label="trial")
             ax.plot(consistent["job"], consistent[a], "o", color=CONSISTENT_COLOUR, label=_consistent_label(found))
             ax.plot(best["job"], best[a], "o", markersize=14, markerfacecolor="none", markeredgecolor=BEST_COLOUR, label="best")
             value_scale(ax, np.append(done[a].to_numpy(dtype=float), [low_a, high_a]))
-            ax.set(xlabel="trial", ylabel=a)
+            _mark_failed_on_top(ax, table[table["state"] != "completed"]["job"].to_numpy())
+            ax.set(xlabel="trial", ylabel=a, title=f"{a} at each trial")
         else:
             low_b, high_b = _tolerance_interval(found.targets[b], tolerance)
             ax.add_patch(Rectangle((low_a, low_b), high_a - low_a, high_b - low_b, color=CONSISTENT_COLOUR, alpha=0.2,
-                                   label=f"targets ± {tolerance:.0%}"))
+                                   label=f"targets ± {percent(tolerance)}"))
             ax.plot(done[a], done[b], "o", color=TRIAL_COLOUR, alpha=0.7, label="trial")
             ax.plot(consistent[a], consistent[b], "o", color=CONSISTENT_COLOUR, label=_consistent_label(found))
             ax.plot(best[a], best[b], "o", markersize=14, markerfacecolor="none", markeredgecolor=BEST_COLOUR, label="best")
             ax.plot([found.targets[a]], [found.targets[b]], "+", color="black", markersize=12, label="target")
             value_scale(ax, np.append(done[a].to_numpy(dtype=float), [low_a, high_a]), "x")
             value_scale(ax, np.append(done[b].to_numpy(dtype=float), [low_b, high_b]), "y")
-            ax.set(xlabel=a, ylabel=b)
-        ax.legend(fontsize="small")
+            ax.set(xlabel=a, ylabel=b, title=f"{b} against {a}")
+    _legend(figure, axes)
     failed = len(table) - len(done)
-    _title(figure, f"The trials' metrics and the targets' region (± {tolerance:.0%}): {len(found.trials)} of "
-                   f"{len(done)} completed trials within it" + (f"; {failed} failed trials have no metrics" if failed else ""))
+    _title(figure, f"The trials' metrics and the targets' region (± {percent(tolerance)}): {len(found.trials)} of "
+                   f"{len(done)} completed trials within it" + _failed_note(failed, "metrics"))
     return figure
 
 
@@ -267,35 +282,37 @@ def consistent_figure(table: pd.DataFrame, params: list[str], fit: dict[str, Any
     consistent = _consistent_rows(done, found)
     for ax, key in zip(axes, params):
         found_range = ranges.get(key)
+        interval = (fit.get("space") or {}).get(key) or {}
+        recorded = "low" in interval and "high" in interval
+        start, end = (interval["low"], interval["high"]) if recorded else (table[key].min(), table[key].max())
+        ax.axvspan(start, end, color="0.92", zorder=0, label="searched interval" if recorded else "sampled range")
         ax.plot(done[key], np.zeros(len(done)), "|", color=TRIAL_COLOUR, markersize=14, label="trial")
         ax.plot(consistent[key], np.zeros(len(consistent)), "o", color=CONSISTENT_COLOUR, label=_consistent_label(found))
         if found_range is not None:
-            ax.axvspan(found_range.start, found_range.end, color="0.92", zorder=0,
-                       label="searched interval" if found_range.recorded else "sampled range")
             ax.plot([found_range.low, found_range.high], [0, 0], "-", color=CONSISTENT_COLOUR, linewidth=4, alpha=0.6,
                     label="range of the consistent trials")
             verdict = "wide: the targets do not pin it down" if found_range.wide else "narrow"
-            note = f"{found_range.low:.3g} to {found_range.high:.3g}: {found_range.span:.0%} of the interval ({verdict})"
+            note = f"{found_range.low:.3g} to {found_range.high:.3g}: {percent(found_range.span)} of the interval ({verdict})"
             if found_range.trials < 2:
                 note = f"{found_range.low:.3g}: one consistent trial, too few to give a range"
             ax.set_title(f"{key}: {note}", fontsize="small", color="red" if found_range.wide else "black")
-            margin = 0.03 * (found_range.end - found_range.start)
-            if not _parameter_log(key, fit):
-                ax.set_xlim(found_range.start - margin, found_range.end + margin)
         else:
             ax.set_title(f"{key}: no consistent trial", fontsize="small")
+        failed = table[table["state"] != "completed"]
+        if len(failed):
+            ax.plot(failed[key], np.zeros(len(failed)), "x", color=FAILED_COLOUR, label=f"{FAILED_LABEL} ({len(failed)})")
         _parameter_scale(ax, key, fit, "x")
+        if ax.get_xscale() == "log":
+            ax.set_xlim(start / 1.03, end * 1.03)
+        else:
+            margin = 0.03 * (end - start)
+            ax.set_xlim(start - margin, end + margin)
         ax.set_yticks([])
         ax.set_ylim(-1, 1)
-    handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
-    figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=3, fontsize="small")
-    _title(figure, f"Trials within {found.tolerance:.0%} of every target: {len(found.trials)} of {len(found.errors)} "
+    _legend(figure, axes)
+    _title(figure, f"Trials within {percent(found.tolerance)} of every target: {len(found.trials)} of {len(found.errors)} "
                    "completed; the range each searched parameter spans among them")
     return figure
-
-
-def _parameter_log(key: str, fit: dict[str, Any]) -> bool:
-    return bool(((fit.get("space") or {}).get(key) or {}).get("log"))
 
 
 def pareto_figure(table: pd.DataFrame, names: list[str], fit: dict[str, Any]) -> "Figure":
@@ -315,8 +332,8 @@ def pareto_figure(table: pd.DataFrame, names: list[str], fit: dict[str, Any]) ->
         value_scale(ax, done[a].to_numpy(dtype=float), "x")
         value_scale(ax, done[b].to_numpy(dtype=float), "y")
         ax.set(xlabel=f"{a} ({directions[i]})", ylabel=f"{b} ({directions[j]})")
-        ax.legend(fontsize="small")
+    _legend(figure, axes)
     failed = len(table) - len(done)
     _title(figure, f"Pareto front: {len(front)} of {len(done)} trials no other beats in every objective; "
-                   "numbers are trials" + (f"; {failed} failed trials have no value" if failed else ""))
+                   "numbers are trials" + _failed_note(failed, "value"))
     return figure

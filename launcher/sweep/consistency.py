@@ -36,6 +36,12 @@ DEFAULT_TOLERANCE = 0.1
 WIDE_SPAN = 0.2
 
 
+def percent(fraction: float) -> str:
+    """A fraction as a percentage a person reads: ``34%``, ``5%``, ``0.3%`` (two digits below 10%)."""
+    value = 100 * fraction
+    return f"{value:.0f}%" if abs(value) >= 10 else f"{value:.2g}%"
+
+
 def check_tolerance(value: Any, where: str = "hydra.sweeper.tolerance") -> float:
     """The tolerance as a float, or a :class:`ParameterError` saying what one must be."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -109,7 +115,7 @@ class ParameterRange:
         interval = "searched interval" if self.recorded else "range the trials sampled"
         return (
             f"{self.key} from {self.low:.3g} to {self.high:.3g} fits equally well: the {self.trials} trials within "
-            f"{tolerance:.0%} of every target span {self.span:.0%} of the {interval} [{self.start:.3g}, {self.end:.3g}]"
+            f"{percent(tolerance)} of every target span {percent(self.span)} of the {interval} [{self.start:.3g}, {self.end:.3g}]"
             f"{' (log scale)' if self.log else ''}; the targets do not pin {self.key} down"
         )
 
@@ -132,14 +138,14 @@ class Consistency:
 
     def lines(self) -> list[str]:
         """What the log says (the wide ranges' warnings apart: :meth:`warnings`)."""
-        about = f"within {self.tolerance:.0%} of every target ({', '.join(f'{k}={v:g}' for k, v in self.targets.items())})"
+        about = f"within {percent(self.tolerance)} of every target ({', '.join(f'{k}={v:g}' for k, v in self.targets.items())})"
         if not self.trials:
             closest = min(self.errors, key=lambda pair: pair[1], default=None)
-            tail = f"; the closest, trial {closest[0]}, is {closest[1]:.0%} off one" if closest and math.isfinite(closest[1]) else ""
+            tail = f"; the closest, trial {closest[0]}, is {percent(closest[1])} off one" if closest and math.isfinite(closest[1]) else ""
             return [f"No trial is {about}{tail}: no parameter range can be given"]
         lines = [f"{len(self.trials)} of {len(self.errors)} trials are {about}: {', '.join(map(str, self.trials))}"]
         for r in self.ranges:
-            lines.append(f"  among them {r.key} spans {r.low:.4g} to {r.high:.4g} ({r.span:.0%} of the "
+            lines.append(f"  among them {r.key} spans {r.low:.4g} to {r.high:.4g} ({percent(r.span)} of the "
                          f"{'searched interval' if r.recorded else 'sampled range'} [{r.start:.4g}, {r.end:.4g}])")
         if len(self.trials) == 1:
             lines.append("  one consistent trial: too few to say how far the targets pin each parameter down")
