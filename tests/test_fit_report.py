@@ -121,6 +121,11 @@ def test_consistent_trials_are_within_the_tolerance_of_every_target_absolute_for
     ]
     found = consistency(trials, fit)
     assert found is not None and list(found.trials) == [0, 1] and len(found.errors) == 5
+    assert found.lines() == [
+        "2 of 5 trials are within 10% of every target (a=5, b=0): 0, 1",
+        "  among them x spans 0.3 to 0.7 (40% of the searched interval [0, 1])",
+        "  what fits spans at least these ranges: more trials near the targets may widen them",
+    ]
     (x,) = found.ranges
     assert (x.low, x.high, x.span, x.wide) == (0.3, 0.7, pytest.approx(0.4), True)
     assert found.warnings() == [

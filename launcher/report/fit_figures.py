@@ -291,7 +291,7 @@ def consistent_figure(table: pd.DataFrame, params: list[str], fit: dict[str, Any
         if found_range is not None:
             ax.plot([found_range.low, found_range.high], [0, 0], "-", color=CONSISTENT_COLOUR, linewidth=4, alpha=0.6,
                     label="range of the consistent trials")
-            verdict = "wide: the targets do not pin it down" if found_range.wide else "narrow"
+            verdict = "wide: the targets do not pin it down" if found_range.wide else f"narrow among {found_range.trials} trials"
             note = f"{found_range.low:.3g} to {found_range.high:.3g}: {percent(found_range.span)} of the interval ({verdict})"
             if found_range.trials < 2:
                 note = f"{found_range.low:.3g}: one consistent trial, too few to give a range"

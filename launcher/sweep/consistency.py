@@ -149,6 +149,8 @@ class Consistency:
                          f"{'searched interval' if r.recorded else 'sampled range'} [{r.start:.4g}, {r.end:.4g}])")
         if len(self.trials) == 1:
             lines.append("  one consistent trial: too few to say how far the targets pin each parameter down")
+        elif self.ranges:  # the trials sample what fits: what they span, it spans at least
+            lines.append("  what fits spans at least these ranges: more trials near the targets may widen them")
         return lines
 
     def warnings(self) -> list[str]:
