@@ -43,6 +43,8 @@ TRIAL_COLOUR = "tab:blue"
 FAILED_HEIGHT = 0.96
 #: Characters per inch of a figure's title line (wrapped so that no text leaves the figure).
 TITLE_CHARS_PER_INCH = 10
+#: Width of a column of the legend below a figure's panels (labels run up to about 40 characters).
+LEGEND_COLUMN_INCHES = 3.2
 #: Pairs of target metrics (or objectives) drawn at most.
 MAX_PAIRS = 6
 #: Labels of the marks (tests find the artists by them).
@@ -135,7 +137,8 @@ def _title(figure: "Figure", text: str) -> None:
 def _legend(figure: "Figure", axes: Sequence["Axes"]) -> None:
     """One legend for the figure's panels, below them (outside the data, inside the figure)."""
     handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
-    figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(3, len(handles) or 1), fontsize="small")
+    columns = max(1, min(3, len(handles), int(figure.get_figwidth() // LEGEND_COLUMN_INCHES)))
+    figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=columns, fontsize="small")
 
 
 def _failed_note(count: int, what: str) -> str:
@@ -277,6 +280,7 @@ def consistent_figure(table: pd.DataFrame, params: list[str], fit: dict[str, Any
     """One row per searched parameter: its searched interval, each trial's value, the consistent trials'
     values and the range they span, labelled with its share of the interval (wide ones in red)."""
     figure, axes = _new_figure(len(params), 1, (7.5, 1.6))
+    figure.set_figheight(1.6 * len(params) + 1.6)  # room for the title and the legend with one parameter too
     ranges = {r.key: r for r in found.ranges}
     done = table[table["state"] == "completed"]
     consistent = _consistent_rows(done, found)
