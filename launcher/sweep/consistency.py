@@ -169,7 +169,8 @@ def consistency(
     tolerance = fit_tolerance(fit)
     errors = [(number, target_error(metrics, targets)) for number, _, metrics in trials if metrics]
     consistent = [number for number, error in errors if error <= tolerance]
-    chosen = [params for number, params, _ in trials if number in set(consistent)]
+    chosen_numbers = set(consistent)
+    chosen = [params for number, params, _ in trials if number in chosen_numbers]
     space = fit.get("space") or {}
     ranges = []
     keys = dict.fromkeys(key for _, params, _ in trials for key in params)

@@ -316,7 +316,7 @@ _MANIFEST_KINDS = {
     ),
     "fit": Kind(
         lambda value: value is None
-        or (isinstance(value, dict) and all(is_text(k) for k in value) and _is_tolerance(value.get("tolerance", 0.1))),
+        or (isinstance(value, dict) and all(is_text(k) for k in value) and ("tolerance" not in value or _is_tolerance(value["tolerance"]))),
         "null or an object (what a fit optimises: metrics, directions, targets; its tolerance, a number above 0)",
     ),
     "jobs": Kind(lambda value: isinstance(value, list), "a list"),
