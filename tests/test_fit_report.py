@@ -217,6 +217,8 @@ def test_the_history_shows_every_trial_on_a_log_scale_with_the_best_so_far_and_t
     assert consistent.get_xdata().tolist() == [0, 3, 6, 8]
     # trial 6 is on target (loss 0), trial 4 is a runaway: a symmetric log scale shows both
     assert done["objective"].min() == 0 and done["objective"].max() > 1e3 and ax.get_yscale() == "symlog"
+    smallest = done["objective"][done["objective"] > 0].min()  # linear below its decade, so no decade's tick sits by 0's
+    assert ax.yaxis.get_transform().linthresh == 10 ** math.floor(math.log10(smallest)) == 1e-3
     assert text_inside(figure)
     positive = table[table["objective"] != 0]
     assert history_figure(positive, ["objective"], fit, found).axes[0].get_yscale() == "log"

@@ -18,6 +18,7 @@ The consistent set and the ranges are :mod:`launcher.sweep.consistency`'s, the s
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
@@ -104,8 +105,7 @@ def value_scale(ax: "Axes", values: np.ndarray, axis: str = "y") -> None:
     if finite.size and (finite > 0).all():
         setter("log")
     elif finite.size:
-        positive = np.abs(finite[finite != 0])
-        setter("symlog", linthresh=float(positive.min()) if positive.size else 1.0)
+        setter("symlog", linthresh=_linear_threshold(finite))
 
 
 def value_norm(values: np.ndarray) -> "Normalize":
@@ -118,8 +118,14 @@ def value_norm(values: np.ndarray) -> "Normalize":
         return Normalize(low - 1 if low == 0 else low * 0.9, high + 1 if high == 0 else high * 1.1)
     if low > 0:
         return LogNorm(low, high)
-    positive = np.abs(finite[finite != 0])
-    return SymLogNorm(float(positive.min()) if positive.size else 1.0, vmin=low, vmax=high)
+    return SymLogNorm(_linear_threshold(finite), vmin=low, vmax=high)
+
+
+def _linear_threshold(values: np.ndarray) -> float:
+    """Where a symmetric log scale turns linear (around 0): the decade of the smallest value other
+    than 0, so that no decade's tick falls inside the linear part, next to 0's."""
+    magnitudes = np.abs(values[values != 0])
+    return float(10 ** math.floor(math.log10(magnitudes.min()))) if magnitudes.size else 1.0
 
 
 def _parameter_scale(ax: "Axes", key: str, fit: dict[str, Any], axis: str = "x") -> None:
