@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from launcher.report.figures import fit_figures, write_figures
+from launcher.report.figures import write_figures
+from launcher.report.fit_figures import fit_figures
 from launcher.report.status import in_order, read_sweep
 from launcher.report.table import summary_table
 from launcher.report.trees import parameter_units, seed_keys, sweep_config

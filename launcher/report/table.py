@@ -23,6 +23,7 @@ from launcher.run.jsonfile import is_number
 from launcher.run.results import load_results
 from launcher.sweep.lock import is_swept
 from launcher.sweep.compose import simple_override
+from launcher.sweep.consistency import fit_tolerance, is_consistent
 from launcher.sweep.manifest import COMPLETED, JobEntry, Manifest
 
 
@@ -187,7 +188,7 @@ def summary_table(sweep_dir: Path | str, manifest: Optional[Manifest] = None, fu
     for key in _first_seen([*metrics, *(names for _, names, _ in read)]):
         columns[key] = pd.to_numeric(_column(metrics, key), errors="coerce")  # anything but a number: NaN
     if manifest.fit:
-        columns.update(fit_columns(jobs, manifest.fit))
+        columns.update(fit_columns(jobs, manifest.fit, metrics))
     if full:
         columns["run_dir"] = pd.Series([os.path.join(sweep_dir, job.run_dir) for job in jobs], dtype=object)
         columns["duration_s"] = pd.Series([_duration(record) for _, _, record in read], dtype="float64")
@@ -227,9 +228,11 @@ def objective_columns(fit: dict[str, Any]) -> list[str]:
     return ["objective"] if len(directions) == 1 else [f"objective:{name}" for name in fit.get("metrics", [])]
 
 
-def fit_columns(jobs: Sequence[JobEntry], fit: dict[str, Any]) -> dict[str, pd.Series]:
+def fit_columns(jobs: Sequence[JobEntry], fit: dict[str, Any], metrics: Optional[Sequence[dict[str, Any]]] = None) -> dict[str, pd.Series]:
     """A fit's columns: the value(s) told to the sampler for each trial (NaN: none, the trial
-    failed), and ``best``: the best trial (of several objectives, every trial no other beats in all)."""
+    failed), ``best``: the best trial (of several objectives, every trial no other beats in all),
+    and for a fit to targets, given each job's ``metrics``: ``consistent``, every target metric
+    within the fit's tolerance of its target (:mod:`launcher.sweep.consistency`)."""
     names = objective_columns(fit)
     values = np.array([job.values if job.values and len(job.values) == len(names) else [np.nan] * len(names) for job in jobs], dtype=float)
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in (fit.get("directions") or ["minimize"])])
@@ -241,6 +244,9 @@ def fit_columns(jobs: Sequence[JobEntry], fit: dict[str, Any]) -> dict[str, pd.S
         best[i] = not np.any(np.all(others <= scores[i], axis=1) & np.any(others < scores[i], axis=1))
     columns = {name: pd.Series(values[:, k] if len(jobs) else [], dtype="float64") for k, name in enumerate(names)}
     columns["best"] = pd.Series(best, dtype=bool)
+    if fit.get("targets") and metrics is not None:
+        tolerance = fit_tolerance(fit)
+        columns["consistent"] = pd.Series([is_consistent(row, fit["targets"], tolerance) for row in metrics], dtype=bool)
     return columns
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import secrets
 import time
@@ -314,12 +315,18 @@ _MANIFEST_KINDS = {
         "null or an object (the sweeping process: pid, host, started)",
     ),
     "fit": Kind(
-        lambda value: value is None or (isinstance(value, dict) and all(is_text(k) for k in value)),
-        "null or an object (what a fit optimises: metrics, directions, targets)",
+        lambda value: value is None
+        or (isinstance(value, dict) and all(is_text(k) for k in value) and ("tolerance" not in value or _is_tolerance(value["tolerance"]))),
+        "null or an object (what a fit optimises: metrics, directions, targets; its tolerance, a number above 0)",
     ),
     "jobs": Kind(lambda value: isinstance(value, list), "a list"),
     "journal": Kind(lambda value: value is None or (is_text(value) and value.isalnum()), "null or a token of letters and digits"),
 }
+
+
+def _is_tolerance(value: Any) -> bool:
+    """A fit's tolerance (launcher.sweep.consistency): a finite number above 0."""
+    return is_number(value) and math.isfinite(value) and value > 0
 
 
 class ManifestError(Exception):

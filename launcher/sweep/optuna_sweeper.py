@@ -25,8 +25,15 @@ ask-and-tell API for its jobs, a batch of ``n_jobs`` trials at a time:
   stopped is failed (``interrupted``) and does not count; a trial whose tree was
   simulated before (same config hash) takes that result without running;
 - ``manifest.json`` lists every trial (number, overrides, state, the values told
-  to Optuna), ``summary.csv`` adds each trial's objective value(s) and marks the
-  best, and the figures show the optimisation history (:mod:`launcher.report.figures`).
+  to Optuna) and records the tolerance and the searched space; ``summary.csv`` adds
+  each trial's objective value(s), marks the best (the Pareto front of several
+  objectives) and, for targets, the trials ``consistent`` with them; the figures
+  show the optimisation history, the objective over the searched space, the
+  targets and the consistent set, the Pareto front (:mod:`launcher.report.fit_figures`);
+- the log ends with the best trial, or the Pareto trials, and for targets the
+  trials within ``hydra.sweeper.tolerance`` of every target, the range of each
+  parameter among them and a warning for each range the targets leave wide
+  (:mod:`launcher.sweep.consistency`).
 
 A fit exits 0 when at least one trial completed; its failed trials are listed.
 """
@@ -42,6 +49,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from launcher.launchers.protocol import waits_for_jobs
+from launcher.sweep.consistency import DEFAULT_TOLERANCE, check_tolerance, consistency, space_record
 from launcher.sweep.fit import OBJECTIVE_KEY, Objective, probe_values, search_space
 from launcher.sweep.lock import SweepLock, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
@@ -83,6 +91,8 @@ class FitSweeperConf:
     storage: Optional[str] = None
     #: Write summary.csv and the figures at the end of the fit.
     collect: bool = True
+    #: A trial is consistent with targets when each metric is within this fraction of its target.
+    tolerance: float = DEFAULT_TOLERANCE
     #: As the mozaik sweeper's (see launcher.sweep.sweeper.MozaikSweeperConf).
     allow_non_empty: bool = False
     max_batch_size: Optional[int] = None
@@ -103,6 +113,7 @@ class FitSweeper(ValidatingSweeper):
         collect: bool = True,
         allow_non_empty: bool = False,
         max_batch_size: Optional[int] = None,
+        tolerance: float = DEFAULT_TOLERANCE,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params, collect=collect, allow_non_empty=allow_non_empty)
         for name, value in (("n_trials", n_trials), ("n_jobs", n_jobs)):
@@ -113,6 +124,7 @@ class FitSweeper(ValidatingSweeper):
         # Hydra instantiates the sampler (a node with _target_) before this sweeper; a spec is kept as one.
         self.sampler = OmegaConf.to_container(sampler) if OmegaConf.is_config(sampler) else sampler
         self.study_name, self.storage = study_name, storage
+        self.tolerance = check_tolerance(tolerance)
 
     # --- before the first trial -----------------------------------------------------------
 
@@ -245,17 +257,25 @@ class FitSweeper(ValidatingSweeper):
             "directions": list(objective.directions),
             "targets": dict(objective.targets) if objective.targets is not None else None,
             "study": self.study_name,
+            "tolerance": self.tolerance,
         }
         return manifest
 
     def report(self, study: "optuna.study.Study", done: int) -> None:
         best = _best(study)
-        if best is not None:
-            log.info("Fit: %d/%d trials done; best so far: trial %d, %s, at %s", done, self.n_trials, best.number,
-                     best.values if len(best.values) > 1 else best.value, best.params)
+        if best is not None and len(study.directions) > 1:
+            front = sorted(trial.number for trial in study.best_trials)
+            log.info("Fit: %d/%d trials done; Pareto front so far: trials %s", done, self.n_trials, ", ".join(map(str, front)))
+        elif best is not None:
+            log.info("Fit: %d/%d trials done; best so far: trial %d, %s, at %s", done, self.n_trials, best.number, best.value, best.params)
 
     def finish(self, sweep_dir: Path, manifest: Manifest, study: "optuna.study.Study") -> Any:
-        """Collect the fit; list its failed trials; fail only if no trial completed."""
+        """Record the searched space, collect the fit; list its failed trials; say what fits: the
+        best trial, the Pareto front of several objectives, or the trials consistent with the
+        targets and the range of each parameter among them; fail only if no trial completed."""
+        if manifest.fit is not None:  # the intervals the ranges are measured against (launcher.sweep.consistency)
+            manifest.fit["space"] = space_record({k: d for t in study.get_trials(deepcopy=False) for k, d in t.distributions.items()})
+            manifest.save()
         if self.collect:
             self.collect_sweep(sweep_dir)
         failed = [job for job in manifest.jobs if job.state in (FAILED, INTERRUPTED) or (job.state == COMPLETED and job.values is None)]
@@ -267,8 +287,33 @@ class FitSweeper(ValidatingSweeper):
         best = _best(study)
         if best is None:
             raise SweepFailed(f"No trial of the fit completed with a value; see {sweep_dir}")
-        log.info("Best trial: %d, value %s, at %s", best.number, best.values if len(best.values) > 1 else best.value, best.params)
+        if len(study.directions) > 1:
+            front = sorted(study.best_trials, key=lambda trial: trial.number)
+            names = (manifest.fit or {}).get("metrics") or [f"objective {i}" for i in range(len(study.directions))]
+            log.info(
+                "Pareto front: %d trials that no other beats in every objective (%s):\n%s",
+                len(front), ", ".join(f"{n} {d.name.lower()}d" for n, d in zip(names, study.directions)),
+                "\n".join(f"  trial {t.number}: {', '.join(f'{n}={v:.4g}' for n, v in zip(names, t.values))} at {t.params}" for t in front),
+            )
+            return [trial.params for trial in front]
+        log.info("Best trial: %d, value %s, at %s", best.number, best.value, best.params)
+        self.report_consistency(sweep_dir, manifest, study)
         return [best.params]
+
+    def report_consistency(self, sweep_dir: Path, manifest: Manifest, study: "optuna.study.Study") -> None:
+        """Log the trials consistent with the fit's targets, each parameter's range among them, and
+        a warning for each range the targets leave wide (nothing for a fit without targets)."""
+        params = {trial.number: trial.params for trial in study.get_trials(deepcopy=False)}
+        trials = []
+        for job in manifest.jobs:
+            record = job.apply_results(sweep_dir) if job.state == COMPLETED and job.config_hash else None
+            trials.append((job.number, params.get(job.number, {}), (record or {}).get("metrics", {})))
+        found = consistency(trials, manifest.fit or {})
+        if found is None:
+            return
+        log.info("%s", "\n".join(found.lines()))
+        for warning in found.warnings():
+            log.warning("%s", warning)
 
 
 def _counted(study: "optuna.study.Study") -> int:
