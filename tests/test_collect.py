@@ -341,8 +341,8 @@ def test_the_readme_sequence_draws_every_job_averaging_only_the_seeds(readme_seq
     assert np.isnan(half[:3]).all() and half[3] == pytest.approx(statistics.stdev([13.0, 14.0]))
     assert ax.get_xscale() == "log" and ax.get_xlabel() == f"{DENSITY} (neurons per mm2), log scale"
     assert ax.get_ylabel() == "rate_exc_hz (Hz)" and figure.axes[METRICS.index("cv_isi")].get_ylabel() == "cv_isi"
-    assert "mean ± std over 1 to 2 runs differing in pynn_seed: n at each point" in figure.get_suptitle()
-    assert [t.get_text() for t in ax.texts] == ["n=1", "n=1", "n=1", "n=2"]
+    assert "mean ± std over 1 to 2 runs differing in pynn_seed: 1 unless n is written at a point" in figure.get_suptitle()
+    assert [t.get_text() for t in ax.texts] == ["n=2"]  # the usual n (1) is said once, in the title
     assert not ax.get_legend()  # no point without a value: no grey note
 
 

@@ -165,8 +165,15 @@ def seed_note(counts: np.ndarray, seeds: Sequence[str], spread: bool) -> str:
     over = f"differing in {', '.join(seeds)}" if seeds else "of the same values"
     if not varying_counts(counts):
         return f"{what} over {int(counts.max())} runs {over}"
-    where = "at each point" if spread else "in each cell"
-    return f"{what} over {int(counts.min())} to {int(counts.max())} runs {over}: n {where}"
+    if spread:  # points crowd a line: n is written only where it is not the most common one
+        return f"{what} over {int(counts.min())} to {int(counts.max())} runs {over}: {usual_count(counts)} unless n is written at a point"
+    return f"{what} over {int(counts.min())} to {int(counts.max())} runs {over}: n in each cell"
+
+
+def usual_count(counts: np.ndarray) -> int:
+    """The most common number of runs behind a point (the smallest of equally common ones)."""
+    values, times = np.unique(counts[counts > 0], return_counts=True)
+    return int(values[np.argmax(times)]) if values.size else 0
 
 
 def varying_counts(counts: np.ndarray) -> bool:
@@ -218,8 +225,9 @@ def line_figure(stats: SeedStats, key: str, metrics: list[str], seeds: Sequence[
         for missing in x[np.isnan(y)]:
             ax.axvline(missing, color="grey", linestyle=":", label="no value (failed or undefined)")
         if varying_n:
+            usual = usual_count(counts_all)
             for xi, yi, ni in zip(x, y, n):
-                if not np.isnan(yi):
+                if not np.isnan(yi) and ni != usual:
                     ax.annotate(f"n={int(ni)}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
         for value, std_value, n_value in zip(mean[unset], std[unset], count[unset]):
             if not np.isnan(value):  # the jobs without the key: no x, one level
