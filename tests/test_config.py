@@ -24,7 +24,9 @@ def test_shared_values_are_references(compose_cfg):
     assert {c.delay for c in conns.values()} == {0.5}
     # one connection can still be changed alone
     cfg = compose_cfg("sheets.V1.connections.exc_exc.weight=0.02")
-    assert conns.exc_inh.weight != 0.02 and cfg.sheets.V1.connections.exc_exc.weight == 0.02
+    changed = cfg.sheets.V1.connections
+    assert changed.exc_exc.weight == 0.02
+    assert changed.exc_inh.weight == cfg.sheets.V1.connectivity.exc_weight != 0.02  # the others still refer to the shared value
 
 
 def test_unknown_key_is_refused(compose_cfg):

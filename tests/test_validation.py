@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from launcher.sweep.tree import ParameterError, known_schema_keys, suggest, unknown_key_message, validate_tree, schema_keys
+from launcher.sweep.tree import ParameterError, known_schema_keys, suggest, unknown_key_message, validate_tree, schema_keys, tree_problems
 from support import run_cli
 
 
@@ -83,7 +83,12 @@ def test_a_shared_value_is_reported_at_its_source_only(compose_cfg):
 
 
 def test_default_tree_is_valid(compose_cfg):
-    validate_tree(compose_cfg())
+    cfg = compose_cfg()
+    assert tree_problems(cfg) == []
+    validate_tree(cfg)
+    # and the same check does see a broken value of that tree
+    cfg.sheets.V1.cell.tau_m = -1.0
+    assert any("sheets.V1.cell.tau_m" in problem for problem in tree_problems(cfg))
 
 
 def test_cli_misspelled_key_fails_fast_and_creates_nothing(tmp_path):
