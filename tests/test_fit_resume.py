@@ -1,0 +1,178 @@
+"""A fit continued, extended or stopped wastes nothing: no point of the study runs or counts
+twice (seeded samplers included), a trial whose job completed keeps its value whenever the fit
+stops, and Ctrl-C or SIGTERM ends the fit with one line naming what was saved.
+
+The plain parts (:class:`launcher.sweep.optuna_sweeper.FitTrials`, the seed of a continued
+study, the points of a discrete space) on real Optuna studies with a job plan of our own; the
+end-to-end cases through the CLI, real Optuna and the real small network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from launcher.sweep.fit import Objective, continued_seed, point_index, space_size
+from launcher.sweep.manifest import COMPLETED, INTERRUPTED, JobEntry, Manifest
+from launcher.sweep.optuna_sweeper import (
+    DUPLICATE_ATTR, INTERRUPTED_ATTR, MAX_PROPOSALS_RUN_BEFORE, FitSweeper, FitTrials, _counted,
+)  # fmt: skip
+from support import REPO, RUN_SIM, assert_no_process_left, marked_env, with_ctrl_c
+
+OBJECTIVE = Objective(("rate",), ("minimize",))
+
+
+def plan(number: int, params: dict[str, Any]) -> JobEntry:
+    """A trial's job as the sweeper plans it, its config hash one of its parameters (unit tests:
+    the real planning is the sweeper's, run by the end-to-end cases)."""
+    overrides = [f"{key}={value}" for key, value in sorted(params.items())]
+    config_hash = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    return JobEntry(number, overrides, ",".join(overrides), config_hash)
+
+
+def fit_trials(study: optuna.study.Study, tmp_path: Path, space: dict[str, Any]) -> FitTrials:
+    return FitTrials(study, tmp_path, OBJECTIVE, space, Manifest(tmp_path, []), plan)
+
+
+def complete(trials: FitTrials, batch: list[JobEntry]) -> None:
+    """Tell each trial of a batch a value, as its completed run would."""
+    for job in batch:
+        trials.study.tell(job.number, float(job.number))
+
+
+def points(study: optuna.study.Study, numbers: Any = None) -> list[tuple]:
+    """The points (parameters) of the study's trials (those numbered ``numbers``), in order."""
+    return [tuple(sorted(t.params.items())) for t in study.get_trials(deepcopy=False) if numbers is None or t.number in numbers]
+
+
+def new_study(sampler: Any) -> optuna.study.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(sampler=sampler)
+
+
+# --- the plain parts --------------------------------------------------------------------------
+
+
+def test_a_sampler_replaying_its_draws_runs_no_point_twice(tmp_path: Path) -> None:
+    """The old fault: a continued study's sampler, made again with its seed, proposes its first
+    points again. Each is told failed, listed, not counted; the batch holds new points only."""
+    space = {"x": FloatDistribution(0.0, 1.0)}
+    study = new_study(optuna.samplers.RandomSampler(seed=1))
+    first = fit_trials(study, tmp_path, space)
+    batch, why = first.ask_new(4)
+    assert why is None and [job.number for job in batch] == [0, 1, 2, 3]
+    complete(first, batch)
+    study.sampler = optuna.samplers.RandomSampler(seed=1)  # made again with the same seed: it replays
+    again = fit_trials(study, tmp_path, space)
+    batch, why = again.ask_new(3)
+    assert why is None
+    replays = study.user_attrs[DUPLICATE_ATTR]
+    assert replays == [4, 5, 6, 7]  # the four points of trials 0-3, proposed again in order
+    assert points(study, replays) == points(study, [0, 1, 2, 3])
+    assert {t.state for t in study.get_trials() if t.number in replays} == {TrialState.FAIL}
+    assert [job.number for job in batch] == [8, 9, 10] and len(set(points(study, [0, 1, 2, 3, 8, 9, 10]))) == 7
+    assert _counted(study) == 4  # the replays count for nothing; the batch is not told yet
+    complete(again, batch)
+    assert _counted(study) == 7
+    assert sorted(job.number for job in again.manifest.jobs) == [8, 9, 10]  # replays are no jobs
+
+
+def test_a_continued_seeded_study_draws_new_points_and_the_same_each_time(tmp_path: Path) -> None:
+    spec = {"_target_": "optuna.samplers.TPESampler", "seed": 3}
+    drawn = []
+    for copy in ("A", "B"):
+        sweep = tmp_path / copy
+        sweep.mkdir()
+        sweeper = FitSweeper(sampler=dict(spec))
+        space = {"x": FloatDistribution(0.0, 1.0)}
+        for n_trials in (4, 7):  # a fit of 4 trials, then the same command with n_trials=7
+            study = sweeper.study(sweep, OBJECTIVE)
+            trials = fit_trials(study, sweep, space)
+            batch, why = trials.ask_new(n_trials - _counted(study))
+            assert why is None
+            complete(trials, batch)
+        assert DUPLICATE_ATTR not in study.user_attrs and len(set(points(study))) == 7
+        drawn.append(points(study))
+    assert drawn[0] == drawn[1]  # a continued fit is reproducible
+    fresh = new_study(optuna.samplers.TPESampler(seed=3))
+    assert points(study)[:4] == [tuple(sorted(fresh.ask({"x": FloatDistribution(0.0, 1.0)}).params.items())) for _ in range(4)]
+
+
+def test_the_seed_of_a_continued_study() -> None:
+    import numpy
+
+    assert continued_seed(3, 0) == 3  # a new study: Optuna's own draws for that seed
+    assert continued_seed(3, 4) == int(numpy.random.SeedSequence([3, 4]).generate_state(1)[0])
+    assert len({continued_seed(3, n) for n in range(50)}) == 50 and continued_seed(4, 4) != continued_seed(3, 4)
+    with pytest.raises(Exception, match="hydra.sweeper.sampler.seed = -1: a whole number, at least 0"):
+        continued_seed(-1, 4)
+
+
+def test_a_discrete_space_run_in_full_ends_the_fit(tmp_path: Path) -> None:
+    space = {"d": CategoricalDistribution([40, 50, 60])}
+    study = new_study(optuna.samplers.RandomSampler(seed=0))
+    trials = fit_trials(study, tmp_path, space)
+    batch, why = trials.ask_new(5)
+    assert sorted(dict(points(study, [job.number])[0])["d"] for job in batch) == [40, 50, 60]
+    assert why == "The search space has no new point: all its 3 points were run"
+    complete(trials, batch)
+    asked = len(study.trials)
+    assert fit_trials(study, tmp_path, space).ask_new(2) == ([], why)  # told at once, nothing asked
+    assert len(study.trials) == asked
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # PartialFixedSampler
+def test_a_sampler_proposing_only_points_run_ends_the_fit(tmp_path: Path) -> None:
+    space = {"x": FloatDistribution(0.0, 1.0)}
+    always = optuna.samplers.PartialFixedSampler({"x": 0.5}, optuna.samplers.RandomSampler(seed=0))
+    study = new_study(always)
+    trials = fit_trials(study, tmp_path, space)
+    batch, why = trials.ask_new(3)
+    assert [job.number for job in batch] == [0]
+    assert why is not None and f"proposed points run before {MAX_PROPOSALS_RUN_BEFORE} times in a row" in why
+    assert study.user_attrs[DUPLICATE_ATTR] == list(range(1, 1 + MAX_PROPOSALS_RUN_BEFORE))
+
+
+def test_the_points_of_a_discrete_space() -> None:
+    space = {"n": IntDistribution(1, 10, step=3), "w": FloatDistribution(0.1, 1.0, step=0.3), "c": CategoricalDistribution(["a", "b"])}
+    assert space_size(space) == 4 * 4 * 2
+    assert point_index(space, {"n": 7, "w": 0.1 + 2 * 0.3, "c": "b"}) == (2, 2, 1)  # 0.7000000000000001
+    assert point_index(space, {"n": 8, "w": 0.7, "c": "b"}) is None  # off the step
+    assert point_index(space, {"n": 7, "w": 1.3, "c": "b"}) is None  # past the end
+    assert point_index(space, {"n": 7, "w": 0.7, "c": "z"}) is None
+    assert point_index(space, {"n": 7, "w": 0.7}) is None
+    assert space_size({**space, "x": FloatDistribution(0.0, 1.0)}) is None
+
+
+def test_a_stopped_trial_whose_job_completed_keeps_its_value(tmp_path: Path) -> None:
+    space = {"x": FloatDistribution(0.0, 1.0)}
+    study = new_study(optuna.samplers.RandomSampler(seed=2))
+    trials = fit_trials(study, tmp_path, space)
+    batch, _ = trials.ask_new(3)
+    done, changed, gone = batch
+    for job, config_hash in ((done, done.config_hash), (changed, "0" * 16)):  # another tree ran in one
+        (tmp_path / job.run_dir).mkdir()
+        record = {"state": "completed", "config_hash": config_hash, "metrics": {"rate": 4.5}}
+        (tmp_path / job.run_dir / "results.json").write_text(json.dumps(record))
+    stopped = fit_trials(study, tmp_path, space)  # the next run of the fit: the manifest lists the batch
+    stopped.entries.update({job.number: job for job in batch})
+    stopped.settle_stopped()
+    by_number = {t.number: t for t in study.trials}
+    assert by_number[done.number].state == TrialState.COMPLETE and by_number[done.number].value == 4.5
+    assert done.state == COMPLETED and done.values == [4.5]
+    for job in (changed, gone):
+        assert by_number[job.number].state == TrialState.FAIL and job.state == INTERRUPTED
+    assert study.user_attrs[INTERRUPTED_ATTR] == [changed.number, gone.number]
+    assert _counted(study) == 1
