@@ -176,3 +176,111 @@ def test_a_stopped_trial_whose_job_completed_keeps_its_value(tmp_path: Path) -> 
         assert by_number[job.number].state == TrialState.FAIL and job.state == INTERRUPTED
     assert study.user_attrs[INTERRUPTED_ATTR] == [changed.number, gone.number]
     assert _counted(study) == 1
+
+
+# --- end to end: the CLI, real Optuna, the real small network ----------------------------------
+
+#: A fit of the small network's excitatory weight (0.1 s of activity a trial), seeded.
+FIT = [
+    "-m", "hydra/sweeper=optuna", "hydra.sweeper.direction=minimize", "hydra.sweeper.sampler.seed=3",
+    "sheets.V1.connectivity.exc_weight=interval(0.002,0.006)", "sheets.V1.density=50", "objective=rate_exc_hz",
+    "hydra.sweeper.collect=false",  # (the table and figures are not what these tests check)
+]  # fmt: skip
+LAUNCHERS = {"sequential": [], "local_parallel": ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"]}
+
+
+def run_fit(args: list[str], cwd: Path, marker: str = "fit-resume") -> subprocess.CompletedProcess:
+    # PYTHONPATH: local_parallel's workers import this checkout's launcher, as the sweep does.
+    env = marked_env(marker, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, str(RUN_SIM), *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+
+
+def load(sweep: Path) -> optuna.study.Study:
+    return optuna.load_study(study_name="fit", storage=f"sqlite:///{sweep / 'optuna.db'}")
+
+
+def completed_records(sweep: Path) -> dict[str, dict[str, Any]]:
+    """The run directories holding a completed results.json, and their records."""
+    found = {}
+    for path in sweep.glob("*/results.json"):
+        record = json.loads(path.read_text())
+        if record["state"] == "completed":
+            found[path.parent.name] = record
+    return found
+
+
+def test_extending_a_seeded_fit_runs_only_new_points(tmp_path: Path) -> None:
+    sweep = tmp_path / "F"
+    first = run_fit([*FIT, "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/results.json")}
+    assert len(before) == 4
+    extended = run_fit([*FIT, "hydra.sweeper.n_trials=7", f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert extended.returncode == 0, extended.stderr
+    study = load(sweep)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 7 and study.user_attrs == {}
+    assert len({t.params["sheets.V1.connectivity.exc_weight"] for t in study.trials}) == 7
+    after = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/results.json")}
+    assert len(after) == 7 and {name: after[name] for name in before} == before  # 3 new runs, none again
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    assert [job["number"] for job in jobs] == list(range(7)) and {job["state"] for job in jobs} == {"completed"}
+    for job, trial in zip(jobs, study.trials):
+        record = json.loads((sweep / job["run_dir"] / "results.json").read_text())
+        assert job["values"] == [trial.value] == [record["metrics"]["rate_exc_hz"]]
+    assert "its sampler continues with the seed" in extended.stdout
+
+
+def test_a_fit_of_a_discrete_space_ends_when_every_point_ran(tmp_path: Path) -> None:
+    sweep = tmp_path / "F"
+    args = [*FIT[:4], "sheets.V1.density=40,50", *FIT[-2:], "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep}"]
+    proc = run_fit(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "The search space has no new point: all its 2 points were run: the fit ends at 2 of 3 trials" in proc.stdout
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    assert sorted(job["overrides"][-1] for job in jobs) == ["sheets.V1.density=40", "sheets.V1.density=50"]
+    assert len(completed_records(sweep)) == 2
+
+
+@pytest.mark.parametrize("launcher, signal_name", [("sequential", "SIGINT"), ("local_parallel", "SIGTERM")])
+def test_a_stopped_fit_keeps_each_completed_trial_and_says_what_it_saved(tmp_path: Path, launcher: str, signal_name: str) -> None:
+    sweep, marker = tmp_path / "F", f"fit-stop-{launcher}"
+    # Two trials a batch, 1 s of activity each: the stop lands once the first trial's job has completed.
+    args = [*FIT, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "experiment.spontaneous_duration=1000",
+            *LAUNCHERS[launcher], f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    fit = subprocess.Popen([sys.executable, str(RUN_SIM), *args], cwd=tmp_path, preexec_fn=with_ctrl_c, text=True,
+                           env=marked_env(marker, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not completed_records(sweep):
+        assert time.monotonic() < deadline and fit.poll() is None, "no trial of the fit completed"
+        time.sleep(0.02)
+    fit.send_signal(getattr(signal, signal_name))
+    out, err = fit.communicate(timeout=120)
+    assert_no_process_left(marker)
+    assert fit.returncode == 128 + getattr(signal, signal_name)
+    assert "Traceback" not in err and "Traceback" not in out
+    study = load(sweep)
+    counted = _counted(study)
+    said = "Interrupted (Ctrl-C)" if signal_name == "SIGINT" else "Terminated (SIGTERM)"
+    assert err.strip().splitlines() == [
+        f"{said}: {counted} of 4 trials done, saved in {sweep} (optuna.db and manifest.json); "
+        "run the same command again to continue the fit"
+    ]
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    jobs = {job["run_dir"]: job for job in json.loads((sweep / "manifest.json").read_text())["jobs"]}
+    kept = completed_records(sweep)
+    assert 1 <= len(kept) == counted
+    for run_dir, record in kept.items():  # every job that completed: its trial has its value, told and listed
+        job = jobs[run_dir]
+        trial = study.trials[job["number"]]
+        assert trial.state == TrialState.COMPLETE and trial.value == record["metrics"]["rate_exc_hz"]
+        assert job["state"] == "completed" and job["values"] == [trial.value]
+    stopped = [job for run_dir, job in jobs.items() if run_dir not in kept]
+    assert sorted(job["number"] for job in stopped) == study.user_attrs.get(INTERRUPTED_ATTR, [])
+    assert all(job["state"] == "interrupted" for job in stopped)
+
+    before = {name: (sweep / name / "results.json").stat().st_mtime_ns for name in kept}
+    again = run_fit(args, tmp_path, marker)
+    assert again.returncode == 0, again.stderr
+    assert _counted(load(sweep)) == 4 and len(completed_records(sweep)) == 4
+    assert {name: (sweep / name / "results.json").stat().st_mtime_ns for name in kept} == before
+    assert_no_process_left(marker)
