@@ -21,9 +21,14 @@ ask-and-tell API for its jobs, a batch of ``n_jobs`` trials at a time:
   are told as a failed trial, never as a number, and the study goes on;
 - the study lives in the sweep directory (SQLite, ``optuna.db``): running the same
   command again continues it. Completed and failed trials count towards
-  ``n_trials`` and are not run again; a trial left running by a study that was
-  stopped is failed (``interrupted``) and does not count; a trial whose tree was
-  simulated before (same config hash) takes that result without running;
+  ``n_trials`` and are not run again; no point runs or counts twice in a study
+  (:class:`FitTrials`: a seeded sampler continuing a study is seeded anew, a
+  proposal of a point run before is failed at once and not counted); a trial
+  left running by a stopped fit keeps its value if its job completed, else is
+  failed (``interrupted``) and does not count; a trial whose tree was simulated
+  before outside the study (same config hash) takes that result without running;
+- Ctrl-C or SIGTERM ends the fit with one line saying how many trials are done
+  and saved (:func:`launcher.sweep.sweeper.stop_sweep`);
 - ``manifest.json`` lists every trial (number, overrides, state, the values told
   to Optuna), ``summary.csv`` adds each trial's objective value(s) and marks the
   best, and the figures show the optimisation history (:mod:`launcher.report.figures`).
