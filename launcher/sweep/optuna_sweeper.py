@@ -53,7 +53,7 @@ from launcher.sweep.lock import SweepLock, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
 from launcher.sweep.overrides import hydra_override
-from launcher.sweep.sweeper import SweepFailed, ValidatingSweeper, sigterm_stops_sweep, stop_sweep
+from launcher.sweep.sweeper import SweepFailed, ValidatingSweeper, interruption_stops_sweep, stop_sweep
 from launcher.sweep.tree import ParameterError
 
 if TYPE_CHECKING:
@@ -127,6 +127,11 @@ class FitSweeper(ValidatingSweeper):
     # --- before the first trial -----------------------------------------------------------
 
     def sweep(self, arguments: List[str]) -> Any:
+        with interruption_stops_sweep("the fit stopped before any trial started; nothing was run"):  # (once one has: fit)
+            return self.sweep_fit(arguments)
+
+    def sweep_fit(self, arguments: List[str]) -> Any:
+        """Check the objective and the search space, then run the fit (see the module doc)."""
         assert self.config is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
@@ -143,11 +148,8 @@ class FitSweeper(ValidatingSweeper):
         if not waits_for_jobs(self.launcher):
             raise ParameterError("a fit waits for each batch of trials to choose the next: hydra.launcher.wait=false is for grids")
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        try:
-            with SweepLock(sweep_dir), sigterm_stops_sweep():
-                return self.fit(sweep_dir, objective, fixed, space)
-        except KeyboardInterrupt as interrupt:  # before the study was opened (see fit)
-            stop_sweep(interrupt, "the fit stopped before any trial started; nothing was run")
+        with SweepLock(sweep_dir):
+            return self.fit(sweep_dir, objective, fixed, space)
 
     def check_space(self, fixed: List[str], space: Dict[str, Any]) -> None:
         """Plan and validate the ends of every interval and every choice (the other keys as fixed):

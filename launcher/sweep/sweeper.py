@@ -129,6 +129,17 @@ def stop_sweep(interrupt: KeyboardInterrupt, saved: str) -> NoReturn:
     raise SystemExit(128 + (signal.SIGTERM if terminated else signal.SIGINT)) from None
 
 
+@contextmanager
+def interruption_stops_sweep(saved: str) -> Iterator[None]:
+    """Within the block, SIGTERM is Ctrl-C (:func:`sigterm_stops_sweep`), and either, unless the code
+    inside handles it, ends the sweep with one line saying ``saved`` (:func:`stop_sweep`)."""
+    try:
+        with sigterm_stops_sweep():
+            yield
+    except KeyboardInterrupt as interrupt:
+        stop_sweep(interrupt, saved)
+
+
 def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool = False) -> None:
     """Update a job's entry from what its launcher returned and what it wrote (``applied``:
     its results.json was already looked at, as the launcher told of its end)."""
@@ -338,11 +349,8 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         super().setup(hydra_context=fast, task_function=recorded(task_function), config=config)
 
     def sweep(self, arguments: List[str]) -> Any:
-        try:
-            with sigterm_stops_sweep():
-                return self.sweep_grid(arguments)
-        except KeyboardInterrupt as interrupt:  # before any job started (see run_planned)
-            stop_sweep(interrupt, "the sweep stopped before any job started; nothing was run")
+        with interruption_stops_sweep("the sweep stopped before any job started; nothing was run"):  # (once one has: run_planned)
+            return self.sweep_grid(arguments)
 
     def sweep_grid(self, arguments: List[str]) -> Any:
         """Plan the jobs of a grid (or a jobs file), then run those not done (see the module doc)."""
