@@ -27,7 +27,7 @@ from hydra.types import HydraContext, RunMode
 from hydra.version import VersionBase
 
 from launcher.launchers.local_parallel import JobProcessDied, LocalParallelSweepLauncher
-from support import SMALL, assert_no_process_left, marked_env, run_cli, with_ctrl_c
+from support import REPO, SMALL, assert_no_process_left, marked_env, run_cli, with_ctrl_c
 
 # --- a tiny Hydra app whose jobs can crash their process ---------------------------------
 
@@ -92,7 +92,7 @@ def app_command(tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
     """Write the tiny app into tmp_path; the command and environment of a sweep of it (its
     processes carry a marker in their environment)."""
     write_app(tmp_path)
-    env = marked_env(str(tmp_path))
+    env = marked_env(str(tmp_path), PYTHONPATH=str(REPO))  # the app imports this checkout's launcher
     return [sys.executable, "app.py", "-m", *args], env
 
 
