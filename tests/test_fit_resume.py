@@ -255,27 +255,28 @@ def test_a_stopped_fit_keeps_each_completed_trial_and_says_what_it_saved(tmp_pat
     fit.send_signal(getattr(signal, signal_name))
     out, err = fit.communicate(timeout=120)
     assert_no_process_left(marker)
-    assert fit.returncode == 128 + getattr(signal, signal_name)
-    assert "Traceback" not in err and "Traceback" not in out
+    told = f"stdout: {out[-4000:]}\nstderr: {err[-4000:]}"  # what the fit said, for a failure's message
+    assert fit.returncode == 128 + getattr(signal, signal_name), told
+    assert "Traceback" not in err and "Traceback" not in out, told
     study = load(sweep)
     counted = _counted(study)
     said = "Interrupted (Ctrl-C)" if signal_name == "SIGINT" else "Terminated (SIGTERM)"
     assert err.strip().splitlines() == [
         f"{said}: {counted} of 4 trials done, saved in {sweep} (optuna.db and manifest.json); "
         "run the same command again to continue the fit"
-    ]
+    ], told
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     jobs = {job["run_dir"]: job for job in json.loads((sweep / "manifest.json").read_text())["jobs"]}
     kept = completed_records(sweep)
-    assert 1 <= len(kept) == counted
+    assert 1 <= len(kept) == counted, (sorted(kept), told)
     for run_dir, record in kept.items():  # every job that completed: its trial has its value, told and listed
         job = jobs[run_dir]
         trial = study.trials[job["number"]]
         assert trial.state == TrialState.COMPLETE and trial.value == record["metrics"]["rate_exc_hz"]
         assert job["state"] == "completed" and job["values"] == [trial.value]
     stopped = [job for run_dir, job in jobs.items() if run_dir not in kept]
-    assert sorted(job["number"] for job in stopped) == study.user_attrs.get(INTERRUPTED_ATTR, [])
-    assert all(job["state"] == "interrupted" for job in stopped)
+    assert sorted(job["number"] for job in stopped) == study.user_attrs.get(INTERRUPTED_ATTR, []), (stopped, told)
+    assert all(job["state"] == "interrupted" for job in stopped), (stopped, told)
 
     before = {name: (sweep / name / "results.json").stat().st_mtime_ns for name in kept}
     again = run_fit(args, tmp_path, marker)

@@ -73,9 +73,13 @@ def test_stop_sweep_says_what_was_saved_in_one_line_and_exits_as_the_signal_woul
         assert capsys.readouterr().err == f"{said}: 3 of 6 jobs completed\n"
 
 
-@pytest.mark.parametrize("launcher, signal_name", [("sequential", "INT"), ("local_parallel", "INT"), ("sequential", "TERM")])
-def test_a_stopped_sweep_ends_with_one_line_naming_what_it_saved(tmp_path: Path, launcher: str, signal_name: str) -> None:
-    sweep, marker = tmp_path / "S", f"one-line-{launcher}-{signal_name}"
+@pytest.mark.parametrize(
+    "launcher, signal_name, presses",
+    [("sequential", "INT", 1), ("local_parallel", "INT", 1), ("sequential", "TERM", 1), ("sequential", "INT", 2)],
+)
+def test_a_stopped_sweep_ends_with_one_line_naming_what_it_saved(tmp_path: Path, launcher: str, signal_name: str, presses: int) -> None:
+    """``presses``: Ctrl-C pressed twice, the second while the sweep stops (ignored, not a traceback)."""
+    sweep, marker = tmp_path / "S", f"one-line-{launcher}-{signal_name}-{presses}"
     command = [sys.executable, str(RUN_SIM), "-m", *JOBS[:-1], "experiment.spontaneous_duration=1000", *LAUNCHERS[launcher],
                f"hydra.sweep.dir={sweep}"]  # fmt: skip
     # PYTHONPATH: local_parallel's workers import this checkout's launcher, as the sweep does.
@@ -86,6 +90,9 @@ def test_a_stopped_sweep_ends_with_one_line_naming_what_it_saved(tmp_path: Path,
         assert time.monotonic() < deadline and proc.poll() is None, "the sweep did not get to its third job"
         time.sleep(0.02)
     proc.send_signal(SIGNALS[signal_name])
+    if presses == 2:
+        time.sleep(0.05)  # (not a wait for a state: the second press may land anywhere in the stop, or after it)
+        proc.send_signal(SIGNALS[signal_name])
     out, err = proc.communicate(timeout=120)
     assert_no_process_left(marker)
     assert proc.returncode == 128 + SIGNALS[signal_name], err

@@ -132,12 +132,31 @@ def stop_sweep(interrupt: KeyboardInterrupt, saved: str) -> NoReturn:
 @contextmanager
 def interruption_stops_sweep(saved: str) -> Iterator[None]:
     """Within the block, SIGTERM is Ctrl-C (:func:`sigterm_stops_sweep`), and either, unless the code
-    inside handles it, ends the sweep with one line saying ``saved`` (:func:`stop_sweep`)."""
+    inside handles it, ends the sweep with one line saying ``saved`` (:func:`stop_sweep`).
+
+    Ctrl-C interrupts the sweep once: pressed again while the sweep stops its jobs and saves
+    their state, it is ignored (it would cut that short, with a traceback), until the process
+    ends. Left as it is where the program handles SIGINT itself (or ignores it: a sweep started
+    in the background), or outside the main thread."""
+    in_charge = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    interrupted = False
+
+    def interrupt_once(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    if in_charge:
+        signal.signal(signal.SIGINT, interrupt_once)
     try:
         with sigterm_stops_sweep():
             yield
     except KeyboardInterrupt as interrupt:
         stop_sweep(interrupt, saved)
+    finally:
+        if in_charge and not interrupted:  # (interrupted: the process ends, Ctrl-C stays ignored)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool = False) -> None:
