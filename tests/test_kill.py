@@ -1,6 +1,7 @@
 """Sweeps stopped at random points (SIGKILL, SIGTERM, SIGINT), as a user, a cluster or a crash would:
 afterwards no job is shown running or pending that no process runs, no process of the sweep is
-left, and running the sweep again completes it, each job run to its end once."""
+left, and running the sweep again completes it, each job run to its end once. A sweep stopped by
+Ctrl-C or SIGTERM ends with one line naming what it saved, and no traceback."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from support import RUN_SIM, assert_no_process_left, marked_env, run_launcher_cli, with_ctrl_c
+from launcher.sweep.sweeper import SweepTerminated, stop_sweep
+from support import REPO, RUN_SIM, assert_no_process_left, marked_env, run_launcher_cli, with_ctrl_c
 
 #: Six jobs of a fraction of a second each: a stop lands before, during or after any of them.
 JOBS = ["pynn_seed=1,2,3,4,5,6", "sheets.V1.density=100", "experiment.spontaneous_duration=300"]
@@ -61,3 +63,48 @@ def test_a_sweep_stopped_at_random_points_leaves_true_states_and_resumes(tmp_pat
         for run_dir in (p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")):
             assert json.loads((run_dir / "results.json").read_text())["state"] == "completed"
         assert_no_process_left(marker)
+
+
+def test_stop_sweep_says_what_was_saved_in_one_line_and_exits_as_the_signal_would(capsys: pytest.CaptureFixture) -> None:
+    for interrupt, said, code in ((KeyboardInterrupt(), "Interrupted (Ctrl-C)", 130), (SweepTerminated("x"), "Terminated (SIGTERM)", 143)):
+        with pytest.raises(SystemExit) as ended:
+            stop_sweep(interrupt, "3 of 6 jobs completed")
+        assert ended.value.code == code and ended.value.__suppress_context__
+        assert capsys.readouterr().err == f"{said}: 3 of 6 jobs completed\n"
+
+
+@pytest.mark.parametrize(
+    "launcher, signal_name, presses",
+    [("sequential", "INT", 1), ("local_parallel", "INT", 1), ("sequential", "TERM", 1), ("sequential", "INT", 2)],
+)
+def test_a_stopped_sweep_ends_with_one_line_naming_what_it_saved(tmp_path: Path, launcher: str, signal_name: str, presses: int) -> None:
+    """``presses``: Ctrl-C pressed twice, the second while the sweep stops (ignored, not a traceback)."""
+    sweep, marker = tmp_path / "S", f"one-line-{launcher}-{signal_name}-{presses}"
+    command = [sys.executable, str(RUN_SIM), "-m", *JOBS[:-1], "experiment.spontaneous_duration=1000", *LAUNCHERS[launcher],
+               f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    # PYTHONPATH: local_parallel's workers import this checkout's launcher, as the sweep does.
+    proc = subprocess.Popen(command, cwd=tmp_path, env=marked_env(marker, PYTHONPATH=str(REPO)), preexec_fn=with_ctrl_c,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while len(list(sweep.glob("*/results.json"))) < 2:  # two jobs have ended: the stop lands mid-sweep
+        assert time.monotonic() < deadline and proc.poll() is None, "the sweep did not get to its third job"
+        time.sleep(0.02)
+    proc.send_signal(SIGNALS[signal_name])
+    if presses == 2:
+        time.sleep(0.05)  # (not a wait for a state: the second press may land anywhere in the stop, or after it)
+        proc.send_signal(SIGNALS[signal_name])
+    out, err = proc.communicate(timeout=120)
+    assert_no_process_left(marker)
+    assert proc.returncode == 128 + SIGNALS[signal_name], err
+    assert "Traceback" not in out + err
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    done = [job for job in jobs if job["state"] == "completed"]
+    records = [json.loads(p.read_text()) for p in sweep.glob("*/results.json")]
+    assert 2 <= len(done) == sum(record["state"] == "completed" for record in records) < 6
+    said = "Interrupted (Ctrl-C)" if signal_name == "INT" else "Terminated (SIGTERM)"
+    assert err.strip().splitlines() == [
+        f"{said}: {len(done)} of 6 jobs completed, their results and the manifest saved in {sweep}; "
+        "run the same command again to run the rest"
+    ]
+    first, counts = states(sweep)
+    assert counts["completed"] == len(done) and counts.get("running", 0) == counts.get("pending", 0) == 0, first

@@ -207,7 +207,10 @@ def recorded_job(
         interrupted = _interrupt_behind(exc)
         if interrupted:
             record["error"] = f"KeyboardInterrupt (then, while it was handled: {record['error']})"
-        log.error("Job failed: %s\n%s", record["error"], record["traceback"])
+        if interrupted or isinstance(exc, KeyboardInterrupt):  # the sweep ends with one line: no traceback here
+            log.error("Job interrupted (%s); its traceback is in results.json", "KeyboardInterrupt" if interrupted else type(exc).__name__)
+        else:
+            log.error("Job failed: %s\n%s", record["error"], record["traceback"])
         if interrupted:
             # Ctrl-C stops the sweep, not just this job, however the interrupted code reacted.
             raise KeyboardInterrupt from exc

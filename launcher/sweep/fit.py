@@ -17,7 +17,11 @@ time (:mod:`launcher.sweep.optuna_sweeper`). This module holds the plain parts:
   as hydra-optuna-sweeper reads them;
 - :func:`probe_values`, the values of a distribution the sweeper validates before
   the first trial (its ends, every choice), so that a search space outside a
-  key's allowed range is refused before anything runs.
+  key's allowed range is refused before anything runs;
+- :func:`space_size` and :func:`point_index`, the points of a discrete search space
+  (choices, ranges, stepped intervals), to tell when a fit has run every one;
+- :func:`continued_seed`, the seed of a seeded sampler continuing a study, so that
+  it draws new points rather than replaying the ones it drew before.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
+
+import numpy
 
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
 
@@ -154,3 +160,67 @@ def probe_values(dist: "BaseDistribution") -> list[Any]:
     if isinstance(dist, (FloatDistribution, IntDistribution)):
         return [dist.low, dist.high] if dist.low != dist.high else [dist.low]
     return []
+
+
+def _steps(dist: "BaseDistribution") -> Optional[tuple[Any, Any, int]]:
+    """A discrete numeric distribution's lowest value, step and number of values; None otherwise."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    if isinstance(dist, IntDistribution):
+        return dist.low, dist.step, (dist.high - dist.low) // dist.step + 1
+    if isinstance(dist, FloatDistribution) and dist.step is not None:
+        return dist.low, dist.step, round((dist.high - dist.low) / dist.step) + 1
+    return None
+
+
+def space_size(space: Mapping[str, "BaseDistribution"]) -> Optional[int]:
+    """How many points a search space has; None when one of its keys is continuous (an interval of floats)."""
+    from optuna.distributions import CategoricalDistribution
+
+    size = 1
+    for dist in space.values():
+        steps = _steps(dist)
+        if isinstance(dist, CategoricalDistribution):
+            size *= len(dist.choices)
+        elif steps is not None:
+            size *= steps[2]
+        else:
+            return None
+    return size
+
+
+def point_index(space: Mapping[str, "BaseDistribution"], params: Mapping[str, Any]) -> Optional[tuple[int, ...]]:
+    """Which point of a discrete search space ``params`` are (the index of each key's value among
+    its values), or None when they are not one of its points (another space, a continuous key)."""
+    from optuna.distributions import CategoricalDistribution
+
+    index = []
+    for key, dist in space.items():
+        if key not in params:
+            return None
+        value, steps = params[key], _steps(dist)
+        if isinstance(dist, CategoricalDistribution):
+            if value not in dist.choices:
+                return None
+            index.append(dist.choices.index(value))
+        elif steps is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            low, step, count = steps
+            i = round((value - low) / step)
+            if not (0 <= i < count and abs(low + i * step - value) <= 1e-6 * step):  # a float step's rounding
+                return None
+            index.append(i)
+        else:
+            return None
+    return tuple(index)
+
+
+def continued_seed(seed: int, trials: int) -> int:
+    """The seed of a sampler given ``seed`` for a study that holds ``trials`` trials already: ``seed``
+    itself for a new study (the same draws as Optuna's with that seed), else the first 32-bit word
+    of ``numpy.random.SeedSequence([seed, trials])``. A seeded sampler made again with the same seed
+    replays its draws; this one draws new points, and the same ones for the same study."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParameterError(f"hydra.sweeper.sampler.seed = {seed!r}: a whole number, at least 0")
+    if trials == 0:
+        return seed
+    return int(numpy.random.SeedSequence([seed, trials]).generate_state(1)[0])

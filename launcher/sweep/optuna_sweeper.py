@@ -21,9 +21,14 @@ ask-and-tell API for its jobs, a batch of ``n_jobs`` trials at a time:
   are told as a failed trial, never as a number, and the study goes on;
 - the study lives in the sweep directory (SQLite, ``optuna.db``): running the same
   command again continues it. Completed and failed trials count towards
-  ``n_trials`` and are not run again; a trial left running by a study that was
-  stopped is failed (``interrupted``) and does not count; a trial whose tree was
-  simulated before (same config hash) takes that result without running;
+  ``n_trials`` and are not run again; no point runs or counts twice in a study
+  (:class:`FitTrials`: a seeded sampler continuing a study is seeded anew, a
+  proposal of a point run before is failed at once and not counted); a trial
+  left running by a stopped fit keeps its value if its job completed, else is
+  failed (``interrupted``) and does not count; a trial whose tree was simulated
+  before outside the study (same config hash) takes that result without running;
+- Ctrl-C or SIGTERM ends the fit with one line saying how many trials are done
+  and saved (:func:`launcher.sweep.sweeper.stop_sweep`);
 - ``manifest.json`` lists every trial (number, overrides, state, the values told
   to Optuna) and records the tolerance and the searched space; ``summary.csv`` adds
   each trial's objective value(s), marks the best (the Pareto front of several
@@ -40,22 +45,23 @@ A fit exits 0 when at least one trial completed; its failed trials are listed.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from launcher.launchers.protocol import waits_for_jobs
 from launcher.sweep.consistency import DEFAULT_TOLERANCE, check_tolerance, consistency, space_record
-from launcher.sweep.fit import OBJECTIVE_KEY, Objective, probe_values, search_space
+from launcher.sweep.fit import OBJECTIVE_KEY, Objective, continued_seed, point_index, probe_values, search_space, space_size
 from launcher.sweep.lock import SweepLock, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
 from launcher.sweep.overrides import hydra_override
-from launcher.sweep.sweeper import SweepFailed, ValidatingSweeper, sigterm_stops_sweep
+from launcher.sweep.sweeper import SweepFailed, ValidatingSweeper, interruption_stops_sweep, stop_sweep
 from launcher.sweep.tree import ParameterError
 
 if TYPE_CHECKING:
@@ -69,6 +75,10 @@ STUDY_FILE = "optuna.db"
 METRICS_KEY = "task._metrics_"
 #: The study's record of the trials a stopped fit left running (failed, not counted towards n_trials).
 INTERRUPTED_ATTR = "interrupted_trials"
+#: The study's record of the trials whose point was run before in the study (failed, not run, not counted).
+DUPLICATE_ATTR = "duplicate_trials"
+#: Proposals in a row of points run before after which a fit ends: its sampler has no new point to give.
+MAX_PROPOSALS_RUN_BEFORE = 20
 
 
 @dataclass
@@ -129,6 +139,11 @@ class FitSweeper(ValidatingSweeper):
     # --- before the first trial -----------------------------------------------------------
 
     def sweep(self, arguments: List[str]) -> Any:
+        with interruption_stops_sweep("the fit stopped before any trial started; nothing was run"):  # (once one has: fit)
+            return self.sweep_fit(arguments)
+
+    def sweep_fit(self, arguments: List[str]) -> Any:
+        """Check the objective and the search space, then run the fit (see the module doc)."""
         assert self.config is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
@@ -145,7 +160,7 @@ class FitSweeper(ValidatingSweeper):
         if not waits_for_jobs(self.launcher):
             raise ParameterError("a fit waits for each batch of trials to choose the next: hydra.launcher.wait=false is for grids")
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        with SweepLock(sweep_dir), sigterm_stops_sweep():
+        with SweepLock(sweep_dir):
             return self.fit(sweep_dir, objective, fixed, space)
 
     def check_space(self, fixed: List[str], space: Dict[str, Any]) -> None:
@@ -165,82 +180,109 @@ class FitSweeper(ValidatingSweeper):
     # --- the study ---------------------------------------------------------------------------
 
     def study(self, sweep_dir: Path, objective: Objective) -> "optuna.study.Study":
-        """The study, new or as an earlier run of the same command left it."""
+        """The study, new or as an earlier run of the same command left it. A seeded sampler
+        continuing a study is seeded anew (:func:`launcher.sweep.fit.continued_seed`): made again
+        with its seed, it would propose the points it proposed before."""
         import optuna
-        from hydra.utils import instantiate
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep's log says what happens
         storage = self.storage or f"sqlite:///{(sweep_dir / STUDY_FILE).resolve()}"
-        sampler = self.sampler
-        if isinstance(sampler, dict):
-            try:
-                sampler = instantiate(sampler)
-            except Exception as exc:  # Hydra's message names the class and what failed
-                raise ParameterError(f"hydra.sweeper.sampler = {self.sampler}: {exc}") from exc
+        spec = self.sampler_spec()
         study = optuna.create_study(
-            storage=storage, sampler=sampler, study_name=self.study_name, load_if_exists=True, directions=list(objective.directions)
+            storage=storage, sampler=self.make_sampler(spec, 0), study_name=self.study_name, load_if_exists=True,
+            directions=list(objective.directions),
         )
         if [d.name.lower() for d in study.directions] != list(objective.directions):
             raise ParameterError(
                 f"study {self.study_name!r} in {storage} optimises {[d.name.lower() for d in study.directions]}, not "
                 f"{list(objective.directions)}: give another hydra.sweeper.study_name or hydra.sweep.dir"
             )
+        trials = len(study.get_trials(deepcopy=False))
+        if trials and spec is not None and spec.get("seed") is not None:
+            study.sampler = self.make_sampler(spec, trials)
+            log.info("The study holds %d trials: its sampler continues with the seed %d (of hydra.sweeper.sampler.seed=%s and %d)",
+                     trials, continued_seed(spec["seed"], trials), spec["seed"], trials)
         return study
 
-    def fit(self, sweep_dir: Path, objective: Objective, fixed: List[str], space: Dict[str, Any]) -> Any:
-        from optuna.trial import TrialState
+    def sampler_spec(self) -> Optional[Dict[str, Any]]:
+        """The sampler as configured (its ``_target_`` and arguments), None if it was given as an object."""
+        if isinstance(self.sampler, dict):
+            return self.sampler
+        # Hydra instantiated the sampler with this sweeper; its config says how to make it again.
+        node = OmegaConf.select(self.config, "hydra.sweeper.sampler", default=None) if self.config is not None else None
+        found = OmegaConf.to_container(node) if OmegaConf.is_dict(node) else None
+        return found if isinstance(found, dict) and "_target_" in found else None  # type: ignore[return-value]
 
+    def make_sampler(self, spec: Optional[Dict[str, Any]], trials: int) -> Any:
+        """The sampler of ``spec`` for a study of ``trials`` trials (its seed, if any, continued); the
+        configured object where there is no spec."""
+        from hydra.utils import instantiate
+
+        if spec is None:
+            return self.sampler
+        try:
+            seed = spec.get("seed")
+            return instantiate({**spec, **({"seed": continued_seed(seed, trials)} if seed is not None else {})})
+        except Exception as exc:  # Hydra's message names the class and what failed
+            raise ParameterError(f"hydra.sweeper.sampler = {spec}: {exc}") from exc
+
+    def fit(self, sweep_dir: Path, objective: Objective, fixed: List[str], space: Dict[str, Any]) -> Any:
         assert self.config is not None
         sweep_dir.mkdir(parents=True, exist_ok=True)
         self.save_config(sweep_dir)
         study = self.study(sweep_dir, objective)
         manifest = self.fit_manifest(sweep_dir, objective)
-        entries = {job.number: job for job in manifest.jobs}
-        stopped = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))]
-        for number in stopped:  # left running by a fit that was stopped: no process runs it any more
-            study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
-            if number in entries:
-                entries[number].state, entries[number].error = INTERRUPTED, "interrupted: the fit was stopped"
-        if stopped:
-            study.set_user_attr(INTERRUPTED_ATTR, sorted(set(study.user_attrs.get(INTERRUPTED_ATTR, [])) | set(stopped)))
-        done = _counted(study)
-        if done:
-            log.info("Continuing the study %r of %s: %d of %d trials done", self.study_name, sweep_dir, done, self.n_trials)
         planner = self.planner()
-        while done < self.n_trials:
-            batch = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]
-            to_run: List[JobEntry] = []
-            running: Dict[str, JobEntry] = {}  # run directory -> the trial that runs there in this batch
-            for trial in batch:
-                overrides = fixed + [hydra_override(key, value) for key, value in trial.params.items()]
-                job, problems = self.plan_job(trial.number, overrides, planner)
-                if job is None:  # the tree's rules refuse this point: failed, not run
-                    job = JobEntry(trial.number, overrides, run_dirname(overrides), "", FAILED, error="; ".join(problems))
-                    log.warning("Trial %d refused without running: %s", trial.number, job.error)
-                elif job.apply_results(sweep_dir) is None or job.state != COMPLETED:  # not simulated before
-                    job.state = PENDING
-                    if job.run_dir not in running:  # the same point twice in a batch runs once
-                        running[job.run_dir] = job
-                        to_run.append(job)
-                entries[trial.number] = job
-            manifest.jobs = sorted(entries.values(), key=lambda entry: entry.number)
-            manifest.save()
-            if to_run:
-                self.run(manifest, to_run)
-            for trial in batch:
-                job = entries[trial.number]
-                record = job.apply_results(sweep_dir) if job.config_hash else None
-                job.values = objective.values(record.get("metrics", {})) if record and job.state == COMPLETED else None
-                if job.values is None:
-                    study.tell(trial, state=TrialState.FAIL)
-                    if job.state == COMPLETED:
-                        log.warning("Trial %d: no value of %s in its metrics: told as failed", trial.number, ", ".join(objective.metrics))
-                else:
-                    study.tell(trial, job.values if len(job.values) > 1 else job.values[0])
+        trials = FitTrials(study, sweep_dir, objective, space, manifest, lambda number, params: self.plan_trial(number, fixed, params, planner))
+        try:
+            trials.settle_stopped()  # left running by a fit that was stopped: no process runs them any more
             manifest.save()
             done = _counted(study)
-            self.report(study, done)
+            if done:
+                log.info("Continuing the study %r of %s: %d of %d trials done", self.study_name, sweep_dir, done, self.n_trials)
+            while done < self.n_trials:
+                batch, short = trials.ask_new(min(self.n_jobs, self.n_trials - done))
+                if batch:
+                    self.run_trials(trials, batch)
+                    done = _counted(study)
+                    self.report(study, done)
+                if short is not None:
+                    log.warning("%s: the fit ends at %d of %d trials", short, done, self.n_trials)
+                    break
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM: each trial that completed keeps its value
+            trials.settle_stopped()
+            manifest.save()
+            where = f"{sweep_dir} ({STUDY_FILE} and manifest.json)" if self.storage is None else f"{self.storage} and {sweep_dir}"
+            stop_sweep(interrupt, f"{_counted(study)} of {self.n_trials} trials done, saved in {where}; "
+                       "run the same command again to continue the fit")
         return self.finish(sweep_dir, manifest, study)
+
+    def plan_trial(self, number: int, fixed: List[str], params: Dict[str, Any], planner: Any) -> JobEntry:
+        """The job of a trial at ``params`` (the fixed overrides besides); a point the tree's rules
+        refuse is a failed job, with the problems as its error, that never runs."""
+        overrides = fixed + [hydra_override(key, value) for key, value in params.items()]
+        job, problems = self.plan_job(number, overrides, planner)
+        if job is None:
+            return JobEntry(number, overrides, run_dirname(overrides), "", FAILED, error="; ".join(problems))
+        return job
+
+    def run_trials(self, trials: "FitTrials", batch: List[JobEntry]) -> None:
+        """Run a batch of new trials (those the tree refuses fail without running; one whose tree was
+        simulated before in the sweep directory, by a grid say, takes that result) and tell Optuna
+        how each ended."""
+        to_run: List[JobEntry] = []
+        for job in batch:
+            if job.state == FAILED and not job.config_hash:
+                log.warning("Trial %d refused without running: %s", job.number, job.error)
+            elif job.apply_results(trials.sweep_dir) is None or job.state != COMPLETED:  # not simulated before
+                job.state = PENDING
+                to_run.append(job)
+        trials.manifest.save()
+        if to_run:
+            self.run(trials.manifest, to_run)
+        for job in batch:
+            trials.tell(job)
+        trials.manifest.save()
 
     def fit_manifest(self, sweep_dir: Path, objective: Objective) -> Manifest:
         """The fit's manifest: the one an earlier run of it left (its trials kept), else a new one."""
@@ -316,13 +358,134 @@ class FitSweeper(ValidatingSweeper):
             log.warning("%s", warning)
 
 
-def _counted(study: "optuna.study.Study") -> int:
-    """Trials that ran to an end (completed or failed), those a stopped fit left running left out."""
+class FitTrials:
+    """A fit's trials as the sweeper keeps them: the study, each trial's job (the manifest's entries)
+    and the points run so far, so that no point of the study runs or counts twice.
+
+    A point is a trial's parameter tree (its config hash; its parameters, for a point the tree's
+    rules refuse). A proposal of a point run before in the study is told to Optuna as failed, listed
+    in the study's user attribute ``duplicate_trials``, not run, not counted, not in the manifest;
+    a failed trial is one Optuna's samplers learn nothing from, so it does not bias the search.
+    """
+
+    def __init__(
+        self, study: "optuna.study.Study", sweep_dir: Path, objective: Objective, space: Dict[str, Any],
+        manifest: Manifest, plan: Callable[[int, Dict[str, Any]], JobEntry],
+    ) -> None:
+        self.study, self.sweep_dir, self.objective, self.space, self.manifest = study, sweep_dir, objective, space, manifest
+        #: The job of a trial at given parameters (see FitSweeper.plan_trial).
+        self.plan = plan
+        self.entries = {job.number: job for job in manifest.jobs}
+        #: Each point run (or running) in the study, and the trial that ran it.
+        self.points: Dict[str, int] = {}
+        #: The points of a discrete search space run so far (see launcher.sweep.fit.point_index).
+        self.grid: Set[Tuple[int, ...]] = set()
+        self.size = space_size(space)
+        for trial in _counted_trials(study):
+            self.add(self.entries.get(trial.number) or plan(trial.number, trial.params), trial.params)
+
+    def key(self, job: JobEntry, params: Dict[str, Any]) -> str:
+        """What makes two trials the same point: their tree, or their parameters where the tree is refused."""
+        return job.config_hash or "refused " + json.dumps(params, sort_keys=True, default=str)
+
+    def add(self, job: JobEntry, params: Dict[str, Any]) -> None:
+        self.points.setdefault(self.key(job, params), job.number)
+        index = point_index(self.space, params)
+        if index is not None:
+            self.grid.add(index)
+
+    def mark(self, attr: str, number: int) -> None:
+        """List trial ``number`` in the study's user attribute ``attr`` (before the trial is told:
+        a stop in between leaves it running and listed, never counted)."""
+        self.study.set_user_attr(attr, sorted(set(self.study.user_attrs.get(attr, [])) | {number}))
+
+    def ask_new(self, count: int) -> Tuple[List[JobEntry], Optional[str]]:
+        """Up to ``count`` new trials, each at a point not run before in the study (their jobs, in the
+        manifest), and why there are fewer (None if there are not): a discrete space whose every point
+        was run, or a sampler proposing only points run before."""
+        from optuna.trial import TrialState
+
+        batch: List[JobEntry] = []
+        why: Optional[str] = None
+        repeated = 0
+        while len(batch) < count:
+            if self.size is not None and len(self.grid) >= self.size:
+                why = f"The search space has no new point: all its {self.size} points were run"
+                break
+            trial = self.study.ask(self.space)
+            job = self.plan(trial.number, trial.params)
+            earlier = self.points.get(self.key(job, trial.params))
+            if earlier is not None:
+                self.mark(DUPLICATE_ATTR, trial.number)
+                self.study.tell(trial, state=TrialState.FAIL)
+                log.info("Trial %d: the sampler proposed the point of trial %d again; not run, not counted", trial.number, earlier)
+                repeated += 1
+                if repeated == MAX_PROPOSALS_RUN_BEFORE:
+                    why = (f"The sampler proposed points run before {repeated} times in a row (the search space may hold "
+                           "new points it does not choose: another sampler or a wider space may find them)")
+                    break
+                continue
+            repeated = 0
+            self.add(job, trial.params)
+            self.entries[trial.number] = job
+            batch.append(job)
+        self.manifest.jobs = sorted(self.entries.values(), key=lambda entry: entry.number)
+        return batch, why
+
+    def tell(self, job: JobEntry) -> None:
+        """Tell Optuna how a trial's job ended: the objective's value(s) of its metrics, or failed
+        (a failed job, a refused point, a missing or NaN metric)."""
+        from optuna.trial import TrialState
+
+        record = job.apply_results(self.sweep_dir) if job.config_hash else None
+        job.values = self.objective.values(record.get("metrics", {})) if record and job.state == COMPLETED else None
+        if job.values is None:
+            self.study.tell(job.number, state=TrialState.FAIL, skip_if_finished=True)
+            if job.state == COMPLETED:
+                log.warning("Trial %d: no value of %s in its metrics: told as failed", job.number, ", ".join(self.objective.metrics))
+        else:
+            self.study.tell(job.number, job.values if len(job.values) > 1 else job.values[0], skip_if_finished=True)
+
+    def settle_stopped(self) -> None:
+        """Tell Optuna how each trial left running (by a stop of this fit, or of an earlier one) ended:
+        a trial whose job completed keeps its value, whether the fit stopped before or after it
+        heard; any other is failed and listed ``interrupted``: not counted, its point free to run."""
+        from optuna.trial import TrialState
+
+        duplicates = set(self.study.user_attrs.get(DUPLICATE_ATTR, []))
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+            if trial.number in duplicates:  # stopped between its listing and its telling
+                self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+                continue
+            job = self.entries.get(trial.number)
+            if job is None:  # asked, not yet in the manifest
+                job = self.entries[trial.number] = self.plan(trial.number, trial.params)
+            if job.config_hash and job.apply_results(self.sweep_dir) is not None and job.state == COMPLETED:
+                log.info("Trial %d completed before the fit was stopped: its value is kept", trial.number)
+                self.tell(job)
+                self.add(job, trial.params)
+            elif job.state == FAILED and not job.config_hash:  # refused: its end is known
+                self.tell(job)
+            else:
+                self.mark(INTERRUPTED_ATTR, trial.number)
+                self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+                job.state, job.error = INTERRUPTED, "interrupted: the fit was stopped"
+        self.manifest.jobs = sorted(self.entries.values(), key=lambda entry: entry.number)
+
+
+def _counted_trials(study: "optuna.study.Study") -> List[Any]:
+    """Trials that ran to an end (completed or failed), without those a stopped fit left running
+    and the proposals of points run before (see :class:`FitTrials`)."""
     from optuna.trial import TrialState
 
-    interrupted = set(study.user_attrs.get(INTERRUPTED_ATTR, []))
+    left_out = set(study.user_attrs.get(INTERRUPTED_ATTR, [])) | set(study.user_attrs.get(DUPLICATE_ATTR, []))
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-    return sum(1 for trial in finished if trial.number not in interrupted)
+    return [trial for trial in finished if trial.number not in left_out]
+
+
+def _counted(study: "optuna.study.Study") -> int:
+    """How many trials count towards ``n_trials`` (see :func:`_counted_trials`)."""
+    return len(_counted_trials(study))
 
 
 def _best(study: "optuna.study.Study") -> Optional[Any]:

@@ -17,7 +17,9 @@ reruns everything when started again. This one:
    ``hydra.sweeper.plan=true`` only lists the jobs);
 4. runs every other job, even when some fail, showing progress; SIGTERM stops it as
    Ctrl-C does (the running jobs are stopped and recorded failed, their run scripts
-   first), where Python's default would end the process on the spot;
+   first), where Python's default would end the process on the spot; either ends the
+   process with one line naming what was saved and the signal's exit code (130, 143),
+   no traceback (:func:`stop_sweep`);
 5. collects the sweep into ``summary.csv`` and figures, then lists each failed
    job with its error and log and exits non-zero if there is one.
 """
@@ -28,13 +30,14 @@ import itertools
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
@@ -113,6 +116,47 @@ def sigterm_stops_sweep() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def stop_sweep(interrupt: KeyboardInterrupt, saved: str) -> NoReturn:
+    """End a sweep stopped by Ctrl-C or SIGTERM (``interrupt``), once its state is saved: one line on
+    stderr, ``Interrupted (Ctrl-C): <saved>`` or ``Terminated (SIGTERM): <saved>``, and the exit code
+    of a process ended by that signal (130, 143), without the two tracebacks (the job's and the
+    sweep's) that would say nothing more. A :class:`SystemExit`, which Hydra's ``main`` lets through."""
+    terminated = isinstance(interrupt, SweepTerminated)
+    sys.stdout.flush()  # the log's last lines before the one that ends it
+    print(f"{'Terminated (SIGTERM)' if terminated else 'Interrupted (Ctrl-C)'}: {saved}", file=sys.stderr, flush=True)
+    raise SystemExit(128 + (signal.SIGTERM if terminated else signal.SIGINT)) from None
+
+
+@contextmanager
+def interruption_stops_sweep(saved: str) -> Iterator[None]:
+    """Within the block, SIGTERM is Ctrl-C (:func:`sigterm_stops_sweep`), and either, unless the code
+    inside handles it, ends the sweep with one line saying ``saved`` (:func:`stop_sweep`).
+
+    Ctrl-C interrupts the sweep once: pressed again while the sweep stops its jobs and saves
+    their state, it is ignored (it would cut that short, with a traceback), until the process
+    ends. Left as it is where the program handles SIGINT itself (or ignores it: a sweep started
+    in the background), or outside the main thread."""
+    in_charge = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    interrupted = False
+
+    def interrupt_once(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    if in_charge:
+        signal.signal(signal.SIGINT, interrupt_once)
+    try:
+        with sigterm_stops_sweep():
+            yield
+    except KeyboardInterrupt as interrupt:
+        stop_sweep(interrupt, saved)
+    finally:
+        if in_charge and not interrupted:  # (interrupted: the process ends, Ctrl-C stays ignored)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool = False) -> None:
@@ -324,6 +368,11 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         super().setup(hydra_context=fast, task_function=recorded(task_function), config=config)
 
     def sweep(self, arguments: List[str]) -> Any:
+        with interruption_stops_sweep("the sweep stopped before any job started; nothing was run"):  # (once one has: run_planned)
+            return self.sweep_grid(arguments)
+
+    def sweep_grid(self, arguments: List[str]) -> Any:
+        """Plan the jobs of a grid (or a jobs file), then run those not done (see the module doc)."""
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
@@ -415,8 +464,15 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
             done = sum(job.state == COMPLETED for job in planned)
             log.info("Resuming: %d of %d jobs already completed, %d to run", done, len(planned), len(to_run))
 
-        with sigterm_stops_sweep():
+        try:  # (SIGTERM is a KeyboardInterrupt here too: see sweep)
             returns = self.run(manifest, to_run)
+        except KeyboardInterrupt as interrupt:  # run() stopped the running jobs and saved the manifest
+            done = sum(job.state == COMPLETED for job in planned)
+            stop_sweep(
+                interrupt,
+                f"{done} of {len(planned)} jobs completed, their results and the manifest saved in {sweep_dir}; "
+                "run the same command again to run the rest",
+            )
         queued = [job for job in planned if job.state in (PENDING, RUNNING)]
         if queued:
             log.info(
