@@ -42,7 +42,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from launcher.launchers.protocol import waits_for_jobs
-from launcher.sweep.fit import OBJECTIVE_KEY, Objective, probe_values, search_space
+from launcher.sweep.fit import METRICS_ATTR, OBJECTIVE_KEY, TARGETS_ATTR, Objective, probe_values, search_space
 from launcher.sweep.lock import SweepLock, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
@@ -61,6 +61,8 @@ STUDY_FILE = "optuna.db"
 METRICS_KEY = "task._metrics_"
 #: The study's record of the trials a stopped fit left running (failed, not counted towards n_trials).
 INTERRUPTED_ATTR = "interrupted_trials"
+#: The sampler of a fit unless ``hydra.sweeper.sampler`` names another (the reason: its module's docstring).
+DEFAULT_SAMPLER = "launcher.sweep.target_sampler.TargetSampler"
 
 
 @dataclass
@@ -77,7 +79,8 @@ class FitSweeperConf:
     #: ``minimize`` or ``maximize``, or a list of them for a list of metrics (a loss of targets is minimised).
     direction: Any = "minimize"
     #: The sampler, as Hydra names callables: its class and its arguments.
-    sampler: Dict[str, Any] = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": None})
+    #: The default models each target metric (launcher.sweep.target_sampler); without targets it is TPE.
+    sampler: Dict[str, Any] = field(default_factory=lambda: {"_target_": DEFAULT_SAMPLER, "seed": None})
     study_name: str = "fit"
     #: Optuna's storage URL; None: ``sqlite:///<sweep dir>/optuna.db``.
     storage: Optional[str] = None
@@ -173,6 +176,8 @@ class FitSweeper(ValidatingSweeper):
                 f"study {self.study_name!r} in {storage} optimises {[d.name.lower() for d in study.directions]}, not "
                 f"{list(objective.directions)}: give another hydra.sweeper.study_name or hydra.sweep.dir"
             )
+        if objective.targets is not None and TARGETS_ATTR not in study.user_attrs:
+            study.set_user_attr(TARGETS_ATTR, dict(objective.targets))  # what a sampler of targets reads
         return study
 
     def fit(self, sweep_dir: Path, objective: Objective, fixed: List[str], space: Dict[str, Any]) -> Any:
@@ -224,6 +229,8 @@ class FitSweeper(ValidatingSweeper):
                     if job.state == COMPLETED:
                         log.warning("Trial %d: no value of %s in its metrics: told as failed", trial.number, ", ".join(objective.metrics))
                 else:
+                    if objective.targets is not None:  # the metrics, for a sampler that models them
+                        trial.set_user_attr(METRICS_ATTR, {name: record["metrics"][name] for name in objective.targets})
                     study.tell(trial, job.values if len(job.values) > 1 else job.values[0])
             manifest.save()
             done = _counted(study)
