@@ -16,7 +16,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from launcher.sweep.fit import METRICS_ATTR, TARGETS_ATTR, target_loss
-from launcher.sweep.target_sampler import TargetSampler, damped_box_step, next_point, relative_errors
+from launcher.sweep.target_sampler import TargetSampler, damped_box_step, model_errors, next_point
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -114,16 +114,28 @@ def test_the_next_point_hits_exact_linear_targets_and_avoids_a_running_one() -> 
     points = rng.uniform(size=(8, 2))
     answer = np.array([0.6, 0.3])
     errors = (points - answer) @ np.array([[1.0, 0.5], [-0.3, 2.0]])  # zero at the answer
-    best = points[np.argmin((errors**2).sum(1))]
+    losses = (errors**2).sum(1)
+    losses[-1] = 0.0  # the best is the last trial run: the box is not narrowed
+    best = points[-1]
     box = np.sort(np.linalg.norm(points - best, axis=1))[3]  # the distance to the 4th nearest (d + 2 = 4, itself included)
-    assert np.max(np.abs(answer - best)) < box  # so the answer is inside the step's box
-    found = next_point(points, errors, np.empty((0, 2)), rng)
+    assert np.max(np.abs(answer - best)) < 2 * box  # so the answer is inside the step's box, two kernels wide
+    found = next_point(points, errors, losses, np.empty((0, 2)), rng)
     assert found == pytest.approx(answer, abs=1e-3)
-    moved = next_point(points, errors, found[None, :], rng)
+    moved = next_point(points, errors, losses, found[None, :], rng)
     assert np.linalg.norm(moved - found) > box / 4 - 1e-9
+    # The same trials, the best one run first: the box is narrowed 0.8 ** 7 times, the step stops at its edge.
+    first = [7, 0, 1, 2, 3, 4, 5, 6]
+    short = next_point(points[first], errors[first], losses[first], np.empty((0, 2)), rng)
+    assert np.max(np.abs(short - best)) == pytest.approx(2 * box * 0.8**7)
 
 
-def test_relative_errors_and_a_bad_start_count() -> None:
-    assert relative_errors({"a": 5.5, "b": 1.0}, {"a": 5.0, "b": 0.0}) == pytest.approx([0.1, 1.0])
+def test_the_model_fits_log_errors_of_positive_metrics_and_relative_errors_of_others() -> None:
+    reached = [{"a": 5.5, "b": 1.0, "c": -0.2}, {"a": 0.0, "b": 0.0, "c": 0.4}]
+    errors = model_errors(reached, {"a": 5.0, "b": 0.0, "c": 0.5})
+    assert errors[:, 0] == pytest.approx([math.log(5.55 / 5.05), math.log(0.05 / 5.05)])
+    assert errors[:, 1] == pytest.approx([1.0, 0.0]) and errors[:, 2] == pytest.approx([-1.4, -0.2])
+
+
+def test_a_bad_start_count_is_refused() -> None:
     with pytest.raises(ValueError, match="n_startup_trials = 1"):
         TargetSampler(n_startup_trials=1)

@@ -43,7 +43,15 @@ from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from launcher.sweep.fit import METRICS_ATTR, TARGETS_ATTR
+from launcher.sweep.fit import METRICS_ATTR, TARGETS_ATTR, target_loss
+
+#: The step's box, at most this many kernel widths wide: trials that gather round a point far away
+#: move there in steps that grow.
+REACH = 2.0
+#: The step's box narrows by this factor for each trial run since the best one.
+SHRINK = 0.8
+#: The narrowest kernel and box, in the unit cube (a thousandth of each interval).
+MIN_WIDTH = 1e-3
 
 
 
@@ -83,13 +91,14 @@ class TargetSampler(BaseSampler):
             return {}
         to_unit = [_scale(search_space[name]) for name in names]
         points = np.array([[scale(t.params[name]) for scale, name in zip(to_unit, names)] for t in done])
-        errors = np.array([relative_errors(t.user_attrs[METRICS_ATTR], targets) for t in done])
+        reached = [t.user_attrs[METRICS_ATTR] for t in done]
+        losses = np.array([target_loss(metrics, targets) for metrics in reached])
         running = [
             [scale(t.params[name]) for scale, name in zip(to_unit, names)]
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if t.number != trial.number and all(name in t.params for name in names)
         ]
-        unit = next_point(points, errors, np.array(running).reshape(-1, len(names)), self._rng)
+        unit = next_point(points, model_errors(reached, targets), losses, np.array(running).reshape(-1, len(names)), self._rng)
         return {name: _unscale(search_space[name], u) for name, u in zip(names, unit)}
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
@@ -112,36 +121,49 @@ class TargetSampler(BaseSampler):
 # --- the model and the step (plain functions on the unit cube) -------------------------------------
 
 
-def relative_errors(metrics: Mapping[str, float], targets: Mapping[str, float]) -> list[float]:
-    """Each target metric's relative error ``(metric - target) / target`` (the error where a target is 0):
-    the terms whose squares :func:`launcher.sweep.fit.target_loss` sums."""
-    return [(float(metrics[name]) - target) / (target if target else 1.0) for name, target in targets.items()]
+def model_errors(reached: Sequence[Mapping[str, float]], targets: Mapping[str, float]) -> np.ndarray:
+    """The errors the linear model fits (trials x targets): ``log((metric + e) / (target + e))``, ``e`` a
+    hundredth of the target, for a positive target of a metric never negative, else the relative error.
+
+    Zero where a metric is on target, as the loss; in log, a rate that jumps tenfold (a network
+    that starts to sustain its own activity) is one large error, not one that swamps the model."""
+    columns = []
+    for name, target in targets.items():
+        values = np.array([float(metrics[name]) for metrics in reached])
+        if target > 0 and np.all(values >= 0):
+            columns.append(np.log((values + 0.01 * target) / (1.01 * target)))
+        else:
+            columns.append((values - target) / (target if target else 1.0))
+    return np.array(columns).T
 
 
-def next_point(points: np.ndarray, errors: np.ndarray, running: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The next point in the unit cube, from the trials' points (n x d) and relative errors (n x k).
+def next_point(points: np.ndarray, errors: np.ndarray, losses: np.ndarray, running: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The next point in the unit cube, from the trials' points (n x d, in the order they were run),
+    the errors of their metrics (n x k, :func:`model_errors`) and their losses (n).
 
-    A linear model of the errors, weighted around the best trial (least sum of
-    squared errors) with a Gaussian kernel as wide as the distance to the
-    ``d + 2``-th nearest trial; the damped Gauss-Newton step of that model, inside
-    a box of that width around the best trial and inside the cube. A point next to
-    one of ``running`` (points being simulated now) is moved by half a box.
+    A linear model of the errors, weighted around the best trial (least loss) with a
+    Gaussian kernel as wide as the distance to the ``d + 2``-th nearest trial; the
+    damped Gauss-Newton step of that model, inside a box around the best trial
+    :data:`REACH` kernels wide, narrowed by :data:`SHRINK` for each trial run since the best one
+    (a model that has stopped improving is trusted less far), and inside the cube. A
+    point next to one of ``running`` (points being simulated now) is moved by half a box.
     """
     n, d = points.shape
-    best = int(np.argmin((errors**2).sum(axis=1)))
+    best = int(np.argmin(losses))
     centre = points[best]
     distance = np.linalg.norm(points - centre, axis=1)
-    width = max(float(np.sort(distance)[min(d + 1, n - 1)]), 1e-3)
+    width = max(float(np.sort(distance)[min(d + 1, n - 1)]), MIN_WIDTH)
     weights = np.sqrt(np.exp(-0.5 * (distance / width) ** 2))
     design = np.hstack([np.ones((n, 1)), points - centre]) * weights[:, None]
     coefficients, *_ = np.linalg.lstsq(design, errors * weights[:, None], rcond=None)
     intercept, jacobian = coefficients[0], coefficients[1:].T  # k, k x d
-    low, high = np.maximum(-width, -centre), np.minimum(width, 1.0 - centre)
+    box = max(REACH * width * SHRINK ** (n - 1 - best), MIN_WIDTH)
+    low, high = np.maximum(-box, -centre), np.minimum(box, 1.0 - centre)
     step = damped_box_step(jacobian, intercept, low, high)
     point = np.clip(centre + step, 0.0, 1.0)
-    if len(running) and np.min(np.linalg.norm(running - point, axis=1)) < width / 4:
+    if len(running) and np.min(np.linalg.norm(running - point, axis=1)) < box / 4:
         direction = rng.normal(size=d)
-        point = np.clip(point + 0.5 * width * direction / np.linalg.norm(direction), 0.0, 1.0)
+        point = np.clip(point + 0.5 * box * direction / np.linalg.norm(direction), 0.0, 1.0)
     return point
 
 
