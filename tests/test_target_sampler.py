@@ -111,22 +111,21 @@ def test_the_step_solves_a_linear_model_inside_its_box() -> None:
 
 def test_the_next_point_hits_exact_linear_targets_and_avoids_a_running_one() -> None:
     rng = np.random.default_rng(0)
-    points = rng.uniform(size=(8, 2))
-    answer = np.array([0.6, 0.3])
+    points = rng.uniform(0.3, 0.7, size=(8, 2))
+    best = points[-1]  # the best is the last trial run: the box is not narrowed
+    box = max(np.sort(np.linalg.norm(points - best, axis=1))[3], 0.1)  # the kernel: the 4th nearest (d + 2 = 4, itself included)
+    answer = best + 1.5 * box * np.array([1.0, -0.2])  # inside the box (two kernels), outside a box narrowed 0.9 ** 7 times
     errors = (points - answer) @ np.array([[1.0, 0.5], [-0.3, 2.0]])  # zero at the answer
     losses = (errors**2).sum(1)
-    losses[-1] = 0.0  # the best is the last trial run: the box is not narrowed
-    best = points[-1]
-    box = np.sort(np.linalg.norm(points - best, axis=1))[3]  # the distance to the 4th nearest (d + 2 = 4, itself included)
-    assert np.max(np.abs(answer - best)) < 2 * box  # so the answer is inside the step's box, two kernels wide
+    losses[-1] = 0.0
     found = next_point(points, errors, losses, np.empty((0, 2)), rng)
     assert found == pytest.approx(answer, abs=1e-3)
     moved = next_point(points, errors, losses, found[None, :], rng)
     assert np.linalg.norm(moved - found) > box / 4 - 1e-9
-    # The same trials, the best one run first: the box is narrowed 0.8 ** 7 times, the step stops at its edge.
+    # The same trials, the best one run first: the step stops at the edge of the narrowed box.
     first = [7, 0, 1, 2, 3, 4, 5, 6]
     short = next_point(points[first], errors[first], losses[first], np.empty((0, 2)), rng)
-    assert np.max(np.abs(short - best)) == pytest.approx(2 * box * 0.8**7)
+    assert np.max(np.abs(short - best)) == pytest.approx(2 * box * 0.9**7) and short[0] > best[0] and short[1] < best[1]
 
 
 def test_the_model_fits_log_errors_of_positive_metrics_and_relative_errors_of_others() -> None:

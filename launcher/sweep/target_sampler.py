@@ -49,9 +49,13 @@ from launcher.sweep.fit import METRICS_ATTR, TARGETS_ATTR, target_loss
 #: move there in steps that grow.
 REACH = 2.0
 #: The step's box narrows by this factor for each trial run since the best one.
-SHRINK = 0.8
-#: The narrowest kernel and box, in the unit cube (a thousandth of each interval).
-MIN_WIDTH = 1e-3
+SHRINK = 0.9
+#: The narrowest kernel, in the unit cube (a tenth of each interval): a spiking network's metrics
+#: are rough at small scales (a 1% change of a weight can move a rate by 20%), and a model fitted to
+#: trials a tenth of the space apart follows their trend rather than that roughness.
+MIN_WIDTH = 0.1
+#: The narrowest box the step is taken in.
+MIN_BOX = 0.05
 
 
 
@@ -157,7 +161,7 @@ def next_point(points: np.ndarray, errors: np.ndarray, losses: np.ndarray, runni
     design = np.hstack([np.ones((n, 1)), points - centre]) * weights[:, None]
     coefficients, *_ = np.linalg.lstsq(design, errors * weights[:, None], rcond=None)
     intercept, jacobian = coefficients[0], coefficients[1:].T  # k, k x d
-    box = max(REACH * width * SHRINK ** (n - 1 - best), MIN_WIDTH)
+    box = max(REACH * width * SHRINK ** (n - 1 - best), MIN_BOX)
     low, high = np.maximum(-box, -centre), np.minimum(box, 1.0 - centre)
     step = damped_box_step(jacobian, intercept, low, high)
     point = np.clip(centre + step, 0.0, 1.0)
