@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 BARE_SCRIPT = f'''
-import os, warnings
+import os, warnings, zlib
 os.environ["PYNEST_QUIET"] = "1"
 warnings.simplefilter("ignore")
 import numpy as np
@@ -36,21 +36,23 @@ import pyNN.nest as sim
 from pyNN.random import NumpyRNG
 sheet, kick = cfg.sheets.V1, cfg.experiment.kick
 sim.setup(timestep=cfg.time_step, min_delay=cfg.min_delay, max_delay=cfg.max_delay, threads=cfg.threads, rng_seed=cfg.pynn_seed)
-rng = NumpyRNG(seed=cfg.pynn_seed)
+def rng(name):  # a generator of its own per random quantity, as the model's random_stream
+    sequence = np.random.SeedSequence(int(cfg.pynn_seed), spawn_key=(zlib.crc32(name.encode()),))
+    return NumpyRNG(seed=int(sequence.generate_state(1)[0]))
 total = int(round(sheet.density * sheet.sx * sheet.sy / 1e6)); n_exc = int(round(total * sheet.exc_fraction))
 cell = sim.IF_cond_exp(**sheet.cell)
 pops = {{"exc": sim.Population(n_exc, cell), "inh": sim.Population(total - n_exc, cell)}}
-for pop in pops.values():
-    pop.initialize(v=rng.next(len(pop), "uniform", {{"low": sheet.v_init.low, "high": sheet.v_init.high}}))
+for name, pop in pops.items():
+    pop.initialize(v=rng(f"v_init/{{name}}").next(len(pop), "uniform", {{"low": sheet.v_init.low, "high": sheet.v_init.high}}))
     pop.record("spikes")
 for name, conn in sheet.connections.items():
     source, target = name.split("_")
-    sim.Projection(pops[source], pops[target], sim.FixedProbabilityConnector(conn.probability, rng=rng),
+    sim.Projection(pops[source], pops[target], sim.FixedProbabilityConnector(conn.probability, rng=rng(f"connections/{{name}}")),
                    sim.StaticSynapse(weight=conn.weight, delay=conn.delay),
                    receptor_type="excitatory" if source == "exc" else "inhibitory")
 drive = sim.Population(kick.sources, sim.SpikeSourcePoisson(rate=kick.rate, duration=kick.duration))
-for pop in pops.values():
-    sim.Projection(drive, pop, sim.FixedProbabilityConnector(kick.probability, rng=rng),
+for name, pop in pops.items():
+    sim.Projection(drive, pop, sim.FixedProbabilityConnector(kick.probability, rng=rng(f"kick/{{name}}")),
                    sim.StaticSynapse(weight=kick.weight, delay=cfg.min_delay), receptor_type="excitatory")
 sim.run(kick.duration + cfg.experiment.spontaneous_duration)
 spikes = {{name: pop.get_data("spikes") for name, pop in pops.items()}}

@@ -1,5 +1,6 @@
 """The default model on the real simulator (PyNN on NEST), small and short where possible."""
 
+import importlib.metadata
 import json
 import math
 
@@ -43,6 +44,9 @@ def test_small_network_runs_and_writes_every_output(compose_cfg, tmp_path):
     assert on_disk["versions"]["nest"] and on_disk["versions"]["pyNN"]
     for key in ("config_hash", "timings", "host", "code", "simulator"):
         assert key in on_disk
+    # the simulator that ran the job, and its version (not just whatever NEST is installed)
+    assert on_disk["simulator"] == "nest"
+    assert on_disk["simulator_version"] == importlib.metadata.version("nest-simulator")
     assert (tmp_path / results.PARAMETERS_FILE).read_text().count("${") == 0  # resolved
     block = results.read_recording(tmp_path)
     trains = block.segments[0].spiketrains
@@ -121,3 +125,63 @@ def test_default_model_shows_sustained_plausible_activity(compose_cfg, tmp_path)
     late = [t[t > t_end - 200] for _, t in spikes(tmp_path)]
     assert sum(len(t) for t in late) > 0
     assert m["cv_isi"] > 0.5 and m["active_fraction"] > 0.5
+
+
+def connection_pairs(projection) -> np.ndarray:
+    """The (source index, target index) pairs of a projection, as PyNN itself lists them."""
+    return np.asarray(projection.get([], format="list"), dtype=float)[:, :2].astype(np.int64).reshape(-1, 2)
+
+
+def test_no_two_projections_share_more_connections_than_chance(compose_cfg):
+    """Each projection of the default network draws its own connections (network.random_stream):
+    two projections share no more (source, target) index pairs than independent draws would.
+    With one RNG handed to every connector, PyNN 0.13 copies it and they all share every pair."""
+    from launcher.model.network import build
+    from launcher.model.simulator import simulator_session
+
+    cfg = compose_cfg()  # the default model at its own size
+    with simulator_session(cfg) as sim:
+        network = build(sim, cfg)
+        sizes = {name: (p.pre.size, p.post.size) for name, p in network.projections.items()}
+        pairs = {name: connection_pairs(p) for name, p in network.projections.items()}
+    assert set(pairs) == {"connections/exc_exc", "connections/exc_inh", "connections/inh_exc", "connections/inh_inh",
+                          "kick/exc", "kick/inh"}
+    names = sorted(pairs)
+    for a_i, a in enumerate(names):
+        for b in names[a_i + 1:]:
+            # The index pairs both projections could hold, and how many of them each holds.
+            rows, cols = min(sizes[a][0], sizes[b][0]), min(sizes[a][1], sizes[b][1])
+            in_a, in_b = (pairs[name][(pairs[name][:, 0] < rows) & (pairs[name][:, 1] < cols)] @ [cols, 1] for name in (a, b))
+            expected = len(in_a) * len(in_b) / (rows * cols)  # independent draws
+            shared = len(np.intersect1d(in_a, in_b))
+            assert len(in_a) and len(in_b), (a, b)  # each projection has pairs where they overlap
+            assert shared <= expected + 6 * math.sqrt(expected) + 5, (a, b, shared, expected, len(in_a), len(in_b))
+
+
+def test_no_inhibitory_spike_train_copies_an_excitatory_one(compose_cfg, tmp_path):
+    """In recording.h5 of a run, the spike train of inhibitory cell i is not that of excitatory
+    cell i (with a connector RNG shared by every projection, most of them were)."""
+    run(compose_cfg("sheets.V1.density=1000"), tmp_path, overrides=[])
+    block = results.read_recording(tmp_path)
+    by_cell = {(st.annotations["source_population"], int(st.annotations["source_index"])): st.magnitude
+               for st in block.segments[0].spiketrains}
+    inhibitory = {i: t for (pop, i), t in by_cell.items() if pop == "V1_inh" and len(t)}
+    assert len(inhibitory) > 20  # enough active cells for the check to mean something
+    copies = [i for i, t in inhibitory.items() if np.array_equal(t, by_cell[("V1_exc", i)])]
+    assert copies == []
+
+
+def test_random_streams_are_fixed_by_seed_and_name():
+    from launcher.model.network import random_stream
+
+    draw = lambda seed, name: random_stream(seed, name).next(5, "uniform", {"low": 0.0, "high": 1.0})
+    assert np.array_equal(draw(3, "connections/exc_exc"), draw(3, "connections/exc_exc"))
+    assert not np.array_equal(draw(3, "connections/exc_exc"), draw(3, "connections/exc_inh"))
+    assert not np.array_equal(draw(3, "connections/exc_exc"), draw(4, "connections/exc_exc"))
+
+
+def test_simulator_version_names_the_backend_simulator():
+    from launcher.model.simulator import simulator_version
+
+    assert simulator_version("nest") == importlib.metadata.version("nest-simulator")
+    assert simulator_version("no_such_simulator") is None

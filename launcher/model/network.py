@@ -9,6 +9,7 @@ left to its own spontaneous activity. Every value comes from the tree.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -123,6 +124,32 @@ def _per_train(value: Any, channels: np.ndarray) -> bool:
     return isinstance(value, np.ndarray) and value.shape == channels.shape
 
 
+def random_stream(seed: int, name: str) -> Any:
+    """A PyNN ``NumpyRNG`` of its own for one random quantity of the model (``name``: a
+    projection, a population's initial values), derived from the tree's ``pynn_seed``.
+
+    Why not one generator for the whole network, as PyNN's own examples do: with PyNN 0.13
+    and lazyarray 0.7 a connector draws from a deep copy of the RNG it is given, so the
+    generator itself never advances and every connector that shares it draws the same
+    random matrix. Minimal reproduction (1,003 of 1,003 pairs identical, the RNG's state
+    unchanged after both)::
+
+        rng = NumpyRNG(seed=1)
+        a, b, c = (sim.Population(100, sim.IF_cond_exp()) for _ in range(3))
+        p1 = sim.Projection(a, b, sim.FixedProbabilityConnector(0.1, rng=rng))
+        p2 = sim.Projection(a, c, sim.FixedProbabilityConnector(0.1, rng=rng))
+        set(map(tuple, p1.get([], format="list"))) == set(map(tuple, p2.get([], format="list")))  # True
+
+    So each stream is NumPy's ``SeedSequence(seed)`` spawned under a key fixed by the
+    stream's name (a CRC-32 of it): independent of the others, the same for the same seed
+    and name whatever else the network holds or in which order it is built.
+    """
+    from pyNN.random import NumpyRNG
+
+    sequence = np.random.SeedSequence(int(seed), spawn_key=(zlib.crc32(name.encode()),))
+    return NumpyRNG(seed=int(sequence.generate_state(1)[0]))
+
+
 def population_label(population: str) -> str:
     """PyNN label of a population of the V1 sheet (kept in every recorded spike train)."""
     return f"V1_{population}"
@@ -135,14 +162,24 @@ def population_sizes(sheet: DictConfig) -> dict[str, int]:
     return {"exc": n_exc, "inh": total - n_exc}
 
 
-def simulate(sim: ModuleType, cfg: DictConfig) -> Recording:
-    """Build the V1 sheet on a set-up simulator, run the protocol, return the recording."""
-    from pyNN.random import NumpyRNG
+@dataclass
+class Network:
+    """The V1 sheet as built on the simulator: its populations and its projections, by name."""
 
+    sizes: dict[str, int]
+    #: ``exc``, ``inh``: PyNN populations (an empty one is absent: PyNN cannot create it)
+    populations: dict[str, Any]
+    #: ``connections/<source>_<target>`` and ``kick/<target>``: PyNN projections
+    projections: dict[str, Any]
+
+
+def build(sim: ModuleType, cfg: DictConfig) -> Network:
+    """Build the V1 sheet and its kick on a set-up simulator, recording set up; nothing run."""
     sheet, kick = cfg.sheets.V1, cfg.experiment.kick
-    # One generator for connectivity and initial state; NEST's own (seeded by
-    # setup) draws the Poisson spikes.
-    rng = NumpyRNG(seed=cfg.pynn_seed)
+    # Every projection and every population's initial values draw from a stream of their
+    # own (random_stream says why); NEST's own generator (seeded by setup) draws the
+    # Poisson spikes.
+    seed = cfg.pynn_seed
     sizes = population_sizes(sheet)
     cell_type = sim.IF_cond_exp(**sheet.cell)
     # PyNN cannot create an empty population: a degenerate sheet simply lacks it.
@@ -154,35 +191,45 @@ def simulate(sim: ModuleType, cfg: DictConfig) -> Recording:
     for name, pop in pops.items():
         # Drawn here rather than passed as a RandomDistribution: PyNN cannot
         # initialise a one-cell population from a distribution.
-        v0 = rng.next(len(pop), "uniform", {"low": sheet.v_init.low, "high": sheet.v_init.high})
+        v0 = random_stream(seed, f"v_init/{name}").next(len(pop), "uniform", {"low": sheet.v_init.low, "high": sheet.v_init.high})
         pop.initialize(v=np.atleast_1d(v0))
         pop.record("spikes")
         n_v = min(sheet.recording.v_cells, len(pop))
         if n_v:
             pop[0:n_v].record("v")
 
+    projections: dict[str, Any] = {}
     for name, conn in sheet.connections.items():
         source, target = str(name).split("_")
         if source in pops and target in pops:
-            sim.Projection(
+            stream = f"connections/{name}"
+            projections[stream] = sim.Projection(
                 pops[source],
                 pops[target],
-                sim.FixedProbabilityConnector(conn.probability, rng=rng),
+                sim.FixedProbabilityConnector(conn.probability, rng=random_stream(seed, stream)),
                 sim.StaticSynapse(weight=conn.weight, delay=conn.delay),
                 receptor_type=POPULATIONS[source],
             )
 
     if kick.sources > 0 and kick.duration > 0:
         drive = sim.Population(kick.sources, sim.SpikeSourcePoisson(rate=kick.rate, duration=kick.duration), label="kick")
-        for pop in pops.values():
-            sim.Projection(
+        for name, pop in pops.items():
+            stream = f"kick/{name}"
+            projections[stream] = sim.Projection(
                 drive,
                 pop,
-                sim.FixedProbabilityConnector(kick.probability, rng=rng),
+                sim.FixedProbabilityConnector(kick.probability, rng=random_stream(seed, stream)),
                 sim.StaticSynapse(weight=kick.weight, delay=cfg.min_delay),
                 receptor_type="excitatory",
             )
+    return Network(sizes=sizes, populations=pops, projections=projections)
 
+
+def simulate(sim: ModuleType, cfg: DictConfig) -> Recording:
+    """Build the V1 sheet on a set-up simulator, run the protocol, return the recording."""
+    kick = cfg.experiment.kick
+    network = build(sim, cfg)
+    pops, sizes = network.populations, network.sizes
     t_stop = kick.duration + cfg.experiment.spontaneous_duration
     step = max(1, round(RUN_STEP_MS / cfg.time_step)) * cfg.time_step  # a whole number of time steps
     # The times numpy.arange(step, t_stop, step) holds, then t_stop, one at a time: a long run

@@ -7,6 +7,8 @@ validating a configuration never pays for (or needs) a simulator.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import os
 import warnings
 from contextlib import contextmanager
@@ -36,6 +38,23 @@ def load_backend(name: str) -> ModuleType:
             return importlib.import_module(f"pyNN.{name}")
     except ImportError as exc:
         raise ParameterError(f"simulator = {name!r}: cannot import pyNN.{name} ({exc})") from exc
+
+
+#: The distribution (PyPI name) of the simulator behind each PyNN backend ``pyNN.<name>``.
+SIMULATOR_DISTRIBUTIONS = {"nest": "nest-simulator", "brian2": "Brian2", "neuron": "NEURON"}
+
+
+def simulator_version(name: str) -> str | None:
+    """The installed version of the simulator that ``pyNN.<name>`` runs (``nest``: nest-simulator's),
+    or None when it cannot be told: what a job's record names, so that a Brian2 run does not
+    appear to have run on the NEST that happens to be installed beside it."""
+    distribution = SIMULATOR_DISTRIBUTIONS.get(name, name)
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        module = importlib.import_module(name) if importlib.util.find_spec(name) else None
+        version = getattr(module, "__version__", None)
+        return str(version) if version is not None else None
 
 
 @contextmanager

@@ -22,11 +22,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     """Simulate the tree ``cfg`` (the default model's) in the job's run directory; its single values."""
     from launcher.model.analysis import single_values
     from launcher.model.network import first_cells, simulate
-    from launcher.model.simulator import simulator_session
+    from launcher.model.simulator import simulator_session, simulator_version
 
     record = current_record()
     timings: dict[str, Any] = record.setdefault("timings", {})
     record["simulator"] = cfg.simulator
+    record["simulator_version"] = simulator_version(cfg.simulator)
     t0 = time.perf_counter()
     with simulator_session(cfg) as sim:
         timings["setup_s"] = round(time.perf_counter() - t0, 3)
