@@ -74,9 +74,11 @@ class Problem:
 DENSE = ("sheets.V1.density=200", "sheets.V1.connectivity.probability=0.2", "experiment.kick.probability=0.5",
          "experiment.spontaneous_duration=1000")
 PROBLEMS = (
-    # The README's fit: the default model at its own size (200 cells, 1 s), the two shared weights.
+    # The README's fit: the default model at its own size (200 cells, 1 s), the two shared weights. Its
+    # truth is where every model seed tried lets the activity die out after the kick (at exc_weight
+    # 0.0071, four of five seeds sustain 40 Hz: targets of the fifth's 2 Hz would be a seed's fluke).
     Problem("readme_two_weights", ("sheets.V1.density=200",), {EXC: (0.002, 0.01), INH: (0.02, 0.08)},
-            {EXC: 0.0071, INH: 0.0433}, ("rate_exc_hz", "rate_inh_hz"), {20: (4, 5), 40: (5, 8)}),
+            {EXC: 0.0053, INH: 0.0433}, ("rate_exc_hz", "rate_inh_hz"), {20: (4, 5), 40: (5, 8)}),
     # The benchmark's problem before this suite: the dense network, the two shared weights.
     Problem("dense_two_weights", DENSE, {EXC: (0.002, 0.01), INH: (0.02, 0.08)},
             {EXC: 0.0071, INH: 0.0433}, ("rate_exc_hz", "rate_inh_hz"), {20: (4, 5), 40: (5, 8)}),
