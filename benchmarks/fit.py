@@ -20,7 +20,7 @@ seed's noise.
 
     python benchmarks/fit.py [--seeds 5] [--quick] [--jobs 2]
 
-``--quick`` is a smoke run (one problem, short simulations, 8 trials, 2 seeds).
+``--quick`` is a smoke run (one problem, short simulations, 8 trials, 2 seeds, 2 model seeds for the floor).
 Prints the figures as it goes; the last line is a JSON object:
 ``{"problems": [{"name", "budget", "median_best_loss": {grid, random, tpe, default},
 "noise_floor", "within_10pct_fraction", ...}, ...]}``, one entry per problem and
@@ -139,6 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     problems = (QUICK,) if args.quick else tuple(p for p in PROBLEMS if not args.problems or p.name in args.problems)
     seeds = range(2 if args.quick else args.seeds)
+    floor_seeds = FLOOR_SEEDS[:2] if args.quick else FLOOR_SEEDS
     started = time.perf_counter()
     entries = []
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
@@ -156,7 +157,7 @@ def main() -> None:
             space = [f"{key}=interval({low},{high})" for key, (low, high) in problem.bounds.items()]
 
             def floor() -> list[Optional[dict[str, float]]]:
-                run_sim(["-m", *problem.model, *truth, "pynn_seed=" + ",".join(map(str, FLOOR_SEEDS)),
+                run_sim(["-m", *problem.model, *truth, "pynn_seed=" + ",".join(map(str, floor_seeds)),
                          f"hydra.sweep.dir={out / 'floor'}", "hydra.sweeper.collect=false"], work)
                 return [m for _, m in metrics_by_job(out / "floor")]
 
@@ -182,7 +183,7 @@ def main() -> None:
             floor_losses = [best_of([m], targets)[0] for m in floor_metrics]
             noise_floor = statistics.median(floor_losses)
             floor_within = sum(within_10pct(m, targets) for m in floor_metrics) / len(floor_metrics)
-            print(f"noise floor (the truth with model seeds {FLOOR_SEEDS}): median loss {noise_floor:.4g} "
+            print(f"noise floor (the truth with model seeds {floor_seeds}): median loss {noise_floor:.4g} "
                   f"(each: {', '.join(f'{x:.3g}' for x in floor_losses)}); every target within 10% for "
                   f"{floor_within:.0%} of these seeds", flush=True)
             for budget in budgets:
@@ -204,6 +205,7 @@ def main() -> None:
                     "median_best_loss": medians,
                     "noise_floor": noise_floor,
                     "within_10pct_fraction": fractions.get("default"),
+                    "default_over_random": medians["default"] / medians["random"] if {"default", "random"} <= set(medians) and medians["random"] else None,
                     "within_10pct_fraction_by_method": fractions,
                     "at_or_below_floor_fraction_by_method": at_floor,
                     "best_losses": losses,
