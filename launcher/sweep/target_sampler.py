@@ -9,21 +9,26 @@ the study, :data:`TARGETS_ATTR`) and does what one would by hand:
 
 1. a Latin hypercube of ``n_startup_trials`` points over the search space (in
    each parameter's own scale: log for ``tag(log, interval())``);
-2. then, each trial: a linear model of every metric's relative error in the
-   (normalised) parameters, fitted by weighted least squares to the trials so
-   far, weighted towards the best trial's neighbourhood (a Gaussian kernel whose
-   width is the distance to its ``d + 2``-th nearest trial, ``d`` parameters);
-   the next point solves the linearised targets (Gauss-Newton, slightly damped)
-   inside a box around the best trial as wide as that kernel, and inside the
-   search space. As the trials gather round the answer the box shrinks with them.
-   A trial asked for while others of its batch still run (``n_jobs`` > 1) that
-   would land next to one of them is moved by half a box in a random direction,
-   which also keeps the local model well posed.
+2. then, each trial: a linear model of every target metric's error (in log for
+   a positive metric: :func:`model_errors`) in the parameters (normalised to
+   [0, 1], log for ``tag(log, interval())``), fitted by least squares to the
+   trials so far, weighted towards the best trial (least loss) with a Gaussian
+   kernel as wide as the distance to its ``d + 2``-th nearest trial (``d``
+   parameters), and at least a tenth of each interval; the next point solves the
+   linearised targets (Gauss-Newton, slightly damped) inside a box around the
+   best trial two kernels wide, narrowed by 0.9 for each trial run since the best
+   one, and inside the search space (:func:`next_point`). A trial asked for while
+   another of its batch still runs (``n_jobs`` > 1) that would land next to it is
+   moved by half a box in a random direction, which also keeps the model well posed.
 
-Why this is the default (``benchmarks/fit.py``, three problems of the default model
-with known answers, 20 and 40 simulations, 5 sampler seeds each): see the README's
-"Performance" table; in short it reaches the noise floor of the targets where TPE
-and random search stay an order of magnitude above it.
+Why this is the default: measured by ``benchmarks/fit.py`` (three problems of the
+default model with known answers, 20 and 40 simulations, 5 sampler seeds each,
+through ``run_sim.py`` as a user runs it; figures in the README's "Performance").
+TPE (Optuna's default, and this sweeper's before) is random search for its first
+10 trials and then models only the loss, a single number that hides which metric
+is off and in which direction; this sampler is guided from its fifth trial, and
+each trial tells it as many numbers as there are targets. It adds no dependency
+(NumPy and SciPy's ``lsq_linear``, both already required).
 
 Where it does not apply it hands everything to Optuna's TPE (``fallback``): an
 objective without targets (one metric, or several for a multi-objective search)
