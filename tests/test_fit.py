@@ -101,6 +101,12 @@ def test_targets_of_several_metrics_are_one_loss(tmp_path: Path) -> None:
         metrics = json.loads((sweep / job["run_dir"] / "results.json").read_text())["metrics"]
         expected = ((metrics["rate_exc_hz"] - 1.0) / 1.0) ** 2 + ((metrics["synchrony_chi"] - 0.5) / 0.5) ** 2
         assert job["values"] == [pytest.approx(expected, rel=1e-12)]
+    # What the default sampler models: the targets on the study, each trial's target metrics on the trial.
+    fitted = study(sweep)
+    assert fitted.user_attrs["fit_targets"] == {"rate_exc_hz": 1.0, "synchrony_chi": 0.5}
+    for job, trial in zip(json.loads((sweep / "manifest.json").read_text())["jobs"], fitted.trials):
+        metrics = json.loads((sweep / job["run_dir"] / "results.json").read_text())["metrics"]
+        assert trial.user_attrs["fit_metrics"] == {name: metrics[name] for name in ("rate_exc_hz", "synchrony_chi")}
 
 
 def test_a_crashed_trial_fails_alone_in_batches_on_local_parallel(tmp_path: Path) -> None:

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 #: The root key of the run config that says what a fit optimises.
 OBJECTIVE_KEY = "objective"
 DIRECTIONS = ("minimize", "maximize")
+#: The study's user attribute holding a fit's targets ({metric: target}), for a sampler that models them.
+TARGETS_ATTR = "fit_targets"
+#: Each completed trial's user attribute holding the target metrics it reached ({metric: value}).
+METRICS_ATTR = "fit_metrics"
 
 
 def target_loss(metrics: Mapping[str, float], targets: Mapping[str, float]) -> float:

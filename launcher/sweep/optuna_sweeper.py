@@ -56,7 +56,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from launcher.launchers.protocol import waits_for_jobs
 from launcher.sweep.consistency import DEFAULT_TOLERANCE, check_tolerance, consistency, space_record
-from launcher.sweep.fit import OBJECTIVE_KEY, Objective, continued_seed, point_index, probe_values, search_space, space_size
+from launcher.sweep.fit import (
+    METRICS_ATTR, OBJECTIVE_KEY, TARGETS_ATTR, Objective, continued_seed, point_index, probe_values, search_space, space_size,
+)
 from launcher.sweep.lock import SweepLock, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
@@ -79,6 +81,8 @@ INTERRUPTED_ATTR = "interrupted_trials"
 DUPLICATE_ATTR = "duplicate_trials"
 #: Proposals in a row of points run before after which a fit ends: its sampler has no new point to give.
 MAX_PROPOSALS_RUN_BEFORE = 20
+#: The sampler of a fit unless ``hydra.sweeper.sampler`` names another (the reason: its module's docstring).
+DEFAULT_SAMPLER = "launcher.sweep.target_sampler.TargetSampler"
 
 
 @dataclass
@@ -95,7 +99,8 @@ class FitSweeperConf:
     #: ``minimize`` or ``maximize``, or a list of them for a list of metrics (a loss of targets is minimised).
     direction: Any = "minimize"
     #: The sampler, as Hydra names callables: its class and its arguments.
-    sampler: Dict[str, Any] = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": None})
+    #: The default models each target metric (launcher.sweep.target_sampler); without targets it is TPE.
+    sampler: Dict[str, Any] = field(default_factory=lambda: {"_target_": DEFAULT_SAMPLER, "seed": None})
     study_name: str = "fit"
     #: Optuna's storage URL; None: ``sqlite:///<sweep dir>/optuna.db``.
     storage: Optional[str] = None
@@ -197,6 +202,8 @@ class FitSweeper(ValidatingSweeper):
                 f"study {self.study_name!r} in {storage} optimises {[d.name.lower() for d in study.directions]}, not "
                 f"{list(objective.directions)}: give another hydra.sweeper.study_name or hydra.sweep.dir"
             )
+        if objective.targets is not None and TARGETS_ATTR not in study.user_attrs:
+            study.set_user_attr(TARGETS_ATTR, dict(objective.targets))  # what a sampler of targets reads
         trials = len(study.get_trials(deepcopy=False))
         if trials and spec is not None and spec.get("seed") is not None:
             study.sampler = self.make_sampler(spec, trials)
@@ -373,6 +380,8 @@ class FitTrials:
         manifest: Manifest, plan: Callable[[int, Dict[str, Any]], JobEntry],
     ) -> None:
         self.study, self.sweep_dir, self.objective, self.space, self.manifest = study, sweep_dir, objective, space, manifest
+        #: The trials this process asked for, by number: where a trial's metrics are recorded (METRICS_ATTR).
+        self.asked: Dict[int, Any] = {}
         #: The job of a trial at given parameters (see FitSweeper.plan_trial).
         self.plan = plan
         self.entries = {job.number: job for job in manifest.jobs}
@@ -426,6 +435,7 @@ class FitTrials:
                     break
                 continue
             repeated = 0
+            self.asked[trial.number] = trial
             self.add(job, trial.params)
             self.entries[trial.number] = job
             batch.append(job)
@@ -444,6 +454,12 @@ class FitTrials:
             if job.state == COMPLETED:
                 log.warning("Trial %d: no value of %s in its metrics: told as failed", job.number, ", ".join(self.objective.metrics))
         else:
+            trial = self.asked.get(job.number)
+            if self.objective.targets is not None and trial is not None and record is not None:
+                # The target metrics it reached, for a sampler that models them (TargetSampler). A trial
+                # asked by an earlier process and settled now has no Trial object here: the sampler
+                # leaves it out of its model, as one without metrics.
+                trial.set_user_attr(METRICS_ATTR, {name: record["metrics"][name] for name in self.objective.targets})
             self.study.tell(job.number, job.values if len(job.values) > 1 else job.values[0], skip_if_finished=True)
 
     def settle_stopped(self) -> None:
