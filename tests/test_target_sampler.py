@@ -128,6 +128,20 @@ def test_the_next_point_hits_exact_linear_targets_and_avoids_a_running_one() -> 
     assert np.max(np.abs(short - best)) == pytest.approx(2 * box * 0.9**7) and short[0] > best[0] and short[1] < best[1]
 
 
+def test_a_point_next_to_a_running_one_is_the_step_from_the_second_best_trial() -> None:
+    """The second trial of a batch: the model centred on the second-best trial (a second descent),
+    not a random move, when that lands away from the running trial."""
+    rng = np.random.default_rng(0)
+    # Two ways to hit the targets (x = 0.3 or x = 0.7, y = 0.5): the best trial near one, the second best near the other.
+    points = np.array([[0.1, 0.2], [0.5, 0.9], [0.9, 0.1], [0.33, 0.45], [0.65, 0.55], [0.2, 0.6], [0.8, 0.4], [0.5, 0.5]])
+    errors = np.column_stack([4 * (points[:, 0] - 0.3) * (points[:, 0] - 0.7), points[:, 1] - 0.5])
+    losses = (errors**2).sum(1)
+    found = next_point(points, errors, losses, np.empty((0, 2)), rng)
+    second = next_point(points, errors, losses, np.empty((0, 2)), rng, rank=1)
+    assert np.linalg.norm(second - found) > 0.1  # the two models lead to different points here
+    assert next_point(points, errors, losses, found[None, :], rng) == pytest.approx(second)
+
+
 def test_the_model_fits_log_errors_of_positive_metrics_and_relative_errors_of_others() -> None:
     reached = [{"a": 5.5, "b": 1.0, "c": -0.2}, {"a": 0.0, "b": 0.0, "c": 0.4}]
     errors = model_errors(reached, {"a": 5.0, "b": 0.0, "c": 0.5})
