@@ -1,4 +1,5 @@
-"""Sweeps stopped at random points (SIGKILL, SIGTERM, SIGINT), as a user, a cluster or a crash would:
+"""Sweeps stopped (SIGKILL, SIGTERM, SIGINT) as a user, a cluster or a crash would, at chosen points
+(the manifest written, one, three or five of six jobs ended) and, under ``-m slow``, at 120 random ones:
 afterwards no job is shown running or pending that no process runs, no process of the sweep is
 left, and running the sweep again completes it, each job run to its end once. A sweep stopped by
 Ctrl-C or SIGTERM ends with one line naming what it saved, and no traceback."""
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from launcher.report.status import status
 from launcher.sweep.sweeper import SweepTerminated, stop_sweep
 from support import REPO, RUN_SIM, assert_no_process_left, marked_env, run_launcher_cli, with_ctrl_c
 
@@ -35,34 +37,69 @@ def states(sweep: Path) -> tuple[str, dict[str, int]]:
     return first, counts
 
 
+#: Points of a sweep at which the quick test stops it, each with what the sweep directory shows
+#: then: the manifest written (no job ended), then 1, 3 and 5 jobs ended (the next one running;
+#: with 6 jobs the journal is folded into the manifest as the last ones end).
+POINTS = {
+    "manifest": lambda sweep: (sweep / "manifest.json").exists(),
+    "1 ended": lambda sweep: len(list(sweep.glob("*/results.json"))) >= 1,
+    "3 ended": lambda sweep: len(list(sweep.glob("*/results.json"))) >= 3,
+    "5 ended": lambda sweep: len(list(sweep.glob("*/results.json"))) >= 5,
+}
+#: Two points for each launcher and signal, so that every point is met by both launchers and
+#: by every signal (12 stops).
+CHOSEN = [
+    (launcher, signal_name, point)
+    for i, (launcher, signal_name) in enumerate((l, s) for l in LAUNCHERS for s in SIGNALS)
+    for point in (list(POINTS)[i % 4], list(POINTS)[(i + 2) % 4])
+]
+
+
+def stop_and_resume(tmp_path: Path, launcher: str, signal_name: str, name: str, stop_when) -> None:
+    """Start the six-job sweep, stop it with the signal once ``stop_when(sweep)`` holds (or the
+    sweep has ended), then check that no process is left, no job is shown running or pending,
+    and that running the sweep again completes every job."""
+    sweep, marker = tmp_path / name, f"kill-{launcher}-{signal_name}-{name}"
+    command = [sys.executable, str(RUN_SIM), "-m", *JOBS, *LAUNCHERS[launcher], f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=marked_env(marker), preexec_fn=with_ctrl_c,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not stop_when(sweep) and proc.poll() is None:
+        assert time.monotonic() < deadline, f"{name}: the sweep did not get there within 300 s"
+        time.sleep(0.01)
+    proc.send_signal(SIGNALS[signal_name])
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{name}: the sweep did not end within 60 s of SIG{signal_name}")
+    assert_no_process_left(marker)
+    if (sweep / "manifest.json").exists():
+        counts = status(sweep).counts
+        assert counts.get("running", 0) == 0 and counts.get("pending", 0) == 0, f"{name}: {counts}"
+    resumed = subprocess.run(command, cwd=tmp_path, env=marked_env(marker), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, f"{name}: {resumed.stderr[-2000:]}"
+    counts = status(sweep).counts
+    assert counts == {"completed": 6, "failed": 0, "running": 0, "pending": 0}, f"{name}: {counts}"
+    for run_dir in (p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        assert json.loads((run_dir / "results.json").read_text())["state"] == "completed"
+    assert_no_process_left(marker)
+
+
+@pytest.mark.parametrize("launcher, signal_name, point", CHOSEN)
+def test_a_sweep_stopped_at_a_chosen_point_leaves_true_states_and_resumes(tmp_path: Path, launcher: str, signal_name: str, point: str) -> None:
+    stop_and_resume(tmp_path, launcher, signal_name, "S", POINTS[point])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signal_name", list(SIGNALS))
 @pytest.mark.parametrize("launcher", list(LAUNCHERS))
 def test_a_sweep_stopped_at_random_points_leaves_true_states_and_resumes(tmp_path: Path, launcher: str, signal_name: str) -> None:
+    """The long form (``-m slow``): 20 stops of each launcher by each signal, after random sleeps."""
     rng = random.Random(f"{launcher}-{signal_name}")  # the same points on every run of the test
     for run in range(RUNS):
-        sweep, marker = tmp_path / f"S{run}", f"kill-{launcher}-{signal_name}-{run}"
-        command = [sys.executable, str(RUN_SIM), "-m", *JOBS, *LAUNCHERS[launcher], f"hydra.sweep.dir={sweep}"]
-        proc = subprocess.Popen(command, cwd=tmp_path, env=marked_env(marker), preexec_fn=with_ctrl_c,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.5, 6.0))
-        proc.send_signal(SIGNALS[signal_name])
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            pytest.fail(f"run {run}: the sweep did not end within 60 s of SIG{signal_name}")
-        assert_no_process_left(marker)
-        if (sweep / "manifest.json").exists():
-            first, counts = states(sweep)
-            assert counts.get("running", 0) == 0 and counts.get("pending", 0) == 0, f"run {run}: {first}"
-        resumed = subprocess.run(command, cwd=tmp_path, env=marked_env(marker), capture_output=True, text=True, timeout=300)
-        assert resumed.returncode == 0, f"run {run}: {resumed.stderr[-2000:]}"
-        first, counts = states(sweep)
-        assert counts == {"completed": 6, "failed": 0, "running": 0, "pending": 0}, f"run {run}: {first}"
-        for run_dir in (p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            assert json.loads((run_dir / "results.json").read_text())["state"] == "completed"
-        assert_no_process_left(marker)
+        stop_at = time.monotonic() + rng.uniform(0.5, 6.0)
+        stop_and_resume(tmp_path, launcher, signal_name, f"S{run}", lambda sweep: time.monotonic() >= stop_at)
 
 
 def test_stop_sweep_says_what_was_saved_in_one_line_and_exits_as_the_signal_would(capsys: pytest.CaptureFixture) -> None:
