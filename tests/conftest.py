@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Callable
 
+import os
+
 import pytest
+from hypothesis import settings
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import launcher  # noqa: F401  (registers the schema and the run_dirname resolver)
 from support import CONF_DIR
+
+#: Hypothesis draws 15 examples a test by default (the suite's ten minutes), 300 under
+#: ``HYPOTHESIS_PROFILE=thorough`` (the long run: see tests/README.md).
+settings.register_profile("quick", max_examples=15)
+settings.register_profile("thorough", max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 @pytest.fixture
 def compose_cfg() -> Callable[..., DictConfig]:

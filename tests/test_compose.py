@@ -299,7 +299,6 @@ jobs = st.lists(
 # No shrinking: each example composes several configs in full (~60 ms each), and
 # shrinking a failure takes minutes; Hypothesis prints the failing example as drawn.
 @settings(
-    max_examples=45,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -22,7 +22,7 @@ from hydra._internal.utils import create_config_search_path
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus
-from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, LauncherTestSuite
+from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite
 from hydra.types import HydraContext, RunMode
 from hydra.version import VersionBase
 
@@ -273,12 +273,6 @@ def test_no_worker_outlives_a_stopped_sweep(tmp_path, signum, to_group):
 def fresh_version_base(hydra_restore_singletons):
     """Hydra's suites expect the version base of a fresh process; other tests set 1.3."""
     VersionBase.instance().version_base = version._UNSPECIFIED_
-
-
-@pytest.mark.usefixtures("fresh_version_base")
-@pytest.mark.parametrize("launcher_name, overrides", [("local_parallel", ["hydra.launcher.n_jobs=2"])])
-class TestHydraLauncherSuite(LauncherTestSuite):
-    pass
 
 
 @pytest.mark.usefixtures("fresh_version_base")

@@ -68,7 +68,7 @@ def test_substitutions_never_make_two_jobs_share_a_name():
     assert run_dirname(["a=1,b=2"]) != run_dirname(["a=1", "b=2"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.text(min_size=1, max_size=40), st.text(max_size=300)), max_size=5))
 def test_any_override_set_gives_one_safe_component(pairs):
     name = run_dirname([f"{k}={v}" for k, v in pairs])
@@ -77,7 +77,7 @@ def test_any_override_set_gives_one_safe_component(pairs):
     assert Path("/sweep", name).resolve().parent == Path("/sweep")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.sets(st.text(max_size=60), min_size=2, max_size=6))
 def test_distinct_values_give_distinct_names(values):
     names = {run_dirname([f"name={v}"]) for v in values}

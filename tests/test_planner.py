@@ -48,7 +48,6 @@ def check(planner: ValuePlanner, sweep: Sweep, overrides: List[str]) -> bool:
 
 
 @settings(
-    max_examples=60,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -141,7 +140,7 @@ texts = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)
 @given(key=keys, text=texts)
 def test_simple_lines_parse_as_hydra_parses_them(key: str, text: str) -> None:
     line = f"{key}={text}"

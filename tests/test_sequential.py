@@ -200,7 +200,7 @@ values = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(leaf=values, items=st.lists(values, max_size=4))
 def test_templates_render_what_omegaconf_dumps(leaf: Any, items: List[Any]) -> None:
     cfg = OmegaConf.load(CONF_DIR / "model" / "vogels_abbott.yaml")  # the default model's tree
@@ -216,7 +216,7 @@ def test_templates_render_what_omegaconf_dumps(leaf: Any, items: List[Any]) -> N
     assert rendered is not None or any(scalar(v) is None for v in [leaf, *items])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(lines=st.lists(st.text(max_size=20), max_size=4))
 @example(lines=["${"])  # found by hypothesis: OmegaConf cannot hold it, and Hydra refuses the override
 def test_overrides_file_as_omegaconf_dumps_it(lines: List[str]) -> None:
@@ -231,7 +231,7 @@ def test_overrides_file_as_omegaconf_dumps_it(lines: List[str]) -> None:
     assert overrides_yaml(["pynn_seed=3", "sheets.V1.density=1000.0"]) == "- pynn_seed=3\n- sheets.V1.density=1000.0\n"
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)
 @given(
     value=st.one_of(
         st.integers(),

@@ -23,7 +23,8 @@ from support import (
 )  # fmt: skip
 from test_own_models import GRID, OWN_APP
 
-pytestmark = pytest.mark.usefixtures("slurm_cluster")
+#: One cluster of two CPUs for every test here, restarted by some: one test process runs them all.
+pytestmark = [pytest.mark.usefixtures("slurm_cluster"), pytest.mark.xdist_group("slurm")]
 
 SLURM = ["hydra/launcher=submitit_slurm", "hydra.launcher.mem_gb=1"]
 
@@ -59,6 +60,31 @@ def sacct_state(job_id: str, wait_s: float = 60) -> str:
         if state in ENDED or time.monotonic() > deadline:
             return state
         time.sleep(1)
+
+
+def time_limit_warning(task: str) -> float:
+    """Send ``task``, now, what Slurm sends it ``signal_delay_s`` before its time limit (USR2,
+    submitit's ``--signal``): the tool's answer to a time limit without waiting out Slurm's
+    shortest limit, a minute (the real limit: the ``slow`` tests). Returns when it was sent."""
+    sent = time.time()
+    subprocess.run(["scancel", "--signal=USR2", task], check=True)
+    return sent
+
+
+def wait_until(condition, what: str, proc: subprocess.Popen, timeout_s: float = 300) -> None:
+    """Poll ``condition`` until it holds; fail saying ``what`` if the sweep ``proc`` ends first
+    or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert proc.poll() is None, f"the sweep ended before {what}: {proc.communicate()[1][-3000:]}"
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(0.2)
+
+
+def job_started(sweep: Path, override: str, since: float = 0.0) -> bool:
+    """Whether the job with ``override`` has started (again) since ``since``: its .hydra files are written."""
+    configs = [run_dir / ".hydra" / "config.yaml" for run_dir in sweep.glob(f"*{override}*")]
+    return any(config.exists() and config.stat().st_mtime > since for config in configs)
 
 
 def same(a: dict, b: dict) -> bool:
@@ -177,7 +203,37 @@ def test_cancelled_pending_and_running_tasks(tmp_path):
     assert len((sweep / "summary.csv").read_text().splitlines()) == 5
 
 
+def test_a_job_warned_of_its_time_limit_is_requeued_then_reported(tmp_path):
+    """The time-limit warning while the job runs: requeued once (max_num_timeout=1, the requeued
+    task released at once rather than after Slurm's two-minute delay), then, warned again,
+    reported as TIMEOUT, the job recording its own failure."""
+    sweep = tmp_path / "D"
+    command = [sys.executable, str(RUN_SIM), "-m", "pynn_seed=1", "experiment.spontaneous_duration=100000000", *SLURM,
+               "hydra.launcher.max_num_timeout=1", "hydra.launcher.poll_interval_s=0.5", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: slurm_jobs(sweep), "the task was submitted", proc)
+        (task,) = slurm_jobs(sweep)
+        wait_until(lambda: job_started(sweep, "pynn_seed=1"), "the job started", proc)
+        sent = time_limit_warning(task)
+        wait_until(lambda: queue(task) and queue(task)[0][1] == "PENDING", "the task was requeued", proc)
+        subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], check=True)
+        wait_until(lambda: job_started(sweep, "pynn_seed=1", since=sent), "the requeued job started again", proc)
+        time_limit_warning(task)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert "1 of 1 jobs failed" in stderr and "error: TIMEOUT: Slurm job" in stderr, stderr
+    submitit_log = (sweep / ".submitit" / task / f"{task}_0_log.out").read_text()
+    assert "Requeued job" in submitit_log  # requeued once (max_num_timeout=1), then given up
+    (record,) = results(sweep).values()
+    assert record["state"] == "failed"
+
+
+@pytest.mark.slow
 def test_job_over_its_time_limit_is_requeued_then_reported(tmp_path):
+    """As above, at Slurm's real time limit (a minute, twice, and the requeue delay)."""
     sweep = tmp_path / "D"
     proc = run_cli(
         ["-m", "pynn_seed=1", "experiment.spontaneous_duration=1000000", *SLURM,
@@ -472,8 +528,30 @@ def test_a_pack_out_of_time_keeps_its_completed_job_and_times_out_the_others(tmp
          f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path, timeout=600,
     )  # fmt: skip
-    assert proc.returncode != 0
-    assert "2 of 3 jobs failed" in proc.stderr and proc.stderr.count("error: TIMEOUT: Slurm job") == 2, proc.stderr
+    check_pack_out_of_time(sweep, proc.returncode, proc.stderr)
+
+
+def test_a_pack_warned_of_its_time_limit_keeps_its_completed_job_and_times_out_the_others(tmp_path):
+    """A pack of a short job, an endless one and one after it, warned of its time limit during the
+    endless one: the first completes, the two others are TIMEOUT each; the endless job records
+    its own failure."""
+    sweep = tmp_path / "D"
+    command = [sys.executable, str(RUN_SIM), "-m", "experiment.spontaneous_duration=10,100000000,20", "sheets.V1.density=1",
+               *SLURM, "hydra.launcher.jobs_per_task=3", "hydra.launcher.poll_interval_s=0.5", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: job_started(sweep, "experiment.spontaneous_duration=100000000"), "the endless job started", proc)
+        (task,) = slurm_jobs(sweep)
+        time_limit_warning(task)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    check_pack_out_of_time(sweep, proc.returncode, stderr)
+
+
+def check_pack_out_of_time(sweep: Path, returncode: int, stderr: str) -> None:
+    assert returncode != 0
+    assert "2 of 3 jobs failed" in stderr and stderr.count("error: TIMEOUT: Slurm job") == 2, stderr
     jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
     assert [job["state"] for job in jobs] == ["completed", "failed", "failed"]
     found = {record["overrides"][0]: record["state"] for record in results(sweep).values()}
