@@ -1,5 +1,7 @@
 """The README and the pages of docs/: every code block they show is run (or, for a file, used)
-by a test, and the commands no other test runs are run here, as written.
+by a test, and the commands no other test runs are run here as written: a sweep of the default
+model with ``hydra.sweeper.plan=true`` added (every job validated, named and listed, none run),
+the others in full.
 
 A test claims a section's blocks by extracting them by the section's title (``readme_example``,
 ``write_example``, ``doc_blocks``, ``doc_section`` of tests/support.py); a block in no claimed
@@ -131,8 +133,9 @@ def plan(command: str, cwd: Path) -> int:
 
 
 def test_the_two_commands(tmp_path: Path) -> None:
-    """The install line names extras pyproject.toml declares; the main job's sweep is a valid sweep
-    of 3 jobs (run in full by CI's quick start, planned here); the CI script exists and runs pytest."""
+    """The install line names extras pyproject.toml declares; the main job's sweep, as written, is a
+    valid sweep of 3 jobs (planned here: running it takes a minute); the CI script exists and runs
+    pytest."""
     _, commands = readme_example("The two commands")
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     sweeps = 0
