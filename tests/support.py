@@ -19,6 +19,13 @@ REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "conf"
 RUN_SIM = REPO / "run_sim.py"
 README = REPO / "README.md"
+#: Where the examples are: the README, and the pages of docs/ it links to.
+DOCS_DIR = REPO / "docs"
+
+
+def doc_files() -> list[Path]:
+    """README.md, then every page of docs/."""
+    return [README, *sorted(DOCS_DIR.glob("*.md"))]
 
 #: A small, fast network: 200 cells (160 exc, 40 inh) for 200 ms of spontaneous activity,
 #: denser connectivity so that it stays active at this size.
@@ -128,27 +135,44 @@ def make_mozaik_model(tmp_path: Path) -> Path:
     return model
 
 
-# --- the README's worked examples ---------------------------------------------------------
+# --- the worked examples of the README and docs/ ---------------------------------------------
 
 #: A code block, with the line before it: "`path`:" names the file the block holds.
 _FENCE = re.compile(r"^(?:`([\w./-]+)`:\n\n)?```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-def readme_example(heading: str) -> tuple[dict[str, str], list[str]]:
-    """The files and commands of the README's example under ``heading`` (a section title), as
-    written: each code block after a line "`<path>`:" is that file, each ``bash`` block holds
-    commands (one a line)."""
-    text = README.read_text(encoding="utf-8")
-    match = re.search(rf"^(#+) {re.escape(heading)}\n", text, re.MULTILINE)
-    assert match, f"no section {heading!r} in the README"
-    start = match.end()
-    # The next heading of the same or a higher level, outside code blocks (a YAML comment
-    # such as "# @package _global_" is not a heading).
+def section_bounds(text: str, start: int, level: int) -> int:
+    """Where the section whose body starts at ``start`` ends: at the next heading of ``level`` or a
+    higher one, outside code blocks (a YAML comment such as "# @package _global_" is not a heading)."""
     outside_code = _FENCE.sub(lambda block: re.sub(r"[^\n]", " ", block.group(0)), text[start:])  # same length
-    ends = [m.start() for m in re.finditer(rf"^#{{1,{len(match.group(1))}}} ", outside_code, re.MULTILINE)]
-    end = start + ends[0] if ends else len(text)
+    ends = [m.start() for m in re.finditer(rf"^#{{1,{level}}} ", outside_code, re.MULTILINE)]
+    return start + ends[0] if ends else len(text)
+
+
+def doc_section(heading: str) -> tuple[Path, str]:
+    """The document (README.md or a page of docs/) holding the section titled ``heading``, and the
+    text of that section, its subsections included. The title must be in exactly one document."""
+    found = []
+    for path in doc_files():
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(rf"^(#+) {re.escape(heading)}\n", text, re.MULTILINE):
+            found.append((path, text[match.end() : section_bounds(text, match.end(), len(match.group(1)))]))
+    assert found, f"no section {heading!r} in the README or docs/"
+    assert len(found) == 1, f"section {heading!r} is in {[str(path.relative_to(REPO)) for path, _ in found]}: make it one"
+    return found[0]
+
+
+def doc_blocks(heading: str) -> list[tuple[str, str, str]]:
+    """Every code block of the section ``heading``, as (the file it holds or "", language, body)."""
+    return _FENCE.findall(doc_section(heading)[1])
+
+
+def readme_example(heading: str) -> tuple[dict[str, str], list[str]]:
+    """The files and commands of the example under ``heading`` (a section title of the README or
+    of a page of docs/), as written: each code block after a line "`<path>`:" is that file, each
+    ``bash`` block holds commands (one a line)."""
     files, commands = {}, []
-    for path, language, body in _FENCE.findall(text[start:end]):
+    for path, language, body in doc_blocks(heading):
         if language == "bash":
             commands += [line for line in body.splitlines() if line.strip() and not line.startswith("#")]
         elif path:
@@ -156,8 +180,11 @@ def readme_example(heading: str) -> tuple[dict[str, str], list[str]]:
     return files, commands
 
 
+doc_example = readme_example
+
+
 def write_example(heading: str, folder: Path) -> list[str]:
-    """Write the files of a README example into ``folder``; its commands."""
+    """Write the files of an example of the README or docs/ into ``folder``; its commands."""
     files, commands = readme_example(heading)
     for name, body in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +193,7 @@ def write_example(heading: str, folder: Path) -> list[str]:
 
 
 def run_command(command: str, cwd: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run a README command line as a user types it (split as a shell would, no shell), with
+    """Run a command line of the README or docs/ as a user types it (split as a shell would, no shell), with
     ``extra`` arguments at its end."""
     argv = shlex.split(command)
     if argv[0] == "python":  # the interpreter running the tests, whatever `python` is on PATH

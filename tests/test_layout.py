@@ -1,17 +1,17 @@
-"""The package's shape: the README's layout section is the tree, and private framework names stay
+"""The package's shape: the layout page (docs/layout.md, linked from the README) is the tree, and private framework names stay
 in the one module that lists them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from support import README, REPO
+from support import REPO, doc_section
 
 
 def layout_entries() -> set[str]:
-    """The paths the README's layout section lists (a folder line, then its indented files)."""
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Layout\n") :]
+    """The paths the layout section lists (a folder line, then its indented files), wherever the
+    README or docs/ hold it."""
+    _, section = doc_section("Layout")
     block = section[section.index("```\n") + 4 : section.index("```", section.index("```\n") + 4)]
     entries, folder = set(), ""
     for line in block.splitlines():
@@ -27,14 +27,14 @@ def layout_entries() -> set[str]:
 def test_the_readme_layout_lists_every_module_and_only_what_exists() -> None:
     listed = layout_entries()
     for path in sorted(listed):
-        assert (REPO / path).exists(), f"the README's layout lists {path}, which does not exist"
+        assert (REPO / path).exists(), f"the layout (docs/layout.md) lists {path}, which does not exist"
     modules = {
         str(path.relative_to(REPO)) for path in (REPO / "launcher").rglob("*.py") if path.name != "__init__.py"
     }
     missing = sorted(modules - listed)
-    assert not missing, f"modules the README's layout does not list: {missing}"
+    assert not missing, f"modules the layout (docs/layout.md) does not list: {missing}"
     folders = {str(path.parent.relative_to(REPO)) + "/" for path in (REPO / "launcher").rglob("__init__.py")} - {"launcher/"}
-    assert folders <= listed, f"folders the README's layout does not list: {sorted(folders - listed)}"
+    assert folders <= listed, f"folders the layout (docs/layout.md) does not list: {sorted(folders - listed)}"
 
 
 #: The one module allowed to use private Hydra and OmegaConf names (it lists each, with its fallback).

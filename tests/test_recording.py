@@ -14,7 +14,7 @@ from scipy.io.matlab import mat_struct
 from launcher.run import results
 from launcher.run.matfile import NotEncodable, mat5_file
 from launcher.app import run
-from support import SMALL
+from support import SMALL, doc_blocks
 
 
 def neo_bytes(block, path):
@@ -256,13 +256,16 @@ def test_recording_h5_holds_the_block_recording_mat_held_for_the_same_run(compos
     assert (new_dir / results.RECORDING_FILE).stat().st_size * 3 < (old_dir / results.MAT_RECORDING_FILE).stat().st_size
 
 
-def test_recording_h5_reads_with_h5py_alone_as_its_layout_says(compose_cfg, tmp_path):
-    import h5py
-
+def test_recording_h5_reads_with_h5py_alone_as_its_layout_says(compose_cfg, tmp_path, monkeypatch):
     recording = simulated(compose_cfg)
     results.write_recording(recording.block, tmp_path)
-    # the one-liner of launcher/run/h5file.py and the README
-    s = h5py.File(tmp_path / "recording.h5")["segments/0/spikes"]; trains = np.split(s["times"][:], s["index"][:-1])  # noqa: E702
+    # the one-liner of launcher/run/h5file.py and docs/outputs.md, run as written in the run directory
+    [(_, language, one_liner)] = doc_blocks("recording.h5")
+    assert language == "python" and one_liner.startswith("import h5py")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(one_liner, namespace)
+    s, trains = namespace["s"], namespace["trains"]
     for population in ("exc", "inh"):
         label = f"V1_{population}"
         by_index = {int(i): t for p, i, t in zip(s["source_population"][:], s["source_index"][:], trains) if p.decode() == label}
