@@ -142,7 +142,8 @@ from launcher.mozaik.parameter_files.hydra_import import (  # noqa: E402
     tuple_paths,
 )
 from launcher.mozaik.parameter_files.loader import _Loader, read_parameters  # noqa: E402
-from launcher.mozaik.parameter_files.reader import _FileReader, _LiteralReader  # noqa: E402
+from launcher.mozaik.parameter_files.explain import _FileReader  # noqa: E402
+from launcher.mozaik.parameter_files.reader import _LiteralReader  # noqa: E402
 from launcher.mozaik.parameter_files.references import _Resolver, resolve_refs  # noqa: E402
 from launcher.mozaik.parameter_files.trees import _inline  # noqa: E402
 from launcher.mozaik.parameter_files.writer import format_parameters, write_parameters  # noqa: E402

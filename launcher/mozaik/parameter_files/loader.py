@@ -17,7 +17,8 @@ from launcher.mozaik import parameter_files as limits
 from launcher.mozaik.parameter_files.constructs import _NONE, _Include
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _bounded, _quote, _shorten
 from launcher.mozaik.parameter_files.grammar import _decode, _expression_start, _parse, _ParserLimit
-from launcher.mozaik.parameter_files.reader import _FileReader, _LiteralReader
+from launcher.mozaik.parameter_files.explain import _FileReader
+from launcher.mozaik.parameter_files.reader import _LiteralReader
 from launcher.mozaik.parameter_files.references import resolve_refs
 from launcher.mozaik.parameter_files.trees import _inline
 
@@ -83,18 +84,18 @@ class _Loader:
         return data
 
     def mozaik_tree(self, text: str, display: str, depth: int) -> Any:
-        """The value of a mozaik file's text: parsed by Python's parser up to AST_MAX_CHARS, else (or where that
-        parser fails for its own limits, which it reports as memory or recursion errors) by the literal reader."""
+        """The value of a mozaik file's text, read by the reader. A file of up to AST_MAX_CHARS is parsed by Python's
+        parser first (in C, fast), which reports syntax errors as Python does and names the constructs the reader
+        refuses; a larger one is not (its syntax tree would take up to 500 bytes per character), nor one nested
+        deeper than that parser goes (it reports its own limits as memory or recursion errors)."""
         start = _expression_start(text, display)
         if len(text) <= limits.AST_MAX_CHARS:
             try:
                 body, shift = _parse(text, display)
             except _ParserLimit:
-                pass  # nested deeper than Python's parser goes: the literal reader names MAX_DEPTH
+                pass  # nested deeper than Python's parser goes: the reader names MAX_DEPTH
             else:
-                reader = _FileReader(self, display, shift, text[shift:])
-                reader.depth = depth
-                return reader.value(body)
+                return _FileReader(self, display, shift, text[shift:]).value(body, depth)
         return _LiteralReader(self, display, text).read(start, depth)
 
     def include(self, url: str, where: str, depth: int) -> _Include:

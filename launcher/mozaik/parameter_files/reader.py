@@ -1,5 +1,9 @@
-"""The reader of mozaik parameter files: text to data, without evaluating anything.
+"""The reader of mozaik parameter files: a file's text to data, without evaluating anything.
 
+One reader for every file, whatever its size: :class:`_LiteralReader` reads the tokens of the grammar
+(:mod:`~launcher.mozaik.parameter_files.grammar`) and makes each value as it reads it, within the limits on
+nesting, values, tokens and operators. Where it refuses a file, it names what it found and where;
+:mod:`~launcher.mozaik.parameter_files.explain` names the construct from Python's syntax tree of a small file.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from launcher.mozaik import parameter_files as limits
 from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _ArithmeticProblem, _compute, _nesting
-from launcher.mozaik.parameter_files.constructs import CONSTRUCTS, Expr, Ref, _call_value, _CallProblem, _NOT_IN_CALL, _string_argument, _TRANSPARENT_CALLS
+from launcher.mozaik.parameter_files.constructs import Expr, Ref, _call_value, _CallProblem, _NOT_IN_CALL, _string_argument, _TRANSPARENT_CALLS
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, MozaikFormatWarning, _describe, _quote, _shorten
 from launcher.mozaik.parameter_files.grammar import (
     _ADDITIVE,
@@ -36,179 +40,27 @@ from launcher.mozaik.parameter_files.grammar import (
     _WORDS,
     _plain_value,
 )
-from launcher.mozaik.parameter_files.trees import _IMMUTABLE
 
 if TYPE_CHECKING:
     from launcher.mozaik.parameter_files.loader import _Loader
-
-class _FileReader:
-    """Converts the AST of one parameter file to data; url() goes back to the loader for the included file."""
-
-    def __init__(self, loader: _Loader, display: str, first_line_shift: int = 0, source: str = "") -> None:
-        self.loader = loader
-        self.display = display
-        #: Characters cut from the start of the file before parsing (see _parse): columns of line 1 are shifted.
-        self.first_line_shift = first_line_shift
-        #: The text parsed, to count columns in characters where ast counts UTF-8 bytes.
-        self.source_lines = None if source.isascii() else source.split("\n")
-        self.depth = 0  # of the node being converted, within MAX_DEPTH
-        self.repeated_keys = 0
-
-    def at(self, node: ast.AST) -> str:
-        return f"{self.display}, line {node.lineno}, column {self.column(node)}"  # type: ignore[attr-defined]
-
-    def column(self, node: ast.AST) -> int:
-        """The column of a node, from 1 and in characters, as editors count."""
-        column = node.col_offset  # type: ignore[attr-defined]
-        if self.source_lines is not None:
-            line = self.source_lines[node.lineno - 1]  # type: ignore[attr-defined]
-            column = len(line.encode("utf-8")[:column].decode("utf-8", "ignore"))
-        return column + 1 + (self.first_line_shift if node.lineno == 1 else 0)  # type: ignore[attr-defined]
-
-    def error(self, node: ast.AST, problem: str) -> MozaikFormatError:
-        return MozaikFormatError(f"{self.at(node)}: {problem}: {_shorten(ast.unparse(node))}")
-
-    def refuse(self, node: ast.AST, why: str = "not allowed in a parameter file") -> MozaikFormatError:
-        return self.error(node, f"{_describe(node)} {why}")
-
-    def value(self, node: ast.expr, *, in_call: bool = False) -> Any:
-        """The data of an expression node; ``in_call``: inside a call's arguments, where only literals and
-        constructs are allowed (no url(), no ref())."""
-        if type(node) is ast.Constant and type(node.value) in _IMMUTABLE:  # most nodes
-            return node.value
-        if self.depth >= limits.MAX_DEPTH:
-            raise self.error(node, f"nested more than {limits.MAX_DEPTH} deep (MAX_DEPTH)")
-        self.depth += 1
-        try:
-            match node:
-                case ast.Dict():
-                    return self.dict(node, in_call)
-                case ast.List(elts=items):
-                    return [self.value(item, in_call=in_call) for item in items]
-                case ast.Tuple(elts=items):
-                    return tuple(self.value(item, in_call=in_call) for item in items)
-                case ast.Name(id="pi") | ast.UnaryOp() | ast.BinOp():
-                    return self.arithmetic(node, in_call)
-                case ast.Call(func=ast.Name(id=name)) if name in CONSTRUCTS or name in _TRANSPARENT_CALLS:
-                    return self.call(node, name, in_call)
-                case ast.Call(func=ast.Name(id="url" | "ref" as name)) if not in_call:
-                    return self.call(node, name, in_call)
-                case ast.Call() if in_call:
-                    raise self.refuse(node, _NOT_IN_CALL)
-            raise self.refuse(node)
-        finally:
-            self.depth -= 1
-
-    def dict(self, node: ast.Dict, in_call: bool) -> dict[str, Any]:
-        tree: dict[str, Any] = {}
-        for key_node, value_node in zip(node.keys, node.values):
-            if key_node is None:  # {**other}
-                raise self.error(value_node, "dict unpacking not allowed in a parameter file")
-            if not (isinstance(key_node, ast.Constant) and type(key_node.value) is str):
-                raise self.refuse(key_node, "not allowed as a key (keys are strings)")
-            key = key_node.value
-            # A '.' in a key would make mozaik nest it (and ref paths ambiguous).
-            if not key or "." in key:
-                raise self.error(key_node, "a key is a non-empty string without '.'")
-            if key in tree:
-                self.warn_repeated(key, functools.partial(self.at, key_node))
-            tree[key] = self.value(value_node, in_call=in_call)
-        return tree
-
-    def warn_repeated(self, key: str, where: Callable[[], str]) -> None:
-        """Warn of a key repeated in a dict: eval() keeps the last value (at the place of the first key), and
-        published models do repeat keys. At most REPEATED_KEY_WARNINGS in one file, and one saying so."""
-        self.repeated_keys += 1
-        if self.repeated_keys <= limits.REPEATED_KEY_WARNINGS:
-            message = f"{where()}: key {_quote(key)} repeated in the same dict: the last value is kept"
-            warnings.warn(message, MozaikFormatWarning, stacklevel=2)
-        if self.repeated_keys == limits.REPEATED_KEY_WARNINGS:
-            message = f"{self.display}: the keys it repeats past these {limits.REPEATED_KEY_WARNINGS} are not named"
-            warnings.warn(message, MozaikFormatWarning, stacklevel=2)
-
-    def arithmetic(self, node: ast.expr, in_call: bool) -> int | float | Expr:
-        """Arithmetic on numbers, pi and ref()s: a number, computed here, if it holds no ref(); else an
-        :class:`Expr`, computed when the refs are resolved (only its parts without ref() are computed here, so
-        that their errors are found when the file is read)."""
-        if self.depth + _nesting(node) > limits.MAX_DEPTH:
-            raise self.error(node, f"arithmetic nested more than {limits.MAX_DEPTH} deep (MAX_DEPTH)")
-        refs: dict[str, Ref] = {}
-        template, has_refs = self.template(node, refs, in_call)
-        if not has_refs:
-            return self.compute(node)
-        self.loader.references += 1
-        return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
-
-    def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
-        """``node`` with each ref() replaced by its operand name (a new path is added to ``refs``), and whether it
-        holds a ref(). A part without ref() beside one with is computed, to check it, and kept as written."""
-        match node:
-            case ast.Call(func=ast.Name(id="ref")):
-                if in_call:
-                    raise self.refuse(node, _NOT_IN_CALL)
-                ref = self.call(node, "ref")
-                ref = refs.setdefault(ref.path, ref)
-                return ast.Name(id=f"_{list(refs).index(ref.path)}", ctx=ast.Load()), True
-            case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):
-                inner, has_refs = self.template(operand, refs, in_call)
-                return ast.UnaryOp(op=op, operand=inner), has_refs
-            case ast.BinOp(left=left, op=op, right=right) if type(op) in _OPERATORS:
-                new_left, left_refs = self.template(left, refs, in_call)
-                new_right, right_refs = self.template(right, refs, in_call)
-                # The largest parts without ref() are computed once each: a deep chain stays linear.
-                if right_refs and not left_refs:
-                    self.compute(left)
-                if left_refs and not right_refs:
-                    self.compute(right)
-                return ast.BinOp(left=new_left, op=op, right=new_right), left_refs or right_refs
-        self.constant(node)  # refuses anything else
-        return node, False
-
-    def compute(self, node: ast.expr) -> int | float:
-        """The value of arithmetic on numbers and pi, computed on the syntax tree."""
-        try:
-            return _compute(node, self.constant)
-        except _ArithmeticProblem as exc:
-            raise self.error(exc.node, exc.problem) from None
-
-    def constant(self, node: ast.expr) -> int | float:
-        match node:
-            case ast.Constant(value=v) if type(v) in _NUMBER:
-                return v
-            case ast.Name(id="pi"):
-                return math.pi
-        raise self.refuse(node, "not allowed in arithmetic (only numbers, pi, ref(), + - * / ** and parentheses)")
-
-    def call(self, node: ast.Call, name: str, in_call: bool = False) -> Any:
-        for keyword_node in node.keywords:
-            if keyword_node.arg is None:
-                raise self.error(keyword_node.value, f"keyword unpacking not allowed in {name}()")
-        inner = in_call if name in _TRANSPARENT_CALLS else True
-        args = [self.value(arg, in_call=inner) for arg in node.args]
-        kwargs = {kw.arg: self.value(kw.value, in_call=inner) for kw in node.keywords}
-        try:
-            if name == "url":  # the included tree stands where the call does, at the depth of this node
-                return self.loader.include(_string_argument(name, args, kwargs), self.at(node), self.depth - 1)
-            if name == "ref":
-                self.loader.references += 1
-            return _call_value(name, args, kwargs, self.at(node))
-        except _CallProblem as problem:
-            raise self.error(node, str(problem)) from None
-
+#: Why a value cannot be an operand of arithmetic.
+_NOT_IN_ARITHMETIC = "not allowed in arithmetic (only numbers, pi, ref(), + - * / ** and parentheses)"
 
 
 class _GiveUp(Exception):
-    """Raised inside the literal reader at what it does not read: syntax outside its subset, or a value it
-    refuses; :meth:`_LiteralReader.read` reports it with the file, line and column."""
+    """Raised inside the reader at what it does not read: syntax outside its subset, or (``of_value``) a value
+    it refuses in syntax it reads (a call's arguments, a key, a limit); :meth:`_LiteralReader.read` reports it
+    with the file, line and column."""
 
-    def __init__(self, offset: int, problem: str) -> None:
+    def __init__(self, offset: int, problem: str, of_value: bool = False) -> None:
         super().__init__(problem)
         self.offset = offset
         self.problem = problem
+        self.of_value = of_value
 
 
 class _Operand:
-    """Arithmetic being read, as the syntax tree :meth:`_FileReader.arithmetic` computes or keeps as an Expr."""
+    """Arithmetic being read, as the syntax tree :meth:`_LiteralReader.arithmetic` computes or keeps as an Expr."""
 
     __slots__ = ("node",)
 
@@ -220,18 +72,22 @@ class _Operand:
 _PI = object()
 
 
-class _LiteralReader(_FileReader):
-    """Reads a large mozaik parameter file from its text, without Python's parser: tokens by regular
-    expressions, each value made as it is read, lists of plain numbers at once. Python's parser builds a syntax
-    tree of up to 500 bytes per character first (500 MB for a 1 MB list of zeros); this reader holds only the
-    values, and counts them (:data:`MAX_NODES`) and its nesting (:data:`MAX_DEPTH`) as it goes. It reads the
-    syntax of parameter files (literals, dicts, lists, tuples, pi, arithmetic, the calls of the module
-    docstring) with Python's meaning, and refuses anything else: there it names what it found, not the construct
-    (a large file is no program). Arithmetic and the calls' meaning are _FileReader's."""
+class _LiteralReader:
+    """Reads a mozaik parameter file from its text, without Python's parser: tokens by regular expressions, each
+    value made as it is read, runs of plain data (lists of numbers, 'key': value entries) at once. Python's parser
+    builds a syntax tree of up to 500 bytes per character first (500 MB for a 1 MB list of zeros); this reader
+    holds only the values, and counts them (:data:`MAX_NODES`) and its nesting (:data:`MAX_DEPTH`) as it goes. It
+    reads the syntax of parameter files (literals, dicts, lists, tuples, pi, arithmetic, the calls of the package
+    docstring) with Python's meaning, and refuses anything else, naming what it found; for a file small enough,
+    :class:`~launcher.mozaik.parameter_files.explain._FileReader` names the construct instead. Arithmetic is read
+    into Python's syntax tree (small: models write a few dozen operators), which :meth:`arithmetic` computes or
+    keeps as an :class:`Expr`."""
 
     def __init__(self, loader: _Loader, display: str, text: str) -> None:
-        super().__init__(loader, display)
+        self.loader = loader
+        self.display = display
         self.text = text
+        self.repeated_keys = 0
         self.nodes = 1  # the file's dict
         self.line_starts: list[int] | None = None
         # The last token read, and where from: most tokens are looked at twice (what follows a value?).
@@ -250,8 +106,12 @@ class _LiteralReader(_FileReader):
             except SyntaxError as exc:
                 raise _GiveUp(start, f"not a single Python-literal expression ({exc.msg})") from None
         except _GiveUp as give_up:
-            raise self.problem(give_up.offset, give_up.problem) from None
+            raise self.refusal(give_up) from None
         return value
+
+    def refusal(self, give_up: _GiveUp) -> MozaikFormatError:
+        """The error for what the reader gave up at: what it found there, and where."""
+        return self.problem(give_up.offset, give_up.problem)
 
     # --- where
 
@@ -267,7 +127,7 @@ class _LiteralReader(_FileReader):
         return f"{self.display}, line {line}, column {column}"
 
     def column(self, node: ast.AST) -> int:
-        return node.col_offset + 1  # type: ignore[attr-defined]  # this reader's nodes count characters
+        return node.col_offset + 1  # type: ignore[attr-defined]  # this reader's nodes count characters, from 0
 
     def problem(self, offset: int, problem: str) -> MozaikFormatError:
         """An error at ``offset``, quoting its line (only)."""
@@ -307,6 +167,82 @@ class _LiteralReader(_FileReader):
     def unexpected(self, match: re.Match[str], expected: str = "") -> _GiveUp:
         found = "end of file" if match.lastgroup == "end" else repr(match.group(match.lastgroup))  # type: ignore[arg-type]
         return _GiveUp(self.start(match), f"{expected} expected, not {found}" if expected else f"unexpected {found}")
+
+    # --- what is refused, and why
+
+    def at(self, node: ast.AST) -> str:
+        return f"{self.display}, line {node.lineno}, column {self.column(node)}"  # type: ignore[attr-defined]
+
+    def error(self, node: ast.AST, problem: str) -> MozaikFormatError:
+        return MozaikFormatError(f"{self.at(node)}: {problem}: {_shorten(ast.unparse(node))}")
+
+    def refuse(self, node: ast.AST, why: str = "not allowed in a parameter file") -> MozaikFormatError:
+        return self.error(node, f"{_describe(node)} {why}")
+
+    def warn_repeated(self, key: str, where: Callable[[], str]) -> None:
+        """Warn of a key repeated in a dict: eval() keeps the last value (at the place of the first key), and
+        published models do repeat keys. At most REPEATED_KEY_WARNINGS in one file, and one saying so."""
+        self.repeated_keys += 1
+        if self.repeated_keys <= limits.REPEATED_KEY_WARNINGS:
+            message = f"{where()}: key {_quote(key)} repeated in the same dict: the last value is kept"
+            warnings.warn(message, MozaikFormatWarning, stacklevel=2)
+        if self.repeated_keys == limits.REPEATED_KEY_WARNINGS:
+            message = f"{self.display}: the keys it repeats past these {limits.REPEATED_KEY_WARNINGS} are not named"
+            warnings.warn(message, MozaikFormatWarning, stacklevel=2)
+
+    def arithmetic(self, node: ast.expr, in_call: bool) -> int | float | Expr:
+        """Arithmetic on numbers, pi and ref()s: a number, computed here, if it holds no ref(); else an
+        :class:`Expr`, computed when the refs are resolved (only its parts without ref() are computed here, so
+        that their errors are found when the file is read)."""
+        if _nesting(node) > limits.MAX_DEPTH:
+            raise self.error(node, f"arithmetic nested more than {limits.MAX_DEPTH} deep (MAX_DEPTH)")
+        refs: dict[str, Ref] = {}
+        template, has_refs = self.template(node, refs, in_call)
+        if not has_refs:
+            return self.compute(node)
+        self.loader.references += 1
+        return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
+
+    def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
+        """``node`` with each ref() replaced by its operand name (a new path is added to ``refs``), and whether it
+        holds a ref(). A part without ref() beside one with is computed, to check it, and kept as written."""
+        match node:
+            case ast.Call(func=ast.Name(id="ref")):
+                if in_call:
+                    raise self.refuse(node, _NOT_IN_CALL)
+                ref = Ref(node.args[0].value, self.at(node))  # type: ignore[attr-defined]  # see operand()
+                ref = refs.setdefault(ref.path, ref)
+                return ast.Name(id=f"_{list(refs).index(ref.path)}", ctx=ast.Load()), True
+            case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):
+                inner, has_refs = self.template(operand, refs, in_call)
+                return ast.UnaryOp(op=op, operand=inner), has_refs
+            case ast.BinOp(left=left, op=op, right=right) if type(op) in _OPERATORS:
+                new_left, left_refs = self.template(left, refs, in_call)
+                new_right, right_refs = self.template(right, refs, in_call)
+                # The largest parts without ref() are computed once each: a deep chain stays linear.
+                if right_refs and not left_refs:
+                    self.compute(left)
+                if left_refs and not right_refs:
+                    self.compute(right)
+                return ast.BinOp(left=new_left, op=op, right=new_right), left_refs or right_refs
+        self.constant(node)  # refuses anything else
+        return node, False
+
+    def compute(self, node: ast.expr) -> int | float:
+        """The value of arithmetic on numbers and pi, computed on the syntax tree."""
+        try:
+            return _compute(node, self.constant)
+        except _ArithmeticProblem as exc:
+            raise self.error(exc.node, exc.problem) from None
+
+    def constant(self, node: ast.expr) -> int | float:
+        match node:
+            case ast.Constant(value=v) if type(v) in _NUMBER:
+                return v
+            case ast.Name(id="pi"):
+                return math.pi
+        raise self.refuse(node, _NOT_IN_ARITHMETIC)
+
 
     # --- values
 
@@ -417,7 +353,7 @@ class _LiteralReader(_FileReader):
                 raise self.unexpected(match, "a key (a string)")
             key, key_start, pos = self.string(match)
             if not key or "." in key:
-                raise _GiveUp(key_start, "a key is a non-empty string without '.'")
+                raise _GiveUp(key_start, "a key is a non-empty string without '.'", of_value=True)
             colon = self.token(pos)
             if colon.group("op") != ":":
                 raise self.unexpected(colon, "':' after a key")
@@ -539,9 +475,9 @@ class _LiteralReader(_FileReader):
                 self.loader.references += 1
             return _call_value(name, args, kwargs, where)
         except _CallProblem as problem:
-            raise _GiveUp(start, str(problem)) from None
+            raise _GiveUp(start, str(problem), of_value=True) from None
 
-    # --- arithmetic, read into the syntax tree that _FileReader.arithmetic takes
+    # --- arithmetic, read into the syntax tree that arithmetic() takes
 
     def arithmetic_expression(
         self, pos: int, first: tuple[Any, int, int] | None, depth: int, in_call: bool
@@ -607,7 +543,7 @@ class _LiteralReader(_FileReader):
     def operator(self, offset: int) -> None:
         self.operators += 1
         if self.operators > limits.MAX_OPERATORS:
-            raise _GiveUp(offset, f"more than {limits.MAX_OPERATORS:,} arithmetic operators (MAX_OPERATORS)")
+            raise _GiveUp(offset, f"more than {limits.MAX_OPERATORS:,} arithmetic operators (MAX_OPERATORS)", of_value=True)
 
     def node(self, node: ast.expr, offset: int) -> ast.expr:
         node.lineno, column = self.position(offset)
