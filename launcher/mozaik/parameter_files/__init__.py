@@ -2,10 +2,10 @@
 
 mozaik (through NeuroTools' ``parameters`` package) keeps a model's root parameter
 tree in files that each hold one Python-literal dict expression, and reads them
-with ``eval()``: a parameter file can run any code. This module holds
+with ``eval()``: a parameter file can run any code. This package holds
 
-- :func:`read_parameters`, a safe reader of the same files. A file is parsed
-  with :mod:`ast` and its node tree converted to data; nothing is evaluated.
+- :func:`read_parameters`, a safe reader of the same files. A file's text is read to data by one reader
+  (its tokens by regular expressions); nothing is evaluated.
   Accepted: dicts (string keys), lists, tuples (kept as tuples, as mozaik's
   ``eval`` gives them), ``str``/``int``/``float``/``bool``/``None`` constants,
   arithmetic (``+ - * / **``, unary ``-``/``+``, parentheses) on numbers, ``pi``
@@ -69,11 +69,12 @@ passed, each a module constant that says why its value (see ``benchmarks/mozaik_
 :data:`MAX_BYTES` (all files of a tree), :data:`MAX_YAML_BYTES`, :data:`MAX_NODES` (values of the tree as
 read, with includes and YAML aliases expanded, and of what resolving refs makes: a 1 KB file of ten refs to
 ten refs ... would be 10**9 values), :data:`MAX_DEPTH`, :data:`MAX_REF_CHAIN`, and for large files
-:data:`MAX_TOKENS` and :data:`MAX_OPERATORS`. A file of up to :data:`AST_MAX_CHARS` is parsed by Python's
-parser (:mod:`ast`, in C); a larger one by a literal reader that holds only the values (the syntax tree would
-take up to 500 bytes per character) and reads lists of numbers and plain values in runs: a 5 MB table of
-numbers reads in about half a second. It reads the same syntax to the same values (tested against
-Python's parser), and names what it found where it refuses, not the construct. YAML aliases are counted on
+:data:`MAX_TOKENS` and :data:`MAX_OPERATORS`. One reader (``reader.py``) reads every file from its text,
+holding only the values, and reads lists of numbers and plain values in runs: a 5 MB table of numbers reads
+in about half a second. A file of up to :data:`AST_MAX_CHARS` is also parsed by Python's parser (:mod:`ast`,
+in C; the syntax tree would take up to 500 bytes per character of a larger one), which reports syntax errors
+as Python does and from whose tree ``explain.py`` names the construct the reader refuses; in a larger file
+the reader names what it found. YAML aliases are counted on
 libyaml's events before anything is built. A file that does not start like a parameter file (with its dict)
 is refused without any of its text shown (``url('/etc/passwd')``); other errors quote the offending line
 only; bytes that are not UTF-8 are named by line and column; running out of memory is reported as such.
@@ -104,15 +105,15 @@ MAX_REF_CHAIN = 50
 #: Bytes of one YAML file. libyaml parses fast, but PyYAML decides the type of each scalar in Python: some 7 µs
 #: and 400 bytes a scalar, 2 s and 150 MB for 1 MB of numbers. YAML includes are small settings files.
 MAX_YAML_BYTES = 256 * 2**10
-#: A mozaik file of at most this many characters is parsed by Python's parser (ast), in C: the fastest reader of
-#: the files of real models, and one that names every construct it meets. Its syntax tree takes up to 500 bytes
-#: per character (50 MB here), so a larger file is read by the literal reader, which holds only the values.
+#: A mozaik file of at most this many characters is parsed by Python's parser (ast) too, in C, before the reader
+#: reads it: syntax errors as Python reports them, and the constructs the reader refuses named from its tree. That
+#: tree takes up to 500 bytes per character (50 MB here), so a larger file is read without it.
 AST_MAX_CHARS = 100_000
-#: Tokens that the literal reader (files past AST_MAX_CHARS) reads one by one: brackets, keys of nested dicts,
+#: Tokens that the reader reads one by one: brackets, keys of nested dicts,
 #: calls, names. Each costs it 1 to 3 µs; the values of data (numbers, strings, True/False/None in lists and
 #: dicts) are read in runs, uncounted. A 5 MB table of numbers takes 200,000; so no file takes over a second.
 MAX_TOKENS = 500_000
-#: Arithmetic operators in a file read by the literal reader: each costs it 20 to 50 µs (a syntax tree is built,
+#: Arithmetic operators in a file: each costs the reader 20 to 50 µs (a syntax tree is built,
 #: then computed or spelled as a template). Models write a few dozen; a large file is data.
 MAX_OPERATORS = 10_000
 #: Repeated keys named by warnings in one file; a file that repeats more keys gets one more warning saying so.
