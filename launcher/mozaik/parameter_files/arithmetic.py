@@ -1,0 +1,155 @@
+"""Arithmetic of parameter files on Python's syntax tree: ``+ - * / **``, unary ``+ -``, parentheses, pi.
+
+Nothing is evaluated by Python but these operators on numbers. The reader computes arithmetic on numbers
+when it reads it; arithmetic on ``ref()``s is kept as a template (see :class:`Expr`) and computed here by
+:func:`evaluate_template` when the refs are resolved, by the resolver or by OmegaConf.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import math
+import operator
+import re
+from typing import Any, Callable, Sequence
+
+from launcher.mozaik.parameter_files.errors import _describe, _shorten
+
+_NUMBER = (int, float)
+
+# --------------------------------------------------------------------------- arithmetic, on the syntax tree
+
+#: The operators of a parameter file's arithmetic (those mozaik's ParameterReference defines, and unary +/-).
+_OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+#: An int ** int whose result would have more bits than this is refused: `9**9**9` must not hang the reader.
+_MAX_POWER_BITS = 4096
+_OPERAND_NAME = re.compile(r"_(0|[1-9][0-9]*)")
+#: The name of the OmegaConf resolver that computes an :class:`Expr` in a Hydra config.
+
+
+
+
+class _ArithmeticProblem(Exception):
+    """An operation of arithmetic that has no real result (division by zero, overflow, ...), and its node."""
+
+    def __init__(self, node: ast.expr, problem: str) -> None:
+        super().__init__(problem)
+        self.node = node
+        self.problem = problem
+
+
+def _compute(node: ast.expr, leaf: Callable[[ast.expr], int | float]) -> int | float:
+    """The value of unary ``+ -``, binary ``+ - * / **`` and parentheses on the syntax tree ``node``, each other
+    node valued by ``leaf`` (which refuses what it does not know). Nothing but these operators on numbers runs."""
+    match node:
+        case ast.UnaryOp(op=ast.USub(), operand=operand):
+            return -_compute(operand, leaf)
+        case ast.UnaryOp(op=ast.UAdd(), operand=operand):
+            return +_compute(operand, leaf)
+        case ast.BinOp(left=left, op=op, right=right) if type(op) in _OPERATORS:
+            return _apply(node, _OPERATORS[type(op)], _compute(left, leaf), _compute(right, leaf))
+    return leaf(node)
+
+
+def _apply(node: ast.expr, op: Callable[[Any, Any], Any], left: int | float, right: int | float) -> int | float:
+    """``op(left, right)``, refusing results that are too large to compute or are not real numbers."""
+    if op is operator.pow and type(left) is int and type(right) is int and abs(left) > 1:
+        if right * abs(left).bit_length() > _MAX_POWER_BITS:
+            raise _ArithmeticProblem(node, "result too large")
+    try:
+        result = op(left, right)
+    except (ZeroDivisionError, OverflowError) as exc:
+        raise _ArithmeticProblem(node, f"arithmetic error ({exc})") from None
+    if type(result) not in _NUMBER:  # a negative number to a fractional power is complex
+        raise _ArithmeticProblem(node, "result is not a real number")
+    return result
+
+
+def _operand_index(name: str) -> int | None:
+    """The index of an operand name of a template (``_3`` -> 3), None for any other name."""
+    match = _OPERAND_NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+@functools.lru_cache(maxsize=4096)  # a sweep computes the same templates in every job
+def _parse_template(template: str, operands: int) -> ast.expr:
+    """The syntax tree of an arithmetic template of ``operands`` operands (see :class:`Expr`); ValueError if it
+    holds anything else than numbers, pi, the operand names, ``+ - * / **`` and parentheses."""
+    try:
+        node = ast.parse(template.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(f"arithmetic {template!r} does not parse ({exc.msg})") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"arithmetic {_shorten(template)!r} nested too deeply") from None
+    for part in ast.walk(node):
+        match part:
+            case ast.BinOp(op=op) if type(op) in _OPERATORS:
+                continue
+            case ast.UnaryOp(op=ast.USub() | ast.UAdd()) | ast.operator() | ast.unaryop() | ast.expr_context():
+                continue  # the operator nodes themselves: those allowed are checked with their parent above
+            case ast.Constant(value=value) if type(value) in _NUMBER:
+                continue
+            case ast.Name(id="pi"):
+                continue
+            case ast.Name(id=name) if (index := _operand_index(name)) is not None and index < operands:
+                continue
+        allowed = f"numbers, pi, _0 to _{operands - 1}, + - * / ** and parentheses" if operands else "numbers, pi"
+        raise ValueError(f"arithmetic {_shorten(template)!r}: {_describe(part)} not allowed (only {allowed})")
+    return node
+
+
+@functools.lru_cache(maxsize=4096)
+def _spelling(template: str, operands: int) -> str:
+    """ast.unparse's spelling of a template (see :class:`Expr`)."""
+    return ast.unparse(_parse_template(template, operands))
+
+
+def evaluate_template(template: str, values: Sequence[Any], names: Sequence[str] | None = None) -> int | float:
+    """The value of an arithmetic template (see :class:`Expr`) with operand ``_i`` equal to ``values[i]``.
+
+    Each value must be an int or a float (a bool is not a number here, as in a parameter file); ``names[i]``
+    says in messages what ``values[i]`` is (by default ``_i``). Raises ValueError, saying which value is not a
+    number or which operation has no result. Nothing is evaluated by Python but the operators on numbers.
+    """
+    names = names or [f"_{index}" for index in range(len(values))]
+    for value, name in zip(values, names):
+        if type(value) not in _NUMBER:
+            kind = type(value).__name__
+            raise ValueError(f"{name} is not a number (int or float) but {kind} {_shorten(repr(value))}")
+
+    def leaf(node: ast.expr) -> int | float:
+        match node:
+            case ast.Name(id="pi"):
+                return math.pi
+            case ast.Name(id=name):
+                return values[_operand_index(name)]  # type: ignore[index]  # checked by _parse_template
+        return node.value  # type: ignore[attr-defined]  # a number: checked by _parse_template
+
+    try:
+        return _compute(_parse_template(template, len(values)), leaf)
+    except _ArithmeticProblem as exc:
+        raise ValueError(exc.problem) from None
+    except RecursionError:
+        raise ValueError(f"arithmetic {_shorten(template)!r} nested too deeply") from None
+
+
+
+def _nesting(node: ast.expr) -> int:
+    """How deep arithmetic nests (``a + b + c`` is ``(a + b) + c``: 2), counted without recursion."""
+    deepest, stack = 0, [(node, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, ast.BinOp):
+            stack += [(node.left, depth + 1), (node.right, depth + 1)]
+        elif isinstance(node, ast.UnaryOp):
+            stack.append((node.operand, depth + 1))
+    return deepest
+
