@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
-from launcher.mozaik import parameter_files as limits
+import launcher.mozaik.parameter_files.limits as limits
 from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _nesting
 from launcher.mozaik.parameter_files.constructs import _NOT_IN_CALL, _TRANSPARENT_CALLS, CONSTRUCTS
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _describe, _shorten

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from launcher.mozaik import parameter_files as limits
+import launcher.mozaik.parameter_files.limits as limits
 from launcher.mozaik.parameter_files.constructs import _NONE, _Include
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _bounded, _quote, _shorten
 from launcher.mozaik.parameter_files.grammar import _decode, _expression_start, _parse, _ParserLimit

@@ -17,7 +17,7 @@ import re
 import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
-from launcher.mozaik import parameter_files as limits
+import launcher.mozaik.parameter_files.limits as limits
 from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _ArithmeticProblem, _compute, _nesting
 from launcher.mozaik.parameter_files.constructs import Expr, Ref, _call_value, _CallProblem, _NOT_IN_CALL, _string_argument, _TRANSPARENT_CALLS
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, MozaikFormatWarning, _describe, _quote, _shorten

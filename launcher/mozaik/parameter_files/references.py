@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from launcher.mozaik import parameter_files as limits
+import launcher.mozaik.parameter_files.limits as limits
 from launcher.mozaik.parameter_files.arithmetic import evaluate_template
 from launcher.mozaik.parameter_files.constructs import Expr, Ref, _expr_source
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _bounded, _quote, _shorten

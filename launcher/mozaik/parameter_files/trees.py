@@ -12,7 +12,7 @@ import functools
 from dataclasses import fields
 from typing import Any, Callable, Iterable
 
-from launcher.mozaik import parameter_files as limits
+import launcher.mozaik.parameter_files.limits as limits
 from launcher.mozaik.parameter_files.constructs import Construct, Expr, Ref, _Include
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _bounded
 

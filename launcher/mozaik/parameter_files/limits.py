@@ -1,0 +1,44 @@
+"""The bounds of reading a mozaik parameter file, each with why its value.
+
+The reader's modules read them from here when they run (``limits.MAX_BYTES``), so a change of
+one (``launcher.mozaik.parameter_files.limits.MAX_BYTES = ...``) holds everywhere.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- limits
+# A parameter file is input like any other: a search may be handed files it did not write. Whatever a file
+# holds, reading it ends soon, in bounded memory, or is refused with a message naming the limit it passed.
+# Each limit is far above what a published model needs (files of a few KB, some thousand values, ten levels).
+
+#: Bytes read for one tree: the root file and every file it includes, each counted once. 16 MiB of numbers read
+#: in a few seconds and about 100 MB (benchmarks/mozaik_reader.py); past that a file is refused unread.
+MAX_BYTES = 16 * 2**20
+#: Values (each dict, list, tuple, number, string...) of a tree as read, with its url() includes and its YAML
+#: aliases expanded, and again of the values that resolving its ref()s makes. Includes, aliases and references
+#: repeat subtrees: ten refs to ten refs to ... ten levels deep is a tree of 10**10 values in a 1 KB file. A
+#: million values take about 100 MB; a 5 MB file of lists of numbers holds some 250,000 to 800,000.
+MAX_NODES = 1_000_000
+#: Nesting of dicts, lists, tuples, calls and arithmetic operators, in a file and in the tree that its includes
+#: and references make. Every walk of a tree (this module's, OmegaConf's, the YAML writer's) recurses per
+#: level, several frames each, within Python's recursion limit of 1,000 frames.
+MAX_DEPTH = 100
+#: References followed one through another (ref('a') naming a value that holds ref('b') ...): the resolution
+#: recurses through each, with the nesting of the values between them. Published models chain two or three.
+MAX_REF_CHAIN = 50
+#: Bytes of one YAML file. libyaml parses fast, but PyYAML decides the type of each scalar in Python: some 7 µs
+#: and 400 bytes a scalar, 2 s and 150 MB for 1 MB of numbers. YAML includes are small settings files.
+MAX_YAML_BYTES = 256 * 2**10
+#: A mozaik file of at most this many characters is parsed by Python's parser (ast) too, in C, before the reader
+#: reads it: syntax errors as Python reports them, and the constructs the reader refuses named from its tree. That
+#: tree takes up to 500 bytes per character (50 MB here), so a larger file is read without it.
+AST_MAX_CHARS = 100_000
+#: Tokens that the reader reads one by one: brackets, keys of nested dicts,
+#: calls, names. Each costs it 1 to 3 µs; the values of data (numbers, strings, True/False/None in lists and
+#: dicts) are read in runs, uncounted. A 5 MB table of numbers takes 200,000; so no file takes over a second.
+MAX_TOKENS = 500_000
+#: Arithmetic operators in a file: each costs the reader 20 to 50 µs (a syntax tree is built,
+#: then computed or spelled as a template). Models write a few dozen; a large file is data.
+MAX_OPERATORS = 10_000
+#: Repeated keys named by warnings in one file; a file that repeats more keys gets one more warning saying so.
+REPEATED_KEY_WARNINGS = 10
