@@ -33,11 +33,11 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from launcher.run import results
+from launcher.run.results import now
 from launcher.run.jsonfile import (
     COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_number, is_text, one_of, read_json_object, short,
     write_atomically, write_json_atomic,
@@ -70,11 +70,6 @@ RARE_STATES = (DAMAGED, INTERRUPTED)
 #: The manifest format this module writes (2: it may name a journal), and those it reads.
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
-
-
-def now() -> str:
-    """The current time as the manifest and results.json write it (UTC, ISO 8601)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 #: The fields of a job that most jobs leave empty (None): kept only when set (see :class:`JobEntry`).

@@ -53,7 +53,8 @@ from launcher.run.job import recorded
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
 from launcher.sweep.naming import name_run_dirs_after_overrides, outside_sweep_dir
-from launcher.sweep.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
+from launcher.run.tree_hash import resolved_tree
+from launcher.sweep.tree import ParameterError, check_tree, dotted_keys, flatten, suggest
 
 if TYPE_CHECKING:
     from launcher.sweep.planner import ValuePlanner
