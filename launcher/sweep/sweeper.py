@@ -43,12 +43,15 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException, HydraException
+from hydra.core.plugins import Plugins
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher import compat
-from launcher.launchers.protocol import StateChange, StateReporting, TakesJobNumbers, failure_log, failure_message, queued_job_id, returned_value
+from launcher.launchers.protocol import FollowsQueuedJobs, StateChange, StateReporting, TakesJobNumbers, failure_log, failure_message, queued_job_id, returned_value
 from launcher.run.job import recorded
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
@@ -325,8 +328,19 @@ class _BaseFacts:
         return cls(leaves, keys, composer.groups(), references)
 
 
-class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
-    """Behaviour of the ``mozaik`` sweeper (Hydra loads the class from ``hydra_plugins``)."""
+class ValidatingSweeper(Sweeper):
+    """Behaviour of the ``mozaik`` sweeper (Hydra loads the class from ``hydra_plugins``).
+
+    Hydra's basic sweeper's grid and parameters, on Hydra's public ``Sweeper``: not a subclass of
+    ``BasicSweeper``, which Hydra's plugin scan binds anew whenever a Plugins singleton is built
+    (``Singleton.set_state``: Hydra's test fixtures, our launchers' workers), and whose
+    ``__init__`` (``super(BasicSweeper, self)``) then refuses a subclass of the class before.
+    """
+
+    #: Writes the sweep's table and figures into the sweep directory it is given, and returns what
+    #: it wrote (with ``damaged``: lines naming the damaged results it met). The reporting is a
+    #: layer above the sweep: the plugin Hydra loads (``hydra_plugins.mozaik_sweeper``) sets it.
+    collector: Optional[Callable[[Path], Any]] = None
 
     def __init__(
         self,
@@ -339,16 +353,11 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         max_jobs: int = 100_000,
         allow_non_empty: bool = False,
     ) -> None:
-        # Hydra's plugin scan executes its core plugins' modules again whenever a Plugins singleton
-        # is built (once per process, and at every Singleton.set_state: Hydra's test fixtures, our
-        # launchers' workers), binding a new BasicSweeper class, and BasicSweeper.__init__'s
-        # super(BasicSweeper, self) then fails for a subclass of the earlier one (found by Hydra's
-        # launcher test suite, tests/test_hydra_suites.py). Follow the class in force; the fitting
-        # sweeper and the shims follow with this class.
-        base = compat.basic_sweeper()
-        if ValidatingSweeper.__bases__ != (base,):
-            ValidatingSweeper.__bases__ = (base,)
-        super().__init__(max_batch_size=max_batch_size, params=params)
+        super().__init__()
+        self.max_batch_size, self.params = max_batch_size, dict(params or {})
+        self.hydra_context: Optional[HydraContext] = None
+        self.config: Optional[DictConfig] = None
+        self.launcher: Optional[Launcher] = None
         self.force, self.plan_only, self.collect, self.jobs_file = force, plan, collect, jobs_file
         self.max_jobs = max_jobs
         self.allow_non_empty = allow_non_empty
@@ -365,8 +374,15 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         compat.say_if_off()
         if compat.fast_paths():  # else every job is composed by Hydra in full
             fast = HydraContext(config_loader=ComposingConfigLoader(hydra_context.config_loader), callbacks=hydra_context.callbacks)
+        self.hydra_context, self.config = fast, config
         # Whatever launcher runs the jobs, each writes its results.json (launcher.run.job).
-        super().setup(hydra_context=fast, task_function=recorded(task_function), config=config)
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=fast, task_function=recorded(task_function), config=config
+        )
+
+    def _parse_config(self) -> List[str]:
+        """The sweep's ``params`` as override lines (``hydra.sweeper.params``), as Hydra's basic sweeper reads them."""
+        return [f"{key}={value}" for key, value in self.params.items()]
 
     def sweep(self, arguments: List[str]) -> Any:
         with interruption_stops_sweep("the sweep stopped before any job started; nothing was run"):  # (once one has: run_planned)
@@ -381,7 +397,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         self.check_size(count_jobs(overrides) * (len(listed) if listed is not None else 1))
         # The jobs' override lists, each shared with its JobEntry (no copy: a million-job sweep
         # holds each list once); Hydra's own sweep loop, which reads self.overrides, is not run.
-        combinations = [job for batch in self.split_arguments(overrides, self.max_batch_size) for job in batch]
+        combinations = [job for batch in compat.split_sweep(overrides, self.max_batch_size) for job in batch]
         if listed is not None:
             combinations = [common + job for common in combinations for job in listed]
 
@@ -545,14 +561,19 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
 
     def leave_queued_jobs(self, earlier: Manifest, to_run: List[JobEntry]) -> List[JobEntry]:
         """Leave out the jobs that an earlier, non-waiting submission of this sweep still has in
-        the Slurm queue (running them again would run them twice)."""
+        its launcher's queue (running them again would run them twice), as the launcher in force
+        reads that queue (:class:`launcher.launchers.protocol.FollowsQueuedJobs`)."""
         submitted = [job for job in earlier.jobs if job.slurm_job_id]
         if not submitted:
             return to_run
-        from launcher.launchers.slurm_queue import refresh_states
-
         earlier.refresh(submitted)
-        refresh_states(submitted)
+        if isinstance(self.launcher, FollowsQueuedJobs):
+            self.launcher.refresh_queued(submitted)
+        elif any(job.state in (PENDING, RUNNING) for job in submitted):
+            compat.fell_back(
+                f"{type(self.launcher).__name__} cannot read the queue of an earlier submission", "not a Slurm launcher",
+                "its jobs that the manifest says are pending or running are left to it, as when Slurm cannot be asked",
+            )
         queued = {job.run_dir: job for job in submitted if job.state in (PENDING, RUNNING)}
         for job in to_run:
             if job.run_dir in queued:
@@ -709,7 +730,10 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
                 try:
                     self._base_facts = _BaseFacts.of(composer)
                 except Exception as exc:  # composing the base fails: every job will say why
-                    log.debug("The config without overrides cannot be composed: %s", exc)
+                    compat.fell_back(
+                        "The config without job overrides cannot be composed", exc,
+                        "each job is composed and checked alone, without suggestions for misspelled keys",
+                    )
         return self._base_facts  # type: ignore[return-value]
 
     def _job_changes(self, overrides: List[str]) -> Optional[List[Any]]:
@@ -770,14 +794,11 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
             return None
         return ValuePlanner(loader.composer(self.config))
 
-    def format_plan(self, manifest: Manifest, planned: List[JobEntry], to_run: List[JobEntry]) -> str:
-        """The plan-mode listing: every job, its run directory and state, what would run
-        (earlier jobs of the directory that this sweep does not plan are skipped)."""
-        return "\n".join(self.plan_lines(manifest, planned, to_run))
-
     @staticmethod
     def plan_lines(manifest: Manifest, planned: List[JobEntry], to_run: List[JobEntry], chunk: int = 1) -> Iterator[str]:
-        """The lines of :meth:`format_plan`, ``chunk`` lines joined at a time."""
+        """The plan-mode listing (``hydra.sweeper.plan=true``), ``chunk`` lines joined at a time:
+        every job, its run directory and state, what would run (earlier jobs of the directory that
+        this sweep does not plan are skipped)."""
         width = max((len(job.run_dir) for job in manifest.jobs), default=0)
         lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(planned)} jobs would run:"]
         # Both in number order, walked side by side: no set of a million numbers (and no sorted
@@ -799,11 +820,13 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
             yield "\n".join(lines)
 
     def collect_sweep(self, sweep_dir: Path) -> None:
-        """Write the sweep's table and figures; a failure here never hides the jobs' results."""
+        """Write the sweep's table and figures (:attr:`collector`); a failure here never hides the jobs' results."""
+        if self.collector is None:
+            log.warning("No collector was given to %s: summary.csv and figures are not written (run "
+                        "`python -m launcher collect %s`)", type(self).__name__, sweep_dir)
+            return
         try:
-            from launcher.report.collect import collect
-
-            written = collect(sweep_dir)
+            written = self.collector(sweep_dir)
             log.info("Collected the sweep: %s", written)
             for line in written.damaged:  # an earlier job this sweep did not run: its own were named before
                 log.warning("%s", line)
