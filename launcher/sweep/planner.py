@@ -152,7 +152,8 @@ class ValuePlanner:
         if self._ready is None:
             try:
                 self._ready = self._prepare()
-            except Exception:
+            except Exception as exc:
+                compat.fell_back("The planner cannot plan from the sweep's base config", exc, "every job is composed in full (slower, same jobs)")
                 self._ready = False
         if not self._ready:
             return None
