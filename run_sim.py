@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from launcher.app import run
+from launcher.model.config import RootConfig
 from launcher.sweep.argv_checks import multirun_first, reject_unknown_parameters
 
 
@@ -29,5 +30,5 @@ def main(cfg: DictConfig) -> dict:
 
 if __name__ == "__main__":
     sys.argv[1:] = multirun_first(sys.argv[1:])  # `model=my_net -m net.w=1,2`, as users write it
-    reject_unknown_parameters(sys.argv[1:], Path(__file__).parent, CONFIG_PATH, CONFIG_NAME)
+    reject_unknown_parameters(sys.argv[1:], Path(__file__).parent, CONFIG_PATH, CONFIG_NAME, RootConfig)
     main()

@@ -9,6 +9,24 @@ imported mozaik tree (:mod:`launcher.mozaik.parameter_files`). None imports a si
 After a sweep, ``launcher.load(D)`` gives its table (a pandas DataFrame: one row per job) and
 ``launcher.recordings(rows)`` the recordings of chosen rows, one at a time
 (:mod:`launcher.report.load`); pandas is imported on their first use, not with the package.
+
+Imports point one way, through these layers, lowest first (``tests/test_layers.py`` reads every
+import, at module level and in functions, and fails on one from a higher layer or on modules that
+import each other):
+
+1. ``compat``: every private name of another package, each with its public fallback;
+2. ``run``: the job record (``results.json``, the tree's hash), files;
+3. ``launchers.protocol``: what the sweeper asks of any launcher (it imports nothing of the package);
+4. ``sweep``: composing, validating, planning, the manifest, the sweepers. It validates any model:
+   a model's schema is passed to it (the embedded model's entry points pass
+   :class:`launcher.model.config.RootConfig`), and what it needs of the layers above comes
+   through the protocol (a launcher's queue: ``FollowsQueuedJobs``) or a callable it is given
+   (the report's collector, set by ``hydra_plugins.mozaik_sweeper``);
+5. ``launchers``: sequential, local parallel, Slurm (the Slurm specifics stay here);
+6. ``report``, ``mozaik``, ``model``: above the sweep, so the embedded model may use its checks
+   (``model.simulator`` reads ``sweep.tree``);
+7. entry points: this package's ``__init__``, ``app``, ``__main__``, ``parameter_search``,
+   ``hydra_plugins``, ``run_sim.py``.
 """
 
 from typing import Any

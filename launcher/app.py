@@ -29,7 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from launcher.run import results
 from launcher.run.job import RecordedTask, current_run_dir
-from launcher.sweep.tree import NOT_THE_MODELS, ParameterError, resolved_tree, validate_tree
+from launcher.run.tree_hash import NOT_THE_MODELS, resolved_tree
+from launcher.sweep.tree import ParameterError, validate_tree
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,14 @@ def run_model(cfg: DictConfig) -> Any:
 
 
 def write_tree(tree: dict[str, Any], run_dir: Path, tuples: Sequence[str] = ()) -> None:
-    """The resolved tree as ``parameters.yaml`` and, where mozaik's format can hold it, as ``parameters``."""
-    from launcher.mozaik.parameter_files import MozaikFormatError
+    """The resolved tree as ``parameters.yaml`` and, where mozaik's format can hold it, as ``parameters``
+    (the lists at the dotted paths ``tuples`` as tuples, as the model's own files had them)."""
+    from launcher.mozaik.parameter_files import MozaikFormatError, from_hydra, write_parameters
 
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(dict(tree)), Path(run_dir) / results.PARAMETERS_FILE)
     try:
-        results.write_parameters(tree, run_dir, tuples)
+        write_parameters(from_hydra(dict(tree), tuples=tuples), Path(run_dir) / results.MOZAIK_PARAMETERS_FILE)
     except MozaikFormatError as exc:  # e.g. a NaN: the YAML file holds the tree
         log.warning("The tree cannot be written in mozaik's format (%s); %s holds it", exc, results.PARAMETERS_FILE)
 

@@ -1,4 +1,5 @@
-"""Every use of a private Hydra or OmegaConf name, in one place, each with its public fallback.
+"""Every use of a private name of another package (Hydra, OmegaConf, Neo, the standard library), in
+one place, each with its public fallback.
 
 Hydra and OmegaConf have no public API for what the fast paths need (composing a
 job by applying its overrides to one composed base, setting a leaf of a read-only
@@ -22,7 +23,21 @@ private name                                       why                          
 ``DictConfig.__dict__["_content"]``                one Hydra node shared by the jobs of a launch   Hydra's ``run_job``
 node ``__dict__`` (``_flags_cache``) pickling      a copy of the base ten times faster than deepcopy OmegaConf's own pickling
 ``BaseContainer._resolvers``                       resolvers registered at run time sent to workers workers import the task's module only
-``hydra._internal...BasicSweeper/BasicLauncher``   the sweeper extends Hydra's basic sweeper       none: required (present 1.3.2-1.4.0.dev1)
+``hydra._internal...BasicSweeper.split_arguments``  a grid expanded as Hydra's basic sweeper does it none: required (present 1.3.2-1.4.0.dev1)
+``hydra._internal...BasicLauncher``                 one job per launch under Hydra's basic launcher  none: required (present 1.3.2-1.4.0.dev1)
+=================================================  ==============================================  =====================================
+
+Other packages' private names, each with its public fallback (taken on any version where the
+private name is missing):
+
+=================================================  ==============================================  =====================================
+private name                                       why                                             public path
+=================================================  ==============================================  =====================================
+Neo ``SpikeTrainList._annotations``                a recording's per-cell annotations as arrays,   each train's own annotations (builds
+                                                   without building a SpikeTrain per cell          every SpikeTrain: slower, same values)
+Neo ``SpikeTrainList._items``                      whether the trains were given one by one        read through the public ``multiplexed``
+``ProcessPoolExecutor._processes``                 a local worker's exit status and a forced stop  none known: a worker's death is
+                                                                                                   reported without its signal
 =================================================  ==============================================  =====================================
 
 :data:`VERIFIED` holds the versions these were verified on (the fast paths' outputs
@@ -89,16 +104,18 @@ def say_if_off() -> None:
         print(f"mozaik-hydra: jobs composed and run by Hydra's public path ({reason}): slower, same results", file=sys.stderr)
 
 
-# --- Hydra's basic plugins (required: the sweeper is Hydra's basic sweeper plus validation) -----
+# --- Hydra's basic plugins (required) ------------------------------------------------------------
 # Imported when asked for, not with this module: Hydra's plugin scan executes its core plugins'
-# modules again, and BasicSweeper's __init__ names its class through its module
-# (``super(BasicSweeper, self)``), so a class taken before the scan would no longer be it.
+# modules again whenever a Plugins singleton is built (Singleton.set_state: Hydra's test fixtures,
+# our launchers' workers), binding new classes under the same names; the one in force is the one
+# the module holds now.
 
 
-def basic_sweeper() -> type:
+def split_sweep(overrides: Sequence[Any], max_batch_size: Optional[int]) -> List[List[List[str]]]:
+    """A grid's jobs in batches, each job a list of override lines, as Hydra's basic sweeper makes them."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    return BasicSweeper
+    return BasicSweeper.split_arguments(list(overrides), max_batch_size)  # type: ignore[no-any-return]
 
 
 def basic_launcher() -> type:
@@ -209,6 +226,76 @@ def restore(data: bytes) -> DictConfig:
     cfg = pickle.loads(data)  # bytes this process wrote (snapshot), never a file
     assert isinstance(cfg, DictConfig)
     return cfg
+
+
+# --- other packages' private names ----------------------------------------------------------------
+
+
+def spike_train_annotations(trains: Any) -> Dict[str, Any]:
+    """The annotations of a Neo ``SpikeTrainList`` as it holds them: one array per annotation that
+    differs between trains (one value per train), the value itself for the others. Neo keeps them
+    so for a list built from a spike-time array and lists them nowhere public; the public path
+    reads each train's annotations (building every train)."""
+    found = getattr(trains, "_annotations", None)
+    if isinstance(found, dict):
+        return dict(found)
+    _say_once("SpikeTrainList._annotations", "each spike train's annotations read one by one (slower)")
+    import numpy
+
+    annotations: Dict[str, Any] = {}
+    built = list(trains)
+    for key in built[0].annotations if built else ():
+        values = [train.annotations.get(key) for train in built]
+        same = all(_equal(value, values[0]) for value in values)
+        annotations[key] = values[0] if same and not isinstance(values[0], numpy.ndarray) else numpy.asarray(values)
+    return annotations
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except ValueError:  # arrays
+        return False
+
+
+def spike_trains_given_one_by_one(trains: Any) -> bool:
+    """Whether a Neo ``SpikeTrainList`` holds its trains as SpikeTrain objects (given one by one),
+    rather than as one spike-time array. The public path answers no (the list is read through its
+    public ``multiplexed`` form and :func:`spike_train_annotations`' public path)."""
+    items = getattr(trains, "_items", _MISSING)
+    if items is _MISSING:
+        _say_once("SpikeTrainList._items", "spike trains read through their public multiplexed form")
+        return False
+    return items is not None
+
+
+def pool_worker_process(executor: Any) -> Optional[Any]:
+    """The one worker process of a ``ProcessPoolExecutor(max_workers=1)`` once it has started (for
+    its exit status and a forced stop; the executor keeps it private: Python 3.14 adds
+    ``terminate_workers()``, not the exit status), or None."""
+    processes = getattr(executor, "_processes", _MISSING)
+    if processes is _MISSING:
+        _say_once("ProcessPoolExecutor._processes", "a dead worker's signal is not known and it is not stopped by force")
+        return None
+    return next(iter((processes or {}).values()), None)
+
+
+_MISSING = object()
+_SAID: set = set()
+
+
+def _say_once(private: str, public: str) -> None:
+    if private not in _SAID:
+        _SAID.add(private)
+        log.warning("%s is not there on this version: %s", private, public)
+
+
+def fell_back(what: str, why: object, to: str) -> None:
+    """Say, once per process and ``what``, at warning level, that ``what`` took its slower public or
+    general path (``to``) and why; later fallbacks of the same ``what`` are logged at debug level."""
+    level = logging.DEBUG if what in _SAID else logging.WARNING
+    _SAID.add(what)
+    log.log(level, "%s: %s; %s", what, why, to)
 
 
 # --- the rest ----------------------------------------------------------------------------------

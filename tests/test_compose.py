@@ -33,6 +33,7 @@ import launcher  # noqa: F401  (registers the schema and the run_dirname resolve
 from launcher import compat
 from launcher.sweep.compose import ComposingConfigLoader, JobComposer, restore, snapshot
 from launcher.sweep.naming import name_run_dirs_after_overrides
+from launcher.model.config import RootConfig
 from launcher.sweep.tree import schema_keys
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -189,7 +190,7 @@ def assert_identical(fast: Any, full: Any) -> None:
 
 def _leaf_types() -> Dict[str, str]:
     """Every leaf of the tree (from the schema) and its node type in the composed config."""
-    keys = [k for k in schema_keys() if k not in ("task", "objective")]  # the run config's: not leaves of the tree
+    keys = [k for k in schema_keys(RootConfig) if k not in ("task", "objective")]  # the run config's: not leaves of the tree
     leaves = [k for k in keys if not any(other.startswith(k + ".") for other in keys)]
     singletons = Singleton.get_state()  # restored: importing this module changes nothing of Hydra's
     try:

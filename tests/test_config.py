@@ -4,7 +4,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from launcher.sweep.tree import ParameterError, config_hash, resolved_tree, schema_keys, validate_tree
+from launcher.model.config import RootConfig
+from launcher.run.tree_hash import config_hash, resolved_tree
+from launcher.sweep.tree import ParameterError, schema_keys, validate_tree
 
 
 def test_default_tree_has_mozaiks_root_keys(compose_cfg):
@@ -58,7 +60,7 @@ def test_every_yaml_key_is_in_the_schema(compose_cfg):
                 walk(v, prefix + k + ".")
 
     walk({key: value for key, value in tree.items() if key != "task"})  # the run config's task: not the tree's
-    assert flat == set(schema_keys()) - {"task", "objective"}  # run settings of the schema, not the tree
+    assert flat == set(schema_keys(RootConfig)) - {"task", "objective"}  # run settings of the schema, not the tree
 
 
 def test_config_hash_follows_the_resolved_values(compose_cfg):

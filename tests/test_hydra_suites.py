@@ -80,7 +80,7 @@ def test_discovery(plugin_type: type, name: str) -> None:
 def test_sweeper_after_plugin_rescan(hydra_sweep_runner: TSweepRunner, tmpdir: Path) -> None:
     # Singleton.set_state (Hydra's test fixtures, our launchers' workers) builds a new Plugins
     # singleton, whose scan executes Hydra's core plugins again: new BasicSweeper and BasicLauncher
-    # classes under the names our sweeper imported earlier (launcher.sweep.sweeper.in_force).
+    # classes under the names our sweeper imported earlier (launcher.sweep.sweeper.ValidatingSweeper is not their subclass).
     Plugins.instance()
     Singleton.set_state(Singleton.get_state())
     sweep = hydra_sweep_runner(

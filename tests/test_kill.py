@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from launcher.report.status import status
-from launcher.sweep.sweeper import SweepTerminated, stop_sweep
+from launcher.sweep.interrupt import SweepTerminated, stop_sweep
 from support import REPO, RUN_SIM, assert_no_process_left, marked_env, run_launcher_cli, with_ctrl_c
 
 #: Six jobs of a fraction of a second each: a stop lands before, during or after any of them.

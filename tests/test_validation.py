@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from launcher.model.config import RootConfig
 from launcher.sweep.tree import ParameterError, known_schema_keys, suggest, unknown_key_message, validate_tree, schema_keys, tree_problems
 from support import run_cli
 
@@ -19,13 +20,13 @@ from support import run_cli
     ],
 )
 def test_misspelled_key_is_named_with_suggestion(override, expected):
-    message = unknown_key_message(override.split("=")[0], override, known_schema_keys())
+    message = unknown_key_message(override.split("=")[0], override, known_schema_keys(RootConfig))
     assert f"Unknown parameter '{override.split('=')[0]}' (in override '{override}')" in message
     assert f"Did you mean: {expected}" in message
 
 
 def test_suggestions_come_from_the_schema():
-    assert suggest("threds", list(schema_keys()))[0] == "threads"
+    assert suggest("threds", list(schema_keys(RootConfig)))[0] == "threads"
 
 
 @pytest.mark.parametrize(
@@ -39,11 +40,11 @@ def test_suggestions_come_from_the_schema():
     ],
 )
 def test_suggestions_consider_full_dotted_paths(key, expected):
-    assert suggest(key, schema_keys())[0] == expected
+    assert suggest(key, schema_keys(RootConfig))[0] == expected
 
 
 def test_a_wrong_leaf_under_a_right_parent_gets_its_siblings_not_its_parents():
-    hint = suggest("sheets.V1.connectivity.xyz", schema_keys())
+    hint = suggest("sheets.V1.connectivity.xyz", schema_keys(RootConfig))
     assert hint and all(k.startswith("sheets.V1.connectivity.") for k in hint)
 
 

@@ -270,9 +270,8 @@ class _Lane:
     def _submit(self, *call: Any) -> Future:
         future = self.executor.submit(*call)
         if self.process is None:
-            # The worker's Process, for its exit status and a forced stop; the executor
-            # keeps it private (Python 3.14 adds terminate_workers(), not the exit status).
-            self.process = next(iter((getattr(self.executor, "_processes", None) or {}).values()), None)
+            # The worker's Process, for its exit status and a forced stop (see launcher.compat).
+            self.process = compat.pool_worker_process(self.executor)
         return future
 
     def died_warming_up(self) -> bool:

@@ -9,6 +9,8 @@ launcher of this project (sequential, local parallel, Slurm) gives it the same w
   and says whether it waits for them (:func:`waits_for_jobs`);
 - :class:`TakesJobNumbers`: a launcher that runs the jobs under the numbers the sweeper
   gives them (a resumed sweep's numbers are not consecutive);
+- :class:`FollowsQueuedJobs`: a launcher that can say where the jobs an earlier submission left
+  queued stand (a resumed sweep leaves those still queued to it);
 - a job left queued by a launcher that does not wait: :func:`queued_return`, read back by
   :func:`queued_job_id`;
 - a failed job: :func:`failed_return`, its exception (:class:`JobFailed` when the launcher
@@ -67,6 +69,17 @@ class TakesJobNumbers:
         else ``initial_job_idx`` onwards, as Hydra numbers them."""
         numbers, self.job_numbers = self.job_numbers, None
         return numbers or [initial_job_idx + i for i in range(count)]
+
+
+class FollowsQueuedJobs:
+    """Mixin of a launcher whose jobs can stay queued after the sweep ends (a non-waiting Slurm
+    submission), and that can later tell where they stand."""
+
+    def refresh_queued(self, jobs: Sequence[Any]) -> None:
+        """Bring the states of manifest entries (``state``, ``error``) of jobs left queued, named by
+        their launcher's id (``slurm_job_id``), up to date from the queue; leave them as they are
+        when the queue cannot be asked."""
+        raise NotImplementedError
 
 
 def waits_for_jobs(launcher: Any) -> bool:

@@ -33,9 +33,9 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import OmegaConf
 
-from launcher.launchers.protocol import JobFailed, StateChange, StateReporting, ended_state, failed_return, queued_return, returned_value
-from launcher.launchers.slurm_pack import PackTask, auto_jobs_per_task, cluster_slots, earlier_durations, read_return, return_file, return_folder
-from launcher.launchers.slurm_queue import array_of, cluster_max_array_size, task_states
+from launcher.launchers.protocol import FollowsQueuedJobs, JobFailed, StateChange, StateReporting, ended_state, failed_return, queued_return, returned_value
+from launcher.launchers.slurm_pack import PackTask, auto_jobs_per_task, cluster_slots, earlier_durations, raise_terminated, read_return, return_file, return_folder
+from launcher.launchers.slurm_queue import array_of, cluster_max_array_size, refresh_states, task_states
 from launcher.run.job import recorded
 
 log = logging.getLogger(__name__)
@@ -86,10 +86,6 @@ class MozaikSlurmConf(SlurmQueueConf):
     pack_job_s: float = 1.0
 
 
-class JobTerminated(Exception):
-    """Raised inside a job when Slurm sends SIGTERM (scancel, time limit, preemption)."""
-
-
 class SlurmJobFailed(JobFailed):
     """A task of a Slurm sweep that did not complete, with its Slurm state and log."""
 
@@ -125,16 +121,12 @@ class SlurmTask:
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise JobTerminated(f"received {signal.Signals(signum).name} from Slurm (cancelled, out of time or preempted)")
-
-
 def _error_summary(traceback_text: str) -> str:
     lines = [line for line in str(traceback_text).strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else "unknown error"
 
 
-class SlurmSweepLauncher(StateReporting, BaseSubmititLauncher):
+class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher):
     """Behaviour of the ``submitit_slurm`` launcher (Hydra loads the class from ``hydra_plugins``)."""
 
     _EXECUTOR = "slurm"
@@ -174,7 +166,7 @@ class SlurmSweepLauncher(StateReporting, BaseSubmititLauncher):
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
         """Run one job (called by :class:`SlurmTask` with the job's overrides and number)."""
         # submitit ignores SIGTERM; a job that Slurm ends must not go on and look finished.
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        signal.signal(signal.SIGTERM, raise_terminated)
         ret = super().__call__(*args, **kwargs)
         if ret.status != JobStatus.COMPLETED:
             # Hydra returns the exception; raising it makes the Slurm task FAILED
@@ -183,6 +175,9 @@ class SlurmSweepLauncher(StateReporting, BaseSubmititLauncher):
         return ret
 
     # --- on the submitting host ----------------------------------------------
+
+    def refresh_queued(self, jobs: Sequence[Any]) -> None:
+        refresh_states(jobs)
 
     def _executor(self) -> Any:
         import submitit

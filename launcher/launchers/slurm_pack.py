@@ -54,6 +54,15 @@ log = logging.getLogger(__name__)
 _DURATION_SAMPLE = 200
 
 
+class JobTerminated(Exception):
+    """Raised inside a job when Slurm sends SIGTERM (scancel, time limit, preemption)."""
+
+
+def raise_terminated(signum: int, frame: Any) -> None:
+    """The SIGTERM handler of a job run by a Slurm task, packed or not: the job records its failure."""
+    raise JobTerminated(f"received {signal.Signals(signum).name} from Slurm (cancelled, out of time or preempted)")
+
+
 class PackFailed(Exception):
     """Raised at the end of a pack with a failed job, so that Slurm marks the task FAILED."""
 
@@ -166,8 +175,6 @@ def _run_in_child(runner: Any, jobs: Sequence[Tuple[List[str], int]], folder: Pa
     """Run ``jobs`` one after the other in a child of this process, as a local parallel worker runs
     them (one runner, the simulator kept between jobs), each job's ``JobReturn`` written to its
     return file as it ends; the child's exit code (negative: the signal that ended it)."""
-    from launcher.launchers.slurm import _raise_terminated
-
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -177,7 +184,7 @@ def _run_in_child(runner: Any, jobs: Sequence[Tuple[List[str], int]], folder: Pa
 
         def on_sigterm(signum: int, frame: Any) -> None:
             stopped.append(signum)
-            _raise_terminated(signum, frame)  # the running job records its failure
+            raise_terminated(signum, frame)  # the running job records its failure
 
         try:
             signal.signal(signal.SIGTERM, on_sigterm)

@@ -20,6 +20,8 @@ import quantities as pq
 from neo.core.spiketrainlist import SpikeTrainList
 from omegaconf import DictConfig
 
+from launcher import compat
+
 #: Model time (ms) the simulator runs before returning to Python: signals (Slurm's
 #: cancel and time-limit warnings) are only handled between two such steps.
 RUN_STEP_MS = 100.0
@@ -100,7 +102,7 @@ def first_cells(block: neo.Block, per_population: int | None) -> neo.Block:
     if per_population is None or not block.segments:
         return block
     trains = block.segments[0].spiketrains
-    annotations = dict(getattr(trains, "_annotations", None) or {})
+    annotations = compat.spike_train_annotations(trains)
     if not len(trains):
         return block
     channels = np.asarray(trains.all_channel_ids)

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher.run.results import PARAMETERS_FILE
+from launcher.model.config import RootConfig
 from launcher.sweep.tree import schema_units
 
 #: Hydra's copy of a job's config in its run directory, and of a sweep's in its sweep directory.
@@ -114,7 +115,7 @@ def parameter_units(config: Optional[DictConfig]) -> dict[str, str]:
     none otherwise (a model's own schema is not in the sweep's files)."""
     if _select(config, "task._target_") != DEFAULT_MODEL_TASK:
         return {}
-    return {key: unit for key, unit in schema_units().items() if unit}
+    return {key: unit for key, unit in schema_units(RootConfig).items() if unit}
 
 
 def metric_unit(name: str) -> str:

@@ -57,6 +57,8 @@ from typing import Any
 
 import numpy as np
 
+from launcher import compat
+
 FORMAT = "mozaik-hydra recording"
 FORMAT_VERSION = 1
 #: HDF5's own filters (every HDF5 reader has them): byte shuffle then gzip. Level 4: level 9
@@ -153,7 +155,7 @@ def _write_spikes(group: Any, trains: Any) -> None:
     if not isinstance(trains, SpikeTrainList):
         trains = SpikeTrainList(items=list(trains))
     channels = np.asarray(trains.all_channel_ids if len(trains) else [], dtype=np.int64)
-    if len(trains) and getattr(trains, "_items", None) is not None:
+    if len(trains) and compat.spike_trains_given_one_by_one(trains):
         raise NotWritable("spike trains given one by one: build them with SpikeTrainList.from_spike_time_array")
     units = "ms"
     t_start = t_stop = 0.0
@@ -172,7 +174,7 @@ def _write_spikes(group: Any, trains: Any) -> None:
         order = np.argsort(cell_of_spike, kind="stable")
         times = np.asarray(all_times.magnitude, dtype=np.float64)[order]
         ends = np.cumsum(np.bincount(cell_of_spike, minlength=len(channels)))
-        for key, value in (trains._annotations or {}).items():
+        for key, value in compat.spike_train_annotations(trains).items():
             if isinstance(value, np.ndarray) and value.shape == (len(channels),) and value.dtype.kind in "iuU":
                 per_cell[key] = value
             else:

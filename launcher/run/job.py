@@ -39,8 +39,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from launcher.run import results
 from launcher.run.jsonfile import write_json_atomic
-from launcher.sweep.manifest import now
-from launcher.sweep.tree import config_hash
+from launcher.run.results import now
+from launcher.run.tree_hash import config_hash
 
 log = logging.getLogger(__name__)
 

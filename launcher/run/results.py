@@ -15,11 +15,11 @@ import os
 import platform
 import socket
 import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from launcher.run.jsonfile import NUMBERS, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object
 from launcher.run.h5file import read_h5_recording, write_h5_recording  # noqa: F401  (read_h5_recording: public here)
@@ -62,6 +62,11 @@ _RESULTS_KINDS = {
 _REQUIRED_RESULTS_KINDS = ("state", "config_hash", "metrics")
 
 
+def now() -> str:
+    """The current time as the manifest and results.json write it (UTC, ISO 8601)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def load_results(run_dir: Path | str) -> dict[str, Any] | Damage | None:
     """The results.json of a run directory, checked: its record; a :class:`Damage` saying why
     it cannot be used (not UTF-8, not JSON, not an object, a field missing or of another
@@ -78,21 +83,6 @@ def read_results(run_dir: Path) -> dict[str, Any] | None:
     """The record of a run directory's results.json, or None if it has none or a damaged one."""
     record = load_results(run_dir)
     return record if isinstance(record, dict) else None
-
-
-def write_parameters(tree: Mapping[str, Any], run_dir: Path, tuples: Sequence[str] = ()) -> Path:
-    """Save the fully resolved parameter tree the run used, as YAML and in mozaik's format
-    (the lists at the dotted paths ``tuples`` as tuples, as the model's own files had them).
-
-    Returns the path of the mozaik-format file.
-    """
-    from launcher.mozaik.parameter_files import from_hydra, write_parameters as write_mozaik
-
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(dict(tree)), Path(run_dir) / PARAMETERS_FILE)
-    path = Path(run_dir) / MOZAIK_PARAMETERS_FILE
-    write_mozaik(from_hydra(dict(tree), tuples=tuples), path)
-    return path
 
 
 def write_recording(block: neo.Block, run_dir: Path) -> Path:

@@ -79,14 +79,17 @@ def multirun_first(argv: Sequence[str]) -> list[str]:
     return [*flags, *(arg for arg in argv if arg not in MULTIRUN_FLAGS)]
 
 
-def reject_unknown_parameters(argv: Sequence[str], app_dir: Path, config_path: str, config_name: str) -> None:
+def reject_unknown_parameters(
+    argv: Sequence[str], app_dir: Path, config_path: str, config_name: str, schema: Optional[type] = None
+) -> None:
     """Exit with a clear message if an override names a key the config Hydra will compose does not have.
 
     ``app_dir``, ``config_path`` and ``config_name`` are those of the ``@hydra.main``
-    app (its file's directory and the decorator's arguments).
+    app (its file's directory and the decorator's arguments); ``schema``: the dataclass the app's
+    own config is built on, if any (plain overrides of its keys are then known without composing).
     """
     line = read_command_line(argv, config_path, config_name)
-    problems = unknown_keys(line, app_dir) if line is not None else []
+    problems = unknown_keys(line, app_dir, schema) if line is not None else []
     if problems:
         print("Error: " + "\n".join(problems), file=sys.stderr)
         sys.exit(1)
@@ -124,10 +127,10 @@ def read_command_line(argv: Sequence[str], config_path: str, config_name: str) -
     )
 
 
-def unknown_keys(line: CommandLine, app_dir: Path) -> list[str]:
+def unknown_keys(line: CommandLine, app_dir: Path, schema: Optional[type] = None) -> list[str]:
     """One message per override whose key the composed config does not have, with suggestions;
     empty when the config composes or fails for any other reason (then Hydra decides)."""
-    if _within_schema(line):
+    if schema is not None and _within_schema(line, schema):
         return []
     try:
         with warnings.catch_warnings():
@@ -139,12 +142,12 @@ def unknown_keys(line: CommandLine, app_dir: Path) -> list[str]:
         return []
 
 
-def _within_schema(line: CommandLine) -> bool:
-    """Whether no key can be missing without composing anything: the app's own config, built on the
-    schema (:mod:`launcher.model.config`), and only plain ``key=value`` overrides (sweeps too) of schema
-    keys. It saves the composition on the most common command lines; were the config ever not
-    built on the schema, the check would only be skipped, never refuse anything."""
-    known = known_schema_keys()
+def _within_schema(line: CommandLine, schema: type) -> bool:
+    """Whether no key can be missing without composing anything: the app's own config, built on
+    ``schema`` (run_sim.py's: :mod:`launcher.model.config`), and only plain ``key=value`` overrides
+    (sweeps too) of schema keys. It saves the composition on the most common command lines; were the
+    config ever not built on the schema, the check would only be skipped, never refuse anything."""
+    known = known_schema_keys(schema)
     return line.own_config and all(_is_plain(o) and o.key_or_group in known for o in line.overrides)
 
 

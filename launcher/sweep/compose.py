@@ -152,11 +152,14 @@ class JobComposer:
         if parsed is not None:
             try:
                 cfg = self._compose_fast(parsed)
-            except Exception:
+            except Exception as exc:
                 # An invalid value (or a '+' add of a key the base holds but Hydra's
                 # intermediate config does not, e.g. '+hydra.job.name=x'): let Hydra
                 # compose it, which raises its own error or returns its own result.
-                pass
+                compat.fell_back(
+                    "A job's overrides cannot be applied to the base config", f"{' '.join(overrides)}: {exc}",
+                    "the job is composed by Hydra in full",
+                )
             else:
                 self.fast += 1
                 return cfg

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from launcher.sweep.manifest import now
+from launcher.run.results import now
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,8 @@ from launcher.sweep.lock import SweepLock, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
 from launcher.sweep.overrides import hydra_override
-from launcher.sweep.sweeper import SweepFailed, ValidatingSweeper, interruption_stops_sweep, stop_sweep
+from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
+from launcher.sweep.sweeper import SweepFailed, ValidatingSweeper
 from launcher.sweep.tree import ParameterError
 
 if TYPE_CHECKING:

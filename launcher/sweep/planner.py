@@ -13,7 +13,7 @@ leaves they override, and the model tree's interpolations are plain references
   typed exactly as in the job's config: ``density=1000`` is the float ``1000.0``);
 - sets those values in a flat copy of the base tree, follows the references, and
   checks and hashes the result with the same functions as the full path
-  (:class:`launcher.sweep.tree.TreeSchema` of the base, :func:`launcher.sweep.tree._hash`);
+  (:class:`launcher.sweep.tree.TreeSchema` of the base, :func:`launcher.run.tree_hash.tree_hash`);
 - names the run directory with :func:`launcher.sweep.naming.run_dirname`, as the
   config's ``hydra.sweep.subdir`` does.
 
@@ -48,7 +48,8 @@ from omegaconf import DictConfig, OmegaConf, ValueNode
 from launcher import compat
 from launcher.sweep.compose import JobComposer, leaf_node, set_leaf
 from launcher.sweep.naming import names_run_dirs, run_dirname
-from launcher.sweep.tree import TreeSchema, _build, _hash, _nested_dataclass, _reference, flatten, resolved_tree, rule_problems_of
+from launcher.run.tree_hash import resolved_tree, tree_hash
+from launcher.sweep.tree import TreeSchema, _build, _nested_dataclass, _reference, flatten, rule_problems_of
 
 #: A whole-string plain reference to another key of the tree: ``${a.b.c}``.
 _REFERENCE = re.compile(r"\$\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
@@ -151,7 +152,8 @@ class ValuePlanner:
         if self._ready is None:
             try:
                 self._ready = self._prepare()
-            except Exception:
+            except Exception as exc:
+                compat.fell_back("The planner cannot plan from the sweep's base config", exc, "every job is composed in full (slower, same jobs)")
                 self._ready = False
         if not self._ready:
             return None
@@ -221,7 +223,7 @@ class ValuePlanner:
             node[leaf] = values[key]
         self.fast += 1
         lines = self._base_task + [override.input_line for override in parsed]
-        return self._schema.problems(tree, raw), _hash(tree), run_dirname(lines, self._exclude_keys)
+        return self._schema.problems(tree, raw), tree_hash(tree), run_dirname(lines, self._exclude_keys)
 
 
 @dataclass(frozen=True)

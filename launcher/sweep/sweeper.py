@@ -6,7 +6,8 @@ checks nothing but composition, stops at the first failed job it looks at and
 reruns everything when started again. This one:
 
 1. composes and validates every combination first: a rejected sweep creates
-   nothing, and no two jobs may share a run directory or a parameter tree;
+   nothing, and no two jobs may share a run directory or a parameter tree
+   (:mod:`launcher.sweep.job_plan`);
 2. writes ``manifest.json`` in the sweep directory (every job, its run
    directory, config hash and state) and keeps it current; the jobs of earlier
    sweeps into the directory stay listed with their numbers, a damaged or
@@ -19,44 +20,41 @@ reruns everything when started again. This one:
    Ctrl-C does (the running jobs are stopped and recorded failed, their run scripts
    first), where Python's default would end the process on the spot; either ends the
    process with one line naming what was saved and the signal's exit code (130, 143),
-   no traceback (:func:`stop_sweep`);
-5. collects the sweep into ``summary.csv`` and figures, then lists each failed
-   job with its error and log and exits non-zero if there is one.
+   no traceback (:mod:`launcher.sweep.interrupt`);
+5. collects the sweep into ``summary.csv`` and figures (the ``collector`` its plugin gives it:
+   reporting is a layer above), then lists each failed job with its error and log and exits
+   non-zero if there is one.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-import signal
-import sys
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import OverrideType
+from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.errors import CompactHydraException, HydraException
+from hydra.errors import CompactHydraException
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig, OmegaConf
 
 from launcher import compat
-from launcher.launchers.protocol import StateChange, StateReporting, TakesJobNumbers, failure_log, failure_message, queued_job_id, returned_value
+from launcher.launchers.protocol import FollowsQueuedJobs, StateChange, StateReporting, TakesJobNumbers, failure_log, failure_message, queued_job_id, returned_value
 from launcher.run.job import recorded
+from launcher.run.results import now
+from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
+from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
-from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError, now
-from launcher.sweep.naming import name_run_dirs_after_overrides, outside_sweep_dir
-from launcher.sweep.tree import ParameterError, check_tree, dotted_keys, flatten, resolved_tree, suggest
-
-if TYPE_CHECKING:
-    from launcher.sweep.planner import ValuePlanner
+from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
+from launcher.sweep.naming import name_run_dirs_after_overrides
+from launcher.sweep.tree import ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -92,73 +90,6 @@ class SweepRefused(CompactHydraException):
     """The sweep directory holds what this sweep must not overwrite (another program's manifest.json)."""
 
 
-class SweepTerminated(KeyboardInterrupt):
-    """The sweeping process received SIGTERM: the sweep stops as on Ctrl-C (a KeyboardInterrupt to
-    every launcher and job wrapper)."""
-
-
-@contextmanager
-def sigterm_stops_sweep() -> Iterator[None]:
-    """Within the block, the first SIGTERM raises :class:`SweepTerminated` where the sweep is, so
-    that its running jobs stop their run scripts and record their failure, and the manifest is
-    saved; Python's default would end the process on the spot. A second SIGTERM ends it at once.
-    Left as it is where the program handles SIGTERM itself, or outside the main thread."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-
-    def terminate(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        raise SweepTerminated("the sweep received SIGTERM")
-
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def stop_sweep(interrupt: KeyboardInterrupt, saved: str) -> NoReturn:
-    """End a sweep stopped by Ctrl-C or SIGTERM (``interrupt``), once its state is saved: one line on
-    stderr, ``Interrupted (Ctrl-C): <saved>`` or ``Terminated (SIGTERM): <saved>``, and the exit code
-    of a process ended by that signal (130, 143), without the two tracebacks (the job's and the
-    sweep's) that would say nothing more. A :class:`SystemExit`, which Hydra's ``main`` lets through."""
-    terminated = isinstance(interrupt, SweepTerminated)
-    sys.stdout.flush()  # the log's last lines before the one that ends it
-    print(f"{'Terminated (SIGTERM)' if terminated else 'Interrupted (Ctrl-C)'}: {saved}", file=sys.stderr, flush=True)
-    raise SystemExit(128 + (signal.SIGTERM if terminated else signal.SIGINT)) from None
-
-
-@contextmanager
-def interruption_stops_sweep(saved: str) -> Iterator[None]:
-    """Within the block, SIGTERM is Ctrl-C (:func:`sigterm_stops_sweep`), and either, unless the code
-    inside handles it, ends the sweep with one line saying ``saved`` (:func:`stop_sweep`).
-
-    Ctrl-C interrupts the sweep once: pressed again while the sweep stops its jobs and saves
-    their state, it is ignored (it would cut that short, with a traceback), until the process
-    ends. Left as it is where the program handles SIGINT itself (or ignores it: a sweep started
-    in the background), or outside the main thread."""
-    in_charge = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    interrupted = False
-
-    def interrupt_once(signum: int, frame: Any) -> None:
-        nonlocal interrupted
-        interrupted = True
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    if in_charge:
-        signal.signal(signal.SIGINT, interrupt_once)
-    try:
-        with sigterm_stops_sweep():
-            yield
-    except KeyboardInterrupt as interrupt:
-        stop_sweep(interrupt, saved)
-    finally:
-        if in_charge and not interrupted:  # (interrupted: the process ends, Ctrl-C stays ignored)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool = False) -> None:
     """Update a job's entry from what its launcher returned and what it wrote (``applied``:
     its results.json was already looked at, as the launcher told of its end)."""
@@ -171,54 +102,6 @@ def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool
         job.error = failure_message(error)
         log_file = failure_log(error)  # the launcher's own log (Slurm's), if any
         job.log = str(log_file) if log_file else None
-
-
-def read_jobs_file(path: str) -> List[List[str]]:
-    """The jobs of a ``jobs_file``: a JSON list of lists of override strings."""
-    try:
-        jobs = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ParameterError(f"hydra.sweeper.jobs_file: cannot read {path}: {exc}") from exc
-    if not (isinstance(jobs, list) and all(isinstance(j, list) and all(isinstance(o, str) for o in j) for j in jobs)):
-        raise ParameterError(f"hydra.sweeper.jobs_file: {path} must hold a JSON list of lists of overrides (strings)")
-    return jobs
-
-
-def count_jobs(overrides: Sequence[Any]) -> int:
-    """How many jobs Hydra's basic sweeper makes of parsed overrides (the product of the sizes of
-    the sweeps, a later override of a key replacing an earlier one), without making them."""
-    sizes: Dict[str, int] = {}
-    for override in overrides:
-        discrete = override.is_sweep_override() and override.is_discrete_sweep()
-        sizes[override.get_key_element()] = sum(1 for _ in override.sweep_string_iterator()) if discrete else 1
-    count = 1
-    for size in sizes.values():
-        count *= size
-    return count
-
-
-def _shared(jobs: List[JobEntry], key: Callable[[JobEntry], str]) -> List[Tuple[str, List[str]]]:
-    """Each value of ``key`` that more than one job has, with those jobs' overrides."""
-    # The values found twice from their hashes, sorted as an array: 16 bytes a job, where a set
-    # of the values would take 40 (and a label for every job, most of the planning's memory).
-    import numpy
-
-    hashes = numpy.fromiter((hash(key(job)) for job in jobs), dtype=numpy.int64, count=len(jobs))
-    hashes.sort()
-    same = set(hashes[1:][hashes[1:] == hashes[:-1]].tolist())  # a hash twice: its values may be the same
-    del hashes
-    counted: Dict[str, int] = {}
-    for job in jobs:
-        if same and hash(key(job)) in same:
-            counted[key(job)] = counted.get(key(job), 0) + 1
-    twice = {value for value, count in counted.items() if count > 1}
-    by_key: Dict[str, List[str]] = {}
-    if twice:
-        for job in jobs:
-            value = key(job)
-            if value in twice:
-                by_key.setdefault(value, []).append(" ".join(job.overrides))
-    return list(by_key.items())
 
 
 def refuse_as_sweep_dir(sweep_dir: Path, allow_non_empty: bool) -> None:
@@ -289,43 +172,19 @@ class Progress:
         log.info("Progress: %d/%d jobs done (%d failed), about %s left", self.done, self.total, self.failed, left)
 
 
-_UNKNOWN = object()
+class ValidatingSweeper(PlansJobs, Sweeper):
+    """Behaviour of the ``mozaik`` sweeper (Hydra loads the class from ``hydra_plugins``).
 
+    Hydra's basic sweeper's grid and parameters, on Hydra's public ``Sweeper``: not a subclass of
+    ``BasicSweeper``, which Hydra's plugin scan binds anew whenever a Plugins singleton is built
+    (``Singleton.set_state``: Hydra's test fixtures, our launchers' workers), and whose
+    ``__init__`` (``super(BasicSweeper, self)``) then refuses a subclass of the class before.
+    """
 
-@dataclass(frozen=True)
-class _BaseFacts:
-    """What the config without job overrides (the sweep's base) tells of a job's overrides."""
-
-    #: Its leaves, resolved and flat (None if it does not resolve): the kinds an override must keep.
-    leaves: Optional[Dict[str, Any]]
-    #: Every dotted key of the model's tree: an override of another key is a misspelling.
-    keys: frozenset[str]
-    #: Its top-level config groups: an override of one chooses another option, another tree.
-    groups: frozenset[str]
-    #: Its keys whose value is an interpolation of a whole node (``${sheets.l4}``), with it.
-    references: Dict[str, str]
-
-    @classmethod
-    def of(cls, composer: Any) -> "_BaseFacts":
-        base = composer.base()
-        raw = OmegaConf.to_container(base, resolve=False)
-        model = {k: v for k, v in raw.items() if k != "hydra"}  # type: ignore[union-attr]
-        keys = frozenset(dotted_keys(model))
-        try:
-            leaves: Optional[Dict[str, Any]] = flatten(resolved_tree(base))
-        except OmegaConfBaseException:
-            leaves = None
-        references = {
-            key: value
-            for key, value in flatten(model).items()
-            if isinstance(value, str) and "${" in value
-            and OmegaConf.is_config(OmegaConf.select(base, key, throw_on_resolution_failure=False))
-        }
-        return cls(leaves, keys, composer.groups(), references)
-
-
-class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
-    """Behaviour of the ``mozaik`` sweeper (Hydra loads the class from ``hydra_plugins``)."""
+    #: Writes the sweep's table and figures into the sweep directory it is given, and returns what
+    #: it wrote (with ``damaged``: lines naming the damaged results it met). The reporting is a
+    #: layer above the sweep: the plugin Hydra loads (``hydra_plugins.mozaik_sweeper``) sets it.
+    collector: Optional[Callable[[Path], Any]] = None
 
     def __init__(
         self,
@@ -338,20 +197,14 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         max_jobs: int = 100_000,
         allow_non_empty: bool = False,
     ) -> None:
-        # Hydra's plugin scan executes its core plugins' modules again whenever a Plugins singleton
-        # is built (once per process, and at every Singleton.set_state: Hydra's test fixtures, our
-        # launchers' workers), binding a new BasicSweeper class, and BasicSweeper.__init__'s
-        # super(BasicSweeper, self) then fails for a subclass of the earlier one (found by Hydra's
-        # launcher test suite, tests/test_hydra_suites.py). Follow the class in force; the fitting
-        # sweeper and the shims follow with this class.
-        base = compat.basic_sweeper()
-        if ValidatingSweeper.__bases__ != (base,):
-            ValidatingSweeper.__bases__ = (base,)
-        super().__init__(max_batch_size=max_batch_size, params=params)
+        super().__init__()
+        self.max_batch_size, self.params = max_batch_size, dict(params or {})
+        self.hydra_context: Optional[HydraContext] = None
+        self.config: Optional[DictConfig] = None
+        self.launcher: Optional[Launcher] = None
         self.force, self.plan_only, self.collect, self.jobs_file = force, plan, collect, jobs_file
         self.max_jobs = max_jobs
         self.allow_non_empty = allow_non_empty
-        self._base_facts: Any = _UNKNOWN
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         # Every job's config, here and in the launcher, is composed by applying its
@@ -364,8 +217,15 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         compat.say_if_off()
         if compat.fast_paths():  # else every job is composed by Hydra in full
             fast = HydraContext(config_loader=ComposingConfigLoader(hydra_context.config_loader), callbacks=hydra_context.callbacks)
+        self.hydra_context, self.config = fast, config
         # Whatever launcher runs the jobs, each writes its results.json (launcher.run.job).
-        super().setup(hydra_context=fast, task_function=recorded(task_function), config=config)
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=fast, task_function=recorded(task_function), config=config
+        )
+
+    def _parse_config(self) -> List[str]:
+        """The sweep's ``params`` as override lines (``hydra.sweeper.params``), as Hydra's basic sweeper reads them."""
+        return [f"{key}={value}" for key, value in self.params.items()]
 
     def sweep(self, arguments: List[str]) -> Any:
         with interruption_stops_sweep("the sweep stopped before any job started; nothing was run"):  # (once one has: run_planned)
@@ -380,7 +240,7 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
         self.check_size(count_jobs(overrides) * (len(listed) if listed is not None else 1))
         # The jobs' override lists, each shared with its JobEntry (no copy: a million-job sweep
         # holds each list once); Hydra's own sweep loop, which reads self.overrides, is not run.
-        combinations = [job for batch in self.split_arguments(overrides, self.max_batch_size) for job in batch]
+        combinations = [job for batch in compat.split_sweep(overrides, self.max_batch_size) for job in batch]
         if listed is not None:
             combinations = [common + job for common in combinations for job in listed]
 
@@ -544,14 +404,19 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
 
     def leave_queued_jobs(self, earlier: Manifest, to_run: List[JobEntry]) -> List[JobEntry]:
         """Leave out the jobs that an earlier, non-waiting submission of this sweep still has in
-        the Slurm queue (running them again would run them twice)."""
+        its launcher's queue (running them again would run them twice), as the launcher in force
+        reads that queue (:class:`launcher.launchers.protocol.FollowsQueuedJobs`)."""
         submitted = [job for job in earlier.jobs if job.slurm_job_id]
         if not submitted:
             return to_run
-        from launcher.launchers.slurm_queue import refresh_states
-
         earlier.refresh(submitted)
-        refresh_states(submitted)
+        if isinstance(self.launcher, FollowsQueuedJobs):
+            self.launcher.refresh_queued(submitted)
+        elif any(job.state in (PENDING, RUNNING) for job in submitted):
+            compat.fell_back(
+                f"{type(self.launcher).__name__} cannot read the queue of an earlier submission", "not a Slurm launcher",
+                "its jobs that the manifest says are pending or running are left to it, as when Slurm cannot be asked",
+            )
         queued = {job.run_dir: job for job in submitted if job.state in (PENDING, RUNNING)}
         for job in to_run:
             if job.run_dir in queued:
@@ -623,160 +488,11 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
             manifest.save()
         return returns
 
-    def plan(self, combinations: List[List[str]], numbers: Optional[Sequence[int]] = None) -> Manifest:
-        """Compose and validate every job and plan its run directory; ``numbers``: the job
-        numbers (by default 0, 1, ...; see :meth:`Manifest.numbers_for`).
-
-        Raises one :class:`ParameterError` listing every problem once: among them two jobs
-        that would share a run directory, or run the same parameter tree (``a=50,50.0``: one
-        value written two ways; each would be run and listed as a job of its own).
-        """
-        assert self.config is not None and self.hydra_context is not None
-        problems: Dict[str, List[str]] = {}  # problem -> labels of the jobs that have it
-        jobs: List[JobEntry] = []
-        planner = self.planner()
-        for number, overrides in zip(range(len(combinations)) if numbers is None else numbers, combinations):
-            job, found = self.plan_job(number, overrides, planner)
-            for problem in found:
-                problems.setdefault(problem, []).append(" ".join(overrides) or "(no overrides)")
-            if job is not None:
-                jobs.append(job)
-        for run_dir, labels in _shared(jobs, lambda job: job.run_dir):
-            problems[f"{len(labels)} jobs would share the run directory {run_dir!r}"] = labels
-        for config_hash, labels in _shared(jobs, lambda job: job.config_hash):
-            # The same simulation twice, under two names; the resume, table and figures would
-            # count it twice. Refused, as a shared run directory is, rather than guessing which to keep.
-            problems[
-                f"{len(labels)} jobs would run the same parameter tree (config hash {config_hash}): "
-                "one value written two ways? Give each value once"
-            ] = labels
-        if problems:
-            lines = []
-            for problem, labels in problems.items():
-                where = f"all {len(combinations)} jobs" if len(labels) == len(combinations) else "; ".join(labels[:5])
-                more = f" and {len(labels) - 5} more" if 5 < len(labels) < len(combinations) else ""
-                lines.append(f"  {problem}\n      in: {where}{more}".replace("\n", "\n  ", problem.count("\n")))
-            raise ParameterError("The sweep was rejected; nothing was run or created:\n" + "\n".join(lines))
-        return Manifest(Path(str(self.config.hydra.sweep.dir)), jobs, job_log=f"{self.config.hydra.job.name}.log")
-
-    def plan_job(
-        self, number: int, overrides: Sequence[str], planner: Optional["ValuePlanner"]
-    ) -> Tuple[Optional[JobEntry], List[str]]:
-        """One job planned and checked: its entry (None if it has problems) and its problems.
-        Plain value changes are planned from the base (``planner``), others composed in full."""
-        planned = planner.plan(overrides) if planner is not None else None
-        found, planned_hash, run_dir = planned if planned is not None else self._plan_composed(number, list(overrides))
-        if run_dir is not None and outside_sweep_dir(run_dir):
-            found = [*found, f"the run directory {run_dir!r} is not inside the sweep directory (see hydra.sweep.subdir)"]
-        if found or planned_hash is None or run_dir is None:
-            return None, found
-        return JobEntry(number, overrides if isinstance(overrides, list) else list(overrides), run_dir, planned_hash), []
-
-    def _plan_composed(self, number: int, overrides: List[str]) -> Tuple[List[str], Optional[str], Optional[str]]:
-        """Compose one job in full and check it: its problems, config hash and run directory."""
-        assert self.config is not None and self.hydra_context is not None
-        under_references = self._under_references(overrides)
-        if under_references:
-            return under_references, None, None
-        try:
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        except HydraException as exc:
-            cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
-            return self._unknown_keys(overrides) or [f"{exc}{cause}"], None, None
-        base, changes = self._base(), self._job_changes(overrides)
-        if base is not None and base.leaves is not None and changes is not None:
-            found, planned_hash = check_tree(cfg, [o.key_or_group for o in changes], base.leaves)
-        else:  # the job chooses another config group option: no base to compare its kinds with
-            found, planned_hash = check_tree(cfg)
-        with open_dict(cfg.hydra.job):
-            cfg.hydra.job.num = number  # as the launcher will set it, for subdirs that use it
-        try:
-            return found, planned_hash, str(cfg.hydra.sweep.subdir)
-        except OmegaConfBaseException as exc:
-            return found + [f"hydra.sweep.subdir cannot be resolved: {exc}"], None, None
-
-    def _base(self) -> Optional["_BaseFacts"]:
-        """What the sweep's config without job overrides tells of a job (None if it cannot be composed)."""
-        if self._base_facts is _UNKNOWN:
-            from launcher.sweep.compose import ComposingConfigLoader, JobComposer
-
-            self._base_facts = None
-            loader = self.hydra_context.config_loader if self.hydra_context is not None else None
-            if loader is not None and self.config is not None:
-                # Off the fast paths, a composer of the same public calls (load_sweep_config).
-                composer = loader.composer(self.config) if isinstance(loader, ComposingConfigLoader) else JobComposer(loader, self.config)
-                try:
-                    self._base_facts = _BaseFacts.of(composer)
-                except Exception as exc:  # composing the base fails: every job will say why
-                    log.debug("The config without overrides cannot be composed: %s", exc)
-        return self._base_facts  # type: ignore[return-value]
-
-    def _job_changes(self, overrides: List[str]) -> Optional[List[Any]]:
-        """The job's plain value overrides of the model's tree (None if it chooses a config group)."""
-        base = self._base()
-        if base is None:
-            return None
-        try:
-            parsed = OverridesParser.create().parse_overrides(overrides)
-        except HydraException:
-            return None
-        changes = []
-        for override in parsed:
-            key = override.key_or_group
-            if "/" in key or key in base.groups or override.package is not None:
-                return None  # another config group option: another tree
-            if not override.is_hydra_override() and not override.is_delete():
-                changes.append(override)
-        return changes
-
-    def _under_references(self, overrides: List[str]) -> List[str]:
-        """A change of a key under an interpolation of a whole node (``b: ${a}``, then ``b.x=1``) is
-        refused: OmegaConf 2.3 refuses it (the key is not in the node), 2.4 writes it through to the
-        node referred to (``a.x`` changes too). Either would surprise; the message says what to do."""
-        base, changes = self._base(), self._job_changes(overrides) or []
-        problems = []
-        for override in changes:
-            parts = override.key_or_group.split(".")
-            for end in range(1, len(parts)):
-                node = ".".join(parts[:end])
-                if base is not None and node in base.references:
-                    problems.append(
-                        f"{override.key_or_group}: {node} is the interpolation {base.references[node]}, a reference "
-                        f"to a whole node, not a copy: change the key in the node it refers to (both change), or "
-                        f"give {node} values of its own in the config"
-                    )
-                    break
-        return problems
-
-    def _unknown_keys(self, overrides: List[str]) -> List[str]:
-        """For a job that Hydra refused: each key it changes that the config does not have,
-        with the existing keys nearest to it (Hydra's message names the key, suggests nothing)."""
-        base, changes = self._base(), self._job_changes(overrides) or []
-        problems = []
-        for override in changes:
-            key = override.key_or_group
-            if base is not None and key not in base.keys and override.type == OverrideType.CHANGE:
-                close = suggest(key, base.keys)
-                problems.append(f"Unknown parameter '{key}'." + (f" Did you mean: {', '.join(close)}?" if close else ""))
-        return problems
-
-    def planner(self) -> Optional["ValuePlanner"]:
-        from launcher.sweep.compose import ComposingConfigLoader
-        from launcher.sweep.planner import ValuePlanner
-
-        loader = self.hydra_context.config_loader if self.hydra_context is not None else None
-        if not isinstance(loader, ComposingConfigLoader) or self.config is None:
-            return None
-        return ValuePlanner(loader.composer(self.config))
-
-    def format_plan(self, manifest: Manifest, planned: List[JobEntry], to_run: List[JobEntry]) -> str:
-        """The plan-mode listing: every job, its run directory and state, what would run
-        (earlier jobs of the directory that this sweep does not plan are skipped)."""
-        return "\n".join(self.plan_lines(manifest, planned, to_run))
-
     @staticmethod
     def plan_lines(manifest: Manifest, planned: List[JobEntry], to_run: List[JobEntry], chunk: int = 1) -> Iterator[str]:
-        """The lines of :meth:`format_plan`, ``chunk`` lines joined at a time."""
+        """The plan-mode listing (``hydra.sweeper.plan=true``), ``chunk`` lines joined at a time:
+        every job, its run directory and state, what would run (earlier jobs of the directory that
+        this sweep does not plan are skipped)."""
         width = max((len(job.run_dir) for job in manifest.jobs), default=0)
         lines = [f"Sweep dir: {manifest.sweep_dir}", f"{len(to_run)} of {len(planned)} jobs would run:"]
         # Both in number order, walked side by side: no set of a million numbers (and no sorted
@@ -798,11 +514,13 @@ class ValidatingSweeper(compat.basic_sweeper()):  # type: ignore[misc]
             yield "\n".join(lines)
 
     def collect_sweep(self, sweep_dir: Path) -> None:
-        """Write the sweep's table and figures; a failure here never hides the jobs' results."""
+        """Write the sweep's table and figures (:attr:`collector`); a failure here never hides the jobs' results."""
+        if self.collector is None:
+            log.warning("No collector was given to %s: summary.csv and figures are not written (run "
+                        "`python -m launcher collect %s`)", type(self).__name__, sweep_dir)
+            return
         try:
-            from launcher.report.collect import collect
-
-            written = collect(sweep_dir)
+            written = self.collector(sweep_dir)
             log.info("Collected the sweep: %s", written)
             for line in written.damaged:  # an earlier job this sweep did not run: its own were named before
                 log.warning("%s", line)

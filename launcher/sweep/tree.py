@@ -1,8 +1,9 @@
-"""The parameter tree: key checks with suggestions, range validation, hashing.
+"""The parameter tree of any model: key checks with suggestions, range validation.
 
-Everything here works on plain OmegaConf objects and the schema in
-:mod:`launcher.model.config`; nothing imports a simulator, so validation runs in
-seconds, before any job or directory exists.
+Everything here works on plain OmegaConf objects and on the schema a caller passes (a model's
+dataclass, e.g. the embedded model's :class:`launcher.model.config.RootConfig`, which its entry
+points pass); nothing here knows a model or imports a simulator, so validation runs in seconds,
+before any job or directory exists. The tree's hash is :mod:`launcher.run.tree_hash`'s.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import hashlib
-import json
 import math
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -20,7 +19,7 @@ import omegaconf.base
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from launcher.model.config import RootConfig
+from launcher.run.tree_hash import resolved_tree, tree_hash
 
 
 def _cache_interpolation_parsing() -> None:
@@ -43,7 +42,7 @@ class ParameterError(CompactHydraException):
     """A parameter tree or override that cannot run; the message says why and how to fix it."""
 
 
-def schema_keys(schema: type = RootConfig, prefix: str = "") -> Iterator[str]:
+def schema_keys(schema: type, prefix: str = "") -> Iterator[str]:
     """Every dotted key of the schema, inner nodes included (``sheets``, ``sheets.V1``, ...)."""
     for f in dataclasses.fields(schema):
         key = f"{prefix}{f.name}"
@@ -54,7 +53,7 @@ def schema_keys(schema: type = RootConfig, prefix: str = "") -> Iterator[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def schema_units(schema: type = RootConfig) -> dict[str, str]:
+def schema_units(schema: type) -> dict[str, str]:
     """The unit of every leaf of the schema (its field's ``unit`` metadata, "" for none), by dotted key."""
     units: dict[str, str] = {}
     for f in dataclasses.fields(schema):
@@ -123,9 +122,9 @@ def unknown_key_message(key: str, override_line: str, known: Iterable[str]) -> s
 
 
 @functools.lru_cache(maxsize=None)
-def known_schema_keys() -> dict[str, None]:
-    """The schema's dotted keys, in the schema's order (suggestions list them in a stable order)."""
-    return dict.fromkeys(schema_keys())
+def known_schema_keys(schema: type) -> dict[str, None]:
+    """A schema's dotted keys, in the schema's order (suggestions list them in a stable order)."""
+    return dict.fromkeys(schema_keys(schema))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,7 +351,7 @@ def check_tree(
     problems = schema.problems(values, flatten(resolved_tree(cfg, resolve=False)))
     if base is not None:
         problems += type_problems(changed, flatten(values), base, schema)
-    return problems, _hash(values)
+    return problems, tree_hash(values)
 
 
 def tree_problems(cfg: DictConfig) -> list[str]:
@@ -384,35 +383,3 @@ def validate_tree(cfg: DictConfig) -> None:
     problems = tree_problems(cfg)
     if problems:
         raise ParameterError("Invalid parameters:\n  " + "\n  ".join(problems))
-
-
-#: Root keys of a config that are not the model's tree: Hydra's node (run-specific values: dirs,
-#: times) and a fit's objective (what to optimise is not what is simulated: a fit resumed with
-#: another objective reuses every simulation). Left out of the tree's hash and files.
-NOT_THE_MODELS = ("hydra", "objective")
-
-
-def resolved_tree(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
-    """The tree as plain data, interpolations resolved (unless told not to), without the root keys
-    that are not the model's (:data:`NOT_THE_MODELS`)."""
-    tree: dict[str, Any] = {}
-    for key in cfg:
-        if key in NOT_THE_MODELS:
-            continue
-        if not OmegaConf.is_interpolation(cfg, key) and not OmegaConf.is_missing(cfg, key) and OmegaConf.is_config(cfg[key]):
-            tree[str(key)] = OmegaConf.to_container(cfg[key], resolve=resolve, throw_on_missing=resolve)
-        elif resolve:
-            tree[str(key)] = cfg[key]
-        else:  # the leaf as written (an interpolation stays one): read from a copy of it alone
-            tree[str(key)] = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [key]), resolve=False)[key]
-    return tree
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """A hash of the resolved tree: equal hashes mean the same simulation."""
-    return _hash(resolved_tree(cfg))
-
-
-def _hash(values: dict[str, Any]) -> str:
-    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
