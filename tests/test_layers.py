@@ -49,6 +49,9 @@ def imported_modules(module: str, path: Path, modules: Dict[str, Path]) -> Dict[
     """The project's modules that ``module`` imports anywhere in its file, with a line of each."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(tree):
+        if _is_type_checking_block(node):  # imports for annotations only: never run, so no dependency
+            node.body = []
     found: Dict[str, int] = {}
     for node in ast.walk(tree):
         names: List[str] = []
@@ -66,6 +69,14 @@ def imported_modules(module: str, path: Path, modules: Dict[str, Path]) -> Dict[
             if name and name != module and name.startswith(OURS):
                 found.setdefault(name, node.lineno)
     return found
+
+
+def _is_type_checking_block(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def import_graph(repo: Path = REPO) -> Dict[str, Dict[str, int]]:
