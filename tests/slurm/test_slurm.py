@@ -65,10 +65,23 @@ def sacct_state(job_id: str, wait_s: float = 60) -> str:
 def time_limit_warning(task: str) -> float:
     """Send ``task``, now, what Slurm sends it ``signal_delay_s`` before its time limit (USR2,
     submitit's ``--signal``): the tool's answer to a time limit without waiting out Slurm's
-    shortest limit, a minute (the real limit: the ``slow`` tests). Returns when it was sent."""
+    shortest limit, a minute (the real limit: the ``slow`` tests). submitit takes the signal for
+    the time limit's (not a preemption's) when the task has run 80% of its limit or its limit
+    less 10 minutes: with a limit of :data:`WARNED_LIMIT` minutes, at once. Returns when it was sent."""
     sent = time.time()
     subprocess.run(["scancel", "--signal=USR2", task], check=True)
     return sent
+
+
+#: The time limit of the tasks that :func:`time_limit_warning` warns (see there).
+WARNED_LIMIT = ["hydra.launcher.timeout_min=5"]
+
+
+def cancel_tasks(sweep: Path) -> None:
+    """Cancel what a test leaves in the queue (the sweep process killed: no one else will)."""
+    tasks = slurm_jobs(sweep)
+    if tasks:
+        subprocess.run(["scancel", *tasks], check=False)
 
 
 def wait_until(condition, what: str, proc: subprocess.Popen, timeout_s: float = 300) -> None:
@@ -208,7 +221,7 @@ def test_a_job_warned_of_its_time_limit_is_requeued_then_reported(tmp_path):
     task released at once rather than after Slurm's two-minute delay), then, warned again,
     reported as TIMEOUT, the job recording its own failure."""
     sweep = tmp_path / "D"
-    command = [sys.executable, str(RUN_SIM), "-m", "pynn_seed=1", "experiment.spontaneous_duration=100000000", *SLURM,
+    command = [sys.executable, str(RUN_SIM), "-m", "pynn_seed=1", "experiment.spontaneous_duration=100000000", *SLURM, *WARNED_LIMIT,
                "hydra.launcher.max_num_timeout=1", "hydra.launcher.poll_interval_s=0.5", f"hydra.sweep.dir={sweep}"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -223,6 +236,7 @@ def test_a_job_warned_of_its_time_limit_is_requeued_then_reported(tmp_path):
         _, stderr = proc.communicate(timeout=300)
     finally:
         proc.kill()
+        cancel_tasks(sweep)
     assert proc.returncode != 0
     assert "1 of 1 jobs failed" in stderr and "error: TIMEOUT: Slurm job" in stderr, stderr
     submitit_log = (sweep / ".submitit" / task / f"{task}_0_log.out").read_text()
@@ -537,7 +551,7 @@ def test_a_pack_warned_of_its_time_limit_keeps_its_completed_job_and_times_out_t
     its own failure."""
     sweep = tmp_path / "D"
     command = [sys.executable, str(RUN_SIM), "-m", "experiment.spontaneous_duration=10,100000000,20", "sheets.V1.density=1",
-               *SLURM, "hydra.launcher.jobs_per_task=3", "hydra.launcher.poll_interval_s=0.5", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+               *SLURM, *WARNED_LIMIT, "hydra.launcher.jobs_per_task=3", "hydra.launcher.poll_interval_s=0.5", f"hydra.sweep.dir={sweep}"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: job_started(sweep, "experiment.spontaneous_duration=100000000"), "the endless job started", proc)
@@ -546,6 +560,7 @@ def test_a_pack_warned_of_its_time_limit_keeps_its_completed_job_and_times_out_t
         _, stderr = proc.communicate(timeout=300)
     finally:
         proc.kill()
+        cancel_tasks(sweep)
     check_pack_out_of_time(sweep, proc.returncode, stderr)
 
 
