@@ -131,6 +131,13 @@ def _yaml_tree(text: str, display: str, depth: int = 0) -> Any:
         _check_yaml_expansion(text, display, depth)
         tree = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506  (a safe loader)
     except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if "maximum nesting depth" in str(exc) and mark is not None:
+            # libyaml's own bound (1,000 levels, in PyYAML 6.0.4's wheels) can answer before the
+            # parser's events reach MAX_DEPTH (its scanner reads ahead): the same limit passed.
+            raise MozaikFormatError(
+                f"{display}, line {mark.line + 1}, column {mark.column + 1}: nested more than {limits.MAX_DEPTH} deep (MAX_DEPTH)"
+            ) from None
         raise MozaikFormatError(f"{display}: not valid YAML: {exc}") from None
     _check_yaml(tree, display)
     return tree
