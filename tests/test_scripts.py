@@ -46,10 +46,8 @@ def test_the_exit_status_is_the_commands_and_nothing_it_started_is_left(tmp_path
 
 
 def test_past_its_time_limit_the_group_is_stopped(tmp_path: Path) -> None:
-    start = time.monotonic()
     ended = run_group(FORKS_AND_SLEEPS, env=marked_env(str(tmp_path)), timeout_s=1)
-    assert ended.timed_out and ended.returncode == -signal.SIGTERM
-    assert time.monotonic() - start < 5
+    assert ended.timed_out and ended.returncode == -signal.SIGTERM  # stopped, not ended by itself in 600 s
     assert_no_process_left(str(tmp_path), within_s=2)
 
 

@@ -292,10 +292,8 @@ def test_embedded_model_search_with_the_slurm_backend(tmp_path):
 def test_submit_and_exit_then_status_and_collect(tmp_path):
     sweep = tmp_path / "D"
     args = ["-m", "pynn_seed=1,2,3", "sheets.V1.density=500", *SLURM, "hydra.launcher.wait=false", f"hydra.sweep.dir={sweep}"]
-    start = time.monotonic()
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert time.monotonic() - start < 30
     assert "Submitted 3 jobs and left them to the cluster" in proc.stdout + proc.stderr
     (array,) = {j.split("_")[0] for j in slurm_jobs(sweep)}
     assert len(queue(array)) + len(results(sweep)) >= 1
