@@ -174,3 +174,60 @@ def test_several_objectives(tmp_path: Path) -> None:
     for job in json.loads((sweep / "manifest.json").read_text())["jobs"]:
         metrics = json.loads((sweep / job["run_dir"] / "results.json").read_text())["metrics"]
         assert job["values"] == [metrics["rate_exc_hz"], metrics["synchrony_chi"]]
+
+
+#: A Hydra app (no simulator) whose metric is NaN, inf or -inf at some points of its search space.
+NON_FINITE_APP = """
+import hydra
+import launcher  # noqa: F401  (the run_dirname resolver; Hydra finds the sweeper)
+
+LOSS = {1: float("nan"), 2: float("inf"), 3: float("-inf"), 4: 4.0, 5: 5.0}
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg):
+    return {"loss": LOSS[cfg.x], "other": 1.0}
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_nan_and_inf_metrics_are_told_to_optuna_as_failed_trials_never_as_values(tmp_path: Path) -> None:
+    """Trials whose metric is NaN, inf or -inf complete as jobs but are failed trials of the study:
+    no value of theirs reaches Optuna (-inf, told, would be the best of a minimisation)."""
+    sweep = tmp_path / "F"
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("x: 0\nobjective: loss\n")
+    (tmp_path / "app.py").write_text(NON_FINITE_APP)
+    command = [sys.executable, "app.py", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=5", "hydra.sweeper.n_jobs=5",
+               "hydra.sweeper.collect=false", "hydra.sweeper.sampler.seed=1", "x=choice(1,2,3,4,5)", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(RUN_SIM.parent), "HYDRA_FULL_ERROR": "0"})
+    assert proc.returncode == 0, proc.stderr
+    fitted = study(sweep)
+    duplicates = set(fitted.user_attrs.get("duplicate_trials", []))  # proposals of points run before: not run
+    by_x = {trial.params["x"]: trial for trial in fitted.trials if trial.number not in duplicates}
+    assert sorted(by_x) == [1, 2, 3, 4, 5]
+    for x in (1, 2, 3):
+        assert by_x[x].state == optuna.trial.TrialState.FAIL and by_x[x].values is None, x
+        assert f"Trial {by_x[x].number}: no value of loss in its metrics: told as failed" in proc.stdout + proc.stderr
+    assert [(by_x[x].state, by_x[x].value) for x in (4, 5)] == [(optuna.trial.TrialState.COMPLETE, 4.0), (optuna.trial.TrialState.COMPLETE, 5.0)]
+    assert fitted.best_trial.params == {"x": 4}
+    jobs = {job["overrides"][0]: job for job in json.loads((sweep / "manifest.json").read_text())["jobs"]}
+    assert {name: (job["state"], job["values"]) for name, job in jobs.items()} == {
+        "x=1": ("completed", None), "x=2": ("completed", None), "x=3": ("completed", None),
+        "x=4": ("completed", [4.0]), "x=5": ("completed", [5.0]),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), None, "1.0", True])
+def test_an_objective_has_no_value_for_a_metric_missing_or_not_a_finite_number(bad) -> None:
+    from launcher.sweep.fit import Objective
+
+    metrics = {"a": 2.0, "b": bad}
+    for objective in (Objective(("b",), ("minimize",)), Objective(("a", "b"), ("minimize", "maximize")),
+                      Objective(("a", "b"), ("minimize",), {"a": 1.0, "b": 1.0})):
+        assert objective.values(metrics) is None
+        assert objective.values({"a": 2.0, "b": 3.0}) is not None
