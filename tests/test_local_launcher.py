@@ -170,6 +170,28 @@ def test_a_crashed_worker_fails_its_job_only_and_is_replaced(launch_in_process):
     assert rets[0].return_value != rets[2].return_value  # the third job ran in a new worker
 
 
+def test_a_job_calling_sys_exit_fails_alone_and_its_worker_runs_the_next(launch_in_process):
+    def task(cfg):
+        if cfg.x == 2:
+            sys.exit(3)
+        return os.getpid()
+
+    rets = launch_in_process(LocalParallelSweepLauncher(n_jobs=1), task, [["x=1"], ["x=2"], ["x=3"]])
+    assert [r.status for r in rets] == [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED]
+    assert type(rets[1]._return_value) is SystemExit and rets[1]._return_value.code == 3
+    assert rets[0].return_value == rets[2].return_value  # the same worker
+
+
+@pytest.mark.parametrize("exitcode, said", [
+    (-11, "was killed by signal 11 (SIGSEGV: Segmentation fault)"), (3, "exited with code 3"), (0, "exited with code 0"),
+    (None, "ended, exit status unknown"),
+])  # fmt: skip
+def test_how_a_job_process_died_is_told(exitcode, said):
+    error = JobProcessDied(exitcode)
+    assert str(error) == f"the process running the job {said}"
+    assert error.signal == (signal.SIGSEGV if exitcode == -11 else None)
+
+
 def test_a_packed_slurm_task_runs_on_after_a_job_that_crashes_its_process(app_context, tmp_path):
     """run_pack (what a packed Slurm task runs), without Slurm: the job that segfaults fails alone
     with its signal, one that raises fails alone too; the jobs after them run and write their
