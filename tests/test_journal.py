@@ -15,7 +15,7 @@ import pytest
 
 from launcher.sweep import manifest as manifest_module
 from launcher.sweep.manifest import (
-    COMPLETED, DAMAGED, FAILED, JOURNAL_FILE, MANIFEST_FILE, RUNNING, JobEntry, Manifest, ManifestError
+    COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 )  # fmt: skip
 from launcher.sweep.sweeper import manifest_stamp
 from support import REPO
@@ -287,3 +287,17 @@ def test_a_rebuilt_manifest_holds_the_jobs_of_the_run_directories_in_name_order(
     assert (rebuilt.jobs[1].started, rebuilt.jobs[1].finished) == ("s", "f")
     assert "results.json" in rebuilt.jobs[2].damage
     assert Manifest.rebuild(tmp_path / "nowhere").jobs == []
+
+
+def test_jobs_an_ended_sweep_left_pending_or_running_are_interrupted_unless_slurm_holds_them(tmp_path: Path) -> None:
+    def left(swept: bool) -> list[str]:
+        jobs = [JobEntry(i, [f"a={i}"], f"a={i}", f"hash{i}", state) for i, state in enumerate((PENDING, RUNNING, COMPLETED, FAILED))]
+        jobs.append(JobEntry(4, ["a=4"], "a=4", "hash4", RUNNING, slurm_job_id="7_4"))  # still Slurm's
+        manifest = Manifest(tmp_path, jobs, sweeper={"pid": 12, "host": "h", "started": "t"})
+        manifest.settle(swept=swept)
+        assert all(job.error is None for job in manifest.jobs if job.state != INTERRUPTED)
+        assert all("interrupted: its sweep (pid 12 on h, started t) ended" in job.error for job in manifest.jobs if job.state == INTERRUPTED)
+        return [job.state for job in manifest.jobs]
+
+    assert left(swept=False) == [INTERRUPTED, INTERRUPTED, COMPLETED, FAILED, RUNNING]
+    assert left(swept=True) == [PENDING, RUNNING, COMPLETED, FAILED, RUNNING]  # another process sweeps: they are its
