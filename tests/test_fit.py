@@ -239,3 +239,13 @@ def test_an_objective_has_no_value_for_a_metric_missing_or_not_a_finite_number(b
                       Objective(("a", "b"), ("minimize",), {"a": 1.0, "b": 1.0})):
         assert objective.values(metrics) is None
         assert objective.values({"a": 2.0, "b": 3.0}) is not None
+
+
+@pytest.mark.parametrize("huge", [1e200, 1e160, -1e300])
+def test_a_loss_of_targets_out_of_range_is_no_value_rather_than_an_error_or_inf(huge) -> None:
+    from launcher.sweep.fit import Objective
+
+    objective = Objective(("a", "b"), ("minimize",), {"a": 1.0, "b": 0.0})
+    assert objective.values({"a": huge, "b": 0.0}) is None
+    assert objective.values({"a": 1.0, "b": huge}) is None
+    assert objective.values({"a": 2.0, "b": 0.5}) == [1.25]
