@@ -174,3 +174,78 @@ def test_several_objectives(tmp_path: Path) -> None:
     for job in json.loads((sweep / "manifest.json").read_text())["jobs"]:
         metrics = json.loads((sweep / job["run_dir"] / "results.json").read_text())["metrics"]
         assert job["values"] == [metrics["rate_exc_hz"], metrics["synchrony_chi"]]
+
+
+#: A Hydra app (no simulator) whose metric is NaN, inf or -inf at some points of its search space, and
+#: whose job at x=5 fails after recording a finite metric.
+NON_FINITE_APP = """
+import hydra
+import launcher  # noqa: F401  (the run_dirname resolver; Hydra finds the sweeper)
+from launcher.run.job import current_record
+
+LOSS = {1: float("nan"), 2: float("inf"), 3: float("-inf"), 4: 4.0, 5: -1.0, 6: 6.0}
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg):
+    metrics = {"loss": LOSS[cfg.x], "other": 1.0}
+    if cfg.x == 5:  # a job that fails after recording its metrics
+        current_record()["metrics"] = metrics
+        raise RuntimeError("failed after its metrics")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_nan_and_inf_metrics_are_told_to_optuna_as_failed_trials_never_as_values(tmp_path: Path) -> None:
+    """Trials whose metric is NaN, inf or -inf complete as jobs but are failed trials of the study:
+    no value of theirs reaches Optuna (-inf, told, would be the best of a minimisation); nor does
+    the metric a failed job recorded."""
+    sweep = tmp_path / "F"
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("x: 0\nobjective: loss\n")
+    (tmp_path / "app.py").write_text(NON_FINITE_APP)
+    command = [sys.executable, "app.py", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=6",
+               "hydra.sweeper.collect=false", "hydra.sweeper.sampler.seed=1", "x=choice(1,2,3,4,5,6)", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(RUN_SIM.parent), "HYDRA_FULL_ERROR": "0"})
+    assert proc.returncode == 0, proc.stderr  # a fit goes on past its failed trials
+    fitted = study(sweep)
+    duplicates = set(fitted.user_attrs.get("duplicate_trials", []))  # proposals of points run before: not run
+    by_x = {trial.params["x"]: trial for trial in fitted.trials if trial.number not in duplicates}
+    assert sorted(by_x) == [1, 2, 3, 4, 5, 6]
+    for x in (1, 2, 3, 5):
+        assert by_x[x].state == optuna.trial.TrialState.FAIL and by_x[x].values is None, x
+    for x in (1, 2, 3):
+        assert f"Trial {by_x[x].number}: no value of loss in its metrics: told as failed" in proc.stdout + proc.stderr
+    assert [(by_x[x].state, by_x[x].value) for x in (4, 6)] == [(optuna.trial.TrialState.COMPLETE, 4.0), (optuna.trial.TrialState.COMPLETE, 6.0)]
+    assert fitted.best_trial.params == {"x": 4}
+    jobs = {job["overrides"][0]: job for job in json.loads((sweep / "manifest.json").read_text())["jobs"]}
+    assert {name: (job["state"], job["values"]) for name, job in jobs.items()} == {
+        "x=1": ("completed", None), "x=2": ("completed", None), "x=3": ("completed", None),
+        "x=4": ("completed", [4.0]), "x=5": ("failed", None), "x=6": ("completed", [6.0]),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), None, "1.0", True])
+def test_an_objective_has_no_value_for_a_metric_missing_or_not_a_finite_number(bad) -> None:
+    from launcher.sweep.fit import Objective
+
+    metrics = {"a": 2.0, "b": bad}
+    for objective in (Objective(("b",), ("minimize",)), Objective(("a", "b"), ("minimize", "maximize")),
+                      Objective(("a", "b"), ("minimize",), {"a": 1.0, "b": 1.0})):
+        assert objective.values(metrics) is None
+        assert objective.values({"a": 2.0, "b": 3.0}) is not None
+
+
+@pytest.mark.parametrize("huge", [1e200, 1e160, -1e300])
+def test_a_loss_of_targets_out_of_range_is_no_value_rather_than_an_error_or_inf(huge) -> None:
+    from launcher.sweep.fit import Objective
+
+    objective = Objective(("a", "b"), ("minimize",), {"a": 1.0, "b": 0.0})
+    assert objective.values({"a": huge, "b": 0.0}) is None
+    assert objective.values({"a": 1.0, "b": huge}) is None
+    assert objective.values({"a": 2.0, "b": 0.5}) == [1.25]

@@ -15,7 +15,7 @@ import pytest
 
 from launcher.sweep import manifest as manifest_module
 from launcher.sweep.manifest import (
-    COMPLETED, FAILED, JOURNAL_FILE, MANIFEST_FILE, RUNNING, JobEntry, Manifest, ManifestError
+    COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 )  # fmt: skip
 from launcher.sweep.sweeper import manifest_stamp
 from support import REPO
@@ -256,3 +256,48 @@ def test_a_sweep_killed_while_jobs_run_leaves_a_journal_that_status_reads(tmp_pa
         env=dict(os.environ, PYTHONPATH=str(REPO)),
     )
     assert "6 jobs: 4 completed, 0 failed, 0 running, 0 pending, 2 interrupted" in report.stdout, report.stdout + report.stderr
+
+
+# --- a manifest rebuilt from the run directories (Manifest.rebuild, jobs_on_disk) ----------------
+
+
+def test_a_rebuilt_manifest_holds_the_jobs_of_the_run_directories_in_name_order(tmp_path: Path) -> None:
+    def run_dir(name: str, text: str | None) -> None:
+        (tmp_path / name).mkdir()
+        if text is not None:
+            (tmp_path / name / "results.json").write_text(text)
+
+    def record(state: str, overrides: list[str], **more: object) -> str:
+        return json.dumps({"state": state, "metrics": {}, "overrides": overrides, "config_hash": "hash_" + overrides[0], **more})
+
+    run_dir("b=2", record(COMPLETED, ["b=2"], timings={"started": "s", "finished": "f"}))
+    run_dir("a=1", record(FAILED, ["a=1"], error="ValueError: boom"))
+    run_dir("c=3", "{not json")
+    run_dir("d=4", None)  # a job that never wrote its results.json: not known
+    run_dir(".e=5", record(COMPLETED, [".e=5"]))  # a hidden directory: not a run directory
+    (tmp_path / "summary.csv").write_text(record(COMPLETED, ["f=6"]))  # a file, not a run directory
+    rebuilt = Manifest.rebuild(tmp_path, job_log="app.log")
+    assert rebuilt.rebuilt and rebuilt.job_log == "app.log"
+    found = [(j.number, j.run_dir, j.overrides, j.config_hash, j.state, j.error) for j in rebuilt.jobs]
+    assert found == [
+        (0, "a=1", ["a=1"], "hash_a=1", FAILED, "ValueError: boom"),
+        (1, "b=2", ["b=2"], "hash_b=2", COMPLETED, None),
+        (2, "c=3", [], "", DAMAGED, None),
+    ]
+    assert (rebuilt.jobs[1].started, rebuilt.jobs[1].finished) == ("s", "f")
+    assert "results.json" in rebuilt.jobs[2].damage
+    assert Manifest.rebuild(tmp_path / "nowhere").jobs == []
+
+
+def test_jobs_an_ended_sweep_left_pending_or_running_are_interrupted_unless_slurm_holds_them(tmp_path: Path) -> None:
+    def left(swept: bool) -> list[str]:
+        jobs = [JobEntry(i, [f"a={i}"], f"a={i}", f"hash{i}", state) for i, state in enumerate((PENDING, RUNNING, COMPLETED, FAILED))]
+        jobs.append(JobEntry(4, ["a=4"], "a=4", "hash4", RUNNING, slurm_job_id="7_4"))  # still Slurm's
+        manifest = Manifest(tmp_path, jobs, sweeper={"pid": 12, "host": "h", "started": "t"})
+        manifest.settle(swept=swept)
+        assert all(job.error is None for job in manifest.jobs if job.state != INTERRUPTED)
+        assert all("interrupted: its sweep (pid 12 on h, started t) ended" in job.error for job in manifest.jobs if job.state == INTERRUPTED)
+        return [job.state for job in manifest.jobs]
+
+    assert left(swept=False) == [INTERRUPTED, INTERRUPTED, COMPLETED, FAILED, RUNNING]
+    assert left(swept=True) == [PENDING, RUNNING, COMPLETED, FAILED, RUNNING]  # another process sweeps: they are its

@@ -106,23 +106,29 @@ def run_app(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def launch_in_process(tmp_path, hydra_restore_singletons):
-    """launch_in_process(launcher, task, jobs): set the launcher up on the tiny app's config, as
-    Hydra's multirun does, and launch the jobs (lists of overrides)."""
+def app_context(tmp_path, hydra_restore_singletons):
+    """(Hydra's context, the composed config) of the tiny app, as Hydra's multirun sets them up."""
     write_app(tmp_path)
     hydra_ = Hydra.create_main_hydra2("app", create_config_search_path(str(tmp_path / "conf")))
     try:
         cfg = hydra_.compose_config("config", [f"hydra.sweep.dir={tmp_path / 'D'}"], run_mode=RunMode.MULTIRUN, with_log_configuration=False)
         HydraConfig.instance().set_config(cfg)
-        context = HydraContext(config_loader=hydra_.config_loader, callbacks=Callbacks(cfg))
-
-        def launch(launcher, task, jobs):
-            launcher.setup(hydra_context=context, task_function=task, config=cfg)
-            return launcher.launch(jobs, initial_job_idx=10)
-
-        yield launch
+        yield HydraContext(config_loader=hydra_.config_loader, callbacks=Callbacks(cfg)), cfg
     finally:
         GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def launch_in_process(app_context):
+    """launch_in_process(launcher, task, jobs): set the launcher up on the tiny app's config, as
+    Hydra's multirun does, and launch the jobs (lists of overrides)."""
+    context, cfg = app_context
+
+    def launch(launcher, task, jobs):
+        launcher.setup(hydra_context=context, task_function=task, config=cfg)
+        return launcher.launch(jobs, initial_job_idx=10)
+
+    return launch
 
 
 def test_job_returns_are_those_of_the_basic_launcher_in_job_order(launch_in_process):
@@ -162,6 +168,73 @@ def test_a_crashed_worker_fails_its_job_only_and_is_replaced(launch_in_process):
     assert str(error) == "the process running the job was killed by signal 6 (SIGABRT: Aborted)"
     assert rets[1].overrides == ["x=2"]
     assert rets[0].return_value != rets[2].return_value  # the third job ran in a new worker
+
+
+def test_a_job_calling_sys_exit_fails_alone_and_its_worker_runs_the_next(launch_in_process):
+    def task(cfg):
+        if cfg.x == 2:
+            sys.exit(3)
+        return os.getpid()
+
+    rets = launch_in_process(LocalParallelSweepLauncher(n_jobs=1), task, [["x=1"], ["x=2"], ["x=3"]])
+    assert [r.status for r in rets] == [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED]
+    assert type(rets[1]._return_value) is SystemExit and rets[1]._return_value.code == 3
+    assert rets[0].return_value == rets[2].return_value  # the same worker
+
+
+@pytest.mark.parametrize("exitcode, said", [
+    (-11, "was killed by signal 11 (SIGSEGV: Segmentation fault)"), (3, "exited with code 3"), (0, "exited with code 0"),
+    (None, "ended, exit status unknown"),
+])  # fmt: skip
+def test_how_a_job_process_died_is_told(exitcode, said):
+    error = JobProcessDied(exitcode)
+    assert str(error) == f"the process running the job {said}"
+    assert error.signal == (signal.SIGSEGV if exitcode == -11 else None)
+
+
+def test_a_packed_slurm_task_runs_on_after_a_job_that_crashes_its_process(app_context, tmp_path):
+    """run_pack (what a packed Slurm task runs), without Slurm: the job that segfaults fails alone
+    with its signal, one that raises fails alone too; the jobs after them run and write their
+    return files; run again (requeued), the pack runs only the jobs without one."""
+    from launcher.launchers.slurm_pack import PackFailed, read_return, return_file, run_pack
+
+    def task(cfg):
+        if cfg.x == 2:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if cfg.x == 4:
+            raise ValueError("x=4 is refused")
+        return {"x": cfg.x, "pid": os.getpid()}
+
+    context, cfg = app_context
+    folder = tmp_path / "returns"
+    jobs = [([f"x={x}"], 9 + x) for x in range(1, 6)]  # numbered 10 to 14
+    sigterm = signal.getsignal(signal.SIGTERM)
+
+    def pack_fails(message: str) -> None:
+        try:
+            with pytest.raises(PackFailed, match=message):
+                run_pack(context, task, cfg, jobs, folder)
+        finally:
+            signal.signal(signal.SIGTERM, sigterm)  # run_pack sets its own, as a Slurm task's
+
+    pack_fails(r"2 of 5 jobs of the pack failed: #11, #13$")
+    rets = [read_return(return_file(folder, number)) for _, number in jobs]
+    assert [ret.status for ret in rets] == [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED]
+    # (JobProcessDied does not survive pickling: the return file holds it as UnpicklableJobError, its message kept.)
+    assert "the process running the job was killed by signal 11 (SIGSEGV" in str(rets[1]._return_value)
+    assert str(rets[3]._return_value) == "x=4 is refused"
+    assert [rets[i].overrides for i in (1, 3)] == [["x=2"], ["x=4"]]
+    values = [rets[i].return_value for i in (0, 2, 4)]
+    assert [v["x"] for v in values] == [1, 3, 5]
+    assert values[0]["pid"] != values[1]["pid"] == values[2]["pid"] != os.getpid()  # a new child after the crash, one for the rest
+    assert all((tmp_path / "D" / f"x={x}" / ".hydra" / "config.yaml").is_file() for x in (1, 3, 5))  # each its run directory
+
+    # Run again (a requeued task): the jobs with a return file are not run again.
+    stamps = {number: return_file(folder, number).stat().st_mtime_ns for _, number in jobs}
+    return_file(folder, 12).unlink()
+    pack_fails(r"#11, #13$")
+    assert read_return(return_file(folder, 12)).return_value["x"] == 3
+    assert {n: return_file(folder, n).stat().st_mtime_ns for n in stamps if n != 12} == {n: t for n, t in stamps.items() if n != 12}
 
 
 # --- same results as the basic launcher --------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from launcher.sweep.naming import MAX_NAME_BYTES, NO_OVERRIDES_NAME, run_dirname
+from launcher.sweep.naming import MAX_NAME_BYTES, NO_OVERRIDES_NAME, outside_sweep_dir, overrides_hash, run_dirname
 from support import run_cli
 
 HOSTILE_VALUES = [
@@ -66,6 +66,26 @@ def test_substitutions_never_make_two_jobs_share_a_name():
     # '/' and '_' both become '_' in the readable part: the hash keeps them apart.
     assert run_dirname(["k=a/b"]) != run_dirname(["k=a_b"])
     assert run_dirname(["a=1,b=2"]) != run_dirname(["a=1", "b=2"])
+
+
+def test_a_value_written_like_a_hashed_name_does_not_take_that_name():
+    hashed = run_dirname(["k=x/"])
+    assert hashed == "k=x_~" + overrides_hash(["k=x/"])
+    assert run_dirname([hashed]) != hashed  # '~' is never kept: the look-alike is hashed itself
+    assert run_dirname(["a"]) != run_dirname(["a="])  # a line without '=' is not the same as an empty value
+
+
+def test_excluded_keys_are_left_out_whatever_the_override_prefix():
+    assert run_dirname(["a=1", "+b=2", "++c=3", "~d"], exclude_keys=["b", "c", "d"]) == "a=1"
+    assert run_dirname(["b=2"], exclude_keys={"b"}) == NO_OVERRIDES_NAME
+    assert run_dirname(["a=1", "ab=2"], exclude_keys=("a",)) == "ab=2"
+
+
+def test_which_run_dirs_lie_outside_the_sweep_dir():
+    for outside in ("", ".", "..", "./", "a/../..", "../a", "/abs", "a\\..\\.."):
+        assert outside_sweep_dir(outside), outside
+    for inside in ("a", "a=1,b=2", "...", "a/b", "x~0123456789"):
+        assert not outside_sweep_dir(inside), inside
 
 
 @settings(deadline=None)

@@ -100,13 +100,18 @@ class Objective:
         raise ParameterError(f"{where}: give a metric's name, a mapping of metrics to targets, or a list of metrics")
 
     def values(self, metrics: Mapping[str, Any]) -> Optional[list[float]]:
-        """The value(s) to tell Optuna for a trial's metrics; None when one is missing or not finite."""
+        """The value(s) to tell Optuna for a trial's metrics; None when one is missing or not finite, or
+        when the loss of targets is not (a metric some 1e154 times its target)."""
         found = [metrics.get(name) for name in self.metrics]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in found):
             return None
         numbers = dict(zip(self.metrics, (float(v) for v in found)))  # type: ignore[arg-type]
         if self.targets is not None:
-            return [target_loss(numbers, self.targets)]
+            try:
+                loss = target_loss(numbers, self.targets)
+            except OverflowError:  # a metric so far off its target that its square is out of range
+                return None
+            return [loss] if math.isfinite(loss) else None
         return [numbers[name] for name in self.metrics]
 
     def check_metrics(self, produced: Optional[Sequence[str]]) -> None:
