@@ -220,7 +220,7 @@ def test_a_packed_slurm_task_runs_on_after_a_job_that_crashes_its_process(app_co
     pack_fails(r"2 of 5 jobs of the pack failed: #11, #13$")
     rets = [read_return(return_file(folder, number)) for _, number in jobs]
     assert [ret.status for ret in rets] == [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED]
-    # (JobProcessDied does not survive pickling: the return file holds it as UnpicklableJobError, its message kept.)
+    assert isinstance(rets[1]._return_value, JobProcessDied) and rets[1]._return_value.signal == signal.SIGSEGV
     assert "the process running the job was killed by signal 11 (SIGSEGV" in str(rets[1]._return_value)
     assert str(rets[3]._return_value) == "x=4 is refused"
     assert [rets[i].overrides for i in (1, 3)] == [["x=2"], ["x=4"]]

@@ -91,6 +91,10 @@ class JobProcessDied(Exception):
             how = "ended, exit status unknown"
         super().__init__(f"the process running the job {how}")
 
+    def __reduce__(self) -> Any:
+        # Sent back from a worker or a packed task's return file as what it is, not as text.
+        return (JobProcessDied, (self.exitcode,))
+
 
 class UnpicklableJobError(Exception):
     """A job's exception that cannot be sent back from its worker process, as text."""
