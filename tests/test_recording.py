@@ -1,4 +1,4 @@
-"""recording.mat: Neo's MATLAB format, written by a fast encoder that must match Neo's own writer."""
+"""The run's recording: recording.h5, and the recording.mat of run directories written before it (still read)."""
 
 from datetime import datetime
 
@@ -6,34 +6,18 @@ import neo
 import numpy as np
 import pytest
 import quantities as pq
-import scipy.io
 from neo.core import ChannelView
-from neo.core.spiketrainlist import SpikeTrainList
-from scipy.io.matlab import mat_struct
 
 from launcher.run import results
-from launcher.run.matfile import NotEncodable, mat5_file
 from launcher.app import run
 from support import SMALL, doc_blocks
 
 
-def neo_bytes(block, path):
+def write_old_recording(block, run_dir):
+    """The recording.mat a run wrote before recording.h5: Neo's MATLAB format, by Neo's own writer."""
+    path = run_dir / results.MAT_RECORDING_FILE
     neo.io.NeoMatlabIO(str(path)).write_block(block)
-    return path.read_bytes()
-
-
-def encoded(block, tmp_path):
-    """The bytes of the fast encoder alone (it raises on what it does not cover)."""
-    return mat5_file({"block": results._neo_matlab_struct(neo.io.NeoMatlabIO(str(tmp_path / "x.mat")), block)})
-
-
-def assert_same_file_as_neo(block, tmp_path):
-    ours = encoded(block, tmp_path)
-    assert results.write_mat_recording(block, tmp_path).read_bytes()[116:] == ours[116:]
-    theirs = neo_bytes(block, tmp_path / "neo.mat")
-    # the first 116 bytes are the header's text, with the time of writing
-    assert ours[:30] == theirs[:30] == b"MATLAB 5.0 MAT-file Platform: "
-    assert ours[116:] == theirs[116:]
+    return path
 
 
 def odd_block():
@@ -58,35 +42,16 @@ def odd_block():
     return block
 
 
-def mat_block(path):
-    return scipy.io.loadmat(str(path), struct_as_record=False, squeeze_me=False)["block"]
-
-
-def same_mat(a, b, neo_ids, where="block"):
-    """The same MATLAB content, but for the values of neo_id (collected from ``a``)."""
-    if isinstance(a, mat_struct):
-        assert isinstance(b, mat_struct) and a._fieldnames == b._fieldnames, where
-        for name in a._fieldnames:
-            if name == "neo_id":
-                neo_ids.append(int(np.squeeze(getattr(a, name))))
-            else:
-                same_mat(getattr(a, name), getattr(b, name), neo_ids, f"{where}.{name}")
-    elif isinstance(a, np.ndarray) and a.dtype == object:
-        assert isinstance(b, np.ndarray) and b.dtype == object and a.shape == b.shape, where
-        for i, (x, y) in enumerate(zip(a.flat, b.flat)):
-            same_mat(x, y, neo_ids, f"{where}[{i}]")
-    else:
-        assert type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), where
-
-
-def assert_same_content_as_neo(block, tmp_path):
-    """write_recording's file holds what Neo's writer writes for the block (whose trains it builds), neo_id aside."""
-    ours = results.write_mat_recording(block, tmp_path)
-    theirs = tmp_path / "neo.mat"
-    neo.io.NeoMatlabIO(str(theirs)).write_block(block)
-    neo_ids = []
-    same_mat(mat_block(ours), mat_block(theirs), neo_ids)
-    assert len(set(neo_ids)) == len(neo_ids)
+def test_a_recording_mat_written_before_recording_h5_is_still_read(tmp_path):
+    path = write_old_recording(odd_block(), tmp_path)
+    assert results.recording_file(tmp_path) == path
+    back = results.read_recording(tmp_path)
+    st = back.segments[0].spiketrains[0]
+    assert np.array_equal(st.magnitude, [1.5, 2.5]) and st.units == pq.s
+    assert st.annotations["source_population"] == "V1_exc" and st.annotations["source_index"] == 7
+    assert st.annotations["none"] is None and st.annotations["nested"]["b"]["c"] == "x"
+    assert back.name == "bl\u00f6ck" and len(back.segments) == 2 and len(back.groups) == 1
+    assert back.segments[0].analogsignals[0].shape == (4, 3)
 
 
 def test_recording_of_a_real_run_reads_back_with_every_train_and_v(compose_cfg, tmp_path):
@@ -105,7 +70,7 @@ def test_recording_of_a_real_run_reads_back_with_every_train_and_v(compose_cfg, 
 
 
 @pytest.mark.parametrize("overrides", [[], ["sheets.V1.recording.v_cells=0"], ["sheets.V1.density=1"]])
-def test_the_sheet_s_recording_is_assembly_get_data_s_and_written_as_neo_writes_it(compose_cfg, tmp_path, monkeypatch, overrides):
+def test_the_sheet_s_recording_is_assembly_get_data_s(compose_cfg, monkeypatch, overrides):
     from launcher.model import network
     from launcher.model.simulator import simulator_session
 
@@ -122,9 +87,6 @@ def test_the_sheet_s_recording_is_assembly_get_data_s_and_written_as_neo_writes_
         recording = network.simulate(sim, cfg)
     block, expected = recording.block, reference["block"]
     trains = block.segments[0].spiketrains
-    # written without building the trains, with the content Neo's writer gives once it builds them
-    assert results._multiplexed_spiketrain_structs(neo.io.NeoMatlabIO(str(tmp_path / "x.mat")), trains) is not None
-    assert_same_content_as_neo(block, tmp_path)
     # the trains are those of Assembly.get_data(), in the same order
     assert len(trains) == len(expected.segments[0].spiketrains) == sum(recording.sizes.values())
     for ours, theirs in zip(trains, expected.segments[0].spiketrains):
@@ -141,78 +103,6 @@ def test_the_sheet_s_recording_is_assembly_get_data_s_and_written_as_neo_writes_
         times = recording.spike_times(population)
         assert len(times) == len(cells) == recording.sizes[population]
         assert all(np.array_equal(t, st.rescale("ms").magnitude) and t.dtype == np.float64 for t, st in zip(times, cells))
-
-
-def test_multiplexed_trains_of_any_shape_are_written_as_neo_writes_them(tmp_path):
-    channels = np.array([7, 3, 9, 4])  # not sorted; 9 has no spikes
-    spikes = SpikeTrainList.from_spike_time_array(
-        np.array([5.0, 1.0, 2.0, 3.0, 0.5, 4.0, 1.0]) * pq.s,
-        np.array([3, 7, 3, 4, 7, 3, 4]),
-        channels,
-        t_start=0.25 * pq.s,
-        t_stop=6.0 * pq.s,
-        source_population="pop",  # one value for every train
-        source_index=np.arange(4),
-        label=np.array(["a", "bb", "", "d"]),
-        weight=1.5,  # one value for every train
-    )
-    block = neo.Block(name="b")
-    block.segments.append(neo.Segment())
-    block.segments[0].spiketrains = spikes
-    assert results._multiplexed_spiketrain_structs(neo.io.NeoMatlabIO(str(tmp_path / "x.mat")), spikes) is not None
-    assert_same_content_as_neo(block, tmp_path)
-    back = results.read_recording(tmp_path).segments[0].spiketrains
-    assert [st.annotations["channel_id"] for st in back] == [7, 3, 9, 4]
-    assert [list(st.magnitude) for st in back] == [[1.0, 0.5], [5.0, 2.0, 4.0], [], [3.0, 1.0]]
-
-
-def test_multiplexed_trains_the_shortcut_does_not_cover_are_built_and_written_by_neo(tmp_path):
-    spikes = SpikeTrainList.from_spike_time_array(
-        np.array([1.0, 2.0]) * pq.ms, np.array([0, 1]), np.array([0, 1]), t_start=0 * pq.ms, t_stop=3 * pq.ms,
-        gain=np.array([1.0, 2.0]) * pq.mV,  # one Quantity per train
-    )
-    block = neo.Block()
-    block.segments.append(neo.Segment())
-    block.segments[0].spiketrains = spikes
-    assert results._multiplexed_spiketrain_structs(neo.io.NeoMatlabIO(str(tmp_path / "x.mat")), spikes) is None
-    assert_same_file_as_neo(block, tmp_path)
-
-
-def test_encoder_matches_neo_s_writer_on_odd_blocks(tmp_path):
-    block = odd_block()
-    assert_same_file_as_neo(block, tmp_path)
-    back = results.read_recording(tmp_path)
-    st = back.segments[0].spiketrains[0]
-    assert np.array_equal(st.magnitude, [1.5, 2.5]) and st.units == pq.s
-    assert st.annotations["source_population"] == "V1_exc" and st.annotations["source_index"] == 7
-    assert st.annotations["none"] is None and st.annotations["nested"]["b"]["c"] == "x"
-    assert back.name == "bl\u00f6ck" and len(back.segments) == 2 and len(back.groups) == 1
-    assert back.segments[0].analogsignals[0].shape == (4, 3)
-
-
-@pytest.mark.parametrize(
-    "annotations",
-    [
-        {"strings": np.array(["a", "b"])},  # a string array (as the labels of a neo.Event)
-        {"_private": 1},  # a field name scipy skips
-        {"complex": 1 + 2j},
-        {"mixed": [{"a": 1}, 2]},
-        {"annotation_name_of_32_characters": 1},  # too long for MATLAB: scipy refuses it
-    ],
-)
-def test_what_the_encoder_does_not_cover_is_written_by_neo_s_writer(tmp_path, annotations):
-    block = neo.Block()
-    block.segments.append(neo.Segment())
-    block.segments[0].spiketrains.append(neo.SpikeTrain([1.0] * pq.ms, t_stop=2 * pq.ms, **annotations))
-    with pytest.raises(NotEncodable):
-        encoded(block, tmp_path)
-    try:
-        theirs = neo_bytes(block, tmp_path / "neo.mat")
-    except Exception as exc:  # what scipy refuses, write_recording refuses the same way
-        with pytest.raises(type(exc)):
-            results.write_mat_recording(block, tmp_path)
-    else:
-        assert results.write_mat_recording(block, tmp_path).read_bytes()[116:] == theirs[116:]
 
 
 def spike_trains(block):
@@ -233,8 +123,8 @@ def test_recording_h5_holds_the_block_recording_mat_held_for_the_same_run(compos
     recording = simulated(compose_cfg, "sheets.V1.recording.v_cells=3")
     old_dir, new_dir = tmp_path / "old", tmp_path / "new"
     old_dir.mkdir(), new_dir.mkdir()
-    results.write_mat_recording(recording.block, old_dir)
     results.write_recording(recording.block, new_dir)
+    write_old_recording(recording.block, old_dir)  # after: Neo's writer builds every train, which recording.h5 refuses
     assert not (new_dir / results.MAT_RECORDING_FILE).exists() and not (old_dir / results.RECORDING_FILE).exists()
     old, new = results.read_recording(old_dir), results.read_recording(new_dir)  # a run directory of before still reads
     old_trains, new_trains = spike_trains(old), spike_trains(new)
