@@ -23,8 +23,9 @@ from support import (
 )  # fmt: skip
 from test_own_models import GRID, OWN_APP
 
-#: One cluster of two CPUs for every test here, restarted by some: one test process runs them all.
-pytestmark = [pytest.mark.usefixtures("slurm_cluster"), pytest.mark.xdist_group("slurm")]
+#: One cluster of two CPUs for every test here, restarted by some: one test process runs them all
+#: (``--dist loadfile``, pyproject.toml).
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
 SLURM = ["hydra/launcher=submitit_slurm", "hydra.launcher.mem_gb=1"]
 
