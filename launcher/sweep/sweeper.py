@@ -481,9 +481,11 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                 returns.append(results)
         finally:
             # Also when the sweep is interrupted (Ctrl-C) or a launcher fails: the manifest
-            # says where every job stands, a job that ended its own way included.
+            # says where every job stands, a job that ended its own way included (also one
+            # still pending here: a parallel worker may have run it whole before the stop,
+            # its return and state changes never read).
             for job in to_run:
-                if job.state == RUNNING:
+                if job.state in (RUNNING, PENDING):
                     job.apply_results(manifest.sweep_dir)
             manifest.save()
         return returns
