@@ -285,9 +285,7 @@ _SAID: set = set()
 
 
 def _say_once(private: str, public: str) -> None:
-    if private not in _SAID:
-        _SAID.add(private)
-        log.warning("%s is not there on this version: %s", private, public)
+    fell_back(private, "not there on this version", public)
 
 
 def fell_back(what: str, why: object, to: str) -> None:

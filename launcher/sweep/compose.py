@@ -149,6 +149,7 @@ class JobComposer:
         """The job's config, as ``config_loader.load_sweep_config(master, overrides)`` gives it."""
         overrides = list(overrides)
         parsed = self.plain(overrides) if self._enabled else None
+        fast_failed: Optional[Exception] = None
         if parsed is not None:
             try:
                 cfg = self._compose_fast(parsed)
@@ -156,15 +157,18 @@ class JobComposer:
                 # An invalid value (or a '+' add of a key the base holds but Hydra's
                 # intermediate config does not, e.g. '+hydra.job.name=x'): let Hydra
                 # compose it, which raises its own error or returns its own result.
-                compat.fell_back(
-                    "A job's overrides cannot be applied to the base config", f"{' '.join(overrides)}: {exc}",
-                    "the job is composed by Hydra in full",
-                )
+                fast_failed = exc
             else:
                 self.fast += 1
                 return cfg
         self.full += 1
-        return self.config_loader.load_sweep_config(self.master_config, overrides)
+        cfg = self.config_loader.load_sweep_config(self.master_config, overrides)
+        if fast_failed is not None:  # Hydra composed what the fast path could not: a fallback (an invalid value is not)
+            compat.fell_back(
+                "A job's overrides cannot be applied to the base config", f"{' '.join(overrides)}: {fast_failed}",
+                "the job is composed by Hydra in full",
+            )
+        return cfg
 
     def plain(self, overrides: Sequence[str]) -> Optional[List[Override]]:
         """The parsed overrides if all are plain value changes the fast path composes, else None.

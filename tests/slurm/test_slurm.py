@@ -63,15 +63,13 @@ def sacct_state(job_id: str, wait_s: float = 60) -> str:
         time.sleep(1)
 
 
-def time_limit_warning(task: str) -> float:
+def time_limit_warning(task: str) -> None:
     """Send ``task``, now, what Slurm sends it ``signal_delay_s`` before its time limit (USR2,
     submitit's ``--signal``): the tool's answer to a time limit without waiting out Slurm's
     shortest limit, a minute (the real limit: the ``slow`` tests). submitit takes the signal for
     the time limit's (not a preemption's) when the task has run 80% of its limit or its limit
-    less 10 minutes: with a limit of :data:`WARNED_LIMIT` minutes, at once. Returns when it was sent."""
-    sent = time.time()
+    less 10 minutes: with a limit of :data:`WARNED_LIMIT` minutes, at once."""
     subprocess.run(["scancel", "--signal=USR2", task], check=True)
-    return sent
 
 
 #: The time limit of the tasks that :func:`time_limit_warning` warns (see there).
