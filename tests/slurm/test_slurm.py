@@ -491,32 +491,32 @@ def test_packed_tasks_run_each_job_on_its_own_a_segfault_fails_alone_and_resume_
 
 
 def test_a_cancelled_pack_keeps_the_jobs_it_ended_and_cancels_the_others(tmp_path):
-    """Three jobs of several seconds in one task, cancelled during the second: the first stays
+    """Three jobs in one task, cancelled during the second (an endless one): the first stays
     completed, the second (recorded as failed) and third are CANCELLED, each on its own."""
     sweep = tmp_path / "D"
     command = [
-        sys.executable, str(RUN_SIM), "-m", "pynn_seed=1,2,3", "sheets.V1.density=1000", "experiment.spontaneous_duration=3000",
+        sys.executable, str(RUN_SIM), "-m", "experiment.spontaneous_duration=10,100000000,20", "sheets.V1.density=1",
         *SLURM, "hydra.launcher.jobs_per_task=3", "hydra.launcher.poll_interval_s=0.5", f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
     sweep_proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 300
-        while not (sweep.exists() and results(sweep)):
-            assert time.monotonic() < deadline and sweep_proc.poll() is None, "the first job did not end"
-            time.sleep(0.2)
+        # Into the endless job, not a fixed sleep after the first: under load a job's start can
+        # take longer than any sleep (CI once cancelled the task before the second job's record).
+        wait_until(lambda: job_started(sweep, "=100000000"), "the endless job started", sweep_proc)
         (task,) = slurm_jobs(sweep)
-        time.sleep(1)  # into the second job
         subprocess.run(["scancel", task], check=True)
         stdout, stderr = sweep_proc.communicate(timeout=180)
     finally:
         sweep_proc.kill()
+        cancel_tasks(sweep)
     assert sweep_proc.returncode != 0
     assert "2 of 3 jobs failed" in stderr and stderr.count("error: CANCELLED: Slurm job") == 2, stderr
     jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
     assert [job["state"] for job in jobs] == ["completed", "failed", "failed"]
     assert all(job["error"].startswith("CANCELLED") for job in jobs[1:]) and all(job["slurm_job_id"] == task for job in jobs)
     found = {record["overrides"][0]: record["state"] for record in results(sweep).values()}
-    assert found == {"pynn_seed=1": "completed", "pynn_seed=2": "failed"}  # the third never started
+    expected = {"experiment.spontaneous_duration=10": "completed", "experiment.spontaneous_duration=100000000": "failed"}
+    assert found == expected  # the third never started
     assert sacct_state(task) == "CANCELLED"
 
 
