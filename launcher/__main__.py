@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from launcher.report import collect, status
+from launcher.report import status
 from launcher.report.trees import SeedKeysError
 from launcher.sweep.manifest import ManifestError
 from launcher.mozaik.parameter_files import MozaikFormatError
@@ -25,7 +25,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    result = collect.collect(args.sweep_dir)
+    # Imported here: the table and figures need pandas and matplotlib, a second of start-up
+    # that `status` and `import-mozaik` do without.
+    from launcher.report.collect import collect
+
+    result = collect(args.sweep_dir)
     for path in result.paths:
         print(path)
     for line in result.damaged:
