@@ -22,20 +22,12 @@ from launcher.mozaik.parameter_files.errors import MozaikFormatError, _shorten
 from launcher.mozaik.parameter_files.loader import _YAML_SUFFIXES, _read_with_includes
 from launcher.mozaik.parameter_files.references import resolve_refs
 from launcher.mozaik.parameter_files.trees import _inline, _map_leaves
+from launcher.sweep.overrides import escape_interpolation
 
 EXPR_RESOLVER = "mozaik_expr"
 
 
 # --------------------------------------------------------------------------- Hydra
-
-_INTERPOLATION_START = re.compile(r"(\\*)\$\{")
-
-
-def _escape_interpolation(text: str) -> str:
-    # OmegaConf reads '${' as the start of an interpolation and '\' before it as an escape, so a literal
-    # '${' preceded by n backslashes is written with 2n + 1 of them.
-    return _INTERPOLATION_START.sub(lambda m: "\\" * (2 * len(m.group(1)) + 1) + "${", text)
-
 
 def to_hydra(tree: Any, *, escape: bool = False) -> Any:
     """``tree`` as a Hydra/OmegaConf tree holds it: each construct as a mapping with ``_type`` (its call name)
@@ -51,7 +43,7 @@ def to_hydra(tree: Any, *, escape: bool = False) -> Any:
             mapped = {f.name: to_hydra(getattr(value, f.name), escape=escape) for f in fields(value)}  # type: ignore
             return {"_type": type(value).__name__, **mapped}
         if escape and isinstance(value, str):
-            return _escape_interpolation(value)
+            return escape_interpolation(value)
         return value
 
     return _map_leaves(tree, leaf, tuples=list)
