@@ -40,5 +40,10 @@ MAX_TOKENS = 500_000
 #: Arithmetic operators in a file: each costs the reader 20 to 50 µs (a syntax tree is built,
 #: then computed or spelled as a template). Models write a few dozen; a large file is data.
 MAX_OPERATORS = 10_000
+#: Bits of an integer, as written (a literal) or computed (arithmetic, on refs too): a chain of products doubles
+#: the bits at each step (2**2048, then ref*ref twenty times, is a 2**32-bit number: 48 s and 1.28 GB), and the
+#: writers (YAML, mozaik's format) convert an int to at most 4,300 decimal digits (Python's limit). Seeds and
+#: counts of models take 64 bits.
+MAX_INT_BITS = 4096
 #: Repeated keys named by warnings in one file; a file that repeats more keys gets one more warning saying so.
 REPEATED_KEY_WARNINGS = 10

@@ -285,12 +285,17 @@ class _LiteralReader:
         raise self.unexpected(match)
 
     def number(self, token: str, start: int) -> int | float:
+        too_large = f"an integer of more than {limits.MAX_INT_BITS:,} bits (MAX_INT_BITS)"
         try:
             if token[:2].lower() in ("0x", "0o", "0b"):
-                return int(token, 0)
-            return float(token) if _FLOAT_MARK.search(token) else int(token)
+                value = int(token, 0)
+            else:
+                value = float(token) if _FLOAT_MARK.search(token) else int(token)
         except ValueError:  # an int of more digits than Python converts
-            raise _GiveUp(start, "number not read here") from None
+            raise _GiveUp(start, too_large, of_value=True) from None
+        if type(value) is int and value.bit_length() > limits.MAX_INT_BITS:
+            raise _GiveUp(start, too_large, of_value=True)
+        return value
 
     def string(self, match: re.Match[str]) -> tuple[str, int, int]:
         """A string literal, and those after it: Python joins adjacent string literals."""
