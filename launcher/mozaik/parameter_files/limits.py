@@ -45,5 +45,9 @@ MAX_OPERATORS = 10_000
 #: writers (YAML, mozaik's format) convert an int to at most 4,300 decimal digits (Python's limit). Seeds and
 #: counts of models take 64 bits.
 MAX_INT_BITS = 4096
+#: Characters of the YAML configs that import_mozaik writes of one tree. Hydra configs cannot share a value:
+#: each ref() to a list or a string, each url() in a list, each YAML alias is written out in full (1,000 aliases of
+#: a 100 KB string are 100 MB). libyaml writes some 50 MB a second; a model's configs are a few hundred KB.
+MAX_IMPORT_BYTES = 16 * 2**20
 #: Repeated keys named by warnings in one file; a file that repeats more keys gets one more warning saying so.
 REPEATED_KEY_WARNINGS = 10
