@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -25,6 +26,7 @@ def plain_value(value: Any) -> Any:
 _INTERPOLATION_START = re.compile(r"(\\*)\$\{")
 
 
+@functools.lru_cache(maxsize=1024)  # a string that a tree repeats (references, includes) is scanned once
 def escape_interpolation(text: str) -> str:
     """``text`` as OmegaConf reads it literally: OmegaConf reads ``${`` as the start of an
     interpolation and ``\\`` before it as an escape, so a literal ``${`` preceded by n backslashes

@@ -86,7 +86,7 @@ from __future__ import annotations
 from launcher.mozaik.parameter_files import limits
 from launcher.mozaik.parameter_files.limits import (
     MAX_BYTES, MAX_NODES, MAX_DEPTH, MAX_REF_CHAIN, MAX_YAML_BYTES, AST_MAX_CHARS, MAX_TOKENS, MAX_OPERATORS, REPEATED_KEY_WARNINGS,
-    MAX_INT_BITS, MAX_IMPORT_BYTES,
+    MAX_INT_BITS, MAX_IMPORT_BYTES, MAX_IMPORT_VALUES, MAX_REFS,
 )
 from launcher.mozaik.parameter_files.arithmetic import evaluate_template
 from launcher.mozaik.parameter_files.constructs import (
@@ -117,7 +117,7 @@ from launcher.mozaik.parameter_files.writer import format_parameters, write_para
 
 __all__ = [
     "AST_MAX_CHARS", "CONSTRUCTS", "Construct", "EXPR_RESOLVER", "Expr", "MAX_BYTES", "MAX_DEPTH", "MAX_IMPORT_BYTES",
-    "MAX_INT_BITS", "MAX_NODES",
+    "MAX_IMPORT_VALUES", "MAX_INT_BITS", "MAX_NODES", "MAX_REFS",
     "MAX_OPERATORS", "MAX_REF_CHAIN", "MAX_TOKENS", "MAX_YAML_BYTES", "MozaikFormatError", "MozaikFormatWarning",
     "NumpyRNG", "ParameterRange", "ParameterWithUnitsAndPeriod", "PyNNDistribution", "REPEATED_KEY_WARNINGS", "Ref",
     "evaluate_template", "format_parameters", "from_hydra", "import_mozaik", "read_parameters", "resolve_refs",

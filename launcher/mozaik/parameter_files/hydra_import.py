@@ -22,7 +22,7 @@ from launcher.mozaik.parameter_files.constructs import CONSTRUCTS, Construct, Ex
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _shorten
 from launcher.mozaik.parameter_files.loader import _YAML_SUFFIXES, _read_with_includes
 from launcher.mozaik.parameter_files.references import resolve_refs
-from launcher.mozaik.parameter_files.trees import _inline, _map_leaves
+from launcher.mozaik.parameter_files.trees import _IMMUTABLE, _inline, _map_leaves
 from launcher.sweep.overrides import escape_interpolation
 
 EXPR_RESOLVER = "mozaik_expr"
@@ -160,7 +160,9 @@ def import_mozaik(
             f"model name {model!r}: a model option's name is letters, digits, '_' and '-' (not one of "
             f"{', '.join(sorted(_RESERVED_MODEL_NAMES))})"
         )
-    tree, _ = _read_with_includes(root_file, base_dir)
+    tree, loader = _read_with_includes(root_file, base_dir)
+    if loader.values > limits.MAX_IMPORT_VALUES:  # before the tree is resolved and copied
+        raise _too_many_values(str(root_file), loader.values)
     resolved = resolve_refs(_inline(tree))  # a missing ref or a cycle is refused before anything is written
     tree = _subtree_refs_as_copies(tree, resolved)
     for key in ("task", "hydra") if model is not None else ():
@@ -266,6 +268,8 @@ def _split_includes(
         elif isinstance(value, dict):
             body[key], nested = _split_includes(value, names, path)
             defaults += nested
+        elif type(value) in _IMMUTABLE or isinstance(value, (Ref, Expr)):
+            body[key] = value  # nothing to copy (most values: a copier made for each took half an import's time)
         else:
             body[key] = _inline(value)
     return body, defaults
@@ -330,16 +334,39 @@ def _represent_str(dumper: yaml.BaseDumper, data: str) -> yaml.ScalarNode:
 _ConfigDumper.add_representer(str, _represent_str)
 
 
+def _too_many_values(source: str, values: int) -> MozaikFormatError:
+    return MozaikFormatError(
+        f"{source}: the imported configs would hold more than {limits.MAX_IMPORT_VALUES:,} values (MAX_IMPORT_VALUES; "
+        f"{values:,} or more): Hydra would compose them for each job at some 100 µs each; keep large data in a file "
+        "the model reads"
+    )
+
+
+def _count_values(data: Any, most: int) -> int:
+    """The values of plain data (each dict, list and leaf), counted up to past ``most``."""
+    count, stack = 0, [data]
+    while stack and count <= most:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count + len(stack)
+
+
 class _ImportTooLarge(Exception):
     pass
 
 
 class _Written:
-    """The text of an import's configs, as the YAML emitter writes it, refused past MAX_IMPORT_BYTES in all."""
+    """The text of an import's configs, as the YAML emitter writes it, refused past MAX_IMPORT_BYTES in all, and
+    the number of values they hold (MAX_IMPORT_VALUES)."""
 
     def __init__(self) -> None:
         self.size = 0
         self.chunks: list[str] = []
+        self.values = 0
 
     def write(self, chunk: str) -> None:
         self.size += len(chunk)
@@ -351,6 +378,9 @@ class _Written:
 def _yaml_text(data: dict[str, Any], source: str, written: _Written) -> str:
     """``data`` as YAML, counted in ``written`` (the whole import's): refused once the import's configs pass
     :data:`MAX_IMPORT_BYTES` (a 100 KB string aliased 1,000 times is 100 MB of YAML), before more is written."""
+    written.values += _count_values(data, limits.MAX_IMPORT_VALUES - written.values)
+    if written.values > limits.MAX_IMPORT_VALUES:
+        raise _too_many_values(source, written.values)
     start = len(written.chunks)
     try:
         yaml.dump(data, written, Dumper=_ConfigDumper, default_flow_style=False, allow_unicode=True, sort_keys=False)

@@ -38,6 +38,8 @@ class _Loader:
         self.bytes_read = 0
         #: The refs and arithmetic on refs read: a tree without any needs no resolution.
         self.references = 0
+        #: The values read (the readers' counts, a YAML file's with its aliases expanded; each file once).
+        self.values = 0
         #: Whether the tree read may repeat subtrees (url() includes, YAML aliases): then _inline copies it.
         self.repeats = False
 
@@ -56,7 +58,8 @@ class _Loader:
                 text = _decode(data, display)
                 if yaml_file:
                     self.repeats = True  # aliases
-                    tree = _yaml_tree(text, display, depth)
+                    tree, values = _yaml_tree(text, display, depth)
+                    self.values += values
                 else:
                     tree = self.mozaik_tree(text, display, depth)
         finally:
@@ -65,6 +68,11 @@ class _Loader:
             raise MozaikFormatError(f"{display}: a parameter file holds a dict, not {type(tree).__name__}")
         self.trees[resolved] = tree
         return tree
+
+    def count_reference(self) -> bool:
+        """Count a ref() or arithmetic on refs read; whether that passes :data:`MAX_REFS`."""
+        self.references += 1
+        return self.references > limits.MAX_REFS
 
     def read_bytes(self, path: Path, display: str) -> bytes:
         """The bytes of a file, refused unread past what is left of MAX_BYTES."""
@@ -95,8 +103,14 @@ class _Loader:
             except _ParserLimit:
                 pass  # nested deeper than Python's parser goes: the reader names MAX_DEPTH
             else:
-                return _FileReader(self, display, shift, text[shift:]).value(body, depth)
-        return _LiteralReader(self, display, text).read(start, depth)
+                reader: _LiteralReader = _FileReader(self, display, shift, text[shift:])
+                tree = reader.value(body, depth)
+                self.values += reader.nodes
+                return tree
+        reader = _LiteralReader(self, display, text)
+        tree = reader.read(start, depth)
+        self.values += reader.nodes
+        return tree
 
     def include(self, url: str, where: str, depth: int) -> _Include:
         """The file a url() names, read (once) as if its tree stood at ``depth``."""
@@ -126,9 +140,10 @@ class _Loader:
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _yaml_tree(text: str, display: str, depth: int = 0) -> Any:
+def _yaml_tree(text: str, display: str, depth: int = 0) -> tuple[Any, int]:
+    """The tree of a YAML file, and its number of values, aliases expanded."""
     try:
-        _check_yaml_expansion(text, display, depth)
+        values = _check_yaml_expansion(text, display, depth)
         tree = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506  (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -140,15 +155,17 @@ def _yaml_tree(text: str, display: str, depth: int = 0) -> Any:
             ) from None
         raise MozaikFormatError(f"{display}: not valid YAML: {exc}") from None
     _check_yaml(tree, display)
-    return tree
+    return tree, values
 
 
-def _check_yaml_expansion(text: str, display: str, depth: int) -> None:
+def _check_yaml_expansion(text: str, display: str, depth: int) -> int:
     """Refuse a YAML file whose tree, each alias expanded, holds more than :data:`MAX_NODES` values or nests
     deeper than :data:`MAX_DEPTH`, before anything is built. PyYAML makes an alias the same object as its
     anchor, but every walk of the tree expands it: 342 bytes of aliases of aliases ("billion laughs") make
-    10**9 values. Counted on the parser's events, without recursion: an anchor's size is known at its end."""
+    10**9 values. Counted on the parser's events, without recursion: an anchor's size is known at its end.
+    Returns the number of values."""
     sizes: dict[str, int] = {}
+    total = 0
     open_nodes: list[list[Any]] = []  # [values so far, anchor] of each collection being read
     for event in yaml.parse(text, Loader=_YAML_LOADER):
         if isinstance(event, yaml.CollectionStartEvent):
@@ -172,6 +189,9 @@ def _check_yaml_expansion(text: str, display: str, depth: int) -> None:
             open_nodes[-1][0] += size
             if open_nodes[-1][0] > limits.MAX_NODES:
                 raise _yaml_limit(display, event, f"aliases make the tree more than {limits.MAX_NODES:,} values (MAX_NODES)")
+        else:
+            total = size
+    return total
 
 
 def _yaml_limit(display: str, event: yaml.Event, problem: str) -> MozaikFormatError:

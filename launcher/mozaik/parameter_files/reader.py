@@ -200,7 +200,8 @@ class _LiteralReader:
         template, has_refs = self.template(node, refs, in_call)
         if not has_refs:
             return self.compute(node)
-        self.loader.references += 1
+        if self.loader.count_reference():
+            raise self.error(node, f"more than {limits.MAX_REFS:,} ref() in the tree (MAX_REFS)")
         return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
 
     def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
@@ -476,8 +477,8 @@ class _LiteralReader:
         try:
             if name == "url":
                 return self.loader.include(_string_argument(name, args, kwargs), where, depth)
-            if name == "ref":
-                self.loader.references += 1
+            if name == "ref" and self.loader.count_reference():
+                raise _CallProblem(f"more than {limits.MAX_REFS:,} ref() in the tree (MAX_REFS)")
             return _call_value(name, args, kwargs, where)
         except _CallProblem as problem:
             raise _GiveUp(start, str(problem), of_value=True) from None
