@@ -1,6 +1,6 @@
 """The safe reader's limits: whatever a parameter file holds, it is read or refused soon, in bounded memory.
 
-Each hard file of tests/mozaik_files.py is read in a child process under a 1 GB address-space cap and a 10 s
+Each hard file of tests/mozaik_files.py is read (or imported, import_mozaik) in a child process under a 1 GB address-space cap and a 10 s
 timeout, so that a regression fails instead of hanging or swelling the suite. The bound checked is a correctness
 property (a hang), not a speed target: the child's own reading time must stay under 2 s with a margin for a
 loaded 2-core machine, and its peak memory, its start included, under 200 MB. Fuzzed small mozaik and YAML
@@ -53,7 +53,7 @@ def refusal(root: Path, base_dir: Path) -> str:
 @pytest.mark.parametrize("name", list(mozaik_files.HOSTILE))
 def test_a_hard_file_is_read_or_refused_within_the_bounds(tmp_path, name):
     hostile = mozaik_files.HOSTILE[name]
-    result = mozaik_files.read_in_child(hostile.make(tmp_path), timeout=HANG_S)
+    result = mozaik_files.read_in_child(hostile.make(tmp_path), timeout=HANG_S, reader=hostile.reader)
     assert result["outcome"] in ("read", "refused"), result
     if hostile.refusal:
         assert result["outcome"] == "refused" and result["message"].startswith("MozaikFormatError: "), result
@@ -67,7 +67,8 @@ def test_a_hard_file_is_read_or_refused_within_the_bounds(tmp_path, name):
 
 def test_the_limits_say_why_their_values(tmp_path):
     source = Path(mozaik_format.limits.__file__).read_text(encoding="utf-8")
-    for limit in ("MAX_BYTES", "MAX_YAML_BYTES", "MAX_NODES", "MAX_DEPTH", "MAX_REF_CHAIN", "MAX_TOKENS", "MAX_OPERATORS"):
+    for limit in ("MAX_BYTES", "MAX_YAML_BYTES", "MAX_NODES", "MAX_DEPTH", "MAX_REF_CHAIN", "MAX_TOKENS", "MAX_OPERATORS",
+                  "MAX_INT_BITS", "MAX_REFS", "MAX_IMPORT_VALUES", "MAX_IMPORT_BYTES"):
         assert isinstance(getattr(mozaik_format, limit), int)
         before = source[: source.index(f"\n{limit} = ")]
         assert before.rstrip().splitlines()[-1].startswith("#:"), f"{limit} has no comment"

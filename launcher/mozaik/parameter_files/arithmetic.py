@@ -67,7 +67,7 @@ def _apply(node: ast.expr, op: Callable[[Any, Any], Any], left: int | float, rig
         elif op is operator.mul:
             bits = (bits[0] + bits[1], 0)
         if max(bits) > limits.MAX_INT_BITS:
-            raise _ArithmeticProblem(node, f"result too large (an integer of more than {limits.MAX_INT_BITS:,} bits, MAX_INT_BITS)")
+            raise _ArithmeticProblem(node, f"result too large: an integer of more than {limits.MAX_INT_BITS:,} bits (MAX_INT_BITS)")
     try:
         result = op(left, right)
     except (ZeroDivisionError, OverflowError) as exc:
@@ -75,7 +75,7 @@ def _apply(node: ast.expr, op: Callable[[Any, Any], Any], left: int | float, rig
     if type(result) not in _NUMBER:  # a negative number to a fractional power is complex
         raise _ArithmeticProblem(node, "result is not a real number")
     if type(result) is int and result.bit_length() > limits.MAX_INT_BITS:  # a sum one bit past the limit
-        raise _ArithmeticProblem(node, f"result too large (an integer of more than {limits.MAX_INT_BITS:,} bits, MAX_INT_BITS)")
+        raise _ArithmeticProblem(node, f"result too large: an integer of more than {limits.MAX_INT_BITS:,} bits (MAX_INT_BITS)")
     return result
 
 

@@ -175,7 +175,7 @@ def import_mozaik(
     out = Path(out_dir)
     root_config = out / "model" / f"{model}.yaml" if model is not None else out / "config.yaml"
     # Every text first, so that a tree Hydra cannot hold leaves no half-written directory behind.
-    written = _Written()
+    written = _Written(str(root_file))
     texts = {root_config: _config_text(tree, names, str(root_file), written, top={"task": task} if task else {}, global_package=model is not None)}
     for source, included in sources.items():
         texts[out / f"{names[source]}.yaml"] = _config_text(included, names, str(_relative(source, base) or source), written)
@@ -336,8 +336,8 @@ _ConfigDumper.add_representer(str, _represent_str)
 
 def _too_many_values(source: str, values: int) -> MozaikFormatError:
     return MozaikFormatError(
-        f"{source}: the imported configs would hold more than {limits.MAX_IMPORT_VALUES:,} values (MAX_IMPORT_VALUES; "
-        f"{values:,} or more): Hydra would compose them for each job at some 100 µs each; keep large data in a file "
+        f"{source}: the imported configs would hold more than {limits.MAX_IMPORT_VALUES:,} values (MAX_IMPORT_VALUES): "
+        f"{values:,} or more, which Hydra would compose for each job at some 100 µs each; keep large data in a file "
         "the model reads"
     )
 
@@ -363,10 +363,14 @@ class _Written:
     """The text of an import's configs, as the YAML emitter writes it, refused past MAX_IMPORT_BYTES in all, and
     the number of values they hold (MAX_IMPORT_VALUES)."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: str) -> None:
+        self.root = root  # the root file, which messages name
         self.size = 0
         self.chunks: list[str] = []
         self.values = 0
+
+    def where(self, source: str) -> str:
+        return self.root if source == self.root else f"{self.root}: {source}"
 
     def write(self, chunk: str) -> None:
         self.size += len(chunk)
@@ -380,13 +384,13 @@ def _yaml_text(data: dict[str, Any], source: str, written: _Written) -> str:
     :data:`MAX_IMPORT_BYTES` (a 100 KB string aliased 1,000 times is 100 MB of YAML), before more is written."""
     written.values += _count_values(data, limits.MAX_IMPORT_VALUES - written.values)
     if written.values > limits.MAX_IMPORT_VALUES:
-        raise _too_many_values(source, written.values)
+        raise _too_many_values(written.where(source), written.values)
     start = len(written.chunks)
     try:
         yaml.dump(data, written, Dumper=_ConfigDumper, default_flow_style=False, allow_unicode=True, sort_keys=False)
     except _ImportTooLarge:
         raise MozaikFormatError(
-            f"{source}: the imported configs would hold more than {limits.MAX_IMPORT_BYTES:,} characters (MAX_IMPORT_BYTES): "
+            f"{written.where(source)}: the imported configs would hold more than {limits.MAX_IMPORT_BYTES:,} characters (MAX_IMPORT_BYTES): "
             "references, url() includes or YAML aliases repeat its values; a Hydra config cannot share them"
         ) from None
     return "".join(written.chunks[start:])

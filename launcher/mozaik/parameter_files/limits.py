@@ -48,7 +48,7 @@ MAX_INT_BITS = 4096
 #: ref() and arithmetic on refs in one tree. Each costs the reader, the resolution and an import some 20 µs and
 #: OmegaConf an interpolation resolved at each access (110,000 in a 990 KB list took 17 s to import); published
 #: models write a few hundred.
-MAX_REFS = 10_000
+MAX_REFS = 20_000
 #: Values of the configs that import_mozaik writes of one tree (with its url() includes, each file once, and
 #: every value that references and includes in lists repeat). OmegaConf makes a node of each at each job's
 #: composition (some 100 µs each: 50,000 values cost every job 5 s before it starts) and the import writes them

@@ -200,8 +200,7 @@ class _LiteralReader:
         template, has_refs = self.template(node, refs, in_call)
         if not has_refs:
             return self.compute(node)
-        if self.loader.count_reference():
-            raise self.error(node, f"more than {limits.MAX_REFS:,} ref() in the tree (MAX_REFS)")
+        # (its refs were counted as read: loader.count_reference)
         return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
 
     def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
