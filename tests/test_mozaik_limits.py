@@ -10,7 +10,9 @@ reads large files, is compared with Python's parser, which reads small ones, on 
 
 from __future__ import annotations
 
+import signal
 import string
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,7 @@ def refusal(root: Path, base_dir: Path) -> str:
 # --------------------------------------------------------------------------- hard files, in a child
 
 
-@pytest.mark.parametrize("name", list(mozaik_files.HOSTILE))
+@pytest.mark.parametrize("name", [name for name, hostile in mozaik_files.HOSTILE.items() if hostile.child])
 def test_a_hard_file_is_read_or_refused_within_the_bounds(tmp_path, name):
     hostile = mozaik_files.HOSTILE[name]
     result = mozaik_files.read_in_child(hostile.make(tmp_path), timeout=HANG_S, reader=hostile.reader)
@@ -63,6 +65,33 @@ def test_a_hard_file_is_read_or_refused_within_the_bounds(tmp_path, name):
         assert result["outcome"] == "read", result
     assert result["cpu_seconds"] < SECONDS, result
     assert result["peak_mb"] < PEAK_MB, result
+
+
+@pytest.mark.parametrize("name", [name for name, hostile in mozaik_files.HOSTILE.items() if not hostile.child])
+def test_a_small_hard_file_is_refused_at_once(tmp_path, name):
+    """The hard files refused before much is read, in this process: within the CPU time of the others, and
+    stopped by an alarm if reading hangs (a FIFO, /proc/kmsg) instead of hanging the suite."""
+    hostile = mozaik_files.HOSTILE[name]
+    root = hostile.make(tmp_path)
+
+    def hung(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still reading {root} after {HANG_S} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(int(HANG_S))
+    cpu = time.process_time()
+    try:
+        with pytest.raises(MozaikFormatError) as info:
+            if hostile.reader == "import":
+                mozaik_format.import_mozaik(root, tmp_path / "conf", base_dir=tmp_path)
+            else:
+                read_parameters(root, base_dir=tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.process_time() - cpu < SECONDS
+    assert hostile.refusal in str(info.value) and f"{tmp_path}" in str(info.value)
+    assert not (tmp_path / "conf").exists()  # an import refused writes nothing
 
 
 def test_the_limits_say_why_their_values(tmp_path):
