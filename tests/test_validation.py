@@ -183,3 +183,14 @@ def test_a_float_range_is_counted_as_hydra_steps_it():
     for text in ("range(0,1,0.1)", "range(0.1,0.7,0.1)", "range(0,3,0.3)", "range(1e-3,2.5e-3,1e-4)", "range(1,-1,-0.2)"):
         override = parser.parse_override(f"x={text}")
         assert sweep_size(override, 100) == sum(1 for _ in override.sweep_string_iterator()), text
+
+
+def test_the_command_line_check_composes_one_value_of_a_shuffled_range_without_listing_it():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from launcher.sweep.argv_checks import _one_value
+
+    cpu = time.process_time()
+    for text, first in (("+x=shuffle(range(0,10000000000))", "+x=0"), ("y=range(0.5,1,0.25)", "y=0.5")):
+        assert _one_value(OverridesParser.create().parse_override(text), lambda group: []) == first
+    assert time.process_time() - cpu < 0.5  # Hydra lists a shuffled range whole (10**9 values: 3 GB, killed at 30 s)
