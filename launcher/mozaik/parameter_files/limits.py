@@ -51,9 +51,9 @@ MAX_INT_BITS = 4096
 MAX_REFS = 20_000
 #: Values of the configs that import_mozaik writes of one tree (with its url() includes, each file once, and
 #: every value that references and includes in lists repeat). OmegaConf makes a node of each at each job's
-#: composition (some 100 µs each: 50,000 values cost every job 5 s before it starts) and the import writes them
+#: composition (some 100 µs each: 40,000 values cost every job 4 s before it starts) and the import writes them
 #: at some 10 µs each; a model's configs hold a few thousand.
-MAX_IMPORT_VALUES = 50_000
+MAX_IMPORT_VALUES = 40_000
 #: Characters of the YAML configs that import_mozaik writes of one tree. Hydra configs cannot share a value:
 #: each ref() to a list or a string, each url() in a list, each YAML alias is written out in full (1,000 aliases of
 #: a 100 KB string are 100 MB). libyaml writes some 50 MB a second; a model's configs are a few hundred KB.
