@@ -47,6 +47,15 @@ def test_hydra_override_reads_back_exactly(value):
     assert parsed == expected and type(parsed) is type(expected)
 
 
+@pytest.mark.parametrize("value", ["${oc.env:HOME}", "a,b", "x\\${y}", "\\\\${y}", "${a} and ${b}", ["${oc.env:HOME}", 1]])
+def test_a_value_reaches_the_job_as_given_not_interpolated(compose_cfg, value):
+    """Hydra reads the override, then OmegaConf the job's config: a '${' given is a '${' in the job."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_cfg(hydra_override("name", value) if isinstance(value, str) else hydra_override("+given", value))
+    assert OmegaConf.to_container(cfg, resolve=True)["name" if isinstance(value, str) else "given"] == value
+
+
 def test_slurm_options_map_to_the_launcher():
     overrides = slurm_option_overrides(["-p debug", "--account=lab", "--time=1-02:30:00", "--mem=8G", "--hint=nomultithread"])
     assert "hydra.launcher.partition=debug" in overrides and "hydra.launcher.account=lab" in overrides

@@ -237,7 +237,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         listed = read_jobs_file(self.jobs_file) if self.jobs_file else None
-        self.check_size(count_jobs(overrides) * (len(listed) if listed is not None else 1))
+        self.check_size(count_jobs(overrides, self.max_jobs) * (len(listed) if listed is not None else 1))
         # The jobs' override lists, each shared with its JobEntry (no copy: a million-job sweep
         # holds each list once); Hydra's own sweep loop, which reads self.overrides, is not run.
         combinations = [job for batch in compat.split_sweep(overrides, self.max_batch_size) for job in batch]

@@ -200,7 +200,7 @@ class _LiteralReader:
         template, has_refs = self.template(node, refs, in_call)
         if not has_refs:
             return self.compute(node)
-        self.loader.references += 1
+        # (its refs were counted as read: loader.count_reference)
         return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
 
     def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
@@ -285,12 +285,17 @@ class _LiteralReader:
         raise self.unexpected(match)
 
     def number(self, token: str, start: int) -> int | float:
+        too_large = f"an integer of more than {limits.MAX_INT_BITS:,} bits (MAX_INT_BITS)"
         try:
             if token[:2].lower() in ("0x", "0o", "0b"):
-                return int(token, 0)
-            return float(token) if _FLOAT_MARK.search(token) else int(token)
+                value = int(token, 0)
+            else:
+                value = float(token) if _FLOAT_MARK.search(token) else int(token)
         except ValueError:  # an int of more digits than Python converts
-            raise _GiveUp(start, "number not read here") from None
+            raise _GiveUp(start, too_large, of_value=True) from None
+        if type(value) is int and value.bit_length() > limits.MAX_INT_BITS:
+            raise _GiveUp(start, too_large, of_value=True)
+        return value
 
     def string(self, match: re.Match[str]) -> tuple[str, int, int]:
         """A string literal, and those after it: Python joins adjacent string literals."""
@@ -471,8 +476,8 @@ class _LiteralReader:
         try:
             if name == "url":
                 return self.loader.include(_string_argument(name, args, kwargs), where, depth)
-            if name == "ref":
-                self.loader.references += 1
+            if name == "ref" and self.loader.count_reference():
+                raise _CallProblem(f"more than {limits.MAX_REFS:,} ref() in the tree (MAX_REFS)")
             return _call_value(name, args, kwargs, where)
         except _CallProblem as problem:
             raise _GiveUp(start, str(problem), of_value=True) from None
