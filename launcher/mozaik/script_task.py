@@ -168,8 +168,9 @@ def import_model(
     check_timeout(timeout_s)
     task = {
         "_target_": f"{__name__}.{run_script.__name__}",
-        # Hydra has no tuples: where the model's files hold one, the job's parameters file has it again.
-        "_tuples_": tuple_paths(read_parameters(root_file, base_dir, resolve=False)),
+        # Hydra has no tuples: where the model's tree holds one (also where a ref() copies one), the job's
+        # parameters file has it again.
+        "_tuples_": tuple_paths(read_parameters(root_file, base_dir)),
         "script": str(Path(script).resolve()),
         "simulator": simulator,
         "threads": threads,
