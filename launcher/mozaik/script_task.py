@@ -152,6 +152,7 @@ def import_model(
     mpi: int = 1,
     base_dir: str | Path | None = None,
     timeout_s: Optional[float] = None,
+    modernise: bool = False,
 ) -> Path:
     """Import a mozaik model (its root parameter file, its run ``script``) into the Hydra config directory
     ``out_dir`` as the model option ``name`` of ``run_sim.py``; the option's config file.
@@ -160,6 +161,7 @@ def import_model(
     :func:`run_script` with the script's absolute path, ``simulator``, ``threads``, ``mpi`` and
     ``timeout_s`` (the seconds each job's script may run; None: no limit).
     ``base_dir`` is the model directory url() paths are relative to (default: the working directory).
+    ``modernise``: mozaik 0.1's distributions imported as today's (see :func:`import_mozaik`).
     """
     from launcher.mozaik.parameter_files import import_mozaik, read_parameters, tuple_paths
 
@@ -170,7 +172,7 @@ def import_model(
         "_target_": f"{__name__}.{run_script.__name__}",
         # Hydra has no tuples: where the model's tree holds one (also where a ref() copies one), the job's
         # parameters file has it again.
-        "_tuples_": tuple_paths(read_parameters(root_file, base_dir)),
+        "_tuples_": tuple_paths(read_parameters(root_file, base_dir, modernise=modernise)),
         "script": str(Path(script).resolve()),
         "simulator": simulator,
         "threads": threads,
@@ -178,7 +180,7 @@ def import_model(
         "env": None,
         "timeout_s": timeout_s,
     }
-    return import_mozaik(root_file, out_dir, base_dir, model=name, task=task)
+    return import_mozaik(root_file, out_dir, base_dir, model=name, task=task, modernise=modernise)
 
 
 def _tail(path: Path) -> str:

@@ -107,7 +107,7 @@ from launcher.mozaik.parameter_files.hydra_import import (
     to_hydra,
     tuple_paths,
 )
-from launcher.mozaik.parameter_files.loader import _Loader, read_parameters
+from launcher.mozaik.parameter_files.loader import _Loader, legacy_changes, read_parameters
 from launcher.mozaik.parameter_files.explain import _FileReader
 from launcher.mozaik.parameter_files.reader import _LiteralReader
 from launcher.mozaik.parameter_files.references import _Resolver, resolve_refs
@@ -118,6 +118,6 @@ __all__ = [
     "AST_MAX_CHARS", "CONSTRUCTS", "Construct", "EXPR_RESOLVER", "Expr", "MAX_BYTES", "MAX_DEPTH", "MAX_NODES",
     "MAX_OPERATORS", "MAX_REF_CHAIN", "MAX_TOKENS", "MAX_YAML_BYTES", "MozaikFormatError", "MozaikFormatWarning",
     "NumpyRNG", "ParameterRange", "ParameterWithUnitsAndPeriod", "PyNNDistribution", "REPEATED_KEY_WARNINGS", "Ref",
-    "evaluate_template", "format_parameters", "from_hydra", "import_mozaik", "read_parameters", "resolve_refs",
+    "evaluate_template", "format_parameters", "from_hydra", "import_mozaik", "legacy_changes", "read_parameters", "resolve_refs",
     "to_hydra", "tuple_paths", "write_parameters",
 ]  # fmt: skip
