@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -55,24 +57,92 @@ class ScriptTimeout(TimeoutError):
     """A run script still running at its time limit (it was stopped with every process it started)."""
 
 
+#: ``$NAME`` and ``${NAME}`` in a path, as a shell reads them.
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def expand_path(path: str) -> str:
+    """``path`` as a shell reads it: ``~`` (this user's home) and ``$NAME``/``${NAME}`` expanded."""
+    return os.path.expanduser(os.path.expandvars(path))
+
+
+def unset_variables(path: str) -> list[str]:
+    """The variables ``path`` names that are not set here (a shell would make them empty)."""
+    return [a or b for a, b in _VARIABLE.findall(path) if (a or b) not in os.environ]
+
+
+def _env_python(path_to_env: str) -> tuple[Path, Path]:
+    """The environment's directory and its Python, for a directory or its ``bin/activate``, expanded."""
+    path = Path(expand_path(path_to_env))
+    env_dir = path.parent.parent if path.name.startswith("activate") else path
+    return env_dir, env_dir / "bin" / "python"
+
+
 def environment(path_to_env: Optional[str]) -> tuple[str, dict[str, str]]:
     """The Python and the environment variables to run a script with: this job's own, or those of
-    the virtual environment ``path_to_env`` (its directory or its ``bin/activate``) as its
-    ``activate`` sets them, without a shell."""
+    the virtual environment ``path_to_env`` (its directory or its ``bin/activate``; ``~``, ``$HOME``
+    and ``${NAME}`` expanded here, where the job runs) as its ``activate`` sets them, without a shell."""
     if not path_to_env:
         return sys.executable, dict(os.environ)
-    path = Path(path_to_env)
-    env_dir = path.parent.parent if path.name.startswith("activate") else path
-    python = env_dir / "bin" / "python"
+    unset = unset_variables(path_to_env)
+    if unset:
+        raise FileNotFoundError(
+            f"path_to_mozaik_env = {path_to_env!r}: ${unset[0]} is not set on {socket.gethostname()}; "
+            "set it where the jobs run, or write the path without it"
+        )
+    env_dir, python = _env_python(path_to_env)
     if not python.exists():
         raise FileNotFoundError(
-            f"path_to_mozaik_env = {path_to_env!r}: there is no {python} on this host; "
+            f"path_to_mozaik_env = {path_to_env!r}: there is no {python} on {socket.gethostname()}; "
             "give a virtual environment's directory or its bin/activate"
         )
     variables = {key: value for key, value in os.environ.items() if key != "PYTHONHOME"}
     variables["VIRTUAL_ENV"] = str(env_dir)
     variables["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{variables.get('PATH', '')}"
     return str(python), variables
+
+
+def environment_problem(path_to_env: Any, setting: str = "task.env") -> Optional[str]:
+    """Why the jobs could not run in the environment ``path_to_env``, checked on this host before any job
+    is queued (None: no problem seen). A path naming a variable not set here is left to the host the job
+    runs on, which expands it."""
+    if path_to_env is None or path_to_env == "":
+        return None
+    if not isinstance(path_to_env, str):
+        return f"{setting} = {path_to_env!r}: give the path of a virtual environment (its directory or its bin/activate)"
+    if unset_variables(path_to_env):
+        return None
+    _, python = _env_python(path_to_env)
+    if not python.exists():
+        return (
+            f"{setting} = {path_to_env!r}: there is no {python} on this host: give a virtual environment's directory "
+            "or its bin/activate (~, $HOME and ${NAME} are read as a shell reads them)"
+        )
+    return None
+
+
+def reject_missing_environments(argv: list[str], config_path: str, config_name: str) -> None:
+    """Exit with one line per problem if ``task.env=...`` on ``run_sim.py``'s command line names an
+    environment that is not there (:func:`environment_problem`), before Hydra starts and anything is queued."""
+    from launcher.sweep.argv_checks import read_command_line
+
+    line = read_command_line(argv, config_path, config_name)
+    problems = []
+    for override in line.overrides if line is not None else []:
+        if override.key_or_group != "task.env" or override.is_delete():
+            continue
+        values = list(override.sweep_iterator()) if override.is_sweep_override() and not override.is_range_sweep() else [override.value()]
+        for value in values:
+            if isinstance(value, str) and re.search(r"(?<!\\)\$\{", value):
+                problems.append(
+                    f"task.env = {value!r}: Hydra reads ${{...}} as a reference to a key of the config; "
+                    "write $NAME for the variable NAME (or \\${NAME})"
+                )
+            elif problem := environment_problem(value.replace("\\${", "${") if isinstance(value, str) else value):
+                problems.append(problem)
+    if problems:
+        print("Error: " + "\n".join(dict.fromkeys(problems)), file=sys.stderr)
+        sys.exit(1)
 
 
 def script_command(python: str, script: str, simulator: str, threads: int, mpi: int, mpirun: str, parameters: Path) -> list[str]:
