@@ -49,6 +49,10 @@ SIMULATION_RUN_NAME = "ParameterSearch"
 SCRIPT_LOG = "script.log"
 #: Single values a script may leave in its run directory.
 METRICS_FILE = "metrics.json"
+#: ``task.values``: the single values of the results mozaik stored (see :func:`collect_values`).
+MOZAIK_VALUES = "mozaik"
+#: The output of reading the single values after the script, in the run directory.
+VALUES_LOG = "values.log"
 #: Characters of the script's output shown in the job's log when it ends.
 TAIL_CHARS = 4000
 
@@ -173,10 +177,12 @@ def run_script(
     mpirun: str = "mpirun",
     env: Optional[str] = None,
     timeout_s: Optional[float] = None,
+    values: Optional[str] = MOZAIK_VALUES,
 ) -> dict[str, Any]:
     """Run the model's mozaik ``script`` on the job's tree (already written to its run directory);
-    the single values of its ``metrics.json``. ``env``: a virtual environment the script runs in;
-    ``timeout_s``: seconds the script may run (None: no limit)."""
+    its single values (:func:`collect_values`). ``env``: a virtual environment the script runs in;
+    ``timeout_s``: seconds the script may run (None: no limit); ``values``: where the single values
+    come from besides ``metrics.json`` (see :func:`collect_values`)."""
     check_timeout(timeout_s)
     run_dir = current_run_dir()
     parameters = run_dir / MOZAIK_PARAMETERS_FILE
@@ -192,7 +198,7 @@ def run_script(
         ended = run_group(command, cwd=run_dir, env=variables, stdout=output, stderr=subprocess.STDOUT, timeout_s=timeout_s)
     record["exit_code"] = ended.returncode
     tail = _tail(run_dir / SCRIPT_LOG)
-    log.info("Script output (end):\n%s", tail)
+    log_script_output(tail, failed=ended.timed_out or ended.returncode != 0)
     if ended.timed_out:
         raise ScriptTimeout(
             f"{script} timed out: still running after its time limit of {timeout_s:g} s (task.timeout_s); "
@@ -201,7 +207,64 @@ def run_script(
     if ended.returncode != 0:
         last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
         raise RuntimeError(f"{script} exited with code {ended.returncode}: {last} (see {run_dir / SCRIPT_LOG})")
-    return read_metrics(run_dir)
+    return collect_values(run_dir, values, python, variables, script)
+
+
+def collect_values(run_dir: Path, values: Optional[str], python: str, variables: dict[str, str], script: str) -> dict[str, Any]:
+    """The job's single values after its run script: those of ``metrics.json`` if the script wrote one, and
+
+    - ``values="mozaik"`` (the default), without a ``metrics.json``: the results mozaik stored in its
+      datastore under the run directory (``SingleValue`` by sheet and value name, the mean and spread of each
+      ``PerNeuronValue``), read by ``datastore_values.py`` with the script's own interpreter ``python``, the
+      one that has mozaik; a run without such results says what it found, and has no single values;
+    - ``values="module.function"``: what ``function(run_dir)`` returns, called in the same way (the script's
+      directory on the path), added to those of ``metrics.json``;
+    - ``values=None``: ``metrics.json`` only.
+    """
+    metrics = read_metrics(run_dir)
+    if values is None or (values == MOZAIK_VALUES and metrics):
+        return metrics
+    reader = Path(__file__).with_name("datastore_values.py")
+    paths = [str(Path(script).resolve().parent), variables.get("PYTHONPATH", "")]
+    env = {**variables, "PYTHONPATH": os.pathsep.join(path for path in paths if path)}
+    with open(run_dir / VALUES_LOG, "wb") as output:
+        ended = run_group([python, str(reader), str(run_dir), values], cwd=run_dir, env=env, stdout=output, stderr=subprocess.STDOUT)
+    lines = (run_dir / VALUES_LOG).read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if ended.returncode == 0 and lines else None
+    except json.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        last = lines[-1] if lines else "no output"
+        raise TaskResultError(f"reading the single values ({values}) failed: {last} (see {run_dir / VALUES_LOG})")
+    if "problem" in answer or not isinstance(answer.get("values"), dict):
+        problem = str(answer.get("problem", answer))
+        if values != MOZAIK_VALUES:
+            raise TaskResultError(f"task.values = {values!r}: {problem}")
+        current_record()["values_problem"] = problem
+        log.warning("No single values from the run: %s", problem)
+        return metrics
+    try:
+        return {**metrics, **single_values(answer["values"])}
+    except TaskResultError as exc:
+        raise TaskResultError(f"task.values = {values!r}: {exc}") from None
+
+
+def log_script_output(tail: str, failed: bool) -> None:
+    """The end of a script's output into the job's log: for a failed job on every handler (the console
+    too), for a successful one on the log files only (NEST's banner, PyNN's notes: nothing to act on)."""
+    if failed:
+        log.error("Script output (end):\n%s", tail)
+        return
+    if not log.isEnabledFor(logging.INFO):
+        return
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, "Script output (end):\n%s", (tail,), None)
+    logger: Optional[logging.Logger] = log
+    while logger is not None:  # the handlers a record of this logger reaches, as Logger.callHandlers walks them
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+                handler.handle(record)
+        logger = logger.parent if logger.propagate else None
 
 
 def check_timeout(timeout_s: Any) -> None:
@@ -249,6 +312,7 @@ def import_model(
         "mpi": mpi,
         "env": None,
         "timeout_s": timeout_s,
+        "values": MOZAIK_VALUES,  # the single values: those mozaik stored (or module.function, or null: metrics.json only)
     }
     return import_mozaik(root_file, out_dir, base_dir, model=name, task=task, modernise=modernise)
 
