@@ -2,7 +2,7 @@
 
 The reading runs as a child process with the interpreter that ran the script (the model's environment), from
 ``launcher/mozaik/datastore_values.py``. mozaik itself is not installed here: the reading of its datastore is
-tested against a stand-in ``mozaik`` package (its two names the reader uses, over results named as mozaik
+tested against a stand-in ``mozaik`` package (the datastore class the reader uses, over results named as mozaik
 names its classes), the mechanism end to end with a plain function of the user's, through ``run_sim.py``.
 """
 
@@ -21,7 +21,8 @@ from launcher.mozaik.script_task import collect_values, import_model
 from launcher.run.job import TaskResultError
 from support import REPO, RUN_SIM
 
-#: A stand-in for mozaik's storage: results of mozaik's class names, kept in datastore.analysis.pickle.
+#: A stand-in for mozaik's storage: results of mozaik's class names (their ``identifier``), kept in
+#: datastore.analysis.pickle, and DataStore.get_analysis_result(identifier=...) as mozaik filters them.
 FAKE_MOZAIK = {
     "mozaik/__init__.py": "",
     "mozaik/storage/__init__.py": "",
@@ -30,7 +31,7 @@ import json, os
 
 class _Result:
     def __init__(self, kind, **fields):
-        self.__class__ = type(kind, (_Result,), {})
+        self.identifier = kind
         self.__dict__.update(fields)
 
 class PickledDataStore:
@@ -39,17 +40,7 @@ class PickledDataStore:
         self.results = [_Result(r.pop("kind"), **r) for r in json.load(open(path))]  # JSON: a stand-in's file
 
     def get_analysis_result(self, **query):
-        return [r for r in self.results if all(type(r).__name__ == v for k, v in query.items() if k == "identifier")]
-''',
-    "mozaik/storage/queries.py": '''
-class _Query:
-    def __init__(self, store, identifier):
-        self.store, self.identifier = store, identifier
-    def get_analysis_result(self):
-        return self.store.get_analysis_result(identifier=self.identifier)
-
-def param_filter_query(store, identifier=None, **rest):
-    return _Query(store, identifier)
+        return [r for r in self.results if r.identifier == query.get("identifier", r.identifier)]
 ''',
 }
 
@@ -73,7 +64,8 @@ def test_mozaiks_stored_results_become_single_values(tmp_path, fake_mozaik):
     store(run_dir, [
         {"kind": "SingleValue", "value_name": "Firing rate", "sheet_name": "V1_Exc_L4", "value": 4.5},
         {"kind": "SingleValue", "value_name": "Firing rate", "sheet_name": "V1_Exc_L4", "value": 5.5},  # another stimulus
-        {"kind": "PerNeuronValue", "value_name": "CV(ISI)", "sheet_name": "V1_Inh_L4", "values": [0.5, 1.0, 1.5]},
+        {"kind": "PerNeuronValue", "value_name": "CV(ISI)", "sheet_name": "V1_Inh_L4", "values": [0.5, 1.0, 1.5, float("nan")]},
+        {"kind": "SingleValue", "value_name": "Synchrony", "sheet_name": None, "value": 0.25},
         {"kind": "AnalogSignalList", "sheet_name": "V1_Exc_L4"},
     ])  # fmt: skip
     values = collect_values(run_dir, "mozaik", sys.executable, fake_mozaik, str(script))
@@ -82,6 +74,7 @@ def test_mozaiks_stored_results_become_single_values(tmp_path, fake_mozaik):
         "V1_Exc_L4.Firing_rate#2": 5.5,
         "V1_Inh_L4.CV_ISI.mean": 1.0,
         "V1_Inh_L4.CV_ISI.std": pytest.approx((2 * 0.25 / 3) ** 0.5),
+        "Synchrony": 0.25,
     }
 
 

@@ -14,7 +14,8 @@ From each mozaik datastore under RUN_DIR (a folder holding ``datastore.analysis.
 
 - each ``SingleValue`` result as ``<sheet>.<value name>`` (``V1_Exc_L4.Firing_rate``);
 - each ``PerNeuronValue`` as its mean over the neurons, ``<sheet>.<value name>.mean``, and their spread
-  (standard deviation), ``<sheet>.<value name>.std``;
+  (standard deviation), ``<sheet>.<value name>.std``, over the neurons with a finite value (a silent neuron's
+  irregularity is NaN); a result of the whole model (no sheet) is named without one;
 
 names made of letters, digits and ``_ . -`` (others become ``_``); a name met again (another stimulus, another
 datastore) gets ``#2``, ``#3``... in the order mozaik stored them.
@@ -47,8 +48,10 @@ def datastores(run_dir: str) -> list[str]:
     return sorted(found)
 
 
-def _name(*parts: object) -> str:
-    return ".".join(re.sub(r"[^\w.-]+", "_", str(part)).strip("_") or "_" for part in parts)
+def _name(sheet: object, *parts: object) -> str:
+    """``<sheet>.<parts>``, or ``<parts>`` for a result of the whole model (no sheet)."""
+    named = [sheet, *parts] if sheet is not None else list(parts)
+    return ".".join(re.sub(r"[^\w.-]+", "_", str(part)).strip("_") or "_" for part in named)
 
 
 def mozaik_values(run_dir: str) -> dict:
@@ -57,7 +60,6 @@ def mozaik_values(run_dir: str) -> dict:
     if not stores:
         return {"problem": f"no mozaik datastore ({ANALYSIS_FILE}) under {run_dir}: did the run script save it?"}
     from mozaik.storage.datastore import PickledDataStore
-    from mozaik.storage.queries import param_filter_query
     from parameters import ParameterSet
 
     values: dict = {}
@@ -71,12 +73,12 @@ def mozaik_values(run_dir: str) -> dict:
 
     for root in stores:
         store = PickledDataStore(load=True, parameters=ParameterSet({"root_directory": root, "store_stimuli": False}), replace=False)
-        for result in store.get_analysis_result():
-            found[type(result).__name__] += 1
-        for result in param_filter_query(store, identifier="SingleValue").get_analysis_result():
+        for result in store.get_analysis_result():  # every analysis result, by its identifier (its class's name)
+            found[getattr(result, "identifier", type(result).__name__)] += 1
+        for result in store.get_analysis_result(identifier="SingleValue"):
             add(_name(result.sheet_name, result.value_name), float(result.value))
-        for result in param_filter_query(store, identifier="PerNeuronValue").get_analysis_result():
-            numbers = [float(v) for v in result.values]
+        for result in store.get_analysis_result(identifier="PerNeuronValue"):
+            numbers = [float(v) for v in result.values if math.isfinite(float(v))]  # a silent neuron's CV is NaN
             if not numbers:
                 continue
             mean = math.fsum(numbers) / len(numbers)
