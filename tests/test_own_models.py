@@ -89,7 +89,7 @@ def test_model_option_defined_only_in_the_users_config_dir(tmp_path: Path) -> No
     proc = run_command(command, folder)
     assert proc.returncode == 0, proc.stderr
     sweep = sweep_dir_of(folder)
-    check_completed_sweep(sweep, GRID, "run_sim.log")  # model=my_net, shared by every job, is not in the names
+    check_completed_sweep(sweep, GRID, "run_sim.log", shared=["model=my_net"])  # shared by every job: not in the names
     tree = (sweep / "net.rate=100,net.weight=0.02" / "parameters.yaml").read_text()
     assert re.search(r"weight: 0\.02", tree) and "task" not in tree
 
@@ -126,7 +126,7 @@ def check_mozaik_sweep(model: Path, sweep: Path) -> None:
     reader (NeuralEnsemble's parameters) is the tree mozaik builds with the job's values."""
     from test_mozaik_reference import MozaikParameterSet, assert_same_leaves, mozaik_load
 
-    check_completed_sweep(sweep, {mozaik_run_dir(values) for values in MOZAIK_GRID}, "run_sim.log")
+    check_completed_sweep(sweep, {mozaik_run_dir(values) for values in MOZAIK_GRID}, "run_sim.log", shared=["model=my_model"])
     for values in MOZAIK_GRID:
         run_dir = sweep / mozaik_run_dir(values)
         assert (run_dir / "script.log").is_file() and (run_dir / "metrics.json").is_file()
