@@ -181,8 +181,9 @@ def test_both_of_mozaiks_slurm_backend_signatures():
     assert seed_api.path_to_mozaik_env is None and seed_api.slurm_options == ["-p debug"]
     todays = SlurmSequentialBackend(1, 16, "/home/me/venv/bin/activate")
     assert todays.path_to_mozaik_env == "/home/me/venv/bin/activate" and todays.slurm_options == []
-    keywords = SlurmSequentialBackend(num_threads=1, num_mpi=2, path_to_mozaik_env="/env/bin/activate", slurm_options=["-p a"])
-    assert keywords.run_overrides(external=True) == ["task.threads=1", "task.mpi=2", "task.env=/env/bin/activate"]
+    env = f"{sys.prefix}/bin/activate"  # an environment on this host (its bin/python): checked before anything runs
+    keywords = SlurmSequentialBackend(num_threads=1, num_mpi=2, path_to_mozaik_env=env, slurm_options=["-p a"])
+    assert keywords.run_overrides(external=True) == ["task.threads=1", "task.mpi=2", f"task.env={env}"]
     assert "hydra.launcher.partition=a" in keywords.launcher_overrides()
     for bad in [(1, 1, 123), (1, 1, "/env", "-p a"), (1, 1, ["-p a", 3])]:
         with pytest.raises(ParameterError, match="slurm_options"):

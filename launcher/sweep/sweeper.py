@@ -53,7 +53,7 @@ from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
 from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
-from launcher.sweep.naming import name_run_dirs_after_overrides
+from launcher.sweep.naming import leave_shared_settings_out, name_run_dirs_after_overrides
 from launcher.sweep.tree import ParameterError
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,9 @@ class MozaikSweeperConf:
     #: Sweep into a directory that holds files but no sweep of this program (refused by default:
     #: a sweep writes summary.csv, figures and run directories, over same-named files).
     allow_non_empty: bool = False
+    #: Name run directories after the settings every job shares too (``model=``, ``task.*``): by default
+    #: they are left out, as mozaik names a run after the parameters it varies.
+    name_shared_settings: bool = False
 
 
 class SweepFailed(CompactHydraException):
@@ -196,6 +199,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         jobs_file: Optional[str] = None,
         max_jobs: int = 100_000,
         allow_non_empty: bool = False,
+        name_shared_settings: bool = False,
     ) -> None:
         super().__init__()
         self.max_batch_size, self.params = max_batch_size, dict(params or {})
@@ -205,6 +209,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         self.force, self.plan_only, self.collect, self.jobs_file = force, plan, collect, jobs_file
         self.max_jobs = max_jobs
         self.allow_non_empty = allow_non_empty
+        self.name_shared_settings = name_shared_settings
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         # Every job's config, here and in the launcher, is composed by applying its
@@ -213,6 +218,9 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         from launcher.sweep.compose import ComposingConfigLoader
 
         name_run_dirs_after_overrides(config)
+        if not self.name_shared_settings:
+            listed = {line.partition("=")[0].lstrip("+~") for job in read_jobs_file(self.jobs_file) for line in job} if self.jobs_file else set()
+            leave_shared_settings_out(config, listed)
         fast = hydra_context
         compat.say_if_off()
         if compat.fast_paths():  # else every job is composed by Hydra in full

@@ -111,7 +111,7 @@ from launcher.mozaik.parameter_files.hydra_import import (
     to_hydra,
     tuple_paths,
 )
-from launcher.mozaik.parameter_files.loader import _Loader, read_parameters
+from launcher.mozaik.parameter_files.loader import _Loader, legacy_changes, read_parameters
 from launcher.mozaik.parameter_files.explain import _FileReader
 from launcher.mozaik.parameter_files.reader import _LiteralReader
 from launcher.mozaik.parameter_files.references import _Resolver, resolve_refs
@@ -123,6 +123,6 @@ __all__ = [
     "MAX_IMPORT_VALUES", "MAX_INT_BITS", "MAX_NODES", "MAX_REFS",
     "MAX_OPERATORS", "MAX_REF_CHAIN", "MAX_TOKENS", "MAX_YAML_BYTES", "MozaikFormatError", "MozaikFormatWarning",
     "NumpyRNG", "ParameterRange", "ParameterWithUnitsAndPeriod", "PyNNDistribution", "REPEATED_KEY_WARNINGS", "Ref",
-    "evaluate_template", "format_parameters", "from_hydra", "import_mozaik", "read_parameters", "resolve_refs",
+    "evaluate_template", "format_parameters", "from_hydra", "import_mozaik", "legacy_changes", "read_parameters", "resolve_refs",
     "to_hydra", "tuple_paths", "write_parameters",
 ]  # fmt: skip

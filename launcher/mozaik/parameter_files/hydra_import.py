@@ -137,6 +137,7 @@ def import_mozaik(
     *,
     model: str | None = None,
     task: dict[str, Any] | None = None,
+    modernise: bool = False,
 ) -> Path:
     """Convert the mozaik tree of ``root_file`` into a Hydra config directory ``out_dir``; returns the root's config.
 
@@ -154,13 +155,14 @@ def import_mozaik(
     file is ``out_dir/model/<model>.yaml`` (``# @package _global_``: its tree at the root of the config,
     ``task`` added to it), the included files go under ``out_dir/<model>/``, and no ``config.yaml`` is
     written (it would hide ``run_sim.py``'s own when ``out_dir`` is given as ``--config-dir``).
+    With ``modernise``, mozaik 0.1's distributions are imported as today's (:func:`legacy_changes` lists them).
     """
     if model is not None and (not re.fullmatch(r"[A-Za-z_][\w-]*", model) or model in _RESERVED_MODEL_NAMES):
         raise MozaikFormatError(
             f"model name {model!r}: a model option's name is letters, digits, '_' and '-' (not one of "
             f"{', '.join(sorted(_RESERVED_MODEL_NAMES))})"
         )
-    tree, loader = _read_with_includes(root_file, base_dir)
+    tree, loader = _read_with_includes(root_file, base_dir, modernise)
     if loader.values > limits.MAX_IMPORT_VALUES:  # before the tree is resolved and copied
         raise _too_many_values(str(root_file), loader.values)
     resolved = resolve_refs(_inline(tree))  # a missing ref or a cycle is refused before anything is written

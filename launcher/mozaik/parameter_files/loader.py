@@ -21,6 +21,7 @@ from launcher.mozaik.parameter_files.constructs import _NONE, _Include
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _bounded, _quote, _shorten
 from launcher.mozaik.parameter_files.grammar import _decode, _expression_start, _parse, _ParserLimit
 from launcher.mozaik.parameter_files.explain import _FileReader
+from launcher.mozaik.parameter_files.legacy import Change, modernise
 from launcher.mozaik.parameter_files.reader import _LiteralReader
 from launcher.mozaik.parameter_files.references import resolve_refs
 from launcher.mozaik.parameter_files.trees import _inline
@@ -32,7 +33,7 @@ class _Loader:
     """Reads a file and, recursively, what it includes; knows the chain of files being read to refuse cycles.
     Each file is read once, however often it is included; all of them together hold at most MAX_BYTES."""
 
-    def __init__(self, base_dir: str | Path | None) -> None:
+    def __init__(self, base_dir: str | Path | None, modernise: bool = False) -> None:
         # The model directory is fixed once, so that every url() of one tree is resolved against the same one.
         self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         self.chain: list[Path] = []
@@ -45,6 +46,9 @@ class _Loader:
         self.values = 0
         #: Whether the tree read may repeat subtrees (url() includes, YAML aliases): then _inline copies it.
         self.repeats = False
+        #: Whether mozaik 0.1's distributions are rewritten as today's (legacy.py) before reading; what was.
+        self.modernise = modernise
+        self.changes: list[Change] = []
 
     def read(self, path: Path, display: str, depth: int = 0) -> dict[str, Any]:
         """The tree of a file, whose root stands at ``depth`` of the whole tree (an included file's, deeper)."""
@@ -64,6 +68,9 @@ class _Loader:
                     tree, values = _yaml_tree(text, display, depth)
                     self.values += values
                 else:
+                    if self.modernise:
+                        text, changes = modernise(text, display)
+                        self.changes += changes
                     tree = self.mozaik_tree(text, display, depth)
         finally:
             self.chain.pop()
@@ -272,8 +279,9 @@ def _check_yaml(value: Any, display: str, key_path: tuple[str, ...] = ()) -> Non
         raise MozaikFormatError(f"{where}: {type(value).__name__} is not a parameter value")
 
 
-def _read_with_includes(path: str | Path, base_dir: str | Path | None) -> tuple[dict[str, Any], _Loader]:
-    """The tree of a root file, its url() includes as _Include nodes, and the loader that read it."""
+def _read_with_includes(path: str | Path, base_dir: str | Path | None, modernise: bool = False) -> tuple[dict[str, Any], _Loader]:
+    """The tree of a root file, its url() includes as _Include nodes, and the loader that read it (with
+    ``modernise``, mozaik 0.1's distributions read as today's: the loader's ``changes``)."""
     path = Path(path)
     try:
         info = _stat(path)
@@ -283,20 +291,30 @@ def _read_with_includes(path: str | Path, base_dir: str | Path | None) -> tuple[
         raise MozaikFormatError(f"{path}: no such parameter file")
     if problem := _not_a_file(info):
         raise MozaikFormatError(f"{path}: {problem}")
-    loader = _Loader(base_dir)
+    loader = _Loader(base_dir, modernise)
     return loader.read(path, str(path)), loader
 
 
-def read_parameters(path: str | Path, base_dir: str | Path | None = None, *, resolve: bool = True) -> dict[str, Any]:
+def read_parameters(
+    path: str | Path, base_dir: str | Path | None = None, *, resolve: bool = True, modernise: bool = False
+) -> dict[str, Any]:
     """The parameter tree of a mozaik root file, with its url() includes read in, without evaluating anything.
 
     ``path`` is opened as given (relative paths from the working directory); url() paths are relative to
     ``base_dir``, the model directory, by default the working directory. With ``resolve`` (the default),
     every ref() is replaced by the value it names (see :func:`resolve_refs`); without, refs stay :class:`Ref`.
     Raises :class:`MozaikFormatError` for anything that is not plain data, and for a tree past the limits
-    (:data:`MAX_BYTES`, :data:`MAX_NODES`, :data:`MAX_DEPTH`, :data:`MAX_REF_CHAIN`).
+    (:data:`MAX_BYTES`, :data:`MAX_NODES`, :data:`MAX_DEPTH`, :data:`MAX_REF_CHAIN`). With ``modernise``,
+    mozaik 0.1's distributions (``UniformDist``...) are read as today's ``PyNNDistribution`` (see
+    :func:`legacy_changes`); without, they are refused with today's spelling named.
     """
-    tree, loader = _read_with_includes(path, base_dir)
+    tree, loader = _read_with_includes(path, base_dir, modernise)
     if loader.repeats:  # else the tree is the reader's own, counted and checked as it was read: no copy needed
         tree = _inline(tree, str(path))
     return resolve_refs(tree) if resolve and loader.references else tree
+
+
+def legacy_changes(path: str | Path, base_dir: str | Path | None = None) -> list[Change]:
+    """What reading the tree of ``path`` with ``modernise`` changes: each call of mozaik 0.1's distributions in
+    its files, and today's spelling that replaces it (the tree is read, so anything else it holds is checked)."""
+    return _read_with_includes(path, base_dir, modernise=True)[1].changes

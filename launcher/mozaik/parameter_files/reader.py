@@ -21,6 +21,7 @@ import launcher.mozaik.parameter_files.limits as limits
 from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _ArithmeticProblem, _compute, _nesting
 from launcher.mozaik.parameter_files.constructs import Expr, Ref, _call_value, _CallProblem, _NOT_IN_CALL, _string_argument, _TRANSPARENT_CALLS
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, MozaikFormatWarning, _describe, _quote, _shorten
+from launcher.mozaik.parameter_files.legacy import HOW_TO_WRITE, LEGACY_DISTRIBUTIONS
 from launcher.mozaik.parameter_files.grammar import (
     _ADDITIVE,
     _BINARY,
@@ -333,6 +334,8 @@ class _LiteralReader:
             return self.called(name, [path], {}, depth, start), start, simple.end()
         if name in _CALLS and (opens := self.token(end)).group("op") == "(":
             return self.read_call(name, opens.end(), self.deeper(depth, start), in_call, start)
+        if name in LEGACY_DISTRIBUTIONS:  # a file too large for Python's parser: no arguments to spell them with
+            raise _GiveUp(start, f"{name}() is mozaik 0.1's distribution, which today's mozaik refuses too: write {HOW_TO_WRITE}")
         raise _GiveUp(start, f"name {_quote(name)} not allowed in a parameter file")
 
     def read_dict(self, pos: int, depth: int, in_call: bool, start: int) -> tuple[dict[str, Any], int, int]:
