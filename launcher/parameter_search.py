@@ -258,14 +258,14 @@ class SlurmSequentialBackend(ParameterSearchBackend):
         if external:  # how the model's task runs the script (launcher.mozaik.script_task.run_script)
             settings = [f"task.threads={self.num_threads}", f"task.mpi={self.num_mpi}"]
             if self.path_to_mozaik_env:
-                from launcher.mozaik.parameter_files.hydra_import import _escape_interpolation
                 from launcher.mozaik.script_task import environment_problem
 
-                # Checked on this host before anything is written or queued; ${HOME} is the shell's, not Hydra's.
+                # Checked on this host before anything is written or queued; ${HOME} is the shell's, not Hydra's
+                # (hydra_override escapes it).
                 problem = environment_problem(self.path_to_mozaik_env, "path_to_mozaik_env")
                 if problem:
                     raise ParameterError(f"SlurmSequentialBackend: {problem}")
-                settings.append(hydra_override("task.env", _escape_interpolation(str(self.path_to_mozaik_env))))
+                settings.append(hydra_override("task.env", str(self.path_to_mozaik_env)))  # (escaped by hydra_override)
             return settings
         if self.path_to_mozaik_env:
             print(
