@@ -140,7 +140,7 @@ def test_a_sound_results_json_is_its_record_and_none_is_none(finished, tmp_path)
     assert load_results(run_dir) == json.loads((run_dir / "results.json").read_text())
     assert load_results(tmp_path) is None
     (tmp_path / "results.json").mkdir()
-    assert "cannot be read" in load_results(tmp_path).why
+    assert "a directory where a regular file (results.json) belongs" in load_results(tmp_path).why
 
 
 @pytest.mark.parametrize("name", MANIFEST_DAMAGE)

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from launcher.run.files import FileProblem, open_directory
 from launcher.run.jsonfile import NUMBERS, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object
 from launcher.run.h5file import read_h5_recording, write_h5_recording  # noqa: F401  (read_h5_recording: public here)
 
@@ -69,7 +70,16 @@ def load_results(run_dir: Path | str) -> dict[str, Any] | Damage | None:
     it cannot be used (not UTF-8, not JSON, not an object, a field missing or of another
     kind); None if the directory has none. Every reader of results.json reads it here."""
     path = os.path.join(run_dir, RESULTS_FILE)  # a str: pathlib would double the time of a large sweep's table
-    record = read_json_object(path)
+    try:
+        directory = open_directory(run_dir)  # never a link: the file is read in the directory itself
+    except FileNotFoundError:
+        return None
+    except FileProblem as exc:
+        return Damage(Path(path), f"its run directory is {exc.why}; {exc.todo}")
+    try:
+        record = read_json_object(path, "results.json", dir_fd=directory)
+    finally:
+        os.close(directory)
     if not isinstance(record, dict):
         return record
     problem = field_problem(record, _RESULTS_KINDS, _REQUIRED_RESULTS_KINDS)
