@@ -220,12 +220,22 @@ def recorded_job(
         record["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
         record["timings"]["finished"] = now()
         record["log"] = record.get("log") or _job_log(run_dir)
+        _flush_logs()  # the log whole before the record says how the job ended
         try:
             write_json_atomic(run_dir / results.RESULTS_FILE, record)
         except OSError as exc:  # e.g. no space left on device: the job cannot be recorded, so it failed
             log.error("Could not write %s: %s", run_dir / results.RESULTS_FILE, exc)
             if record["state"] == results.COMPLETED:  # a completed job that cannot say so has failed, with this error
                 raise
+
+
+def _flush_logs() -> None:
+    """Hand every line logged so far to the operating system (a process killed after this loses none)."""
+    for handler in logging.getLogger().handlers:
+        try:
+            handler.flush()
+        except (OSError, ValueError):  # a full disk, a closed stream: the record is written all the same
+            pass
 
 
 def _interrupt_behind(exc: BaseException) -> bool:

@@ -28,8 +28,10 @@ reruns everything when started again. This one:
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -51,6 +53,7 @@ from launcher.run.job import recorded
 from launcher.run.results import now
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
 from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
+from launcher.run.files import FileProblem, problem
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 from launcher.sweep.naming import name_run_dirs_after_overrides
@@ -150,6 +153,19 @@ def manifest_stamp(sweep_dir: Path) -> Tuple[Optional[Tuple[int, int]], ...]:
         else:
             stamps.append((stat.st_mtime_ns, stat.st_size))
     return tuple(stamps)
+
+
+def refuse_linked_run_dirs(sweep_dir: Path, jobs: Sequence[JobEntry]) -> None:
+    """A :class:`~launcher.run.files.FileProblem` naming the first run directory of ``jobs`` that is
+    a symbolic link: a job would write its results, ``.hydra/`` and log through it, outside the
+    sweep directory."""
+    for job in jobs:
+        path = os.path.join(sweep_dir, job.run_dir)
+        if os.path.islink(path):
+            raise FileProblem(
+                path, f"a symbolic link where the run directory of job #{job.number} belongs: a job never writes through one",
+                f"move it aside (mv '{path}' '{path}.moved') and run the sweep again", errno.ELOOP,
+            )
 
 
 def in_number_order(jobs: Sequence[JobEntry]) -> bool:
@@ -300,6 +316,8 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         if not in_number_order(to_run):  # (no copy when in order already)
             to_run = sorted(to_run, key=lambda job: job.number)  # a new list: planned keeps its order
         to_run = self.leave_queued_jobs(earlier, to_run)
+        if manifest.sweep_dir.exists():
+            refuse_linked_run_dirs(manifest.sweep_dir, to_run)
         return planned, kept, to_run
 
     def run_planned(
@@ -465,7 +483,20 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                     self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
                 if isinstance(self.launcher, TakesJobNumbers):
                     self.launcher.job_numbers = [job.number for job in batch]
-                results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
+                try:
+                    results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
+                except OSError as exc:
+                    if batch_size != 1:
+                        raise
+                    # Hydra's basic launcher writing the job's .hydra files met a full disk (or the
+                    # like): this job fails, named, and the sweep goes on to its report.
+                    job = batch[0]
+                    job.state, job.finished, job.error = FAILED, now(), f"{type(exc).__name__}: {problem(Path(exc.filename or job.run_dir), exc)}"
+                    counted.add(job.number)
+                    progress.job_finished(True)
+                    manifest.changed(job)
+                    manifest.save(at_most_every_s=1.0)
+                    continue
                 for job, ret in zip(batch, results):
                     queued_as = queued_job_id(ret)
                     if queued_as is not None:  # queued by a launcher that does not wait
