@@ -128,6 +128,11 @@ def single_values(value: Any) -> dict[str, Any]:
             f"the task returned {type(value).__name__} {_short(value)}; a task returns its single values: "
             "a mapping of names to numbers (or one number, or None)"
         )
+    if len(value) > results.MAX_METRICS:
+        raise TaskResultError(
+            f"the task returned {len(value):,} values; a job records at most {results.MAX_METRICS:,} single values "
+            "(launcher.run.results.MAX_METRICS): return a job's summary numbers, and save its data in its run directory"
+        )
     metrics = {}
     for name, number in value.items():
         if not isinstance(name, str) or not _is_number(number):

@@ -35,6 +35,11 @@ RECORDING_FILE = "recording.h5"
 #: The recording of run directories written before recording.h5 (Neo's MATLAB format): still read.
 MAT_RECORDING_FILE = "recording.mat"
 
+#: The most single values (metrics) a job records: a table and its figures stay of a size to read,
+#: and results.json within its limit (launcher.run.files.LIMITS). A task returning more records none,
+#: with a warning saying so; a results.json holding more is damaged.
+MAX_METRICS = 1000
+
 #: States a results.json can hold.
 COMPLETED, FAILED = "completed", "failed"
 
@@ -83,6 +88,8 @@ def load_results(run_dir: Path | str) -> dict[str, Any] | Damage | None:
     if not isinstance(record, dict):
         return record
     problem = field_problem(record, _RESULTS_KINDS, _REQUIRED_RESULTS_KINDS)
+    if not problem and len(record["metrics"]) > MAX_METRICS:
+        problem = f"it holds {len(record['metrics']):,} metrics, more than the {MAX_METRICS:,} a job records"
     return Damage(Path(path), problem) if problem else record
 
 
