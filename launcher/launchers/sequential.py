@@ -127,8 +127,9 @@ class _LogSwitch:
                 if isinstance(handler, logging.FileHandler) and not isinstance(handler, JobLogHandler):
                     handler.close()
                     root.handlers[i] = JobLogHandler.like(handler, handler.baseFilename)
-                    if not handler.delay:  # type: ignore[attr-defined]  # opened at once, as Hydra's was
-                        root.handlers[i].stream, root.handlers[i].delay = root.handlers[i]._open(), False  # type: ignore[attr-defined]
+                    if not handler.delay:  # type: ignore[attr-defined]  # created at once, as Hydra's was
+                        os.close(open_regular(handler.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, "job log"))
+                        root.handlers[i].delay = False  # type: ignore[attr-defined]  # (later jobs' logs created at once too)
             self.job = (root.level, list(root.handlers))
             self.open_files = [h for h in root.handlers if h.get_name() in self.file_handlers]
             return []
