@@ -45,7 +45,7 @@ from launcher.run.jsonfile import (
     write_atomically, write_json_atomic,
 )
 from launcher.sweep.job_entry import (  # noqa: F401  (the states: read from here by the sweep's readers)
-    COMPLETED, DAMAGED, ENTRY_FIELDS, FAILED, INTERRUPTED, JOB_LOG, PENDING, RARE_STATES, RUNNING, STATES, JobEntry,
+    COMPLETED, DAMAGED, ENTRY_FIELDS, FAILED, INTERRUPTED, JOB_LOG, MISSING, PENDING, RARE_STATES, RUNNING, STATES, JobEntry,
 )
 from launcher.sweep.naming import outside_sweep_dir
 
