@@ -318,3 +318,32 @@ def test_a_forged_journal_line_of_a_completed_job_without_a_run_directory_is_mis
         journal.write(json.dumps(forged) + "\n")
     report = status.status(sweep)
     assert report.counts["completed"] == 2 and report.counts.get("missing") == 1
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "directory", "garbage", "truncated"])
+def test_a_study_file_that_is_not_a_study_is_one_line(tmp_path: Path, kind: str) -> None:
+    from types import SimpleNamespace
+
+    from launcher.sweep.optuna_sweeper import STUDY_FILE, FitSweeper
+    from launcher.sweep.tree import ParameterError
+
+    path = tmp_path / STUDY_FILE
+    if kind == "FIFO":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "garbage":
+        path.write_bytes(b"not a database at all\n" * 100)
+    else:  # an SQLite file cut short, as a full disk would leave it
+        import sqlite3
+
+        with sqlite3.connect(path) as db:
+            db.execute("create table t (x)")
+            db.executemany("insert into t values (?)", [("x" * 100,)] * 200)
+        path.write_bytes(path.read_bytes()[:3000])
+    # The sweeper's study(), on a stand-in for its configured self: storage in the sweep directory.
+    sweeper = SimpleNamespace(storage=None, study_name="s", sampler_spec=lambda: None, make_sampler=lambda spec, n: None)
+    objective = SimpleNamespace(directions=["minimize"], targets=None)
+    with pytest.raises((FileProblem, ParameterError)) as refused:
+        within(lambda: FitSweeper.study(sweeper, tmp_path, objective))
+    assert str(path) in one_line(str(refused.value)) and f"mv '{path}' '{path}.damaged'" in str(refused.value)

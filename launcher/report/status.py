@@ -62,6 +62,8 @@ class StatusReport:
     interrupted: list[JobEntry] = field(default_factory=list)
     #: The jobs once completed whose results.json or run directory is gone.
     missing: list[JobEntry] = field(default_factory=list)
+    #: Whether the sweep is a fit (its interrupted trials are not run again).
+    fit: bool = False
 
     @property
     def total(self) -> int:
@@ -81,7 +83,7 @@ def status(sweep_dir: Path | str) -> StatusReport:
     manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
     jobs = in_order(manifest.jobs)
     failed, damaged, interrupted, missing = ([job for job in jobs if job.state == state] for state in (FAILED, DAMAGED, INTERRUPTED, MISSING))
-    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log, damaged, problem, interrupted, missing)
+    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log, damaged, problem, interrupted, missing, bool(manifest.fit))
 
 
 def format_status(report: StatusReport) -> str:
@@ -90,7 +92,8 @@ def format_status(report: StatusReport) -> str:
     lines = [f"Sweep {report.sweep_dir}: {report.total} jobs: {counts}"]
     for title, jobs in (
         ("Failed jobs:", report.failed),
-        ("Interrupted jobs (no process runs them any more: running the sweep again runs them):", report.interrupted),
+        ("Interrupted trials (not counted: running the fit again samples new ones in their place):" if report.fit
+         else "Interrupted jobs (no process runs them any more: running the sweep again runs them):", report.interrupted),
         ("Jobs whose results.json is damaged (not done: running the sweep again reruns them):", report.damaged),
         ("Jobs whose results are gone (not done any more: running the sweep again runs them):", report.missing),
     ):

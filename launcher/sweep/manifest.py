@@ -434,10 +434,13 @@ class Manifest:
             return
         by = self.sweeper or {}
         who = f"pid {by.get('pid')} on {by.get('host')}, started {by.get('started')}" if by else "its process"
+        # A fit runs no trial twice: run again, it tells the study that such a trial failed (Optuna
+        # holds it so), does not count it, and samples new ones.
+        again = "running the fit again leaves it uncounted and samples new trials" if self.fit else "running the sweep again runs it"
         for job in self.jobs:
             if job.state in (PENDING, RUNNING) and not job.slurm_job_id:
                 job.state = INTERRUPTED
-                job.error = f"interrupted: its sweep ({who}) ended before the job did; running the sweep again runs it"
+                job.error = f"interrupted: its {'fit' if self.fit else 'sweep'} ({who}) ended before the job did; {again}"
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state; ``damaged`` and ``interrupted`` only when there are some."""

@@ -502,7 +502,7 @@ class FitTrials:
             else:
                 self.mark(INTERRUPTED_ATTR, trial.number)
                 self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-                job.state, job.error = INTERRUPTED, "interrupted: the fit was stopped"
+                job.state, job.error = INTERRUPTED, "interrupted: the fit was stopped; failed in the study, not counted: the fit samples new trials"
         self.manifest.jobs = sorted(self.entries.values(), key=lambda entry: entry.number)
 
 
