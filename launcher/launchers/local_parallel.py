@@ -54,6 +54,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from launcher import compat
+from launcher.run.files import quiet_log_files
 from launcher.run.job import recorded
 from launcher.launchers.process_group import GRACE_S
 from launcher.launchers.protocol import StateChange, StateReporting, ended_state, failed_return, returned_value
@@ -362,6 +363,7 @@ class LocalParallelSweepLauncher(StateReporting, Launcher):
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         assert self.context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        quiet_log_files()  # the sweep's log on a full disk: said once by the sweeper
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         payload = self._payload()

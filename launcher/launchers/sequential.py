@@ -34,7 +34,6 @@ import copy
 import logging
 import os
 import queue
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from launcher.launchers.protocol import StateChange, StateReporting, TakesJobNumbers, ended_state
-from launcher.run.files import open_regular
+from launcher.run.files import open_regular, quiet_log_file, quiet_log_files
 from launcher.run.job import planned_config_hash, recorded
 from launcher import compat
 from launcher.compat import restore, snapshot
@@ -173,6 +172,7 @@ class _LogSwitch:
         self.open_files = []
         if self.sweep is None:
             configure_log(hydra_logging, verbose)
+            quiet_log_files()  # the sweep's log on a full disk: said once by the sweeper
             self.sweep = (root.level, list(root.handlers))
         else:
             level, handlers = self.sweep
@@ -185,10 +185,8 @@ class _LogSwitch:
 class JobLogHandler(logging.FileHandler):
     """A job's log file, opened as every file of a sweep directory is (never through a link, never
     a FIFO: :func:`launcher.run.files.open_regular`). A line it cannot write (a full disk) is kept
-    in :attr:`error`, said once in the sweep's log when the job ends, rather than a traceback on
-    stderr for each line."""
-
-    error: Optional[OSError] = None
+    in its ``error`` (:func:`launcher.run.files.quiet_log_file`), said once in the sweep's log when
+    the job ends, rather than a traceback on stderr for each line."""
 
     @classmethod
     def like(cls, prototype: logging.FileHandler, filename: str) -> "JobLogHandler":
@@ -196,6 +194,7 @@ class JobLogHandler(logging.FileHandler):
         creating the (often empty) file is left to the caller's file writer, off the job's path
         (an open costs ~0.5 ms on some disks)."""
         handler = cls(filename, mode=prototype.mode, encoding=prototype.encoding, delay=True, errors=prototype.errors)
+        quiet_log_file(handler)
         handler.set_name(prototype.get_name())
         handler.setLevel(prototype.level)
         handler.setFormatter(prototype.formatter)
@@ -207,13 +206,6 @@ class JobLogHandler(logging.FileHandler):
         append = os.O_APPEND if "a" in self.mode else os.O_TRUNC
         fd = open_regular(self.baseFilename, os.O_WRONLY | os.O_CREAT | append, "job log")
         return open(fd, "a" if "a" in self.mode else "w", encoding=self.encoding, errors=self.errors)
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, OSError):
-            self.error = self.error or error
-            return
-        super().handleError(record)
 
 
 def write_new_or_over(path: Path | str, text: str) -> None:
@@ -485,6 +477,7 @@ class JobRunner:
             job_subdir_key="hydra.sweep.subdir",
         )
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        quiet_log_files()  # the sweep's log on a full disk: said once by the sweeper
         return ret
 
     def flush(self) -> None:
@@ -523,6 +516,7 @@ class SequentialSweepLauncher(StateReporting, TakesJobNumbers, Launcher):
         setup_globals()
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        quiet_log_files()  # the sweep's log on a full disk: said once by the sweeper
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs locally")
         numbers = self.take_job_numbers(len(job_overrides), initial_job_idx)

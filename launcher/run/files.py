@@ -21,8 +21,10 @@ to do; :func:`problem` turns any other ``OSError`` met on a file into one the sa
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
+import sys
 from pathlib import Path
 
 from hydra.errors import CompactHydraException
@@ -183,3 +185,29 @@ def make_directory(path: Path | str, what: str = "sweep directory") -> Path:
     if path.is_symlink() and what != "sweep directory":  # (a sweep directory may be a link: the user's choice)
         raise FileProblem(path, f"a symbolic link, not a {what}", _move_aside(path), errno.ELOOP)
     return path
+
+
+def quiet_log_file(handler: logging.Handler) -> logging.Handler:
+    """Make a log file's ``handler`` keep the first ``OSError`` of writing a line (a full disk) in its
+    ``error`` attribute, for its owner to say once, rather than print a traceback for each line
+    (``logging``'s default). Other errors are reported as ``logging`` reports them."""
+    report = handler.handleError
+
+    def handle_error(record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            if getattr(handler, "error", None) is None:
+                handler.error = error  # type: ignore[attr-defined]
+            return
+        report(record)
+
+    handler.error = None  # type: ignore[attr-defined]
+    handler.handleError = handle_error  # type: ignore[method-assign]
+    return handler
+
+
+def quiet_log_files() -> list[logging.Handler]:
+    """The root logger's file handlers, each made quiet by :func:`quiet_log_file` (once): called
+    after each configuration of the logs (Hydra makes new handlers each time)."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    return [h if hasattr(h, "error") else quiet_log_file(h) for h in handlers]

@@ -32,6 +32,7 @@ import errno
 import itertools
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -53,7 +54,7 @@ from launcher.run.job import recorded
 from launcher.run.results import now
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
 from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
-from launcher.run.files import FileProblem, problem
+from launcher.run.files import FileProblem, problem, quiet_log_files
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 from launcher.sweep.naming import name_run_dirs_after_overrides
@@ -244,8 +245,15 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         return [f"{key}={value}" for key, value in self.params.items()]
 
     def sweep(self, arguments: List[str]) -> Any:
-        with interruption_stops_sweep("the sweep stopped before any job started; nothing was run"):  # (once one has: run_planned)
-            return self.sweep_grid(arguments)
+        logs = quiet_log_files()
+        try:
+            with interruption_stops_sweep("the sweep stopped before any job started; nothing was run"):  # (once one has: run_planned)
+                return self.sweep_grid(arguments)
+        finally:
+            # The sweep's own log (Hydra's) on a full disk: said once, not a traceback a line.
+            for handler in {id(h): h for h in [*logs, *quiet_log_files()]}.values():
+                if getattr(handler, "error", None) is not None:
+                    print(f"Could not write all of the sweep's log: {problem(handler.baseFilename, handler.error)}", file=sys.stderr)  # type: ignore[attr-defined]
 
     def sweep_grid(self, arguments: List[str]) -> Any:
         """Plan the jobs of a grid (or a jobs file), then run those not done (see the module doc)."""
@@ -488,15 +496,19 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                 except OSError as exc:
                     if batch_size != 1:
                         raise
+                    quiet_log_files()  # (Hydra's basic launcher configures the logs anew for each job)
                     # Hydra's basic launcher writing the job's .hydra files met a full disk (or the
                     # like): this job fails, named, and the sweep goes on to its report.
                     job = batch[0]
-                    job.state, job.finished, job.error = FAILED, now(), f"{type(exc).__name__}: {problem(Path(exc.filename or job.run_dir), exc)}"
+                    where = Path(exc.filename) if exc.filename else manifest.sweep_dir / job.run_dir
+                    job.state, job.finished, job.error = FAILED, now(), f"{type(exc).__name__}: {problem(where, exc)}"
                     counted.add(job.number)
                     progress.job_finished(True)
                     manifest.changed(job)
                     manifest.save(at_most_every_s=1.0)
                     continue
+                if batch_size == 1:
+                    quiet_log_files()
                 for job, ret in zip(batch, results):
                     queued_as = queued_job_id(ret)
                     if queued_as is not None:  # queued by a launcher that does not wait
