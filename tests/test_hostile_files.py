@@ -347,3 +347,23 @@ def test_a_study_file_that_is_not_a_study_is_one_line(tmp_path: Path, kind: str)
     with pytest.raises((FileProblem, ParameterError)) as refused:
         within(lambda: FitSweeper.study(sweeper, tmp_path, objective))
     assert str(path) in one_line(str(refused.value)) and f"mv '{path}' '{path}.damaged'" in str(refused.value)
+
+
+@pytest.mark.parametrize("target", ["/proc/kmsg", "/dev/zero", "fifo"])
+def test_a_url_to_a_kernel_file_a_device_or_a_fifo_is_refused_without_waiting(tmp_path: Path, target: str) -> None:
+    from launcher.mozaik.parameter_files import MozaikFormatError, read_parameters
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to(target if target.startswith("/") else tmp_path / target)
+    (tmp_path / "root.param").write_text("{'a': url('link')}\n")
+    with pytest.raises(MozaikFormatError) as refused:
+        within(lambda: read_parameters(tmp_path / "root.param", base_dir=tmp_path))
+    assert "link" in one_line(str(refused.value))
+
+
+def test_import_mozaik_into_a_path_under_a_file_is_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "root.param").write_text("{'a': 1}\n")
+    (tmp_path / "file").write_text("")
+    assert launcher_main(["import-mozaik", str(tmp_path / "root.param"), str(tmp_path / "file" / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "a part of its path is a file" in one_line(err) and str(tmp_path / "file") in err

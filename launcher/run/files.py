@@ -92,7 +92,7 @@ def problem(path: Path | str, exc: OSError, what: str = "file") -> FileProblem:
         errno.EACCES: "you may not use it: change its permissions or choose another directory",
         errno.EPERM: "you may not use it: change its permissions or choose another directory",
         errno.ENOTDIR: f"a part of its path is a file, not a directory: choose another path, or {_move_aside(path)}",
-        errno.EEXIST: f"it exists and is not a {what}: choose another path, or {_move_aside(path)}",
+        errno.EEXIST: f"another kind of file is in its place: choose another path, or {_move_aside(path)}",
         errno.EISDIR: f"it is a directory, not a {what}: {_move_aside(path)}",
         errno.ELOOP: f"it is a symbolic link, which this program never follows in a sweep directory: {_move_aside(path)}",
         errno.ENAMETOOLONG: "its name is longer than the file system allows: choose shorter names",
@@ -154,6 +154,38 @@ def read_bounded(path: Path | str, kind: str, dir_fd: int | None = None) -> byte
             read += len(chunks[-1])
     except OSError as exc:
         raise problem(path, exc, kind) from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+#: File systems of the kernel's own files: never read as a user's file (procfs files say they are
+#: regular files of size 0, and some, /proc/kmsg, wait forever for a line).
+PSEUDO_FILE_SYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def read_user_file(path: Path | str, limit: int, what: str = "file") -> bytes:
+    """The bytes of a user's own file (links followed: a model directory may hold them), read as
+    :func:`read_bounded` reads a sweep's files otherwise: a regular file, never a FIFO, a device or
+    a file of the kernel's (:data:`PSEUDO_FILE_SYSTEMS`), without waiting; at most ``limit`` + 1
+    bytes (the caller names the limit). :class:`FileProblem` (or :class:`FileNotFoundError`) otherwise."""
+    resolved = os.path.realpath(path)
+    if any(resolved == top or resolved.startswith(top + "/") for top in PSEUDO_FILE_SYSTEMS):
+        raise FileProblem(path, f"a file of the kernel's ({resolved}), not a {what}", "name a file of your own", errno.EINVAL)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise problem(path, exc, what) from None
+    try:
+        _check_regular(fd, path, what, None)
+        chunks, read = [], 0
+        while read <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - read))):
+            chunks.append(chunk)
+            read += len(chunk)
+    except OSError as exc:
+        raise problem(path, exc, what) from None
     finally:
         os.close(fd)
     return b"".join(chunks)

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 import launcher.mozaik.parameter_files.limits as limits
+from launcher.run.files import FileProblem, read_user_file
 from launcher.mozaik.parameter_files.constructs import _NONE, _Include
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _bounded, _quote, _shorten
 from launcher.mozaik.parameter_files.grammar import _decode, _expression_start, _parse, _ParserLimit
@@ -70,8 +71,9 @@ class _Loader:
         """The bytes of a file, refused unread past what is left of MAX_BYTES."""
         left = limits.MAX_BYTES - self.bytes_read
         try:
-            with path.open("rb") as file:
-                data = file.read(left + 1)
+            data = read_user_file(path, left, "parameter file")  # no FIFO, device or /proc file: never a wait
+        except FileProblem as exc:
+            raise MozaikFormatError(f"{display}: {exc.why}; {exc.todo}") from None
         except OSError as exc:
             raise MozaikFormatError(f"{display}: cannot read: {exc}") from None
         if len(data) > left:
