@@ -42,6 +42,8 @@ LIMITS = {
     "manifest.json": 4096 * MB,  # 150 bytes a job: 28 million jobs
     "manifest journal": 4096 * MB,
     "jobs file": 1024 * MB,
+    "YAML config": 64 * MB,  # a job's .hydra/config.yaml, parameters.yaml; the sweep's multirun.yaml
+    "job return": 1024 * MB,  # a packed Slurm job's pickled return (launcher.launchers.slurm_pack)
 }
 
 
