@@ -93,7 +93,7 @@ def problem(path: Path | str, exc: OSError, what: str = "file") -> FileProblem:
         errno.EROFS: "its file system is read-only: choose a writable directory (e.g. hydra.sweep.dir=...)",
         errno.EACCES: "you may not use it: change its permissions or choose another directory",
         errno.EPERM: "you may not use it: change its permissions or choose another directory",
-        errno.ENOTDIR: f"a part of its path is a file, not a directory: choose another path, or {_move_aside(path)}",
+        errno.ENOTDIR: "a part of its path is a file, not a directory: choose another path",
         errno.EEXIST: f"another kind of file is in its place: choose another path, or {_move_aside(path)}",
         errno.EISDIR: f"it is a directory, not a {what}: {_move_aside(path)}",
         errno.ELOOP: f"it is a symbolic link, which this program never follows in a sweep directory: {_move_aside(path)}",
