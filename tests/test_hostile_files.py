@@ -367,3 +367,33 @@ def test_import_mozaik_into_a_path_under_a_file_is_one_line(tmp_path: Path, caps
     assert launcher_main(["import-mozaik", str(tmp_path / "root.param"), str(tmp_path / "file" / "out")]) == 1
     err = capsys.readouterr().err
     assert "a part of its path is a file" in one_line(err) and str(tmp_path / "file") in err
+
+
+def test_a_job_s_log_holds_its_metrics_before_its_record_says_completed(tmp_path: Path, monkeypatch) -> None:
+    import logging
+
+    from omegaconf import OmegaConf
+
+    import launcher.run.job as job_module
+
+    log_file = tmp_path / "run_sim.log"
+    handler = logging.FileHandler(log_file, delay=True)
+    logging.getLogger().addHandler(handler)
+    logged_when_recorded: list[str] = []
+    write = job_module.write_json_atomic
+
+    def record(path: Path, data: dict) -> None:  # what a kill -9 right before the record's rename would leave
+        logged_when_recorded.append(log_file.read_text() if log_file.exists() else "")
+        write(path, data)
+
+    monkeypatch.setattr(job_module, "write_json_atomic", record)
+    previous = logging.getLogger().level
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        job_module.RecordedTask(lambda cfg: {"rate": 1.5})(OmegaConf.create({"a": 1}), tmp_path / "run", ["a=1"])
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(previous)
+        handler.close()
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["state"] == "completed"
+    assert len(logged_when_recorded) == 1 and "Metrics: {'rate': 1.5}" in logged_when_recorded[0]

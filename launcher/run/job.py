@@ -291,7 +291,7 @@ class RecordedTask:
             except TaskResultError as exc:  # a Hydra task may return anything: it has no single values then
                 record["warning"] = f"no metrics: {exc}"
                 log.warning("No metrics recorded: %s", exc)
-        log.info("Metrics: %s", record["metrics"])
+            log.info("Metrics: %s", record["metrics"])  # in the log before the record says the job completed
         return value, record
 
     def __reduce__(self) -> Any:
