@@ -216,7 +216,7 @@ def test_summary_csv_that_is_a_directory_is_one_line_and_exit_1(sweep: Path, cap
     (sweep / "summary.csv").mkdir()
     assert launcher_main(["collect", str(sweep)]) == 1
     err = capsys.readouterr().err
-    assert "summary.csv" in one_line(err) and "it is a directory" in err and "move it aside" in err
+    assert "summary.csv" in one_line(err) and "summary.csv: a directory; a file belongs there" in err and "move it aside" in err
 
 
 def test_status_piped_into_head_ends_quietly(tmp_path: Path) -> None:

@@ -95,11 +95,12 @@ def problem(path: Path | str, exc: OSError, what: str = "file") -> FileProblem:
         errno.EPERM: "you may not use it: change its permissions or choose another directory",
         errno.ENOTDIR: "a part of its path is a file, not a directory: choose another path",
         errno.EEXIST: f"another kind of file is in its place: choose another path, or {_move_aside(path)}",
-        errno.EISDIR: f"it is a directory, not a {what}: {_move_aside(path)}",
-        errno.ELOOP: f"it is a symbolic link, which this program never follows in a sweep directory: {_move_aside(path)}",
+        errno.EISDIR: f"a {what} belongs there: {_move_aside(path)}",
+        errno.ELOOP: f"this program never follows one in a sweep directory: {_move_aside(path)}",
         errno.ENAMETOOLONG: "its name is longer than the file system allows: choose shorter names",
         errno.ENXIO: f"it is a FIFO or a device, not a {what}: {_move_aside(path)}",
     }.get(code, "check it, then run the command again")
+    reason = {errno.ELOOP: "a symbolic link", errno.EISDIR: "a directory"}.get(code, reason)  # (not "Too many levels of symbolic links")
     return FileProblem(path, reason, todo, code)
 
 
