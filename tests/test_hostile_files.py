@@ -397,3 +397,14 @@ def test_a_job_s_log_holds_its_metrics_before_its_record_says_completed(tmp_path
         handler.close()
     assert json.loads((tmp_path / "run" / "results.json").read_text())["state"] == "completed"
     assert len(logged_when_recorded) == 1 and "Metrics: {'rate': 1.5}" in logged_when_recorded[0]
+
+
+def test_a_fit_s_trial_left_running_by_a_killed_fit_is_not_said_to_run_again(tmp_path: Path) -> None:
+    from launcher.sweep.manifest import RUNNING, JobEntry
+
+    manifest = Manifest(tmp_path, [JobEntry(0, ["x=1"], "x=1", "h", RUNNING)], fit={"metrics": ["m"], "directions": ["minimize"]})
+    manifest.settle(swept=False)  # as status after a kill -9: no process holds the directory
+    job = manifest.jobs[0]
+    assert job.state == "interrupted" and "samples new trials" in job.error and "runs it" not in job.error
+    report = status.StatusReport(tmp_path, manifest.counts(), [], "run_sim.log", interrupted=[job], fit=True)
+    assert "Interrupted trials (not counted" in status.format_status(report)
