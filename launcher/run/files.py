@@ -118,13 +118,17 @@ def _too_large(path: Path | str, what: str, limit: int) -> FileProblem:
     return FileProblem(path, f"larger than a {what} can be ({limit:,} bytes): not a file this program wrote", _move_aside(path), errno.EFBIG)
 
 
-def open_regular(path: Path | str, flags: int, what: str, mode: int = 0o644, limit: int | None = None, dir_fd: int | None = None) -> int:
+def open_regular(
+    path: Path | str, flags: int, what: str, mode: int = 0o644, limit: int | None = None, dir_fd: int | None = None,
+    follow: bool = False,
+) -> int:
     """A descriptor of the regular file ``path`` (``os.open`` ``flags`` with :data:`SAFE`); a
     :class:`FileProblem` if it is a link, a FIFO, a device, a directory or over ``limit`` bytes,
     or cannot be opened (but :class:`FileNotFoundError`, left to the caller: often no problem).
-    ``dir_fd``: as for :func:`read_bounded`."""
+    ``dir_fd``: as for :func:`read_bounded`; ``follow``: a link is followed (a user's own file)."""
+    safe = (os.O_NONBLOCK | _CLOEXEC) if follow else SAFE
     try:
-        fd = os.open(path if dir_fd is None else os.path.basename(path), flags | SAFE, mode, dir_fd=dir_fd)
+        fd = os.open(path if dir_fd is None else os.path.basename(path), flags | safe, mode, dir_fd=dir_fd)
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -175,14 +179,8 @@ def read_user_file(path: Path | str, limit: int, what: str = "file") -> bytes:
     resolved = os.path.realpath(path)
     if any(resolved == top or resolved.startswith(top + "/") for top in PSEUDO_FILE_SYSTEMS):
         raise FileProblem(path, f"a file of the kernel's ({resolved}), not a {what}", "name a file of your own", errno.EINVAL)
+    fd = open_regular(path, os.O_RDONLY, what, follow=True)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise problem(path, exc, what) from None
-    try:
-        _check_regular(fd, path, what, None)
         chunks, read = [], 0
         while read <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - read))):
             chunks.append(chunk)
