@@ -90,7 +90,7 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return single_values(json.loads(read_bounded(path, "results.json").decode("utf-8")))
+        return single_values(json.loads(read_bounded(path, "metrics.json").decode("utf-8")))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, TaskResultError) as exc:
         raise TaskResultError(f"{path}: not a flat mapping of names to numbers ({exc})") from None
 

@@ -38,7 +38,8 @@ SAFE = os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
 MB = 1 << 20
 LIMITS = {
     "sweep lock file": 64 * 1024,  # a pid, a host, a time and a command line
-    "results.json": 64 * MB,  # a job's record: its metrics (at most launcher.run.job.MAX_METRICS)
+    "results.json": 64 * MB,  # a job's record: its metrics (at most launcher.run.results.MAX_METRICS)
+    "metrics.json": 64 * MB,  # a mozaik run script's single values (launcher.mozaik.script_task)
     "manifest.json": 4096 * MB,  # 150 bytes a job: 28 million jobs
     "manifest journal": 4096 * MB,
     "jobs file": 1024 * MB,
