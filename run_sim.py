@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from launcher.app import run
 from launcher.model.config import RootConfig
+from launcher.mozaik.script_task import reject_missing_environments
 from launcher.sweep.argv_checks import multirun_first, reject_unknown_parameters
 
 
@@ -31,4 +32,5 @@ def main(cfg: DictConfig) -> dict:
 if __name__ == "__main__":
     sys.argv[1:] = multirun_first(sys.argv[1:])  # `model=my_net -m net.w=1,2`, as users write it
     reject_unknown_parameters(sys.argv[1:], Path(__file__).parent, CONFIG_PATH, CONFIG_NAME, RootConfig)
+    reject_missing_environments(sys.argv[1:], CONFIG_PATH, CONFIG_NAME)  # task.env=..., before anything is queued
     main()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from launcher.report import collect, status
+from launcher.report import status
 from launcher.report.trees import SeedKeysError
 from launcher.run.files import problem
 from launcher.sweep.manifest import ManifestError
@@ -27,7 +27,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    result = collect.collect(args.sweep_dir)
+    # Imported here: the table and figures need pandas and matplotlib, a second of start-up
+    # that `status` and `import-mozaik` do without.
+    from launcher.report.collect import collect
+
+    result = collect(args.sweep_dir)
     for path in result.paths:
         print(path)
     for line in result.damaged:
@@ -56,10 +60,12 @@ def _add_sweep_command(commands: argparse._SubParsersAction, name: str, run: Com
 
 
 def _import_mozaik(args: argparse.Namespace) -> int:
+    if args.modernise:
+        _show_legacy_changes(args.root_file, args.base_dir)
     if args.run_script is None and args.name is None:
         from launcher.mozaik.parameter_files import import_mozaik
 
-        print(import_mozaik(args.root_file, args.out_dir, base_dir=args.base_dir))
+        print(import_mozaik(args.root_file, args.out_dir, base_dir=args.base_dir, modernise=args.modernise))
         return 0
     if args.run_script is None or args.name is None:
         raise MozaikFormatError("a model option needs both --run-script and --name")
@@ -67,11 +73,21 @@ def _import_mozaik(args: argparse.Namespace) -> int:
 
     config = import_model(
         args.root_file, args.out_dir, args.run_script, args.name, args.simulator, args.threads, args.mpi,
-        base_dir=args.base_dir, timeout_s=args.timeout_s,
+        base_dir=args.base_dir, timeout_s=args.timeout_s, modernise=args.modernise,
     )  # fmt: skip
     print(config)
     print(f"Sweep it with: python run_sim.py --config-dir {args.out_dir} model={args.name} -m KEY=VALUE1,VALUE2", file=sys.stderr)
     return 0
+
+
+def _show_legacy_changes(root_file: Path, base_dir: Path | None) -> None:
+    """Say, before anything is written, which of mozaik 0.1's distributions the import rewrites, and how."""
+    from launcher.mozaik.parameter_files import legacy_changes
+
+    changes = legacy_changes(root_file, base_dir)
+    print(f"--modernise: {len(changes)} of mozaik 0.1's distributions written as today's{':' if changes else ''}", file=sys.stderr)
+    for change in changes:
+        print(f"  {change.where}: {change.old} -> {change.new}", file=sys.stderr)
 
 
 def _positive(text: str) -> int:
@@ -125,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout-s", type=_seconds, default=None, metavar="SECONDS",
         help="the time limit of each job's run script: past it, the script and its processes are stopped and the job "
         "fails (default: none; per sweep: task.timeout_s=SECONDS)",
+    )  # fmt: skip
+    importer.add_argument(
+        "--modernise", action="store_true",
+        help="import mozaik 0.1's distributions (UniformDist, NormalDist, GammaDist) as today's PyNNDistribution, "
+        "after listing each change (the model's own files are left as they are)",
     )  # fmt: skip
     importer.set_defaults(run=_import_mozaik)
     return parser

@@ -258,7 +258,14 @@ class SlurmSequentialBackend(ParameterSearchBackend):
         if external:  # how the model's task runs the script (launcher.mozaik.script_task.run_script)
             settings = [f"task.threads={self.num_threads}", f"task.mpi={self.num_mpi}"]
             if self.path_to_mozaik_env:
-                settings.append(hydra_override("task.env", str(self.path_to_mozaik_env)))
+                from launcher.mozaik.parameter_files.hydra_import import _escape_interpolation
+                from launcher.mozaik.script_task import environment_problem
+
+                # Checked on this host before anything is written or queued; ${HOME} is the shell's, not Hydra's.
+                problem = environment_problem(self.path_to_mozaik_env, "path_to_mozaik_env")
+                if problem:
+                    raise ParameterError(f"SlurmSequentialBackend: {problem}")
+                settings.append(hydra_override("task.env", _escape_interpolation(str(self.path_to_mozaik_env))))
             return settings
         if self.path_to_mozaik_env:
             print(
@@ -379,8 +386,8 @@ def run_search(
             "--config-path", str(root.parent.resolve()), "--config-name", root.stem,
         ]  # fmt: skip
     else:  # a mozaik model: imported as a model option of run_sim.py, its jobs run the user's script
+        settings = [f"model={IMPORTED_MODEL}", *backend.run_overrides(external=True)]  # checked before anything is written
         config_dir = prepare_external(root, run_script, simulator_name, jobs, master_dir)
-        settings = [f"model={IMPORTED_MODEL}", *backend.run_overrides(external=True)]
         command = [sys.executable, str(run_sim_script()), "-m", "--config-dir", str(config_dir)]
     master_dir.mkdir(parents=True, exist_ok=True)
     (master_dir / JOBS_FILE).write_text(json.dumps(jobs, indent=1), encoding="utf-8")

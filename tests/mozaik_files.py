@@ -103,9 +103,9 @@ def yaml_bomb(directory: Path) -> Path:
     return _write(directory, "params", "{'lol': url('laughs.yaml')}\n")
 
 
-def ref_fan(directory: Path, size: int = 1 * MB) -> Path:
-    """A list of ten numbers, and a file of refs to it: each ref copies ten values."""
-    return _repeat(directory, size, "{'a': [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'b': [", "ref('a'), ", "]}\n")
+def ref_fan(directory: Path, size: int = 150 * KB, width: int = 100) -> Path:
+    """A list of ``width`` numbers, and a file of refs to it (fewer than MAX_REFS): each ref copies the list."""
+    return _repeat(directory, size, "{'a': " + str(list(range(width))) + ", 'b': [", "ref('a'), ", "]}\n")
 
 
 def url_fan(directory: Path, size: int = 1 * MB) -> Path:
@@ -121,8 +121,8 @@ def yaml_fan(directory: Path, size: int = YAML_SIZE) -> Path:
     return _write(directory, "params", "{'fan': url('fan.yaml')}\n")
 
 
-def ref_chain(directory: Path, size: int = 1 * MB) -> Path:
-    """Refs each naming the next: one chain of some 50,000 references."""
+def ref_chain(directory: Path, size: int = 300 * KB) -> Path:
+    """Refs each naming the next: one chain of some 12,000 references (fewer than MAX_REFS)."""
     count = size // len("'a99999': ref('a100000'), ")
     links = "".join(f"'a{n}': ref('a{n + 1}'), " for n in range(count))
     return _write(directory, "params", "{" + links + f"'a{count}': 1}}\n")
@@ -225,20 +225,92 @@ def yaml_plain(directory: Path, size: int = YAML_SIZE) -> Path:
     return _write(directory, "params", "{'plain': url('plain.yaml')}\n")
 
 
+# --------------------------------------------------------------------------- what values become (issue 21)
+
+
+def product_chain(directory: Path) -> Path:
+    """2**2048, then each key the product of the one before with itself: 608 bytes, a 2**32-bit number."""
+    items = ["'x0': 2**2048"] + [f"'x{n}': ref('x{n - 1}')*ref('x{n - 1}')" for n in range(1, 21)]
+    return _write(directory, "params", "{" + ", ".join(items) + "}\n")
+
+
+def balanced_product(directory: Path) -> Path:
+    """Products of products of 2**2000, 4,096 factors: an integer of 8 million bits, computed as read."""
+    term = "(2**2000)"
+    for _ in range(12):
+        term = f"({term}*{term})"
+    return _write(directory, "params", "{'a': " + term + "}\n")
+
+
+def long_literal(directory: Path, size: int = 10**6) -> Path:
+    """An integer of a million digits (more than Python converts)."""
+    return _write(directory, "params", "{'a': " + "7" * size + "}\n")
+
+
+def hex_literal(directory: Path, size: int = 250_000) -> Path:
+    """A hexadecimal integer of a million bits (which Python converts, and no writer then writes)."""
+    return _write(directory, "params", "{'a': 0x" + "f" * size + "}\n")
+
+
+def kernel_file(directory: Path) -> Path:
+    """url() of /proc/kmsg, which blocks a reader (as root), or of another file of /proc."""
+    target = "/proc/kmsg" if Path("/proc/kmsg").exists() else "/proc/self/status"
+    return _write(directory, "params", f"{{'a': url({target!r})}}\n")
+
+
+def fifo_include(directory: Path) -> Path:
+    """url() of a FIFO, which blocks a reader until something writes into it."""
+    os.mkfifo(directory / "fifo")
+    return _write(directory, "params", "{'a': url('fifo')}\n")
+
+
+def device_include(directory: Path) -> Path:
+    """url() of /dev/zero, which never ends."""
+    return _write(directory, "params", "{'a': url('/dev/zero')}\n")
+
+
+def yaml_string_aliases(directory: Path) -> Path:
+    """A 107 KB YAML file: a 100 KB string and 1,000 aliases to it (100 MB of YAML once imported)."""
+    _write(directory, "s.yaml", "a: &a '" + "x" * 100_000 + "'\nb: [" + ", ".join(["*a"] * 1000) + "]\n")
+    return _write(directory, "params", "{'y': url('s.yaml')}\n")
+
+
+def string_includes(directory: Path) -> Path:
+    """5,000 url() in a list of a file holding a 1 MB string (5 GB once imported)."""
+    _write(directory, "s", "{'x': '" + "x" * MB + "'}\n")
+    return _write(directory, "params", "{'a': [" + "url('s'), " * 5000 + "]}\n")
+
+
+def multiplied_include(directory: Path) -> Path:
+    """``[url('s')]*5000``, a 1 MB string in ``s``: a list times a number, which is not data."""
+    _write(directory, "s", "{'x': '" + "x" * MB + "'}\n")
+    return _write(directory, "params", "{'a': [url('s')]*5000}\n")
+
+
+def ref_list(directory: Path, count: int = 110_000) -> Path:
+    """110,000 ref('b') in a list (990 KB)."""
+    return _write(directory, "params", "{'b': 1, 'a': [" + "ref('b')," * count + "]}\n")
+
+
 class Hostile(NamedTuple):
     make: Callable[[Path], Path]
     #: Words of the refusal; empty: the file is read.
     refusal: str
+    #: ``ours`` (read_parameters) or ``import`` (import_mozaik into a directory of the child's).
+    reader: str = "ours"
+    #: Read in a child (its memory capped and measured); False: a small file refused at once, read in the
+    #: test's process under an alarm (a child's start costs 2 s of the suite).
+    child: bool = True
 
 
 #: Each hard file, and what becomes of it: read, or refused naming the limit it passes.
 HOSTILE: dict[str, Hostile] = {
     "ref_bomb": Hostile(ref_bomb, "(MAX_NODES)"),
     "yaml_bomb": Hostile(yaml_bomb, "(MAX_NODES)"),
-    "ref_fan_1mb": Hostile(ref_fan, "(MAX_NODES)"),
+    "ref_fan_150kb": Hostile(ref_fan, "(MAX_NODES)"),
     "url_fan_1mb": Hostile(url_fan, "(MAX_NODES)"),
     "yaml_fan_250kb": Hostile(yaml_fan, "(MAX_NODES)"),
-    "ref_chain_1mb": Hostile(ref_chain, "(MAX_REF_CHAIN)"),
+    "ref_chain_300kb": Hostile(ref_chain, "(MAX_REF_CHAIN)"),
     "nested_refs": Hostile(nested_refs, "(MAX_DEPTH)"),
     "include_chain": Hostile(include_chain, "(MAX_DEPTH)"),
     "deep_lists_1mb": Hostile(deep_lists, "(MAX_DEPTH)"),
@@ -261,6 +333,22 @@ HOSTILE: dict[str, Hostile] = {
     "unterminated_string_1mb": Hostile(unterminated_string, "expected, not"),
     "yaml_plain_250kb": Hostile(yaml_plain, ""),
     "yaml_plain_1mb": Hostile(lambda directory: yaml_plain(directory, 1 * MB), "(MAX_YAML_BYTES)"),
+    "product_chain": Hostile(product_chain, "(MAX_INT_BITS)", child=False),
+    "balanced_product": Hostile(balanced_product, "(MAX_INT_BITS)", child=False),
+    "long_literal_1mb": Hostile(long_literal, "(MAX_INT_BITS)", child=False),
+    "hex_literal": Hostile(hex_literal, "(MAX_INT_BITS)", child=False),
+    "kernel_file": Hostile(kernel_file, "not a parameter file", child=False),
+    "fifo_include": Hostile(fifo_include, "a FIFO, not a parameter file", child=False),
+    "device_include": Hostile(device_include, "a character device, not a parameter file", child=False),
+    "multiplied_include": Hostile(multiplied_include, "not allowed in arithmetic", child=False),
+    "ref_list_990kb": Hostile(ref_list, "(MAX_REFS)"),
+    "import_product_chain": Hostile(product_chain, "(MAX_INT_BITS)", "import", child=False),
+    "import_yaml_string_aliases": Hostile(yaml_string_aliases, "(MAX_IMPORT_BYTES)", "import"),
+    "import_string_includes": Hostile(string_includes, "(MAX_IMPORT_BYTES)", "import"),
+    "import_plain_1mb": Hostile(lambda directory: plain_literal(directory, 1 * MB), "(MAX_IMPORT_VALUES)", "import"),
+    "import_model_like_1mb": Hostile(model_like, "(MAX_IMPORT_VALUES)", "import"),
+    "import_long_string_1mb": Hostile(long_string, "", "import"),
+    "import_model_like_150kb": Hostile(lambda directory: model_like(directory, 150 * KB), "", "import"),
 }
 
 
@@ -310,6 +398,14 @@ def _read(root: Path, reader: str, base_dir: Path, repeat: int) -> None:
 
         def read() -> object:
             return parameters.ParameterSet(eval(root.read_text(encoding="utf-8")))  # noqa: S307  (our own files)
+    elif reader == "import":
+        import tempfile
+
+        from launcher.mozaik.parameter_files import import_mozaik
+
+        def read() -> object:
+            with tempfile.TemporaryDirectory() as out:
+                return import_mozaik(root, Path(out) / "conf", base_dir=base_dir)
     else:
         from launcher.mozaik.parameter_files import read_parameters
 

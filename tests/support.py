@@ -214,14 +214,15 @@ def run_dirs(sweep: Path) -> set[str]:
     return {p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
 
-def check_completed_sweep(sweep: Path, names: set[str], log_name: str) -> None:
+def check_completed_sweep(sweep: Path, names: set[str], log_name: str, shared: Sequence[str] = ()) -> None:
     """Every run directory named after its overrides, completed with its metric; the manifest,
-    the table with the metric's column and a figure."""
+    the table with the metric's column and a figure. ``shared``: overrides of every job left out of
+    the names (``model=NAME``)."""
     assert run_dirs(sweep) == names
     for name in names:
         record = json.loads((sweep / name / "results.json").read_text())
         assert record["state"] == "completed", record.get("error")
-        assert sorted(record["overrides"]) == sorted(name.split(","))
+        assert sorted(record["overrides"]) == sorted([*name.split(","), *shared])
         assert isinstance(record["metrics"]["rate_hz"], float) and record["metrics"]["rate_hz"] >= 0
         assert record["config_hash"] and record["versions"]["nest"] and record["timings"]["total_s"] > 0
         assert (sweep / name / log_name).is_file()

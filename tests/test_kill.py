@@ -1,5 +1,5 @@
 """Sweeps stopped (SIGKILL, SIGTERM, SIGINT) as a user, a cluster or a crash would, at chosen points
-(the manifest written, one, three or five of six jobs ended) and, under ``-m slow``, at 120 random ones:
+(the manifest written, one, three or five of six jobs ended: 8 stops) and, under ``-m slow``, at 120 random ones:
 afterwards no job is shown running or pending that no process runs, no process of the sweep is
 left, and running the sweep again completes it, each job run to its end once. A sweep stopped by
 Ctrl-C or SIGTERM ends with one line naming what it saved, and no traceback."""
@@ -47,12 +47,12 @@ POINTS = {
     "3 ended": lambda sweep: len(list(sweep.glob("*/results.json"))) >= 3,
     "5 ended": lambda sweep: len(list(sweep.glob("*/results.json"))) >= 5,
 }
-#: Two points for each launcher and signal, so that every point is met by both launchers and
-#: by every signal (12 stops).
+#: Each launcher stopped at each point, by each signal in turn (8 stops): every point is met by
+#: both launchers, every signal by both launchers and at least two points.
 CHOSEN = [
-    (launcher, signal_name, point)
-    for i, (launcher, signal_name) in enumerate((l, s) for l in LAUNCHERS for s in SIGNALS)
-    for point in (list(POINTS)[i % 4], list(POINTS)[(i + 2) % 4])
+    (launcher, list(SIGNALS)[(n * len(POINTS) + i) % len(SIGNALS)], point)
+    for n, launcher in enumerate(LAUNCHERS)
+    for i, point in enumerate(POINTS)
 ]
 
 

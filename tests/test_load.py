@@ -119,6 +119,16 @@ def test_a_value_hydra_cannot_read_is_its_text_and_lists_are_each_rows_own():
     assert first == {"a": [1, 2]} and first["a"] is not second["a"]
 
 
+def test_a_value_given_through_the_search_api_is_shown_as_given_in_load_and_summary_csv(tmp_path):
+    from launcher.sweep.overrides import hydra_override
+
+    given = ["a,b", "${oc.env:HOME}", "x\\${y}", "it's, ${z}"]
+    sweep = fake_sweep(tmp_path / "D", {"s": [hydra_override("s", value).partition("=")[2] for value in given]})
+    assert launcher.load(sweep)["s"].tolist() == given
+    summary_table(sweep).to_csv(tmp_path / "summary.csv", index=False)  # as collect writes summary.csv
+    assert pd.read_csv(tmp_path / "summary.csv")["s"].tolist() == given
+
+
 def test_importing_launcher_imports_no_pandas_and_load_is_found():
     code = "import sys, launcher; print(sorted(m for m in ('pandas', 'matplotlib', 'neo', 'nest') if m in sys.modules)); print(launcher.load.__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

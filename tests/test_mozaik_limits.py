@@ -1,6 +1,6 @@
 """The safe reader's limits: whatever a parameter file holds, it is read or refused soon, in bounded memory.
 
-Each hard file of tests/mozaik_files.py is read in a child process under a 1 GB address-space cap and a 10 s
+Each hard file of tests/mozaik_files.py is read (or imported, import_mozaik) in a child process under a 1 GB address-space cap and a 10 s
 timeout, so that a regression fails instead of hanging or swelling the suite. The bound checked is a correctness
 property (a hang), not a speed target: the child's own reading time must stay under 2 s with a margin for a
 loaded 2-core machine, and its peak memory, its start included, under 200 MB. Fuzzed small mozaik and YAML
@@ -10,7 +10,9 @@ reads large files, is compared with Python's parser, which reads small ones, on 
 
 from __future__ import annotations
 
+import signal
 import string
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -50,10 +52,10 @@ def refusal(root: Path, base_dir: Path) -> str:
 # --------------------------------------------------------------------------- hard files, in a child
 
 
-@pytest.mark.parametrize("name", list(mozaik_files.HOSTILE))
+@pytest.mark.parametrize("name", [name for name, hostile in mozaik_files.HOSTILE.items() if hostile.child])
 def test_a_hard_file_is_read_or_refused_within_the_bounds(tmp_path, name):
     hostile = mozaik_files.HOSTILE[name]
-    result = mozaik_files.read_in_child(hostile.make(tmp_path), timeout=HANG_S)
+    result = mozaik_files.read_in_child(hostile.make(tmp_path), timeout=HANG_S, reader=hostile.reader)
     assert result["outcome"] in ("read", "refused"), result
     if hostile.refusal:
         assert result["outcome"] == "refused" and result["message"].startswith("MozaikFormatError: "), result
@@ -65,9 +67,37 @@ def test_a_hard_file_is_read_or_refused_within_the_bounds(tmp_path, name):
     assert result["peak_mb"] < PEAK_MB, result
 
 
+@pytest.mark.parametrize("name", [name for name, hostile in mozaik_files.HOSTILE.items() if not hostile.child])
+def test_a_small_hard_file_is_refused_at_once(tmp_path, name):
+    """The hard files refused before much is read, in this process: within the CPU time of the others, and
+    stopped by an alarm if reading hangs (a FIFO, /proc/kmsg) instead of hanging the suite."""
+    hostile = mozaik_files.HOSTILE[name]
+    root = hostile.make(tmp_path)
+
+    def hung(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still reading {root} after {HANG_S} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(int(HANG_S))
+    cpu = time.process_time()
+    try:
+        with pytest.raises(MozaikFormatError) as info:
+            if hostile.reader == "import":
+                mozaik_format.import_mozaik(root, tmp_path / "conf", base_dir=tmp_path)
+            else:
+                read_parameters(root, base_dir=tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.process_time() - cpu < SECONDS
+    assert hostile.refusal in str(info.value) and f"{tmp_path}" in str(info.value)
+    assert not (tmp_path / "conf").exists()  # an import refused writes nothing
+
+
 def test_the_limits_say_why_their_values(tmp_path):
     source = Path(mozaik_format.limits.__file__).read_text(encoding="utf-8")
-    for limit in ("MAX_BYTES", "MAX_YAML_BYTES", "MAX_NODES", "MAX_DEPTH", "MAX_REF_CHAIN", "MAX_TOKENS", "MAX_OPERATORS"):
+    for limit in ("MAX_BYTES", "MAX_YAML_BYTES", "MAX_NODES", "MAX_DEPTH", "MAX_REF_CHAIN", "MAX_TOKENS", "MAX_OPERATORS",
+                  "MAX_INT_BITS", "MAX_REFS", "MAX_IMPORT_VALUES", "MAX_IMPORT_BYTES"):
         assert isinstance(getattr(mozaik_format, limit), int)
         before = source[: source.index(f"\n{limit} = ")]
         assert before.rstrip().splitlines()[-1].startswith("#:"), f"{limit} has no comment"

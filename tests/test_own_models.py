@@ -89,8 +89,8 @@ def test_model_option_defined_only_in_the_users_config_dir(tmp_path: Path) -> No
     proc = run_command(command, folder)
     assert proc.returncode == 0, proc.stderr
     sweep = sweep_dir_of(folder)
-    check_completed_sweep(sweep, {f"model=my_net,{name}" for name in GRID}, "run_sim.log")
-    tree = (sweep / "model=my_net,net.rate=100,net.weight=0.02" / "parameters.yaml").read_text()
+    check_completed_sweep(sweep, GRID, "run_sim.log", shared=["model=my_net"])  # shared by every job: not in the names
+    tree = (sweep / "net.rate=100,net.weight=0.02" / "parameters.yaml").read_text()
     assert re.search(r"weight: 0\.02", tree) and "task" not in tree
 
 
@@ -102,7 +102,7 @@ MOZAIK_GRID = [{"sheets.exc.weight": w, "input.rate": r} for w in (0.01, 0.02) f
 
 
 def mozaik_run_dir(values: dict) -> str:
-    return ",".join(sorted([f"{key}={value}" for key, value in values.items()] + ["model=my_model"]))
+    return ",".join(sorted(f"{key}={value}" for key, value in values.items()))  # model=, shared, left out
 
 
 def run_mozaik_example(tmp_path: Path, *extra: str) -> tuple[Path, Path]:
@@ -126,7 +126,7 @@ def check_mozaik_sweep(model: Path, sweep: Path) -> None:
     reader (NeuralEnsemble's parameters) is the tree mozaik builds with the job's values."""
     from test_mozaik_reference import MozaikParameterSet, assert_same_leaves, mozaik_load
 
-    check_completed_sweep(sweep, {mozaik_run_dir(values) for values in MOZAIK_GRID}, "run_sim.log")
+    check_completed_sweep(sweep, {mozaik_run_dir(values) for values in MOZAIK_GRID}, "run_sim.log", shared=["model=my_model"])
     for values in MOZAIK_GRID:
         run_dir = sweep / mozaik_run_dir(values)
         assert (run_dir / "script.log").is_file() and (run_dir / "metrics.json").is_file()
@@ -190,7 +190,7 @@ def test_lsv1m_style_model_parameters_files_are_what_mozaik_builds(tmp_path: Pat
     assert swept.returncode == 0, swept.stderr
     for scaler in (1, 2):
         values = {"sheets.l4_cortex_exc.K": 1500, "sheets.l4_cortex_exc.syn_tau_scaler": scaler}
-        run_dir = model / "S" / mozaik_run_dir({key: value for key, value in values.items()}).replace("my_model", "lsv1m")
+        run_dir = model / "S" / mozaik_run_dir(values)
         written = MozaikParameterSet(str(run_dir / "parameters"))
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(model)

@@ -47,6 +47,15 @@ def test_hydra_override_reads_back_exactly(value):
     assert parsed == expected and type(parsed) is type(expected)
 
 
+@pytest.mark.parametrize("value", ["${oc.env:HOME}", "a,b", "x\\${y}", "\\\\${y}", "${a} and ${b}", ["${oc.env:HOME}", 1]])
+def test_a_value_reaches_the_job_as_given_not_interpolated(compose_cfg, value):
+    """Hydra reads the override, then OmegaConf the job's config: a '${' given is a '${' in the job."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_cfg(hydra_override("name", value) if isinstance(value, str) else hydra_override("+given", value))
+    assert OmegaConf.to_container(cfg, resolve=True)["name" if isinstance(value, str) else "given"] == value
+
+
 def test_slurm_options_map_to_the_launcher():
     overrides = slurm_option_overrides(["-p debug", "--account=lab", "--time=1-02:30:00", "--mem=8G", "--hint=nomultithread"])
     assert "hydra.launcher.partition=debug" in overrides and "hydra.launcher.account=lab" in overrides
@@ -172,8 +181,9 @@ def test_both_of_mozaiks_slurm_backend_signatures():
     assert seed_api.path_to_mozaik_env is None and seed_api.slurm_options == ["-p debug"]
     todays = SlurmSequentialBackend(1, 16, "/home/me/venv/bin/activate")
     assert todays.path_to_mozaik_env == "/home/me/venv/bin/activate" and todays.slurm_options == []
-    keywords = SlurmSequentialBackend(num_threads=1, num_mpi=2, path_to_mozaik_env="/env/bin/activate", slurm_options=["-p a"])
-    assert keywords.run_overrides(external=True) == ["task.threads=1", "task.mpi=2", "task.env=/env/bin/activate"]
+    env = f"{sys.prefix}/bin/activate"  # an environment on this host (its bin/python): checked before anything runs
+    keywords = SlurmSequentialBackend(num_threads=1, num_mpi=2, path_to_mozaik_env=env, slurm_options=["-p a"])
+    assert keywords.run_overrides(external=True) == ["task.threads=1", "task.mpi=2", f"task.env={env}"]
     assert "hydra.launcher.partition=a" in keywords.launcher_overrides()
     for bad in [(1, 1, 123), (1, 1, "/env", "-p a"), (1, 1, ["-p a", 3])]:
         with pytest.raises(ParameterError, match="slurm_options"):

@@ -236,3 +236,15 @@ def test_jobs_per_task_must_be_a_count_or_auto() -> None:
     for wrong in (0, "3", 2.5, True):
         with pytest.raises(HydraException, match="jobs_per_task"):
             SlurmSweepLauncher(jobs_per_task=wrong)
+
+
+def test_the_warning_before_a_short_time_limit_is_a_fraction_of_it(tmp_path) -> None:
+    from launcher.launchers.slurm import SlurmSweepLauncher, signal_delay
+
+    assert signal_delay(60, 60) == 60 and signal_delay(240, 90) == 90  # a long limit: as given
+    assert signal_delay(1, 60) == 20 and signal_delay(2, 60) == 40 and signal_delay(0.01, 60) == 1
+    assert signal_delay(None, 60) == 60 and signal_delay(1, None) is None
+    launcher = SlurmSweepLauncher(submitit_folder=str(tmp_path / "%j"), timeout_min=1, signal_delay_s=60, max_num_timeout=0)
+    executor = launcher._executor()
+    sbatch = executor._executor._make_submission_file_text("python -c pass", "x")
+    assert "#SBATCH --signal=USR2@20" in sbatch and "#SBATCH --time=1" in sbatch, sbatch

@@ -1,6 +1,7 @@
 """Bad input fails early with a message that names the key, the value and the way out."""
 
 import resource
+import time
 
 import pytest
 
@@ -138,9 +139,58 @@ def test_a_network_this_machine_cannot_hold_is_refused(compose_cfg):
 
 
 def test_the_sweep_size_is_checked_before_planning(tmp_path):
-    big = run_cli(["-m", "sheets.V1.density=range(0,1000000)", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
-    assert big.returncode != 0 and "The sweep has 1,000,000 jobs, more than hydra.sweeper.max_jobs = 100,000" in big.stderr
-    assert "hydra.sweeper.max_jobs=1000000" in big.stderr
+    big = run_cli(["-m", "pynn_seed=range(0,10000000000)", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
+    assert big.returncode != 0 and "The sweep has 10,000,000,000 jobs, more than hydra.sweeper.max_jobs = 100,000" in big.stderr
+    assert "hydra.sweeper.max_jobs=10000000000" in big.stderr
     empty = run_cli(["-m", "sheets.V1.density=range(5,5)", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
     assert empty.returncode != 0 and "The sweep has no job" in empty.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "sweeps, expected",
+    [
+        (["pynn_seed=range(0,10000000000)"], 10**10),
+        (["x=range(0,1,1e-10)"], 10**10),
+        (["x=shuffle(range(0,10000000000))", "y=1,2,3"], 3 * 10**10),
+        (["x=range(0,1,0.1)", "y=choice(1,2)", "y=range(0,10,3)"], 10 * 4),  # a later override of a key replaces it
+        (["x=range(1,0,-0.25)", "y=range(10,0,-3)", "z=interval(0,1)", "w=5"], 4 * 4),
+        (["x=range(0,0.3,0.1)", "y=range(0.5,0.25)"], 0),
+    ],
+)
+def test_a_sweep_s_job_count_is_computed_from_its_description(sweeps, expected):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from launcher.sweep.job_plan import count_jobs
+
+    overrides = OverridesParser.create().parse_overrides(sweeps)
+    cpu = time.process_time()
+    assert count_jobs(overrides, 100_000) == expected
+    assert time.process_time() - cpu < 0.5  # not one value at a time (10**10 took minutes)
+    if expected < 10**6:  # what Hydra's own stepping makes
+        walked = 1
+        for override in {o.get_key_element(): o for o in overrides}.values():
+            walked *= sum(1 for _ in override.sweep_string_iterator()) if override.is_discrete_sweep() else 1
+        assert walked == expected
+
+
+def test_a_float_range_is_counted_as_hydra_steps_it():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from launcher.sweep.job_plan import sweep_size
+
+    parser = OverridesParser.create()
+    for text in ("range(0,1,0.1)", "range(0.1,0.7,0.1)", "range(0,3,0.3)", "range(1e-3,2.5e-3,1e-4)", "range(1,-1,-0.2)"):
+        override = parser.parse_override(f"x={text}")
+        assert sweep_size(override, 100) == sum(1 for _ in override.sweep_string_iterator()), text
+
+
+def test_the_command_line_check_composes_one_value_of_a_shuffled_range_without_listing_it():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from launcher.sweep.argv_checks import _one_value
+
+    cpu = time.process_time()
+    for text, first in (("+x=shuffle(range(0,10000000000))", "+x=0"), ("y=range(0.5,1,0.25)", "y=0.5")):
+        assert _one_value(OverridesParser.create().parse_override(text), lambda group: []) == first
+    assert time.process_time() - cpu < 0.5  # Hydra lists a shuffled range whole (10**9 values: 3 GB, killed at 30 s)

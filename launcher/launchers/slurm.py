@@ -59,7 +59,8 @@ class MozaikSlurmConf(SlurmQueueConf):
     cpus_per_task: Optional[int] = "${oc.select:threads,1}"  # type: ignore[assignment]
     mem_gb: Optional[int] = 4
     timeout_min: int = 60
-    #: USR2 this long before the time limit: requeue (up to max_num_timeout) or report.
+    #: USR2 this long before the time limit: requeue (up to max_num_timeout) or report. At most a
+    #: third of ``timeout_min`` (:func:`signal_delay`): 60 s before a one-minute limit is its start.
     signal_delay_s: int = 60
     #: Requeues of a job that reached its time limit (it then starts again from scratch).
     max_num_timeout: int = 0
@@ -84,6 +85,19 @@ class MozaikSlurmConf(SlurmQueueConf):
     pack_target_s: float = 180.0
     #: ...at this estimate of a job's seconds when no job of the sweep has completed before.
     pack_job_s: float = 1.0
+
+
+#: The largest part of a task's time limit that the warning before it (``signal_delay_s``) takes: what is left
+#: is the job's. 60 s before a one-minute limit would warn it at its start (it ended after 15 s).
+SIGNAL_SHARE = 1 / 3
+
+
+def signal_delay(timeout_min: Optional[float], signal_delay_s: Optional[float]) -> Optional[int]:
+    """The seconds before the time limit at which a task is warned (USR2): ``signal_delay_s``, but at most
+    :data:`SIGNAL_SHARE` of a ``timeout_min`` minutes' limit (at least 1 s)."""
+    if signal_delay_s is None or not timeout_min:
+        return None if signal_delay_s is None else int(signal_delay_s)
+    return max(1, min(int(signal_delay_s), int(timeout_min * 60 * SIGNAL_SHARE)))
 
 
 class SlurmJobFailed(JobFailed):
@@ -189,9 +203,15 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
             slurm_max_num_timeout=self.params.get("max_num_timeout", 0),
         )
         base = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(
-            **{k if k in base else f"slurm_{k}": v for k, v in self.params.items() if k not in init_keys}
-        )
+        params = dict(self.params)
+        if "signal_delay_s" in params:
+            given, params["signal_delay_s"] = params["signal_delay_s"], signal_delay(params.get("timeout_min"), params["signal_delay_s"])
+            if params["signal_delay_s"] != given:
+                log.info(
+                    "hydra.launcher.signal_delay_s=%s is more than a third of timeout_min=%s: each task is warned "
+                    "%s s before its time limit", given, params.get("timeout_min"), params["signal_delay_s"],
+                )
+        executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items() if k not in init_keys})
         return executor
 
     def _cpus(self, overrides: Sequence[str]) -> Optional[int]:

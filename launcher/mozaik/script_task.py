@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +50,10 @@ SIMULATION_RUN_NAME = "ParameterSearch"
 SCRIPT_LOG = "script.log"
 #: Single values a script may leave in its run directory.
 METRICS_FILE = "metrics.json"
+#: ``task.values``: the single values of the results mozaik stored (see :func:`collect_values`).
+MOZAIK_VALUES = "mozaik"
+#: The output of reading the single values after the script, in the run directory.
+VALUES_LOG = "values.log"
 #: Characters of the script's output shown in the job's log when it ends.
 TAIL_CHARS = 4000
 
@@ -56,24 +62,92 @@ class ScriptTimeout(TimeoutError):
     """A run script still running at its time limit (it was stopped with every process it started)."""
 
 
+#: ``$NAME`` and ``${NAME}`` in a path, as a shell reads them.
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def expand_path(path: str) -> str:
+    """``path`` as a shell reads it: ``~`` (this user's home) and ``$NAME``/``${NAME}`` expanded."""
+    return os.path.expanduser(os.path.expandvars(path))
+
+
+def unset_variables(path: str) -> list[str]:
+    """The variables ``path`` names that are not set here (a shell would make them empty)."""
+    return [a or b for a, b in _VARIABLE.findall(path) if (a or b) not in os.environ]
+
+
+def _env_python(path_to_env: str) -> tuple[Path, Path]:
+    """The environment's directory and its Python, for a directory or its ``bin/activate``, expanded."""
+    path = Path(expand_path(path_to_env))
+    env_dir = path.parent.parent if path.name.startswith("activate") else path
+    return env_dir, env_dir / "bin" / "python"
+
+
 def environment(path_to_env: Optional[str]) -> tuple[str, dict[str, str]]:
     """The Python and the environment variables to run a script with: this job's own, or those of
-    the virtual environment ``path_to_env`` (its directory or its ``bin/activate``) as its
-    ``activate`` sets them, without a shell."""
+    the virtual environment ``path_to_env`` (its directory or its ``bin/activate``; ``~``, ``$HOME``
+    and ``${NAME}`` expanded here, where the job runs) as its ``activate`` sets them, without a shell."""
     if not path_to_env:
         return sys.executable, dict(os.environ)
-    path = Path(path_to_env)
-    env_dir = path.parent.parent if path.name.startswith("activate") else path
-    python = env_dir / "bin" / "python"
+    unset = unset_variables(path_to_env)
+    if unset:
+        raise FileNotFoundError(
+            f"path_to_mozaik_env = {path_to_env!r}: ${unset[0]} is not set on {socket.gethostname()}; "
+            "set it where the jobs run, or write the path without it"
+        )
+    env_dir, python = _env_python(path_to_env)
     if not python.exists():
         raise FileNotFoundError(
-            f"path_to_mozaik_env = {path_to_env!r}: there is no {python} on this host; "
+            f"path_to_mozaik_env = {path_to_env!r}: there is no {python} on {socket.gethostname()}; "
             "give a virtual environment's directory or its bin/activate"
         )
     variables = {key: value for key, value in os.environ.items() if key != "PYTHONHOME"}
     variables["VIRTUAL_ENV"] = str(env_dir)
     variables["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{variables.get('PATH', '')}"
     return str(python), variables
+
+
+def environment_problem(path_to_env: Any, setting: str = "task.env") -> Optional[str]:
+    """Why the jobs could not run in the environment ``path_to_env``, checked on this host before any job
+    is queued (None: no problem seen). A path naming a variable not set here is left to the host the job
+    runs on, which expands it."""
+    if path_to_env is None or path_to_env == "":
+        return None
+    if not isinstance(path_to_env, str):
+        return f"{setting} = {path_to_env!r}: give the path of a virtual environment (its directory or its bin/activate)"
+    if unset_variables(path_to_env):
+        return None
+    _, python = _env_python(path_to_env)
+    if not python.exists():
+        return (
+            f"{setting} = {path_to_env!r}: there is no {python} on this host: give a virtual environment's directory "
+            "or its bin/activate (~, $HOME and ${NAME} are read as a shell reads them)"
+        )
+    return None
+
+
+def reject_missing_environments(argv: list[str], config_path: str, config_name: str) -> None:
+    """Exit with one line per problem if ``task.env=...`` on ``run_sim.py``'s command line names an
+    environment that is not there (:func:`environment_problem`), before Hydra starts and anything is queued."""
+    from launcher.sweep.argv_checks import read_command_line
+
+    line = read_command_line(argv, config_path, config_name)
+    problems = []
+    for override in line.overrides if line is not None else []:
+        if override.key_or_group != "task.env" or override.is_delete():
+            continue
+        values = list(override.sweep_iterator()) if override.is_sweep_override() and not override.is_range_sweep() else [override.value()]
+        for value in values:
+            if isinstance(value, str) and re.search(r"(?<!\\)\$\{", value):
+                problems.append(
+                    f"task.env = {value!r}: Hydra reads ${{...}} as a reference to a key of the config; "
+                    "write $NAME for the variable NAME (or \\${NAME})"
+                )
+            elif problem := environment_problem(value.replace("\\${", "${") if isinstance(value, str) else value):
+                problems.append(problem)
+    if problems:
+        print("Error: " + "\n".join(dict.fromkeys(problems)), file=sys.stderr)
+        sys.exit(1)
 
 
 def script_command(python: str, script: str, simulator: str, threads: int, mpi: int, mpirun: str, parameters: Path) -> list[str]:
@@ -104,10 +178,12 @@ def run_script(
     mpirun: str = "mpirun",
     env: Optional[str] = None,
     timeout_s: Optional[float] = None,
+    values: Optional[str] = MOZAIK_VALUES,
 ) -> dict[str, Any]:
     """Run the model's mozaik ``script`` on the job's tree (already written to its run directory);
-    the single values of its ``metrics.json``. ``env``: a virtual environment the script runs in;
-    ``timeout_s``: seconds the script may run (None: no limit)."""
+    its single values (:func:`collect_values`). ``env``: a virtual environment the script runs in;
+    ``timeout_s``: seconds the script may run (None: no limit); ``values``: where the single values
+    come from besides ``metrics.json`` (see :func:`collect_values`)."""
     check_timeout(timeout_s)
     run_dir = current_run_dir()
     parameters = run_dir / MOZAIK_PARAMETERS_FILE
@@ -123,7 +199,7 @@ def run_script(
         ended = run_group(command, cwd=run_dir, env=variables, stdout=output, stderr=subprocess.STDOUT, timeout_s=timeout_s)
     record["exit_code"] = ended.returncode
     tail = _tail(run_dir / SCRIPT_LOG)
-    log.info("Script output (end):\n%s", tail)
+    log_script_output(tail, failed=ended.timed_out or ended.returncode != 0)
     if ended.timed_out:
         raise ScriptTimeout(
             f"{script} timed out: still running after its time limit of {timeout_s:g} s (task.timeout_s); "
@@ -132,7 +208,64 @@ def run_script(
     if ended.returncode != 0:
         last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
         raise RuntimeError(f"{script} exited with code {ended.returncode}: {last} (see {run_dir / SCRIPT_LOG})")
-    return read_metrics(run_dir)
+    return collect_values(run_dir, values, python, variables, script)
+
+
+def collect_values(run_dir: Path, values: Optional[str], python: str, variables: dict[str, str], script: str) -> dict[str, Any]:
+    """The job's single values after its run script: those of ``metrics.json`` if the script wrote one, and
+
+    - ``values="mozaik"`` (the default), without a ``metrics.json``: the results mozaik stored in its
+      datastore under the run directory (``SingleValue`` by sheet and value name, the mean and spread of each
+      ``PerNeuronValue``), read by ``datastore_values.py`` with the script's own interpreter ``python``, the
+      one that has mozaik; a run without such results says what it found, and has no single values;
+    - ``values="module.function"``: what ``function(run_dir)`` returns, called in the same way (the script's
+      directory on the path), added to those of ``metrics.json``;
+    - ``values=None``: ``metrics.json`` only.
+    """
+    metrics = read_metrics(run_dir)
+    if values is None or (values == MOZAIK_VALUES and metrics):
+        return metrics
+    reader = Path(__file__).with_name("datastore_values.py")
+    paths = [str(Path(script).resolve().parent), variables.get("PYTHONPATH", "")]
+    env = {**variables, "PYTHONPATH": os.pathsep.join(path for path in paths if path)}
+    with open(run_dir / VALUES_LOG, "wb") as output:
+        ended = run_group([python, str(reader), str(run_dir), values], cwd=run_dir, env=env, stdout=output, stderr=subprocess.STDOUT)
+    lines = (run_dir / VALUES_LOG).read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if ended.returncode == 0 and lines else None
+    except json.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        last = lines[-1] if lines else "no output"
+        raise TaskResultError(f"reading the single values ({values}) failed: {last} (see {run_dir / VALUES_LOG})")
+    if "problem" in answer or not isinstance(answer.get("values"), dict):
+        problem = str(answer.get("problem", answer))
+        if values != MOZAIK_VALUES:
+            raise TaskResultError(f"task.values = {values!r}: {problem}")
+        current_record()["values_problem"] = problem
+        log.warning("No single values from the run: %s", problem)
+        return metrics
+    try:
+        return {**metrics, **single_values(answer["values"])}
+    except TaskResultError as exc:
+        raise TaskResultError(f"task.values = {values!r}: {exc}") from None
+
+
+def log_script_output(tail: str, failed: bool) -> None:
+    """The end of a script's output into the job's log: for a failed job on every handler (the console
+    too), for a successful one on the log files only (NEST's banner, PyNN's notes: nothing to act on)."""
+    if failed:
+        log.error("Script output (end):\n%s", tail)
+        return
+    if not log.isEnabledFor(logging.INFO):
+        return
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, "Script output (end):\n%s", (tail,), None)
+    logger: Optional[logging.Logger] = log
+    while logger is not None:  # the handlers a record of this logger reaches, as Logger.callHandlers walks them
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+                handler.handle(record)
+        logger = logger.parent if logger.propagate else None
 
 
 def check_timeout(timeout_s: Any) -> None:
@@ -153,6 +286,7 @@ def import_model(
     mpi: int = 1,
     base_dir: str | Path | None = None,
     timeout_s: Optional[float] = None,
+    modernise: bool = False,
 ) -> Path:
     """Import a mozaik model (its root parameter file, its run ``script``) into the Hydra config directory
     ``out_dir`` as the model option ``name`` of ``run_sim.py``; the option's config file.
@@ -161,6 +295,7 @@ def import_model(
     :func:`run_script` with the script's absolute path, ``simulator``, ``threads``, ``mpi`` and
     ``timeout_s`` (the seconds each job's script may run; None: no limit).
     ``base_dir`` is the model directory url() paths are relative to (default: the working directory).
+    ``modernise``: mozaik 0.1's distributions imported as today's (see :func:`import_mozaik`).
     """
     from launcher.mozaik.parameter_files import import_mozaik, read_parameters, tuple_paths
 
@@ -169,16 +304,18 @@ def import_model(
     check_timeout(timeout_s)
     task = {
         "_target_": f"{__name__}.{run_script.__name__}",
-        # Hydra has no tuples: where the model's files hold one, the job's parameters file has it again.
-        "_tuples_": tuple_paths(read_parameters(root_file, base_dir, resolve=False)),
+        # Hydra has no tuples: where the model's tree holds one (also where a ref() copies one), the job's
+        # parameters file has it again.
+        "_tuples_": tuple_paths(read_parameters(root_file, base_dir, modernise=modernise)),
         "script": str(Path(script).resolve()),
         "simulator": simulator,
         "threads": threads,
         "mpi": mpi,
         "env": None,
         "timeout_s": timeout_s,
+        "values": MOZAIK_VALUES,  # the single values: those mozaik stored (or module.function, or null: metrics.json only)
     }
-    return import_mozaik(root_file, out_dir, base_dir, model=name, task=task)
+    return import_mozaik(root_file, out_dir, base_dir, model=name, task=task, modernise=modernise)
 
 
 def _tail(path: Path) -> str:

@@ -23,19 +23,25 @@ from launcher.run.jsonfile import is_number
 from launcher.run.results import load_results
 from launcher.sweep.lock import is_swept
 from launcher.sweep.compose import simple_override
+from launcher.sweep.overrides import literal_text
 from launcher.sweep.consistency import fit_tolerance, is_consistent
 from launcher.sweep.manifest import COMPLETED, JobEntry, Manifest
 
 
 def parse_overrides(overrides: Sequence[str], typed: bool = False) -> dict[str, Any]:
-    """``["a=1", "+b='x y'", "c=true"]`` -> ``{"a": "1", "b": "x y", "c": "true"}``; ``typed``:
-    each value as Hydra reads it (:func:`hydra_value`): ``{"a": 1, "b": "x y", "c": True}``.
-    Deletions (``~a``) carry no value."""
+    """``["a=1", "+b='x y'", "c=true", "d=a\\,b"]`` -> ``{"a": "1", "b": "x y", "c": "true", "d": "a,b"}``;
+    ``typed``: each value as Hydra reads it (:func:`hydra_value`): ``{"a": 1, "b": "x y", "c": True, ...}``.
+    A string is the one the job got in both (Hydra's escapes read, a ``${`` escaped for OmegaConf
+    as itself). Deletions (``~a``) carry no value."""
     values = {}
     for override in overrides:
         key, sep, text = override.partition("=")
         if sep:
-            value = hydra_value(override) if typed else _unquote(text)
+            if typed:
+                value = hydra_value(override)
+            else:  # Hydra's parser only where the text holds an escape (parsing every line would cost 0.3 ms each)
+                value = hydra_value(override) if "\\" in text else None
+                value = value if isinstance(value, str) else _unquote(text)
             # a list or dict of the cache is shared: each job gets its own, to change as it likes
             values[key.lstrip("+~")] = copy.deepcopy(value) if isinstance(value, (list, dict)) else value
     return values
@@ -63,7 +69,8 @@ def hydra_value(override: str) -> Any:
         parsed = None
     if parsed is None or parsed.is_sweep_override():
         return _unquote(text)
-    return parsed.value()
+    value = parsed.value()
+    return literal_text(value) if isinstance(value, str) else value
 
 
 @functools.lru_cache(maxsize=None)

@@ -27,8 +27,9 @@ def resolved_tree(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
             continue
         if not OmegaConf.is_interpolation(cfg, key) and not OmegaConf.is_missing(cfg, key) and OmegaConf.is_config(cfg[key]):
             tree[str(key)] = OmegaConf.to_container(cfg[key], resolve=resolve, throw_on_missing=resolve)
-        elif resolve:
-            tree[str(key)] = cfg[key]
+        elif resolve:  # a leaf, or an interpolation (of a leaf or of a whole node: plain data too)
+            value = cfg[key]
+            tree[str(key)] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
         else:  # the leaf as written (an interpolation stays one): read from a copy of it alone
             tree[str(key)] = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [key]), resolve=False)[key]
     return tree

@@ -28,7 +28,7 @@ from typing import Any, Callable, ContextManager, Iterable, Optional, Sequence
 from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, ValueType
+from hydra.core.override_parser.types import Override, RangeSweep, ValueType
 from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
@@ -201,6 +201,8 @@ def _one_value(sweep: Override, group_options: Callable[[str], list[str]]) -> Op
     try:
         if sweep.value_type is ValueType.GLOB_CHOICE_SWEEP:
             values: Iterable[str] = sweep.value().filter(group_options(sweep.key_or_group))
+        elif isinstance(sweep.value(), RangeSweep):  # its first value: Hydra lists a shuffled range whole first
+            values = map(str, sweep.value().range())
         else:
             values = sweep.sweep_string_iterator()
         value = next(iter(values), None)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from pathlib import PurePosixPath
+import os
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
 from omegaconf import OmegaConf, open_dict, read_write
@@ -100,6 +101,69 @@ def name_run_dirs_after_overrides(config: Any) -> None:
     with read_write(config.hydra), open_dict(config.hydra):
         config.hydra.sweep.subdir = SWEEP_SUBDIR
         config.hydra.overrides.hydra.append(f"hydra.sweep.subdir='{SWEEP_SUBDIR}'")
+
+
+#: Root keys of a config that say how a model's task runs, not what it simulates (``task.env``, ``task.mpi``...).
+SETTING_ROOTS = ("task",)
+
+
+def shared_settings(task_overrides: Iterable[str], groups: Iterable[str], listed_keys: Iterable[str] = ()) -> dict[str, str]:
+    """The overrides of ``task_overrides`` (a sweep's command line) that every job shares and that lie outside
+    the model's tree, by key: a choice of a config group (``model=NAME``; ``groups``) or a run setting
+    (``task.env=...``), given one value, and not changed by a job of a jobs file (``listed_keys``). mozaik names
+    a run after the parameters it varies; leaving these out of a sweep's run-directory names never makes two
+    of its jobs share one."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups, listed, lines = set(groups), set(listed_keys), list(map(str, task_overrides))
+    found = {}
+    for line, override in zip(lines, OverridesParser.create().parse_overrides(lines)):
+        key = override.key_or_group
+        setting = (key in groups and not key.startswith("hydra")) or key.split(".")[0] in SETTING_ROOTS
+        if setting and not override.is_sweep_override() and not override.is_delete() and key not in listed:
+            found[key] = line
+    return found
+
+
+def kept_in_names(sweep_dir: Path, settings: dict[str, str]) -> set[str]:
+    """Those of the shared ``settings`` (key -> override line) that a sweep into ``sweep_dir`` keeps in its
+    run-directory names: those that name run directories there already (a sweep begun before they were left
+    out: it keeps its names, and resumes), and those its earlier jobs ran with another value or without (a
+    job of the new value is another configuration: it gets a directory of its own). All of them when its
+    manifest cannot be read."""
+    from launcher.run.jsonfile import Damage, read_json_object
+
+    try:
+        names = [entry.name for entry in os.scandir(sweep_dir) if entry.is_dir()]
+    except OSError:  # no sweep there yet
+        return set()
+    kept = {pair.partition("=")[0] for name in names for pair in name.split(",")} & settings.keys()
+    manifest = read_json_object(Path(sweep_dir) / "manifest.json")
+    if isinstance(manifest, Damage) or (manifest is not None and not isinstance(manifest.get("jobs"), list)):
+        return set(settings)
+    for job in manifest.get("jobs", []) if manifest is not None else []:
+        lines = {_key(str(line)): str(line) for line in (job.get("overrides") or []) if isinstance(job, dict)}
+        kept |= {key for key, line in settings.items() if lines.get(key) != line}
+    return kept
+
+
+def leave_shared_settings_out(config: Any, listed_keys: Iterable[str] = ()) -> list[str]:
+    """Leave the :func:`shared_settings` of a sweep's master ``config`` out of its run-directory names (added
+    to ``hydra.job.config.override_dirname.exclude_keys``, for the jobs' configs too), but those
+    :func:`kept_in_names`; the keys left out."""
+    if not names_run_dirs(config):  # the app names its run directories itself
+        return []
+    choices = OmegaConf.to_container(config.hydra.runtime.choices) if "choices" in config.hydra.runtime else {}
+    settings = shared_settings(config.hydra.overrides.task, choices or {}, listed_keys)  # type: ignore[arg-type]
+    kept = kept_in_names(Path(str(config.hydra.sweep.dir)), settings) if settings else set()
+    keys = [key for key in settings if key not in kept]
+    if not keys:
+        return []
+    excluded = list(dict.fromkeys([*map(str, config.hydra.job.config.override_dirname.exclude_keys), *keys]))
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.job.config.override_dirname.exclude_keys = excluded
+        config.hydra.overrides.hydra.append(f"hydra.job.config.override_dirname.exclude_keys=[{','.join(excluded)}]")
+    return keys
 
 
 def outside_sweep_dir(run_dir: str) -> bool:

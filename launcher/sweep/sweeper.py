@@ -57,7 +57,7 @@ from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
 from launcher.run.files import FileProblem, problem, quiet_log_files
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
-from launcher.sweep.naming import name_run_dirs_after_overrides
+from launcher.sweep.naming import leave_shared_settings_out, name_run_dirs_after_overrides
 from launcher.sweep.tree import ParameterError
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,9 @@ class MozaikSweeperConf:
     #: Sweep into a directory that holds files but no sweep of this program (refused by default:
     #: a sweep writes summary.csv, figures and run directories, over same-named files).
     allow_non_empty: bool = False
+    #: Name run directories after the settings every job shares too (``model=``, ``task.*``): by default
+    #: they are left out, as mozaik names a run after the parameters it varies.
+    name_shared_settings: bool = False
 
 
 class SweepFailed(CompactHydraException):
@@ -213,6 +216,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         jobs_file: Optional[str] = None,
         max_jobs: int = 100_000,
         allow_non_empty: bool = False,
+        name_shared_settings: bool = False,
     ) -> None:
         super().__init__()
         self.max_batch_size, self.params = max_batch_size, dict(params or {})
@@ -222,6 +226,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         self.force, self.plan_only, self.collect, self.jobs_file = force, plan, collect, jobs_file
         self.max_jobs = max_jobs
         self.allow_non_empty = allow_non_empty
+        self.name_shared_settings = name_shared_settings
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         # Every job's config, here and in the launcher, is composed by applying its
@@ -230,6 +235,9 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         from launcher.sweep.compose import ComposingConfigLoader
 
         name_run_dirs_after_overrides(config)
+        if not self.name_shared_settings:
+            listed = {line.partition("=")[0].lstrip("+~") for job in read_jobs_file(self.jobs_file) for line in job} if self.jobs_file else set()
+            leave_shared_settings_out(config, listed)
         fast = hydra_context
         compat.say_if_off()
         if compat.fast_paths():  # else every job is composed by Hydra in full
@@ -261,7 +269,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         listed = read_jobs_file(self.jobs_file) if self.jobs_file else None
-        self.check_size(count_jobs(overrides) * (len(listed) if listed is not None else 1))
+        self.check_size(count_jobs(overrides, self.max_jobs) * (len(listed) if listed is not None else 1))
         # The jobs' override lists, each shared with its JobEntry (no copy: a million-job sweep
         # holds each list once); Hydra's own sweep loop, which reads self.overrides, is not run.
         combinations = [job for batch in compat.split_sweep(overrides, self.max_batch_size) for job in batch]

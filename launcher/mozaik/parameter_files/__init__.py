@@ -68,8 +68,11 @@ about a second and some 100 MB, with a :class:`MozaikFormatError` naming the fil
 passed, each a module constant that says why its value (see ``benchmarks/mozaik_reader.py``):
 :data:`MAX_BYTES` (all files of a tree), :data:`MAX_YAML_BYTES`, :data:`MAX_NODES` (values of the tree as
 read, with includes and YAML aliases expanded, and of what resolving refs makes: a 1 KB file of ten refs to
-ten refs ... would be 10**9 values), :data:`MAX_DEPTH`, :data:`MAX_REF_CHAIN`, and for large files
-:data:`MAX_TOKENS` and :data:`MAX_OPERATORS`. One reader (``reader.py``) reads every file from its text,
+ten refs ... would be 10**9 values), :data:`MAX_DEPTH`, :data:`MAX_REF_CHAIN`, :data:`MAX_REFS`,
+:data:`MAX_INT_BITS` (integers as written and as computed, on refs too), and for large files
+:data:`MAX_TOKENS` and :data:`MAX_OPERATORS`; :func:`import_mozaik` by what it writes,
+:data:`MAX_IMPORT_VALUES` and :data:`MAX_IMPORT_BYTES`. Only regular files on a disk's file system are
+read (not a FIFO, a device, a file of /proc or /sys), on a descriptor that does not block. One reader (``reader.py``) reads every file from its text,
 holding only the values, and reads lists of numbers and plain values in runs: a 5 MB table of numbers reads
 in about half a second. A file of up to :data:`AST_MAX_CHARS` is also parsed by Python's parser (:mod:`ast`,
 in C; the syntax tree would take up to 500 bytes per character of a larger one), which reports syntax errors
@@ -86,6 +89,7 @@ from __future__ import annotations
 from launcher.mozaik.parameter_files import limits
 from launcher.mozaik.parameter_files.limits import (
     MAX_BYTES, MAX_NODES, MAX_DEPTH, MAX_REF_CHAIN, MAX_YAML_BYTES, AST_MAX_CHARS, MAX_TOKENS, MAX_OPERATORS, REPEATED_KEY_WARNINGS,
+    MAX_INT_BITS, MAX_IMPORT_BYTES, MAX_IMPORT_VALUES, MAX_REFS,
 )
 from launcher.mozaik.parameter_files.arithmetic import evaluate_template
 from launcher.mozaik.parameter_files.constructs import (
@@ -107,7 +111,7 @@ from launcher.mozaik.parameter_files.hydra_import import (
     to_hydra,
     tuple_paths,
 )
-from launcher.mozaik.parameter_files.loader import _Loader, read_parameters
+from launcher.mozaik.parameter_files.loader import _Loader, legacy_changes, read_parameters
 from launcher.mozaik.parameter_files.explain import _FileReader
 from launcher.mozaik.parameter_files.reader import _LiteralReader
 from launcher.mozaik.parameter_files.references import _Resolver, resolve_refs
@@ -115,9 +119,10 @@ from launcher.mozaik.parameter_files.trees import _inline
 from launcher.mozaik.parameter_files.writer import format_parameters, write_parameters
 
 __all__ = [
-    "AST_MAX_CHARS", "CONSTRUCTS", "Construct", "EXPR_RESOLVER", "Expr", "MAX_BYTES", "MAX_DEPTH", "MAX_NODES",
+    "AST_MAX_CHARS", "CONSTRUCTS", "Construct", "EXPR_RESOLVER", "Expr", "MAX_BYTES", "MAX_DEPTH", "MAX_IMPORT_BYTES",
+    "MAX_IMPORT_VALUES", "MAX_INT_BITS", "MAX_NODES", "MAX_REFS",
     "MAX_OPERATORS", "MAX_REF_CHAIN", "MAX_TOKENS", "MAX_YAML_BYTES", "MozaikFormatError", "MozaikFormatWarning",
     "NumpyRNG", "ParameterRange", "ParameterWithUnitsAndPeriod", "PyNNDistribution", "REPEATED_KEY_WARNINGS", "Ref",
-    "evaluate_template", "format_parameters", "from_hydra", "import_mozaik", "read_parameters", "resolve_refs",
+    "evaluate_template", "format_parameters", "from_hydra", "import_mozaik", "legacy_changes", "read_parameters", "resolve_refs",
     "to_hydra", "tuple_paths", "write_parameters",
 ]  # fmt: skip

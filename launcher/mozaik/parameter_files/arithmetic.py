@@ -14,6 +14,7 @@ import operator
 import re
 from typing import Any, Callable, Sequence
 
+import launcher.mozaik.parameter_files.limits as limits
 from launcher.mozaik.parameter_files.errors import _describe, _shorten
 
 _NUMBER = (int, float)
@@ -28,8 +29,6 @@ _OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Div: operator.truediv,
     ast.Pow: operator.pow,
 }
-#: An int ** int whose result would have more bits than this is refused: `9**9**9` must not hang the reader.
-_MAX_POWER_BITS = 4096
 _OPERAND_NAME = re.compile(r"_(0|[1-9][0-9]*)")
 #: The name of the OmegaConf resolver that computes an :class:`Expr` in a Hydra config.
 
@@ -59,16 +58,24 @@ def _compute(node: ast.expr, leaf: Callable[[ast.expr], int | float]) -> int | f
 
 
 def _apply(node: ast.expr, op: Callable[[Any, Any], Any], left: int | float, right: int | float) -> int | float:
-    """``op(left, right)``, refusing results that are too large to compute or are not real numbers."""
-    if op is operator.pow and type(left) is int and type(right) is int and abs(left) > 1:
-        if right * abs(left).bit_length() > _MAX_POWER_BITS:
-            raise _ArithmeticProblem(node, "result too large")
+    """``op(left, right)``, refusing results that are too large to compute or are not real numbers: an int of more
+    than :data:`MAX_INT_BITS` is refused before it is computed (``9**9**9``, products of products)."""
+    if type(left) is int and type(right) is int:
+        bits = left.bit_length(), right.bit_length()
+        if op is operator.pow and abs(left) > 1 and right > 0:
+            bits = (right * bits[0], 0)
+        elif op is operator.mul:
+            bits = (bits[0] + bits[1], 0)
+        if max(bits) > limits.MAX_INT_BITS:
+            raise _ArithmeticProblem(node, f"result too large: an integer of more than {limits.MAX_INT_BITS:,} bits (MAX_INT_BITS)")
     try:
         result = op(left, right)
     except (ZeroDivisionError, OverflowError) as exc:
         raise _ArithmeticProblem(node, f"arithmetic error ({exc})") from None
     if type(result) not in _NUMBER:  # a negative number to a fractional power is complex
         raise _ArithmeticProblem(node, "result is not a real number")
+    if type(result) is int and result.bit_length() > limits.MAX_INT_BITS:  # a sum one bit past the limit
+        raise _ArithmeticProblem(node, f"result too large: an integer of more than {limits.MAX_INT_BITS:,} bits (MAX_INT_BITS)")
     return result
 
 

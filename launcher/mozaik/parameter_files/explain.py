@@ -17,6 +17,8 @@ from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _nes
 from launcher.mozaik.parameter_files.constructs import _NOT_IN_CALL, _TRANSPARENT_CALLS, CONSTRUCTS
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _describe, _shorten
 from launcher.mozaik.parameter_files.grammar import _expression_start
+from launcher.mozaik.parameter_files.legacy import LEGACY_DISTRIBUTIONS
+from launcher.mozaik.parameter_files.legacy import refusal as legacy_refusal
 from launcher.mozaik.parameter_files.reader import _NOT_IN_ARITHMETIC, _GiveUp, _LiteralReader
 from launcher.mozaik.parameter_files.trees import _IMMUTABLE
 
@@ -91,6 +93,8 @@ class _FileReader(_LiteralReader):
                 if depth + _nesting(node) > limits.MAX_DEPTH:
                     return node, f"arithmetic nested more than {limits.MAX_DEPTH} deep (MAX_DEPTH)"
                 return self.first_in_arithmetic(node, in_call, depth + 1)
+            case ast.Call(func=ast.Name(id=name)) if name in LEGACY_DISTRIBUTIONS:
+                return node, legacy_refusal(node)
             case ast.Call(func=ast.Name(id=name)) if name in CONSTRUCTS or name in _TRANSPARENT_CALLS:
                 return self.first_in_call(node, name, in_call, depth + 1)
             case ast.Call(func=ast.Name(id="url" | "ref" as name)) if not in_call:

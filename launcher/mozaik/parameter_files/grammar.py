@@ -44,7 +44,8 @@ _BLANK_TEXT = re.compile(_BLANKS)
 #: ref('path') and url('path') with a plain string: read at once, as most calls of a parameter file are.
 _SIMPLE_CALL = re.compile(r"""(ref|url)[ \t]*\([ \t]*(?:'([^'\\\n]*)'|"([^"\\\n]*)")[ \t]*\)""")
 #: A list of plain decimal numbers, read at once: the bulk of a large parameter file.
-_PLAIN_NUMBER = r"-?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|0+|[1-9]\d*)"
+#: An int of up to 19 digits (64 bits): a longer one is read alone, its bits checked (MAX_INT_BITS).
+_PLAIN_NUMBER = r"-?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|0+|[1-9]\d{0,18})"
 _NUMBER_LIST = re.compile(rf"\[[ \t\n]*(?:{_PLAIN_NUMBER}[ \t\n]*,[ \t\n]*)*+(?:{_PLAIN_NUMBER}[ \t\n]*)?\]")
 _LIST_ITEM = re.compile(r"[^\s,]+")
 _FLOAT_MARK = re.compile(r"[.eE]")
@@ -53,9 +54,9 @@ _INT_ITEM = re.compile(r"(?<![\w.+-])-?\d+(?![\w.])")
 _FILE_START = re.compile(r"(?:[ \t\f]*(?:#[^\n]*)?\n)*+[ \t\f]*(?=\{|(?:ParameterSet|ParameterTable)[ \t]*\()")
 #: A value of a container that is a plain literal, followed by ',' or the container's closing bracket (captured
 #: as ``close``): one match in place of three tokens. Strings without prefix or backslash, decimal numbers,
-#: True/False/None and the empty (); anything else (a string followed by a string too) is read token by token.
+#: True/False/None and the empty () (ints of up to 19 digits); anything else (a string followed by a string too) is read token by token.
 _PLAIN_LITERAL = (
-    r"""(?:'(?P<single>[^'\\\n]*+)'|"(?P<double>[^"\\\n]*+)"|(?P<int>-?(?:0|[1-9]\d*+))"""
+    r"""(?:'(?P<single>[^'\\\n]*+)'|"(?P<double>[^"\\\n]*+)"|(?P<int>-?(?:0|[1-9]\d{0,18}+))"""
     r"""|(?P<float>-?(?:\d++\.\d*+(?:[eE][-+]?\d++)?|\.\d++(?:[eE][-+]?\d++)?|\d++[eE][-+]?\d++))"""
     r"""|(?P<word>True|False|None|\(\)))[ \t\n]*+(?:,|(?P<close>CLOSE))"""
 )

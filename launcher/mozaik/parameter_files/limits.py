@@ -40,5 +40,23 @@ MAX_TOKENS = 500_000
 #: Arithmetic operators in a file: each costs the reader 20 to 50 µs (a syntax tree is built,
 #: then computed or spelled as a template). Models write a few dozen; a large file is data.
 MAX_OPERATORS = 10_000
+#: Bits of an integer, as written (a literal) or computed (arithmetic, on refs too): a chain of products doubles
+#: the bits at each step (2**2048, then ref*ref twenty times, is a 2**32-bit number: 48 s and 1.28 GB), and the
+#: writers (YAML, mozaik's format) convert an int to at most 4,300 decimal digits (Python's limit). Seeds and
+#: counts of models take 64 bits.
+MAX_INT_BITS = 4096
+#: ref() and arithmetic on refs in one tree. Each costs the reader, the resolution and an import some 20 µs and
+#: OmegaConf an interpolation resolved at each access (110,000 in a 990 KB list took 17 s to import); published
+#: models write a few hundred.
+MAX_REFS = 20_000
+#: Values of the configs that import_mozaik writes of one tree (with its url() includes, each file once, and
+#: every value that references and includes in lists repeat). OmegaConf makes a node of each at each job's
+#: composition (some 100 µs each: 40,000 values cost every job 4 s before it starts) and the import writes them
+#: at some 10 µs each; a model's configs hold a few thousand.
+MAX_IMPORT_VALUES = 40_000
+#: Characters of the YAML configs that import_mozaik writes of one tree. Hydra configs cannot share a value:
+#: each ref() to a list or a string, each url() in a list, each YAML alias is written out in full (1,000 aliases of
+#: a 100 KB string are 100 MB). libyaml writes some 50 MB a second; a model's configs are a few hundred KB.
+MAX_IMPORT_BYTES = 16 * 2**20
 #: Repeated keys named by warnings in one file; a file that repeats more keys gets one more warning saying so.
 REPEATED_KEY_WARNINGS = 10

@@ -21,6 +21,7 @@ import launcher.mozaik.parameter_files.limits as limits
 from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _ArithmeticProblem, _compute, _nesting
 from launcher.mozaik.parameter_files.constructs import Expr, Ref, _call_value, _CallProblem, _NOT_IN_CALL, _string_argument, _TRANSPARENT_CALLS
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, MozaikFormatWarning, _describe, _quote, _shorten
+from launcher.mozaik.parameter_files.legacy import HOW_TO_WRITE, LEGACY_DISTRIBUTIONS
 from launcher.mozaik.parameter_files.grammar import (
     _ADDITIVE,
     _BINARY,
@@ -200,7 +201,7 @@ class _LiteralReader:
         template, has_refs = self.template(node, refs, in_call)
         if not has_refs:
             return self.compute(node)
-        self.loader.references += 1
+        # (its refs were counted as read: loader.count_reference)
         return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
 
     def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
@@ -285,12 +286,17 @@ class _LiteralReader:
         raise self.unexpected(match)
 
     def number(self, token: str, start: int) -> int | float:
+        too_large = f"an integer of more than {limits.MAX_INT_BITS:,} bits (MAX_INT_BITS)"
         try:
             if token[:2].lower() in ("0x", "0o", "0b"):
-                return int(token, 0)
-            return float(token) if _FLOAT_MARK.search(token) else int(token)
+                value = int(token, 0)
+            else:
+                value = float(token) if _FLOAT_MARK.search(token) else int(token)
         except ValueError:  # an int of more digits than Python converts
-            raise _GiveUp(start, "number not read here") from None
+            raise _GiveUp(start, too_large, of_value=True) from None
+        if type(value) is int and value.bit_length() > limits.MAX_INT_BITS:
+            raise _GiveUp(start, too_large, of_value=True)
+        return value
 
     def string(self, match: re.Match[str]) -> tuple[str, int, int]:
         """A string literal, and those after it: Python joins adjacent string literals."""
@@ -328,6 +334,8 @@ class _LiteralReader:
             return self.called(name, [path], {}, depth, start), start, simple.end()
         if name in _CALLS and (opens := self.token(end)).group("op") == "(":
             return self.read_call(name, opens.end(), self.deeper(depth, start), in_call, start)
+        if name in LEGACY_DISTRIBUTIONS:  # a file too large for Python's parser: no arguments to spell them with
+            raise _GiveUp(start, f"{name}() is mozaik 0.1's distribution, which today's mozaik refuses too: write {HOW_TO_WRITE}")
         raise _GiveUp(start, f"name {_quote(name)} not allowed in a parameter file")
 
     def read_dict(self, pos: int, depth: int, in_call: bool, start: int) -> tuple[dict[str, Any], int, int]:
@@ -471,8 +479,8 @@ class _LiteralReader:
         try:
             if name == "url":
                 return self.loader.include(_string_argument(name, args, kwargs), where, depth)
-            if name == "ref":
-                self.loader.references += 1
+            if name == "ref" and self.loader.count_reference():
+                raise _CallProblem(f"more than {limits.MAX_REFS:,} ref() in the tree (MAX_REFS)")
             return _call_value(name, args, kwargs, where)
         except _CallProblem as problem:
             raise _GiveUp(start, str(problem), of_value=True) from None
