@@ -408,3 +408,15 @@ def test_a_fit_s_trial_left_running_by_a_killed_fit_is_not_said_to_run_again(tmp
     assert job.state == "interrupted" and "samples new trials" in job.error and "runs it" not in job.error
     report = status.StatusReport(tmp_path, manifest.counts(), [], "run_sim.log", interrupted=[job], fit=True)
     assert "Interrupted trials (not counted" in status.format_status(report)
+
+
+def test_multirun_yaml_linked_to_another_file_is_replaced_not_written_through(sweep: Path, victim: Path) -> None:
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from launcher.sweep.sweeper import ValidatingSweeper
+
+    (sweep / "multirun.yaml").symlink_to(victim)
+    ValidatingSweeper.save_config(SimpleNamespace(config=OmegaConf.create({"a": 1})), sweep)
+    assert victim.read_text() == "precious\n" and OmegaConf.load(sweep / "multirun.yaml") == {"a": 1}

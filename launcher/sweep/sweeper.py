@@ -55,6 +55,7 @@ from launcher.run.results import now
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
 from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
 from launcher.run.files import FileProblem, problem, quiet_log_files
+from launcher.run.jsonfile import write_atomically
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 from launcher.sweep.naming import leave_shared_settings_out, name_run_dirs_after_overrides
@@ -388,7 +389,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
     def save_config(self, sweep_dir: Path) -> None:
         """Hydra's record of the sweep's config, ``multirun.yaml``."""
         try:
-            OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+            write_atomically(sweep_dir / "multirun.yaml", lambda tmp: OmegaConf.save(self.config, tmp))  # a link replaced, not written through
         except OSError as exc:  # e.g. no space left: the jobs can still say why they fail
             log.error("Could not write %s: %s", sweep_dir / "multirun.yaml", exc)
 
