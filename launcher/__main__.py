@@ -8,12 +8,14 @@ A new command is a subparser with a ``run`` default (see :func:`build_parser`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from launcher.report import status
 from launcher.report.trees import SeedKeysError
+from launcher.run.files import problem
 from launcher.sweep.manifest import ManifestError
 from launcher.mozaik.parameter_files import MozaikFormatError
 
@@ -153,9 +155,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (`status D | head -3`): nothing more to say
+        _quiet_stdout()
+        return 0
     except (ManifestError, FileNotFoundError, MozaikFormatError, SeedKeysError) as exc:  # no sweep directory, another program's manifest...
         print(f"python -m launcher {args.command}: error: {exc}", file=sys.stderr)
+    except OSError as exc:  # summary.csv a directory, a full disk, a read-only file system...
+        print(f"python -m launcher {args.command}: error: {problem(exc.filename or args.command, exc)}", file=sys.stderr)
     return 1
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush of it at exit meets no closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from launcher.report.status import format_status, status
 from launcher.sweep.fit import Objective, continued_seed, point_index, space_size
 from launcher.sweep.manifest import COMPLETED, INTERRUPTED, JobEntry, Manifest
 from launcher.sweep.optuna_sweeper import (
@@ -277,6 +278,10 @@ def test_a_stopped_fit_keeps_each_completed_trial_and_says_what_it_saved(tmp_pat
     stopped = [job for run_dir, job in jobs.items() if run_dir not in kept]
     assert sorted(job["number"] for job in stopped) == study.user_attrs.get(INTERRUPTED_ATTR, []), (stopped, told)
     assert all(job["state"] == "interrupted" for job in stopped), (stopped, told)
+    # status says of them what Optuna holds (failed, not counted, never run again): listed interrupted, or
+    # failed (the job recorded its stop in its results.json) with the fit's word.
+    shown = format_status(status(sweep))
+    assert "not counted" in shown and "sweep again runs" not in shown, shown
 
     before = {name: (sweep / name / "results.json").stat().st_mtime_ns for name in kept}
     again = run_fit(args, tmp_path, marker)

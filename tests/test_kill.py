@@ -18,6 +18,7 @@ import pytest
 
 from launcher.report.status import status
 from launcher.sweep.interrupt import SweepTerminated, stop_sweep
+from launcher.sweep.manifest import Manifest
 from support import REPO, RUN_SIM, assert_no_process_left, marked_env, run_launcher_cli, with_ctrl_c
 
 #: Six jobs of a fraction of a second each: a stop lands before, during or after any of them.
@@ -145,3 +146,33 @@ def test_a_stopped_sweep_ends_with_one_line_naming_what_it_saved(tmp_path: Path,
     ]
     first, counts = states(sweep)
     assert counts["completed"] == len(done) and counts.get("running", 0) == counts.get("pending", 0) == 0, first
+
+
+def test_a_background_parallel_sweep_stopped_by_sigterm_records_its_running_jobs_as_failed(tmp_path: Path) -> None:
+    """Started in the background (SIGINT ignored, so no Ctrl-C reaches the workers), the sweep stopped
+    by SIGTERM: each job it had started ends with a results.json, completed or failed, never none."""
+    sweep, marker = tmp_path / "S", "background-term"
+    command = [sys.executable, str(RUN_SIM), "-m", *JOBS[:-1], "experiment.spontaneous_duration=1000", *LAUNCHERS["local_parallel"],
+               f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=tmp_path, env=marked_env(marker, PYTHONPATH=str(REPO)),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    # A job inside its task (it has written its tree, not yet its record): a stop then is its to record.
+    while not [p for p in sweep.glob("*/parameters.yaml") if not (p.parent / "results.json").exists()]:
+        assert time.monotonic() < deadline and proc.poll() is None, "no job of the sweep started"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert_no_process_left(marker)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    manifest = Manifest.load(sweep)
+    manifest.settle(swept=False)
+    started = {job.number: job.state for job in manifest.jobs if (sweep / job.run_dir).is_dir()}
+    assert "failed" in started.values(), started
+    inside = [job for job in manifest.jobs if (sweep / job.run_dir / "parameters.yaml").exists()]
+    assert all(job.state in ("completed", "failed") for job in inside), started  # none inside its task left interrupted
+    stopped = [job for job in manifest.jobs if job.state == "failed"]
+    assert all("SIGTERM" in job.error for job in stopped), stopped
+    records = [json.loads(p.read_text()) for p in sweep.glob("*/results.json")]  # a job stopped inside its task records it
+    assert all("SIGTERM" in record["error"] for record in records if record["state"] == "failed"), records

@@ -58,14 +58,14 @@ def test_run_directories_stay_inside_the_sweep_directory(tmp_path: Path) -> None
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    """A 600 KB file system (tmpfs), mounted for the test: room for a sweep's files and one recording, not two."""
+    """A 300 KB file system (tmpfs), mounted for the test: room for a sweep's files and two small recordings, not three."""
     import shutil
     import subprocess
 
     mount = tmp_path / "disk"
     mount.mkdir()
     if shutil.which("mount") is None or subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True
     ).returncode != 0:
         pytest.skip("mounting a small tmpfs needs root and a kernel that allows it here")
     try:
@@ -74,12 +74,16 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def test_a_full_disk_fails_the_job_and_the_sweep_reports_it(small_disk: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=basic"]], ids=["default", "basic"])
+def test_a_full_disk_fails_the_job_and_the_sweep_reports_it(small_disk: Path, tmp_path: Path, launcher: list) -> None:
     sweep = small_disk / "S"
-    # 1,000 cells for 1 s: a run directory of about 380 KB (recording.h5 340 KB): the second does not fit.
-    proc = run_cli(["-m", "pynn_seed=1,2", "sheets.V1.density=1000", "experiment.spontaneous_duration=1000",
-                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
-    assert proc.returncode != 0
+    # The red team's reproduction (with 3 jobs rather than 6): 300 cells for 200 ms, run directories of
+    # some 100 KB: the third does not fit. It ended in a segfault, exit 139 (HDF5 objects left half-closed
+    # by an ENOSPC, released by the garbage collector); under the basic launcher, in a traceback.
+    proc = run_cli(["-m", "pynn_seed=1,2,3", "sheets.V1.sx=300", "sheets.V1.sy=300", "experiment.spontaneous_duration=200",
+                    *launcher, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Segmentation fault" not in proc.stderr and "--- Logging error ---" not in proc.stderr, proc.stderr[-3000:]
     assert "jobs failed (the other results are complete)" in proc.stderr
     assert "No space left on device" in proc.stderr.split("jobs failed (the other results are complete)")[1]
     json.loads((sweep / "manifest.json").read_text())  # still whole: its last version

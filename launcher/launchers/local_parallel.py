@@ -54,9 +54,11 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from launcher import compat
+from launcher.run.files import quiet_log_files
 from launcher.run.job import recorded
 from launcher.launchers.process_group import GRACE_S
 from launcher.launchers.protocol import StateChange, StateReporting, ended_state, failed_return, returned_value
+from launcher.sweep.interrupt import SweepTerminated
 
 if TYPE_CHECKING:
     from launcher.launchers.sequential import JobRunner
@@ -148,6 +150,13 @@ def _interrupt_job(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _terminate_job(signum: int, frame: Any) -> None:
+    # The sweep stopping while it ignores SIGINT (started in the background) terminates its busy
+    # workers: the job records its failure, as on Ctrl-C; once per job, as _interrupt_job.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SweepTerminated("the sweep stopped (SIGTERM) while the job ran")
+
+
 def _sendable(ret: JobReturn) -> bytes:
     """``ret`` pickled; a return value or exception that does not survive the trip is replaced."""
     try:
@@ -194,6 +203,7 @@ def _run_job_in_worker(payload: bytes, overrides: List[str], idx: int, interrupt
     (started in the background by a shell, under nohup...)."""
     if interruptible:
         signal.signal(signal.SIGINT, _interrupt_job)
+    signal.signal(signal.SIGTERM, _terminate_job)
     try:
         runner = _job_runner(payload)
         ret = runner.run(overrides, idx)
@@ -202,6 +212,7 @@ def _run_job_in_worker(payload: bytes, overrides: List[str], idx: int, interrupt
         ret = failed_return(overrides, exc)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # an idle worker ends on SIGTERM
     return _sendable(ret)
 
 
@@ -352,6 +363,7 @@ class LocalParallelSweepLauncher(StateReporting, Launcher):
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         assert self.context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        quiet_log_files()  # the sweep's log on a full disk: said once by the sweeper
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         payload = self._payload()
@@ -409,9 +421,9 @@ def _stop(lanes: List[_Lane], interrupt: bool) -> None:
             lane.executor.shutdown(wait=False, cancel_futures=True)  # idle workers exit
         processes = [lane.process for lane in lanes if lane.process is not None]
         busy = [lane.process for lane in lanes if lane.job is not None and lane.process is not None]
-        for process in busy if interrupt else []:
-            _signal(process, signal.SIGINT)
-        deadline = time.monotonic() + (STOP_GRACE_S if interrupt and busy else 0.0)
+        for process in busy:  # each job records its failure (SIGTERM: when the sweep ignores SIGINT, see _terminate_job)
+            _signal(process, signal.SIGINT if interrupt else signal.SIGTERM)
+        deadline = time.monotonic() + (STOP_GRACE_S if busy else 0.0)
         for process in processes:
             process.join(timeout=max(0.0, deadline - time.monotonic()))
         for stop in (lambda p: p.terminate(), lambda p: p.kill()):

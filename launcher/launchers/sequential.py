@@ -57,6 +57,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from launcher.launchers.protocol import StateChange, StateReporting, TakesJobNumbers, ended_state
+from launcher.run.files import open_regular, quiet_log_file, quiet_log_files
 from launcher.run.job import planned_config_hash, recorded
 from launcher import compat
 from launcher.compat import restore, snapshot
@@ -121,6 +122,13 @@ class _LogSwitch:
         root = logging.getLogger()
         if self.job is None:  # the first job: Hydra's configuration, remembered
             configure_log(self.job_logging, verbose)
+            for i, handler in enumerate(root.handlers):  # Hydra's file handlers: ours, which open no link
+                if isinstance(handler, logging.FileHandler) and not isinstance(handler, JobLogHandler):
+                    handler.close()
+                    root.handlers[i] = JobLogHandler.like(handler, handler.baseFilename)
+                    if not handler.delay:  # type: ignore[attr-defined]  # created at once, as Hydra's was
+                        os.close(open_regular(handler.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, "job log"))
+                        root.handlers[i].delay = False  # type: ignore[attr-defined]  # (later jobs' logs created at once too)
             self.job = (root.level, list(root.handlers))
             self.open_files = [h for h in root.handlers if h.get_name() in self.file_handlers]
             return []
@@ -148,13 +156,7 @@ class _LogSwitch:
             filename = OmegaConf.select(self.job_logging, self.file_handlers[prototype.get_name()])
         # Opened on its first record: creating the (often empty) file is left to the
         # caller's file writer, off the job's path (an open costs ~0.5 ms on some disks).
-        handler = logging.FileHandler(filename, mode=prototype.mode, encoding=prototype.encoding, delay=True, errors=prototype.errors)
-        handler.set_name(prototype.get_name())
-        handler.setLevel(prototype.level)
-        handler.setFormatter(prototype.formatter)
-        for log_filter in prototype.filters:
-            handler.addFilter(log_filter)
-        return handler
+        return JobLogHandler.like(prototype, filename)
 
     def to_sweep(self, hydra_logging: DictConfig, verbose: Any) -> None:
         root = logging.getLogger()
@@ -164,9 +166,13 @@ class _LogSwitch:
                 handler.close()
             except OSError as exc:  # its last lines could not be written (a full disk): the job is over anyway
                 unwritten.append((getattr(handler, "baseFilename", handler), exc))
+            else:
+                if getattr(handler, "error", None) is not None:  # a line it could not write
+                    unwritten.append((handler.baseFilename, handler.error))  # type: ignore[attr-defined]
         self.open_files = []
         if self.sweep is None:
             configure_log(hydra_logging, verbose)
+            quiet_log_files()  # the sweep's log on a full disk: said once by the sweeper
             self.sweep = (root.level, list(root.handlers))
         else:
             level, handlers = self.sweep
@@ -174,6 +180,38 @@ class _LogSwitch:
             root.setLevel(level)
         for filename, exc in unwritten:  # said in the sweep's log, not the job's that failed
             log.error("Could not finish writing the job's log %s: %s", filename, exc)
+
+
+class JobLogHandler(logging.FileHandler):
+    """A job's log file, opened as every file of a sweep directory is (never through a link, never
+    a FIFO: :func:`launcher.run.files.open_regular`). A line it cannot write (a full disk) is kept
+    in its ``error`` (:func:`launcher.run.files.quiet_log_file`), said once in the sweep's log when
+    the job ends, rather than a traceback on stderr for each line."""
+
+    @classmethod
+    def like(cls, prototype: logging.FileHandler, filename: str) -> "JobLogHandler":
+        """A handler of ``filename`` as ``prototype`` is configured, opened on its first record:
+        creating the (often empty) file is left to the caller's file writer, off the job's path
+        (an open costs ~0.5 ms on some disks)."""
+        handler = cls(filename, mode=prototype.mode, encoding=prototype.encoding, delay=True, errors=prototype.errors)
+        quiet_log_file(handler)
+        handler.set_name(prototype.get_name())
+        handler.setLevel(prototype.level)
+        handler.setFormatter(prototype.formatter)
+        for log_filter in prototype.filters:
+            handler.addFilter(log_filter)
+        return handler
+
+    def _open(self) -> Any:
+        append = os.O_APPEND if "a" in self.mode else os.O_TRUNC
+        fd = open_regular(self.baseFilename, os.O_WRONLY | os.O_CREAT | append, "job log")
+        return open(fd, "a" if "a" in self.mode else "w", encoding=self.encoding, errors=self.errors)
+
+
+def write_new_or_over(path: Path | str, text: str) -> None:
+    """Write ``text`` to the file ``path`` of a run directory, never through a link nor into a FIFO."""
+    with open(open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "job file"), "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 class _FileWriter:
@@ -201,12 +239,11 @@ class _FileWriter:
             directory, files, create = item
             try:
                 for path in create:
-                    open(path, "a").close()
+                    os.close(open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, "job log"))
                 if directory is not None:
                     directory.mkdir(parents=True, exist_ok=True)
                 for name, text in files:
-                    with open(directory / name, "w", encoding="utf-8") as file:  # type: ignore[operator]
-                        file.write(text)
+                    write_new_or_over(directory / name, text)  # type: ignore[operator]
             except BaseException as exc:  # kept for flush(); the other jobs' files are still written
                 self._error = self._error or exc
             finally:
@@ -440,6 +477,7 @@ class JobRunner:
             job_subdir_key="hydra.sweep.subdir",
         )
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        quiet_log_files()  # the sweep's log on a full disk: said once by the sweeper
         return ret
 
     def flush(self) -> None:
@@ -478,6 +516,7 @@ class SequentialSweepLauncher(StateReporting, TakesJobNumbers, Launcher):
         setup_globals()
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        quiet_log_files()  # the sweep's log on a full disk: said once by the sweeper
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs locally")
         numbers = self.take_job_numbers(len(job_overrides), initial_job_idx)

@@ -43,6 +43,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import cloudpickle
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 
+from launcher.run.files import read_bounded
 from launcher.launchers.protocol import failed_return
 from launcher.run.job import look_up_provenance
 from launcher.run.jsonfile import write_atomically
@@ -84,7 +85,7 @@ def return_file(folder: Path, number: int) -> Path:
 def read_return(path: Path) -> Optional[JobReturn]:
     """The ``JobReturn`` in ``path``, or None if the job has not ended (no file yet)."""
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, "job return")  # no link, no FIFO: never a wait
     except FileNotFoundError:
         return None
     return cloudpickle.loads(data)  # type: ignore[no-any-return]

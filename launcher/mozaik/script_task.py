@@ -37,6 +37,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig
 
+from launcher.run.files import read_bounded
 from launcher.run.job import TaskResultError, current_record, current_run_dir, single_values
 from launcher.launchers.process_group import run_group
 from launcher.run.results import MOZAIK_PARAMETERS_FILE
@@ -163,7 +164,7 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return single_values(json.loads(path.read_text(encoding="utf-8")))
+        return single_values(json.loads(read_bounded(path, "metrics.json").decode("utf-8")))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, TaskResultError) as exc:
         raise TaskResultError(f"{path}: not a flat mapping of names to numbers ({exc})") from None
 

@@ -17,6 +17,8 @@ draw); :func:`write_figures` saves them as PNG files.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -30,10 +32,14 @@ from launcher.report.table import split_columns
 from launcher.report.trees import DEFAULT_SEED_KEYS, metric_unit, with_unit
 from launcher.run.jsonfile import write_atomically
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+#: The most metrics drawn (the first ones of the table): a figure each, or a panel each.
+MAX_DRAWN_METRICS = 50
 #: Colour of cells without a value (failed or missing job, undefined metric).
 MISSING_COLOUR = "lightgrey"
 #: A numeric axis with at most this many values has one tick per value.
@@ -101,6 +107,9 @@ def grid_figures(
     metrics = [m for m in metric_keys if stats.mean[m].notna().any()]  # all-NaN: nothing to draw
     if not metrics:
         return []
+    if len(metrics) > MAX_DRAWN_METRICS:  # a figure a metric (or a panel): collect stays quick
+        log.warning("The sweep has %d metrics: the figures draw the first %d (summary.csv holds them all)", len(metrics), MAX_DRAWN_METRICS)
+        metrics = metrics[:MAX_DRAWN_METRICS]
     seeds = [key for key in seed_keys if key in table]
     labels = {key: with_unit(key, (units or {}).get(key, "")) for key in keys}
     if len(keys) == 1:
@@ -125,8 +134,26 @@ def _new_figure(panels: int, ncols: int, panel_size: tuple[float, float]) -> tup
     return figure, axes[:panels]
 
 
+#: The longest figure file name written (bytes): file systems allow 255, and the atomic writer's
+#: temporary name adds some 25 to it.
+MAX_FILE_NAME = 200
+
+
+def short_file_name(name: str, limit: int = MAX_FILE_NAME) -> str:
+    """``name`` if it is at most ``limit`` bytes long, else its start, a hash of the whole (two long
+    names that start alike stay two files) and its suffix."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+    keep = limit - len(digest) - len(suffix) - 3
+    return f"{stem.encode('utf-8')[:keep].decode('utf-8', 'ignore')}__{digest}{dot}{suffix}"
+
+
 def _save(figure: "Figure", path: Path) -> Path:
-    return write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    """Write a figure as PNG to ``path`` (its name shortened to :data:`MAX_FILE_NAME` bytes if longer)."""
+    path = path.with_name(short_file_name(path.name))
+    return write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100), what="figure")
 
 
 def _unique_legend(ax: "Axes") -> tuple[list[Any], list[str]]:

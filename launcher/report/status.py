@@ -16,11 +16,11 @@ from typing import Iterable, Optional
 
 from launcher.sweep.lock import is_swept
 from launcher.sweep.manifest import (
-    COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest, ManifestError
+    COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOB_LOG, MISSING, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 )  # fmt: skip
 
 #: The order in which the status counts the jobs: what is done first.
-STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, INTERRUPTED, DAMAGED)
+STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, INTERRUPTED, DAMAGED, MISSING)
 
 
 def read_sweep(sweep_dir: Path, rebuild_missing: bool = False) -> tuple[Manifest, Optional[str]]:
@@ -60,6 +60,10 @@ class StatusReport:
     problem: Optional[str] = None
     #: The jobs left pending or running by a sweep that has ended.
     interrupted: list[JobEntry] = field(default_factory=list)
+    #: The jobs once completed whose results.json or run directory is gone.
+    missing: list[JobEntry] = field(default_factory=list)
+    #: Whether the sweep is a fit (its interrupted trials are not run again).
+    fit: bool = False
 
     @property
     def total(self) -> int:
@@ -78,8 +82,8 @@ def status(sweep_dir: Path | str) -> StatusReport:
         refresh_states(manifest.jobs)
     manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
     jobs = in_order(manifest.jobs)
-    failed, damaged, interrupted = ([job for job in jobs if job.state == state] for state in (FAILED, DAMAGED, INTERRUPTED))
-    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log, damaged, problem, interrupted)
+    failed, damaged, interrupted, missing = ([job for job in jobs if job.state == state] for state in (FAILED, DAMAGED, INTERRUPTED, MISSING))
+    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log, damaged, problem, interrupted, missing, bool(manifest.fit))
 
 
 def format_status(report: StatusReport) -> str:
@@ -88,8 +92,10 @@ def format_status(report: StatusReport) -> str:
     lines = [f"Sweep {report.sweep_dir}: {report.total} jobs: {counts}"]
     for title, jobs in (
         ("Failed jobs:", report.failed),
-        ("Interrupted jobs (no process runs them any more: running the sweep again runs them):", report.interrupted),
+        ("Interrupted trials (not counted: running the fit again samples new ones in their place):" if report.fit
+         else "Interrupted jobs (no process runs them any more: running the sweep again runs them):", report.interrupted),
         ("Jobs whose results.json is damaged (not done: running the sweep again reruns them):", report.damaged),
+        ("Jobs whose results are gone (not done any more: running the sweep again runs them):", report.missing),
     ):
         if jobs:
             lines.append(title)

@@ -11,6 +11,7 @@ sweep directory (the last sweep's), else a run's ``.hydra/config.yaml``.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any, Iterable, Optional
 
@@ -18,6 +19,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from launcher.run.files import read_bounded
 from launcher.run.results import PARAMETERS_FILE
 from launcher.model.config import RootConfig
 from launcher.sweep.tree import schema_units
@@ -44,7 +46,7 @@ UNKNOWN = object()
 def _load(path: str) -> Optional[DictConfig]:
     """A YAML file as a config; None if it is missing or cannot be read as one."""
     try:
-        config = OmegaConf.load(path)
+        config = OmegaConf.load(io.BytesIO(read_bounded(path, "YAML config")))  # no link, no FIFO, bounded
     except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):  # a damaged file tells nothing
         return None
     return config if isinstance(config, DictConfig) else None

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from launcher import compat
+from launcher.run.jsonfile import write_atomically
 
 FORMAT = "mozaik-hydra recording"
 FORMAT_VERSION = 1
@@ -76,7 +77,11 @@ def write_h5_recording(block: Any, path: Path) -> Path:
 
     _check_writable(block)
     path = Path(path)
-    with h5py.File(path, "w") as f:
+    # Built in memory, then written as plain bytes: HDF5 meeting a full disk itself leaves its file
+    # objects half-closed, and their later release by the garbage collector crashed the process
+    # (a segfault after the sweep's report). Written so, a full disk is one OSError (ENOSPC) of
+    # the atomic writer, naming the file, and nothing of HDF5 is left open.
+    with h5py.File(f"{path.name}.in-memory", "w", driver="core", backing_store=False) as f:
         f.attrs.update(
             format=FORMAT, format_version=FORMAT_VERSION, name=block.name or "", description=block.description or "",
             rec_datetime=block.rec_datetime.isoformat() if block.rec_datetime else "",
@@ -97,6 +102,9 @@ def write_h5_recording(block: Any, path: Path) -> Path:
                     annotations=_json(signal.annotations),
                     array_annotations=_json(dict(signal.array_annotations)),
                 )
+        f.flush()
+        image = f.id.get_file_image()
+    write_atomically(path, lambda tmp: tmp.write_bytes(image), what="recording")
     return path
 
 

@@ -128,6 +128,11 @@ def single_values(value: Any) -> dict[str, Any]:
             f"the task returned {type(value).__name__} {_short(value)}; a task returns its single values: "
             "a mapping of names to numbers (or one number, or None)"
         )
+    if len(value) > results.MAX_METRICS:
+        raise TaskResultError(
+            f"the task returned {len(value):,} values; a job records at most {results.MAX_METRICS:,} single values "
+            "(launcher.run.results.MAX_METRICS): return a job's summary numbers, and save its data in its run directory"
+        )
     metrics = {}
     for name, number in value.items():
         if not isinstance(name, str) or not _is_number(number):
@@ -220,12 +225,22 @@ def recorded_job(
         record["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
         record["timings"]["finished"] = now()
         record["log"] = record.get("log") or _job_log(run_dir)
+        _flush_logs()  # the log whole before the record says how the job ended
         try:
             write_json_atomic(run_dir / results.RESULTS_FILE, record)
         except OSError as exc:  # e.g. no space left on device: the job cannot be recorded, so it failed
             log.error("Could not write %s: %s", run_dir / results.RESULTS_FILE, exc)
             if record["state"] == results.COMPLETED:  # a completed job that cannot say so has failed, with this error
                 raise
+
+
+def _flush_logs() -> None:
+    """Hand every line logged so far to the operating system (a process killed after this loses none)."""
+    for handler in logging.getLogger().handlers:
+        try:
+            handler.flush()
+        except (OSError, ValueError):  # a full disk, a closed stream: the record is written all the same
+            pass
 
 
 def _interrupt_behind(exc: BaseException) -> bool:
@@ -276,7 +291,7 @@ class RecordedTask:
             except TaskResultError as exc:  # a Hydra task may return anything: it has no single values then
                 record["warning"] = f"no metrics: {exc}"
                 log.warning("No metrics recorded: %s", exc)
-        log.info("Metrics: %s", record["metrics"])
+            log.info("Metrics: %s", record["metrics"])  # in the log before the record says the job completed
         return value, record
 
     def __reduce__(self) -> Any:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, NamedTuple, Optional
 
+from launcher.run.files import FileProblem, open_regular, problem, read_bounded
+
 
 @dataclass(frozen=True)
 class Damage:
@@ -36,52 +38,53 @@ class Damage:
         return f"{self.path}: {self.why}"
 
 
-def read_json_object(path: Path | str) -> dict[str, Any] | Damage | None:
+def read_json_object(path: Path | str, kind: str = "results.json", dir_fd: Optional[int] = None) -> dict[str, Any] | Damage | None:
     """The JSON object a file holds; a :class:`Damage` if it is anything else (not UTF-8, not
-    JSON, JSON but not an object, unreadable); None if there is no such file."""
+    JSON, JSON but not an object, unreadable; a link, a FIFO, a device, a directory or larger than
+    a ``kind`` of :data:`launcher.run.files.LIMITS` can be); None if there is no such file."""
     try:
-        data = json.loads(_read_bytes(path).decode("utf-8"))
+        data = json.loads(read_bounded(path, kind, dir_fd=dir_fd).decode("utf-8"))
     except FileNotFoundError:
         return None
+    except FileProblem as exc:
+        return Damage(Path(path), f"{exc.why}; {exc.todo}" if exc.todo else exc.why)
     except UnicodeDecodeError as exc:
         return Damage(Path(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except RecursionError:  # nested deeper than the parser goes
         return Damage(Path(path), "not JSON that can be read (nested too deeply)")
     except ValueError as exc:  # JSONDecodeError, and integers too long to convert
         return Damage(Path(path), f"not valid JSON ({exc})")
-    except OSError as exc:  # a directory, no permission...
+    except OSError as exc:  # no permission...
         return Damage(Path(path), f"cannot be read ({exc.strerror or exc})")
     if not isinstance(data, dict):
         return Damage(Path(path), f"not a JSON object but {_kind(data)}")
     return data
 
 
-def _read_bytes(path: Path | str) -> bytes:
-    """A file's bytes, as ``Path.read_bytes`` gives them and with its errors, in a third of its
-    time: no buffered file object, which reading a sweep's 10,000 results.json would make 10,000 times."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        chunks = [os.read(fd, os.fstat(fd).st_size + 1)]  # one read for a file that does not grow
-        while chunks[-1]:
-            chunks.append(os.read(fd, 1 << 16))
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
-
-def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False) -> Path:
+def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False, what: str = "file") -> Path:
     """Write ``path`` through ``write(temporary path)`` and a rename over it, so that readers see
     the old file or the whole new one; ``durable``: also on disk (the file and the rename synced)
-    before this returns, so that a crash right after leaves the new file, never a partial one."""
+    before this returns, so that a crash right after leaves the new file, never a partial one.
+
+    The temporary file is made here, new (``O_EXCL``: never a link planted in its place), and the
+    rename replaces a link at ``path`` rather than writing through it. An ``OSError`` (a full
+    disk, ``path`` a directory...) is a :class:`~launcher.run.files.FileProblem` naming ``path``
+    (a ``what``) and saying what to do."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
+        os.close(open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, what, 0o644))
         write(tmp)
         if durable:
             _sync(tmp, os.O_RDONLY)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise problem(path, exc, what) from None
         raise
     if durable:
         _sync(path.parent, os.O_RDONLY)  # make the rename itself durable
@@ -101,7 +104,7 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` as a JSON file, atomically and durably (see :func:`write_atomically`)."""
 
     def dump(tmp: Path) -> None:
-        with open(tmp, "x", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8") as f:  # (made new by write_atomically)
             json.dump(data, f, indent=2, sort_keys=False, default=str)
             f.write("\n")
 

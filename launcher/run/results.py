@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from launcher.run.files import FileProblem, open_directory
 from launcher.run.jsonfile import NUMBERS, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object
 from launcher.run.h5file import read_h5_recording, write_h5_recording  # noqa: F401  (read_h5_recording: public here)
 
@@ -33,6 +34,11 @@ MOZAIK_PARAMETERS_FILE = "parameters"
 RECORDING_FILE = "recording.h5"
 #: The recording of run directories written before recording.h5 (Neo's MATLAB format): still read.
 MAT_RECORDING_FILE = "recording.mat"
+
+#: The most single values (metrics) a job records: a table and its figures stay of a size to read,
+#: and results.json within its limit (launcher.run.files.LIMITS). A task returning more records none,
+#: with a warning saying so; a results.json holding more is damaged.
+MAX_METRICS = 1000
 
 #: States a results.json can hold.
 COMPLETED, FAILED = "completed", "failed"
@@ -69,10 +75,21 @@ def load_results(run_dir: Path | str) -> dict[str, Any] | Damage | None:
     it cannot be used (not UTF-8, not JSON, not an object, a field missing or of another
     kind); None if the directory has none. Every reader of results.json reads it here."""
     path = os.path.join(run_dir, RESULTS_FILE)  # a str: pathlib would double the time of a large sweep's table
-    record = read_json_object(path)
+    try:
+        directory = open_directory(run_dir)  # never a link: the file is read in the directory itself
+    except FileNotFoundError:
+        return None
+    except FileProblem as exc:
+        return Damage(Path(path), f"its run directory is {exc.why}; {exc.todo}")
+    try:
+        record = read_json_object(path, "results.json", dir_fd=directory)
+    finally:
+        os.close(directory)
     if not isinstance(record, dict):
         return record
     problem = field_problem(record, _RESULTS_KINDS, _REQUIRED_RESULTS_KINDS)
+    if not problem and len(record["metrics"]) > MAX_METRICS:
+        problem = f"it holds {len(record['metrics']):,} metrics, more than the {MAX_METRICS:,} a job records"
     return Damage(Path(path), problem) if problem else record
 
 

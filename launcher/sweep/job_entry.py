@@ -24,9 +24,12 @@ DAMAGED = "damaged"
 #: A job left pending or running by a sweep that has ended (killed, interrupted): no process runs
 #: it any more, so it is not done, and a resume runs it (see :meth:`Manifest.settle`).
 INTERRUPTED = "interrupted"
-STATES = (PENDING, RUNNING, COMPLETED, FAILED, DAMAGED, INTERRUPTED)
+#: A job once completed whose results.json (or whole run directory) is gone: not done any more (a
+#: job counts as completed only while its results.json says so), and a resume runs it again.
+MISSING = "missing"
+STATES = (PENDING, RUNNING, COMPLETED, FAILED, DAMAGED, INTERRUPTED, MISSING)
 #: The states shown only when a job is in them (rare ones).
-RARE_STATES = (DAMAGED, INTERRUPTED)
+RARE_STATES = (DAMAGED, INTERRUPTED, MISSING)
 
 
 #: The fields of a job that most jobs leave empty (None): kept only when set (see :class:`JobEntry`).
@@ -190,7 +193,7 @@ class JobEntry:
     def describe_failure(self, sweep_dir: Path, job_log: str = JOB_LOG) -> str:
         """What a user needs to look into this job when it failed or its results.json is damaged:
         overrides, error (or what is wrong with the file), run dir, log."""
-        what = f"damaged: {self.damage}" if self.state == DAMAGED else f"error: {self.error or '(none recorded)'}"
+        what = f"{self.state}: {self.damage}" if self.state in (DAMAGED, MISSING) else f"error: {self.error or '(none recorded)'}"
         return "\n".join(
             [
                 f"  #{self.number} {' '.join(self.overrides) or '(no overrides)'}",
@@ -226,6 +229,10 @@ class JobEntry:
         self.damage = None
         if self.state == DAMAGED:  # the file is gone or replaced since: nothing says the job is done
             self.state = PENDING
+        if found is None and self.state in (COMPLETED, MISSING):  # a job is completed only while its results.json says so
+            self.state, self.error = MISSING, None
+            self.damage = f"{results.RESULTS_FILE} or its run directory is gone since the job completed"
+            return None
         if found is None or found["config_hash"] != self.config_hash:
             return None
         # An error already recorded came from the launcher, which knows more

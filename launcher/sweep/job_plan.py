@@ -18,6 +18,7 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from launcher.run.files import LIMITS, read_user_file
 from launcher import compat
 from launcher.run.tree_hash import resolved_tree
 from launcher.sweep.manifest import JobEntry, Manifest
@@ -33,8 +34,11 @@ log = logging.getLogger(__name__)
 def read_jobs_file(path: str) -> List[List[str]]:
     """The jobs of a ``jobs_file``: a JSON list of lists of override strings."""
     try:
-        jobs = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        data = read_user_file(path, LIMITS["jobs file"], "jobs file")  # no FIFO: never a wait
+        if len(data) > LIMITS["jobs file"]:
+            raise ParameterError(f"hydra.sweeper.jobs_file: {path} holds more than {LIMITS['jobs file']:,} bytes")
+        jobs = json.loads(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ParameterError(f"hydra.sweeper.jobs_file: cannot read {path}: {exc}") from exc
     if not (isinstance(jobs, list) and all(isinstance(j, list) and all(isinstance(o, str) for o in j) for j in jobs)):
         raise ParameterError(f"hydra.sweeper.jobs_file: {path} must hold a JSON list of lists of overrides (strings)")

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from launcher.run.files import LIMITS, make_directory, open_regular, problem, read_bounded
 from launcher.run.results import now
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,9 @@ class SweepLock:
 
     def acquire(self) -> None:
         """Take the lock, waiting (with a message naming the holder) while another process holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        make_directory(self.path.parent)  # a FileProblem naming it if it cannot be (a file there, read-only...)
+        # Never through a link (the lock's content would overwrite its target), never a FIFO or a directory.
+        fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, "sweep lock file", limit=LIMITS["sweep lock file"])
         try:
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -67,16 +69,18 @@ class SweepLock:
                 log.info("The other sweep of %s has ended: going on", self.path.parent)
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps({**sweeper_identity(), "command": sys.argv}).encode("utf-8"), 0)
-        except BaseException:
+        except BaseException as exc:
             os.close(fd)  # closing releases the lock, if it was taken
+            if isinstance(exc, OSError):  # e.g. a full disk
+                raise problem(self.path, exc, "sweep lock file") from None
             raise
         self._fd = fd
-        _HELD.add(self.path.resolve())
+        _HELD.add(self.path.parent.resolve() / LOCK_FILE)
 
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            _HELD.discard(self.path.resolve())
+            _HELD.discard(self.path.parent.resolve() / LOCK_FILE)
             os.close(fd)  # releases the lock
 
 
@@ -90,12 +94,12 @@ def sweeper_identity() -> dict[str, Any]:
 
 def is_swept(sweep_dir: Path | str) -> bool:
     """Whether a live process (this one included) sweeps the directory now: holds its lock."""
-    path = (Path(sweep_dir) / LOCK_FILE).resolve()
+    path = Path(sweep_dir).resolve() / LOCK_FILE  # (the directory resolved, never the file: a link is no lock)
     if path in _HELD:
         return True
     try:
-        fd = os.open(path, os.O_RDONLY)  # a shared lock needs only read access
-    except OSError:  # no lock file: never swept by this program
+        fd = open_regular(path, os.O_RDONLY, "sweep lock file")  # a shared lock needs only read access
+    except OSError:  # no lock file: never swept by this program (or no lock file it wrote: a link, a FIFO...)
         return False
     try:
         fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -109,8 +113,8 @@ def is_swept(sweep_dir: Path | str) -> bool:
 def holder_description(path: Path) -> str:
     """Who holds (or last held) a sweep directory's lock: pid, host, start time and command."""
     try:
-        holder = json.loads(path.read_text(encoding="utf-8"))
+        holder = json.loads(read_bounded(path, "sweep lock file").decode("utf-8"))
         command = " ".join(str(arg) for arg in holder.get("command", []))
         return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}: {command}"
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return "a process that left no description"

@@ -38,12 +38,14 @@ from typing import Any, Optional, Sequence
 
 from launcher.run import results
 from launcher.run.results import now
+from launcher.run.files import open_regular, read_bounded
+from launcher.run.files import problem as file_problem
 from launcher.run.jsonfile import (
     COUNT, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_number, is_text, one_of, read_json_object, short,
     write_atomically, write_json_atomic,
 )
 from launcher.sweep.job_entry import (  # noqa: F401  (the states: read from here by the sweep's readers)
-    COMPLETED, DAMAGED, ENTRY_FIELDS, FAILED, INTERRUPTED, JOB_LOG, PENDING, RARE_STATES, RUNNING, STATES, JobEntry,
+    COMPLETED, DAMAGED, ENTRY_FIELDS, FAILED, INTERRUPTED, JOB_LOG, MISSING, PENDING, RARE_STATES, RUNNING, STATES, JobEntry,
 )
 from launcher.sweep.naming import outside_sweep_dir
 
@@ -161,11 +163,11 @@ def _fold_journal(sweep_dir: Path, data: dict[str, Any]) -> Optional[str]:
         return None
     path = Path(sweep_dir) / JOURNAL_FILE
     try:
-        lines = path.read_bytes().split(b"\n")[:-1]  # the last piece: b"" or a line cut short
+        lines = read_bounded(path, "manifest journal").split(b"\n")[:-1]  # the last piece: b"" or a line cut short
     except FileNotFoundError:  # the sweep stopped between writing the manifest and its journal
         return None
-    except OSError as exc:
-        return f"{path} cannot be read ({exc.strerror or exc}); the jobs' states are those of {MANIFEST_FILE}"
+    except OSError as exc:  # a FileProblem too: a link, a FIFO...
+        return f"{file_problem(path, exc)}; the jobs' states are those of {MANIFEST_FILE} meanwhile"
     if not lines or lines[0] != _journal_header(token):
         return None
     at = {job["number"]: i for i, job in enumerate(data["jobs"])}
@@ -308,7 +310,7 @@ class Manifest:
         """Append the changed jobs to the journal, a line each, in one write."""
         lines = b"".join(json.dumps(job.as_dict(), default=str).encode() + b"\n" for job in self._changed.values())
         try:
-            fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+            fd = open_regular(self.journal_path, os.O_WRONLY | os.O_APPEND, "manifest journal")
             try:
                 written = os.write(fd, lines)
                 os.fsync(fd)
@@ -334,7 +336,7 @@ class Manifest:
         at all (neither ``version`` nor ``jobs``: another program's file)."""
         sweep_dir = Path(sweep_dir)
         path = sweep_dir / MANIFEST_FILE
-        data = read_json_object(path)
+        data = read_json_object(path, "manifest.json")
         if data is None:
             return ManifestError(ManifestError.MISSING, path)
         if isinstance(data, Damage):
@@ -432,10 +434,13 @@ class Manifest:
             return
         by = self.sweeper or {}
         who = f"pid {by.get('pid')} on {by.get('host')}, started {by.get('started')}" if by else "its process"
+        # A fit runs no trial twice: run again, it tells the study that such a trial failed (Optuna
+        # holds it so), does not count it, and samples new ones.
+        again = "running the fit again leaves it uncounted and samples new trials" if self.fit else "running the sweep again runs it"
         for job in self.jobs:
             if job.state in (PENDING, RUNNING) and not job.slurm_job_id:
                 job.state = INTERRUPTED
-                job.error = f"interrupted: its sweep ({who}) ended before the job did; running the sweep again runs it"
+                job.error = f"interrupted: its {'fit' if self.fit else 'sweep'} ({who}) ended before the job did; {again}"
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state; ``damaged`` and ``interrupted`` only when there are some."""

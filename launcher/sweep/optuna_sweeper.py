@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
@@ -55,6 +56,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from launcher.launchers.protocol import waits_for_jobs
+from launcher.run.files import FileProblem, open_regular
 from launcher.sweep.consistency import DEFAULT_TOLERANCE, check_tolerance, consistency, space_record
 from launcher.sweep.fit import (
     METRICS_ATTR, OBJECTIVE_KEY, TARGETS_ATTR, Objective, continued_seed, point_index, probe_values, search_space, space_size,
@@ -192,12 +194,26 @@ class FitSweeper(ValidatingSweeper):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep's log says what happens
-        storage = self.storage or f"sqlite:///{(sweep_dir / STUDY_FILE).resolve()}"
+        import sqlalchemy.exc
+
+        study_file = sweep_dir / STUDY_FILE
+        if self.storage is None:
+            _check_study_file(study_file)
+        storage = self.storage or f"sqlite:///{sweep_dir.resolve() / STUDY_FILE}"
         spec = self.sampler_spec()
-        study = optuna.create_study(
-            storage=storage, sampler=self.make_sampler(spec, 0), study_name=self.study_name, load_if_exists=True,
-            directions=list(objective.directions),
-        )
+        try:
+            study = optuna.create_study(
+                storage=storage, sampler=self.make_sampler(spec, 0), study_name=self.study_name, load_if_exists=True,
+                directions=list(objective.directions),
+            )
+        except sqlalchemy.exc.SQLAlchemyError as exc:  # a damaged or foreign database
+            where = study_file if self.storage is None else storage
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise ParameterError(
+                f"{where}: not a study Optuna can read ({reason}); move it aside (mv '{where}' '{where}.damaged') and run "
+                "the fit again: it starts a new study, the trials' run directories are kept"
+                if self.storage is None else f"{where}: not a study Optuna can read ({reason}); give another hydra.sweeper.storage"
+            ) from None
         if [d.name.lower() for d in study.directions] != list(objective.directions):
             raise ParameterError(
                 f"study {self.study_name!r} in {storage} optimises {[d.name.lower() for d in study.directions]}, not "
@@ -486,7 +502,7 @@ class FitTrials:
             else:
                 self.mark(INTERRUPTED_ATTR, trial.number)
                 self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-                job.state, job.error = INTERRUPTED, "interrupted: the fit was stopped"
+                job.state, job.error = INTERRUPTED, "interrupted: the fit was stopped; failed in the study, not counted: the fit samples new trials"
         self.manifest.jobs = sorted(self.entries.values(), key=lambda entry: entry.number)
 
 
@@ -517,3 +533,15 @@ def _produced_metrics(config: DictConfig) -> Optional[Sequence[str]]:
     """The metrics the model says its task produces (``task._metrics_``), or None if it does not say."""
     produced = OmegaConf.select(config, METRICS_KEY, default=None)
     return [str(name) for name in produced] if produced is not None else None
+
+
+def _check_study_file(path: Path) -> None:
+    """A :class:`~launcher.run.files.FileProblem` if the sweep directory's study file is there but
+    not a regular file (a link, a FIFO on which SQLite would wait forever, a directory)."""
+    try:
+        os.close(open_regular(path, os.O_RDONLY, "Optuna study (SQLite)"))
+    except FileNotFoundError:  # a new fit: Optuna creates it
+        pass
+    except FileProblem as exc:
+        raise FileProblem(path, exc.why, f"move it aside (mv '{path}' '{path}.damaged') and run the fit again: it starts a new study, "
+                          "the trials' run directories are kept", exc.errno or 0) from None

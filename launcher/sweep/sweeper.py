@@ -28,8 +28,11 @@ reruns everything when started again. This one:
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -51,6 +54,8 @@ from launcher.run.job import recorded
 from launcher.run.results import now
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
 from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
+from launcher.run.files import FileProblem, problem, quiet_log_files
+from launcher.run.jsonfile import write_atomically
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 from launcher.sweep.naming import leave_shared_settings_out, name_run_dirs_after_overrides
@@ -155,6 +160,19 @@ def manifest_stamp(sweep_dir: Path) -> Tuple[Optional[Tuple[int, int]], ...]:
     return tuple(stamps)
 
 
+def refuse_linked_run_dirs(sweep_dir: Path, jobs: Sequence[JobEntry]) -> None:
+    """A :class:`~launcher.run.files.FileProblem` naming the first run directory of ``jobs`` that is
+    a symbolic link: a job would write its results, ``.hydra/`` and log through it, outside the
+    sweep directory."""
+    for job in jobs:
+        path = os.path.join(sweep_dir, job.run_dir)
+        if os.path.islink(path):
+            raise FileProblem(
+                path, f"a symbolic link where the run directory of job #{job.number} belongs: a job never writes through one",
+                f"move it aside (mv '{path}' '{path}.moved') and run the sweep again", errno.ELOOP,
+            )
+
+
 def in_number_order(jobs: Sequence[JobEntry]) -> bool:
     """Whether jobs are in the order of their numbers (a million-job list need then not be sorted)."""
     return all(a.number <= b.number for a, b in itertools.pairwise(jobs))
@@ -236,8 +254,15 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         return [f"{key}={value}" for key, value in self.params.items()]
 
     def sweep(self, arguments: List[str]) -> Any:
-        with interruption_stops_sweep("the sweep stopped before any job started; nothing was run"):  # (once one has: run_planned)
-            return self.sweep_grid(arguments)
+        logs = quiet_log_files()
+        try:
+            with interruption_stops_sweep("the sweep stopped before any job started; nothing was run"):  # (once one has: run_planned)
+                return self.sweep_grid(arguments)
+        finally:
+            # The sweep's own log (Hydra's) on a full disk: said once, not a traceback a line.
+            for handler in {id(h): h for h in [*logs, *quiet_log_files()]}.values():
+                if getattr(handler, "error", None) is not None:
+                    print(f"Could not write all of the sweep's log: {problem(handler.baseFilename, handler.error)}", file=sys.stderr)  # type: ignore[attr-defined]
 
     def sweep_grid(self, arguments: List[str]) -> Any:
         """Plan the jobs of a grid (or a jobs file), then run those not done (see the module doc)."""
@@ -308,6 +333,8 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         if not in_number_order(to_run):  # (no copy when in order already)
             to_run = sorted(to_run, key=lambda job: job.number)  # a new list: planned keeps its order
         to_run = self.leave_queued_jobs(earlier, to_run)
+        if manifest.sweep_dir.exists():
+            refuse_linked_run_dirs(manifest.sweep_dir, to_run)
         return planned, kept, to_run
 
     def run_planned(
@@ -362,7 +389,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
     def save_config(self, sweep_dir: Path) -> None:
         """Hydra's record of the sweep's config, ``multirun.yaml``."""
         try:
-            OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+            write_atomically(sweep_dir / "multirun.yaml", lambda tmp: OmegaConf.save(self.config, tmp))  # a link replaced, not written through
         except OSError as exc:  # e.g. no space left: the jobs can still say why they fail
             log.error("Could not write %s: %s", sweep_dir / "multirun.yaml", exc)
 
@@ -473,7 +500,24 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                     self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
                 if isinstance(self.launcher, TakesJobNumbers):
                     self.launcher.job_numbers = [job.number for job in batch]
-                results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
+                try:
+                    results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
+                except OSError as exc:
+                    if batch_size != 1:
+                        raise
+                    quiet_log_files()  # (Hydra's basic launcher configures the logs anew for each job)
+                    # Hydra's basic launcher writing the job's .hydra files met a full disk (or the
+                    # like): this job fails, named, and the sweep goes on to its report.
+                    job = batch[0]
+                    where = Path(exc.filename) if exc.filename else manifest.sweep_dir / job.run_dir
+                    job.state, job.finished, job.error = FAILED, now(), f"{type(exc).__name__}: {problem(where, exc)}"
+                    counted.add(job.number)
+                    progress.job_finished(True)
+                    manifest.changed(job)
+                    manifest.save(at_most_every_s=1.0)
+                    continue
+                if batch_size == 1:
+                    quiet_log_files()
                 for job, ret in zip(batch, results):
                     queued_as = queued_job_id(ret)
                     if queued_as is not None:  # queued by a launcher that does not wait
