@@ -40,6 +40,34 @@ TASK_KEY = "task"
 RUN_CONFIG_KEYS = (*NOT_THE_MODELS, TASK_KEY)
 
 
+#: The names on the card mapped onto the project's own presets, in the apps that ask
+#: (:func:`use_card_names`): (group, name on the card, the project's own name).
+CARD_NAMES = (("hydra/sweeper", "optuna", "mozaik_fit"), ("hydra/launcher", "submitit_slurm", "mozaik_slurm"))
+
+
+def use_card_names() -> None:
+    """Make ``hydra/sweeper=optuna`` the project's fit (``mozaik_fit``) and
+    ``hydra/launcher=submitit_slurm`` its Slurm launcher (``mozaik_slurm``), in this process.
+
+    run_sim.py calls it before Hydra starts; an app of one's own may too. Those names belong to
+    hydra-optuna-sweeper and hydra-submitit-launcher: every other Hydra app in the environment
+    gets their plugins under them. The plugins register at import, and Hydra's plugin scan
+    executes every plugin module, so the scan runs first here and the project's presets are
+    stored over theirs after it (a worker's own scan, as a launcher restores Hydra's state
+    there, registers theirs again: jobs take the sweep's composed config, not the group's
+    option). A config file of the same name could not do it: Hydra validates a file against the ConfigStore entry of its name, and
+    hydra-optuna-sweeper's has a defaults list, which Hydra refuses there.
+    """
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()
+    store = ConfigStore.instance()
+    for group, card_name, own_name in CARD_NAMES:
+        own = store.load(f"{group}/{own_name}.yaml")
+        store.store(group=group, name=card_name, node=own.node, package=own.package, provider="launcher")
+
+
 #: Task functions that moved, by the name model configs imported before hold (``import-mozaik``
 #: wrote ``launcher.external.run_script`` until the package was laid out by concern).
 MOVED_TASKS = {"launcher.external.run_script": "launcher.mozaik.script_task.run_script"}

@@ -86,6 +86,17 @@ class SweepFailed(CompactHydraException):
     """Some jobs of a sweep failed; the others' results are complete and kept."""
 
 
+class LauncherFailed(Exception):
+    """The launcher itself raised (hydra-joblib-launcher's TerminatedWorkerError on a worker's
+    segfault, submitit's UncompletedJobError, Ray's WorkerCrashedError): the jobs it ended are
+    recorded, the sweep is reported and collected, and it ends naming this error."""
+
+    def __init__(self, launcher: Any, error: BaseException) -> None:
+        lines = str(error).strip().splitlines()
+        self.line = f"the launcher {type(launcher).__name__} failed: {type(error).__name__}" + (f": {lines[0]}" if lines else "")
+        super().__init__(self.line)
+
+
 class SweepRefused(CompactHydraException):
     """The sweep directory holds what this sweep must not overwrite (another program's manifest.json)."""
 
@@ -324,8 +335,11 @@ class ValidatingSweeper(PlansJobs, Sweeper):
             done = sum(job.state == COMPLETED for job in planned)
             log.info("Resuming: %d of %d jobs already completed, %d to run", done, len(planned), len(to_run))
 
+        launcher_failed: Optional[LauncherFailed] = None
         try:  # (SIGTERM is a KeyboardInterrupt here too: see sweep)
             returns = self.run(manifest, to_run)
+        except LauncherFailed as exc:  # reported below, with the jobs it leaves failed or not run
+            returns, launcher_failed = [], exc
         except KeyboardInterrupt as interrupt:  # run() stopped the running jobs and saved the manifest
             done = sum(job.state == COMPLETED for job in planned)
             stop_sweep(
@@ -344,6 +358,13 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         failed = [job for job in planned if job.state == FAILED]
         if self.collect:
             self.collect_sweep(sweep_dir)
+        if launcher_failed is not None:
+            done = sum(job.state == COMPLETED for job in planned)
+            raise SweepFailed(
+                f"{launcher_failed.line}\n{done} of {len(planned)} jobs completed, their results kept; "
+                f"{len(failed)} failed, {len(planned) - done - len(failed)} not run; run the same command again to run "
+                "the rest" + "".join(f"\n{manifest.describe_failure(job)}" for job in failed)
+            )
         if failed:
             raise SweepFailed(
                 f"{len(failed)} of {len(planned)} jobs failed (the other results are complete):\n"
@@ -465,7 +486,16 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                     self.launcher.on_state = lambda changes, batch=batch: on_state(batch, changes)
                 if isinstance(self.launcher, TakesJobNumbers):
                     self.launcher.job_numbers = [job.number for job in batch]
-                results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
+                try:
+                    results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
+                except Exception as exc:  # the launcher's own failure, not a job's (those it returns)
+                    failed = LauncherFailed(self.launcher, exc)
+                    for job in batch:  # what each job's run directory says; no word from the launcher
+                        job.apply_results(manifest.sweep_dir)
+                        if job.state in (PENDING, RUNNING):
+                            job.state, job.error, job.finished = FAILED, f"no result: {failed.line}", job.finished or now()
+                    manifest.changed(*batch)
+                    raise failed from exc
                 for job, ret in zip(batch, results):
                     queued_as = queued_job_id(ret)
                     if queued_as is not None:  # queued by a launcher that does not wait
