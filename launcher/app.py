@@ -78,6 +78,15 @@ def model_tree(cfg: DictConfig) -> DictConfig:
     return OmegaConf.masked_copy(cfg, [key for key in cfg if key not in RUN_CONFIG_KEYS])
 
 
+def started_in_dir() -> str:
+    """The working directory the run or sweep was started in (Hydra's ``hydra.runtime.cwd``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.cwd)
+    return os.getcwd()
+
+
 def task_of(cfg: DictConfig) -> tuple[Callable[..., Any], dict[str, Any], dict[str, Any]]:
     """The model's task function, its keyword arguments, and the settings for this module
     (``_name_`` keys but ``_target_``) of the config's ``task`` node."""
@@ -94,11 +103,13 @@ def task_of(cfg: DictConfig) -> tuple[Callable[..., Any], dict[str, Any], dict[s
     target = spec.pop("_target_")
     target = MOVED_TASKS.get(target, target)
     settings = {key: spec.pop(key) for key in list(spec) if key.startswith("_") and key.endswith("_")}
-    # A model's module may sit in the user's own folder, where run_sim.py is started from: the
-    # working directory is searched too (last, so that it shadows no installed package), as
-    # `python -m` would search it.
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
+    # A model's module may sit in the user's own folder, where run_sim.py is started from: that
+    # directory is searched too (last, so that it shadows no installed package), as `python -m`
+    # would search it -- the one the sweep started in, also when hydra.job.chdir=true has made
+    # the job's run directory the working directory.
+    started_in = started_in_dir()
+    if started_in not in sys.path:
+        sys.path.append(started_in)
     try:
         function = get_method(target)
     except Exception as exc:  # Hydra's message names the path and why it could not be imported

@@ -253,3 +253,31 @@ def test_own_app_schema_ranges_and_rules_are_checked_before_anything(tmp_path: P
     assert accepted.returncode == 0, accepted.stderr
     records = [json.loads(p.read_text()) for p in (tmp_path / "multirun").glob("*/*/*/results.json")]
     assert sorted(r["metrics"]["weight_per_cell"] for r in records) == [0.0005, 0.001]
+
+
+def test_with_chdir_a_model_module_is_found_in_the_directory_the_run_started_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hydra.job.chdir=true makes the run directory the working directory: the model's module is
+    still found where the user started, Hydra's ``hydra.runtime.cwd``."""
+    import sys
+
+    from hydra.conf import HydraConf
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.singleton import Singleton
+    from omegaconf import OmegaConf
+
+    from launcher.app import task_of
+
+    (tmp_path / "toy_chdir_model.py").write_text("def simulate(tree):\n    return {'m': 1.0}\n")
+    run_dir = tmp_path / "multirun" / "0"
+    run_dir.mkdir(parents=True)
+    monkeypatch.chdir(run_dir)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    state = Singleton.get_state()
+    try:
+        hydra_node = OmegaConf.structured(HydraConf)
+        hydra_node.runtime.cwd = str(tmp_path)
+        HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra_node}))
+        function, _, _ = task_of(OmegaConf.create({"task": {"_target_": "toy_chdir_model.simulate"}}))
+    finally:
+        Singleton.set_state(state)
+    assert function({}) == {"m": 1.0}
