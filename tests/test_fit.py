@@ -31,7 +31,7 @@ CRASHING_APP = f"""
 import os, signal, sys
 sys.path.insert(0, {str(RUN_SIM.parent)!r})
 import hydra
-from launcher.app import run
+from launcher.app import run, use_card_names
 
 
 @hydra.main(version_base="1.3", config_path={str(RUN_SIM.parent / "conf")!r}, config_name="config")
@@ -44,6 +44,7 @@ def main(cfg):
 
 
 if __name__ == "__main__":
+    use_card_names()  # hydra/sweeper=optuna: the project's fit, as in run_sim.py
     main()
 """
 
