@@ -87,6 +87,32 @@ def started_in_dir() -> str:
     return os.getcwd()
 
 
+def check_task(cfg: DictConfig) -> None:
+    """Refuse a sweep whose config names a task whose module cannot be found (run_sim.py started
+    from another directory than the model's), before any run directory exists. Only found, not
+    imported: the sweeping process imports no simulator."""
+    import importlib.util
+
+    target = OmegaConf.select(cfg, f"{TASK_KEY}._target_", default=None, throw_on_resolution_failure=False)
+    if not isinstance(target, str):
+        return  # an app of one's own: Hydra calls its function
+    target = MOVED_TASKS.get(target, target)
+    started_in = started_in_dir()
+    if started_in not in sys.path:
+        sys.path.append(started_in)
+    parts = target.split(".")
+    for end in range(len(parts) - 1, 0, -1):  # the longest importable prefix: a module, or a package
+        try:
+            if importlib.util.find_spec(".".join(parts[:end])) is not None:
+                return
+        except (ImportError, ValueError):
+            continue
+    raise ParameterError(
+        f"{TASK_KEY}._target_ = {target!r}: no module {'.'.join(parts[:-1])!r} on the Python path nor in {started_in}; "
+        "start the sweep in the model's folder, or add that folder to PYTHONPATH; nothing was run"
+    )
+
+
 def task_of(cfg: DictConfig) -> tuple[Callable[..., Any], dict[str, Any], dict[str, Any]]:
     """The model's task function, its keyword arguments, and the settings for this module
     (``_name_`` keys but ``_target_``) of the config's ``task`` node."""

@@ -281,3 +281,42 @@ def test_with_chdir_a_model_module_is_found_in_the_directory_the_run_started_in(
     finally:
         Singleton.set_state(state)
     assert function({}) == {"m": 1.0}
+
+
+TOY_MODEL = {
+    "toy_model.py": "def simulate(cfg):\n    return {'rate_hz': float(cfg.net.rate) * float(cfg.net.weight)}\n",
+    "my_conf/model/toy.yaml": "# @package _global_\ntask:\n  _target_: toy_model.simulate\nnet:\n  rate: 50.0\n  weight: 0.01\n",
+}
+
+
+@pytest.fixture
+def toy_model(tmp_path: Path) -> Path:
+    """A model option of run_sim.py (way 2) without a simulator: its folder."""
+    folder = tmp_path / "toy"
+    for name, text in TOY_MODEL.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_a_typo_in_a_fits_interval_of_an_own_model_gets_did_you_mean(toy_model: Path) -> None:
+    from support import run_cli
+
+    proc = run_cli(["--config-dir", "my_conf", "model=toy", "-m", "hydra/sweeper=optuna", "objective=rate_hz",
+                    "net.wieght=interval(0.01,0.02)", f"hydra.sweep.dir={toy_model / 'F'}"], cwd=toy_model)
+    assert proc.returncode != 0
+    assert "Unknown parameter 'net.wieght'. Did you mean: net.weight?" in proc.stderr, proc.stderr
+    assert not (toy_model / "F").exists()
+
+
+def test_a_task_whose_module_is_not_found_is_refused_before_any_run_directory(toy_model: Path, tmp_path: Path) -> None:
+    """Started from another folder than the model's: its module is not on the path."""
+    from support import run_cli
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = run_cli(["--config-dir", str(toy_model / "my_conf"), "model=toy", "-m", "net.weight=1,2",
+                    f"hydra.sweep.dir={elsewhere / 'G'}"], cwd=elsewhere)
+    assert proc.returncode != 0
+    assert "task._target_ = 'toy_model.simulate': no module 'toy_model' on the Python path nor in" in proc.stderr, proc.stderr
+    assert not (elsewhere / "G").exists()

@@ -28,16 +28,25 @@ def collect(sweep_dir: Path) -> Any:
     return collect_sweep(sweep_dir)
 
 
+def check_task(config: Any) -> None:
+    """The check of the model's task before a sweep: :func:`launcher.app.check_task`."""
+    from launcher.app import check_task as check
+
+    check(config)
+
+
 class MozaikSweeper(ValidatingSweeper):
     """The project's sweeper: see :class:`launcher.sweep.sweeper.ValidatingSweeper`."""
 
     collector = staticmethod(collect)
+    task_check = staticmethod(check_task)
 
 
 class MozaikFitSweeper(FitSweeper):
     """The project's fitting sweeper: see :class:`launcher.sweep.optuna_sweeper.FitSweeper`."""
 
     collector = staticmethod(collect)
+    task_check = staticmethod(check_task)
 
 
 store = ConfigStore.instance()

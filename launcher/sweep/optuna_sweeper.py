@@ -155,6 +155,8 @@ class FitSweeper(ValidatingSweeper):
     def sweep_fit(self, arguments: List[str]) -> Any:
         """Check the objective and the search space, then run the fit (see the module doc)."""
         assert self.config is not None and self.hydra_context is not None
+        if self.task_check is not None:
+            self.task_check(self.config)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         objective = Objective.of(self.config.get(OBJECTIVE_KEY), self.direction)

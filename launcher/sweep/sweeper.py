@@ -196,6 +196,9 @@ class ValidatingSweeper(PlansJobs, Sweeper):
     #: it wrote (with ``damaged``: lines naming the damaged results it met). The reporting is a
     #: layer above the sweep: the plugin Hydra loads (``hydra_plugins.mozaik_sweeper``) sets it.
     collector: Optional[Callable[[Path], Any]] = None
+    #: Refuses the sweep's config before any job is planned if the model's task cannot be found
+    #: (raises :class:`ParameterError`); set by the plugin too, as the task is the app's.
+    task_check: Optional[Callable[[DictConfig], None]] = None
 
     def __init__(
         self,
@@ -245,6 +248,8 @@ class ValidatingSweeper(PlansJobs, Sweeper):
     def sweep_grid(self, arguments: List[str]) -> Any:
         """Plan the jobs of a grid (or a jobs file), then run those not done (see the module doc)."""
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        if self.task_check is not None:
+            self.task_check(self.config)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         listed = read_jobs_file(self.jobs_file) if self.jobs_file else None
