@@ -4,7 +4,8 @@ summary.csv and the failure report are written, the sweep exits non-zero naming 
 running it again runs only what is missing.
 
 Real hydra-joblib-launcher (the ``test`` extra), whose pool raises ``TerminatedWorkerError`` when
-a worker dies; a tiny own Hydra app whose job segfaults, no simulator.
+a worker dies; a tiny own Hydra app whose job segfaults, no simulator. The crash's dump goes to
+the job's log (launcher.run.noise), the console gets the report.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def test_a_segfault_under_joblib_ends_with_the_report_and_a_rerun_runs_only_the_
     assert "the launcher JoblibLauncher failed: TerminatedWorkerError" in first.stderr, first.stderr
     assert "1 of 2 jobs completed, their results kept; 1 failed, 0 not run" in first.stderr
     assert "#1 +x=2" in first.stderr  # the failure report names the job and its run directory
+    # The crash's Python stack (faulthandler, which joblib's workers enable) in the job's log, not on the console
+    assert "Fatal Python error" not in first.stdout + first.stderr
+    assert "Fatal Python error: Segmentation fault" in (sweep / "+x=2" / "app.log").read_text()
     manifest = json.loads((sweep / "manifest.json").read_text())
     states = {job["run_dir"]: (job["state"], job.get("error") or "") for job in manifest["jobs"]}
     assert states["+x=1"] == ("completed", "")
