@@ -77,3 +77,22 @@ def test_a_segfault_under_joblib_ends_with_the_report_and_a_rerun_runs_only_the_
     assert "Resuming: 1 of 2 jobs already completed, 1 to run" in again.stdout + again.stderr
     assert (sweep / "+x=1" / "results.json").read_bytes() == kept  # not run again
     assert [job["state"] for job in json.loads((sweep / "manifest.json").read_text())["jobs"]] == ["completed", "completed"]
+
+
+def test_status_lists_jobs_a_stopped_sweep_never_started_as_not_started(tmp_path: Path) -> None:
+    """A job the sweep left pending without a run directory is not 'interrupted' with paths that
+    do not exist: it is counted and listed as not started."""
+    from launcher.report.status import format_status, status
+    from launcher.sweep.manifest import JobEntry, Manifest
+
+    sweep = tmp_path / "S"
+    (sweep / "a=1").mkdir(parents=True)
+    started = JobEntry(0, ["a=1"], "a=1", "0" * 16, "running")
+    started.started = "2026-01-01T00:00:00"
+    Manifest(sweep, [started, JobEntry(1, ["a=2"], "a=2", "1" * 16, "pending")]).save()
+    report = status(sweep)
+    assert report.counts == {"completed": 0, "failed": 0, "running": 0, "pending": 0, "interrupted": 1, "not started": 1}
+    text = format_status(report)
+    assert text.splitlines()[0].endswith("2 jobs: 0 completed, 0 failed, 0 running, 0 pending, 1 interrupted, 1 not started")
+    assert text.endswith("Jobs that never started (running the sweep again runs them):\n  #1 a=2")
+    assert str(sweep / "a=2") not in text  # no run directory or log that does not exist

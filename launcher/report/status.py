@@ -20,7 +20,9 @@ from launcher.sweep.manifest import (
 )  # fmt: skip
 
 #: The order in which the status counts the jobs: what is done first.
-STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, INTERRUPTED, DAMAGED)
+#: How status counts the interrupted jobs that never started (not a state of the manifest).
+NOT_STARTED = "not started"
+STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, INTERRUPTED, NOT_STARTED, DAMAGED)
 
 
 def read_sweep(sweep_dir: Path, rebuild_missing: bool = False) -> tuple[Manifest, Optional[str]]:
@@ -60,6 +62,9 @@ class StatusReport:
     problem: Optional[str] = None
     #: The jobs left pending or running by a sweep that has ended.
     interrupted: list[JobEntry] = field(default_factory=list)
+    #: The jobs left pending by a sweep that ended before they started (no run directory): counted
+    #: as ``not started``, not among the interrupted ones.
+    not_started: list[JobEntry] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -79,7 +84,14 @@ def status(sweep_dir: Path | str) -> StatusReport:
     manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
     jobs = in_order(manifest.jobs)
     failed, damaged, interrupted = ([job for job in jobs if job.state == state] for state in (FAILED, DAMAGED, INTERRUPTED))
-    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log, damaged, problem, interrupted)
+    # A job that never started has no run directory or log to point to (Ctrl-C, a launcher's failure).
+    not_started = [job for job in interrupted if job.started is None and not (sweep_dir / job.run_dir).exists()]
+    counts = manifest.counts()
+    if not_started:
+        interrupted = [job for job in interrupted if job not in not_started]
+        counts[INTERRUPTED] -= len(not_started)
+        counts = {**{k: v for k, v in counts.items() if k != INTERRUPTED or v}, NOT_STARTED: len(not_started)}
+    return StatusReport(sweep_dir, counts, failed, manifest.job_log, damaged, problem, interrupted, not_started)
 
 
 def format_status(report: StatusReport) -> str:
@@ -94,6 +106,9 @@ def format_status(report: StatusReport) -> str:
         if jobs:
             lines.append(title)
         lines += [job.describe_failure(report.sweep_dir, report.job_log) for job in jobs]
+    if report.not_started:
+        lines.append("Jobs that never started (running the sweep again runs them):")
+        lines += [f"  #{job.number} {' '.join(job.overrides) or '(no overrides)'}" for job in report.not_started]
     return "\n".join(lines)
 
 
