@@ -497,8 +497,10 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                     failed = LauncherFailed(self.launcher, exc)
                     for job in batch:  # what each job's run directory says; no word from the launcher
                         job.apply_results(manifest.sweep_dir)
-                        if job.state in (PENDING, RUNNING):
+                        if job.state in (PENDING, RUNNING) and (manifest.sweep_dir / job.run_dir).exists():
                             job.state, job.error, job.finished = FAILED, f"no result: {failed.line}", job.finished or now()
+                        elif job.state == RUNNING:  # never started after all: not run
+                            job.state, job.started = PENDING, None
                     manifest.changed(*batch)
                     raise failed from exc
                 for job, ret in zip(batch, results):
