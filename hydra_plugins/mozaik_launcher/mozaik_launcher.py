@@ -4,11 +4,8 @@ names the class there and registers its preset under a name of its own,
 
 The name users type on the card, ``hydra/launcher=submitit_slurm``, belongs to
 hydra-submitit-launcher: every Hydra app in the environment keeps getting that plugin's
-launcher under it. Only an app that asks for it -- run_sim.py, or one whose
-``hydra.searchpath`` lists ``pkg://launcher.hydra_aliases`` -- gets ``submitit_slurm``
-mapped onto ours (``launcher/hydra_aliases/hydra/launcher/submitit_slurm.yaml``: a config
-directory on the search path comes before the ConfigStore, Hydra's ``structured://``,
-which is always last).
+launcher under it. Only an app that asks for it -- run_sim.py, or one that calls
+:func:`launcher.app.use_card_names` -- gets ``submitit_slurm`` mapped onto ours.
 """
 
 from hydra.core.config_store import ConfigStore

@@ -5,9 +5,8 @@ names the classes there and registers their configs; the behaviour is in
 only when a fit runs).
 
 ``hydra/sweeper=optuna``, the name on the card, belongs to hydra-optuna-sweeper: any
-Hydra app in the environment gets that plugin's sweeper under it. run_sim.py (and an
-app whose ``hydra.searchpath`` lists ``pkg://launcher.hydra_aliases``) maps it onto
-``mozaik_fit`` with ``launcher/hydra_aliases/hydra/sweeper/optuna.yaml``, as
+Hydra app in the environment gets that plugin's sweeper under it. run_sim.py (and an app
+that calls :func:`launcher.app.use_card_names`) maps it onto ``mozaik_fit``, as
 ``hydra/launcher=submitit_slurm`` onto ``mozaik_slurm``.
 """
 
