@@ -81,7 +81,7 @@ def test_a_segfault_under_joblib_ends_with_the_report_and_a_rerun_runs_only_the_
 
 def test_status_lists_jobs_a_stopped_sweep_never_started_as_not_started(tmp_path: Path) -> None:
     """A job the sweep left pending without a run directory is not 'interrupted' with paths that
-    do not exist: it is counted and listed as not started."""
+    do not exist: it is counted as unstarted and listed as never started."""
     from launcher.report.status import format_status, status
     from launcher.sweep.manifest import JobEntry, Manifest
 
@@ -91,8 +91,8 @@ def test_status_lists_jobs_a_stopped_sweep_never_started_as_not_started(tmp_path
     started.started = "2026-01-01T00:00:00"
     Manifest(sweep, [started, JobEntry(1, ["a=2"], "a=2", "1" * 16, "pending")]).save()
     report = status(sweep)
-    assert report.counts == {"completed": 0, "failed": 0, "running": 0, "pending": 0, "interrupted": 1, "not started": 1}
+    assert report.counts == {"completed": 0, "failed": 0, "running": 0, "pending": 0, "interrupted": 1, "unstarted": 1}
     text = format_status(report)
-    assert text.splitlines()[0].endswith("2 jobs: 0 completed, 0 failed, 0 running, 0 pending, 1 interrupted, 1 not started")
+    assert text.splitlines()[0].endswith("2 jobs: 0 completed, 0 failed, 0 running, 0 pending, 1 interrupted, 1 unstarted")
     assert text.endswith("Jobs that never started (running the sweep again runs them):\n  #1 a=2")
     assert str(sweep / "a=2") not in text  # no run directory or log that does not exist

@@ -19,9 +19,10 @@ from launcher.sweep.manifest import (
     COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOB_LOG, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 )  # fmt: skip
 
+#: How status counts the interrupted jobs that never started (not a state of the manifest; one word,
+#: as the counts line is "N state" pairs).
+NOT_STARTED = "unstarted"
 #: The order in which the status counts the jobs: what is done first.
-#: How status counts the interrupted jobs that never started (not a state of the manifest).
-NOT_STARTED = "not started"
 STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, INTERRUPTED, NOT_STARTED, DAMAGED)
 
 
@@ -63,7 +64,7 @@ class StatusReport:
     #: The jobs left pending or running by a sweep that has ended.
     interrupted: list[JobEntry] = field(default_factory=list)
     #: The jobs left pending by a sweep that ended before they started (no run directory): counted
-    #: as ``not started``, not among the interrupted ones.
+    #: as ``unstarted``, listed as never started, not among the interrupted ones.
     not_started: list[JobEntry] = field(default_factory=list)
 
     @property
