@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from launcher.app import run
+from launcher.app import run, use_card_names
 from launcher.model.config import RootConfig
 from launcher.mozaik.script_task import reject_missing_environments
 from launcher.sweep.argv_checks import multirun_first, reject_unknown_parameters
@@ -30,6 +30,7 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
+    use_card_names()  # hydra/sweeper=optuna, hydra/launcher=submitit_slurm: the project's, in this app only
     sys.argv[1:] = multirun_first(sys.argv[1:])  # `model=my_net -m net.w=1,2`, as users write it
     reject_unknown_parameters(sys.argv[1:], Path(__file__).parent, CONFIG_PATH, CONFIG_NAME, RootConfig)
     reject_missing_environments(sys.argv[1:], CONFIG_PATH, CONFIG_NAME)  # task.env=..., before anything is queued

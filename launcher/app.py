@@ -40,6 +40,34 @@ TASK_KEY = "task"
 RUN_CONFIG_KEYS = (*NOT_THE_MODELS, TASK_KEY)
 
 
+#: The names on the card mapped onto the project's own presets, in the apps that ask
+#: (:func:`use_card_names`): (group, name on the card, the project's own name).
+CARD_NAMES = (("hydra/sweeper", "optuna", "mozaik_fit"), ("hydra/launcher", "submitit_slurm", "mozaik_slurm"))
+
+
+def use_card_names() -> None:
+    """Make ``hydra/sweeper=optuna`` the project's fit (``mozaik_fit``) and
+    ``hydra/launcher=submitit_slurm`` its Slurm launcher (``mozaik_slurm``), in this process.
+
+    run_sim.py calls it before Hydra starts; an app of one's own may too. Those names belong to
+    hydra-optuna-sweeper and hydra-submitit-launcher: every other Hydra app in the environment
+    gets their plugins under them. The plugins register at import, and Hydra's plugin scan
+    executes every plugin module, so the scan runs first here and the project's presets are
+    stored over theirs after it (a worker's own scan, as a launcher restores Hydra's state
+    there, registers theirs again: jobs take the sweep's composed config, not the group's
+    option). A config file of the same name could not do it: Hydra validates a file against the ConfigStore entry of its name, and
+    hydra-optuna-sweeper's has a defaults list, which Hydra refuses there.
+    """
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()
+    store = ConfigStore.instance()
+    for group, card_name, own_name in CARD_NAMES:
+        own = store.load(f"{group}/{own_name}.yaml")
+        store.store(group=group, name=card_name, node=own.node, package=own.package, provider="launcher")
+
+
 #: Task functions that moved, by the name model configs imported before hold (``import-mozaik``
 #: wrote ``launcher.external.run_script`` until the package was laid out by concern).
 MOVED_TASKS = {"launcher.external.run_script": "launcher.mozaik.script_task.run_script"}
@@ -48,6 +76,41 @@ MOVED_TASKS = {"launcher.external.run_script": "launcher.mozaik.script_task.run_
 def model_tree(cfg: DictConfig) -> DictConfig:
     """The model's tree: the config without its run settings (Hydra's node, ``task``)."""
     return OmegaConf.masked_copy(cfg, [key for key in cfg if key not in RUN_CONFIG_KEYS])
+
+
+def started_in_dir() -> str:
+    """The working directory the run or sweep was started in (Hydra's ``hydra.runtime.cwd``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.cwd)
+    return os.getcwd()
+
+
+def check_task(cfg: DictConfig) -> None:
+    """Refuse a sweep whose config names a task whose module cannot be found (run_sim.py started
+    from another directory than the model's), before any run directory exists. Only found, not
+    imported: the sweeping process imports no simulator."""
+    import importlib.util
+
+    target = OmegaConf.select(cfg, f"{TASK_KEY}._target_", default=None, throw_on_resolution_failure=False)
+    if not isinstance(target, str):
+        return  # an app of one's own: Hydra calls its function
+    target = MOVED_TASKS.get(target, target)
+    started_in = started_in_dir()
+    if started_in not in sys.path:
+        sys.path.append(started_in)
+    parts = target.split(".")
+    for end in range(len(parts) - 1, 0, -1):  # the longest importable prefix: a module, or a package
+        try:
+            if importlib.util.find_spec(".".join(parts[:end])) is not None:
+                return
+        except (ImportError, ValueError):
+            continue
+    raise ParameterError(
+        f"{TASK_KEY}._target_ = {target!r}: no module {'.'.join(parts[:-1])!r} on the Python path nor in {started_in}; "
+        "start the sweep in the model's folder, or add that folder to PYTHONPATH; nothing was run"
+    )
 
 
 def task_of(cfg: DictConfig) -> tuple[Callable[..., Any], dict[str, Any], dict[str, Any]]:
@@ -66,11 +129,13 @@ def task_of(cfg: DictConfig) -> tuple[Callable[..., Any], dict[str, Any], dict[s
     target = spec.pop("_target_")
     target = MOVED_TASKS.get(target, target)
     settings = {key: spec.pop(key) for key in list(spec) if key.startswith("_") and key.endswith("_")}
-    # A model's module may sit in the user's own folder, where run_sim.py is started from: the
-    # working directory is searched too (last, so that it shadows no installed package), as
-    # `python -m` would search it.
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
+    # A model's module may sit in the user's own folder, where run_sim.py is started from: that
+    # directory is searched too (last, so that it shadows no installed package), as `python -m`
+    # would search it -- the one the sweep started in, also when hydra.job.chdir=true has made
+    # the job's run directory the working directory.
+    started_in = started_in_dir()
+    if started_in not in sys.path:
+        sys.path.append(started_in)
     try:
         function = get_method(target)
     except Exception as exc:  # Hydra's message names the path and why it could not be imported

@@ -33,6 +33,7 @@ from omegaconf import Container, DictConfig, FloatNode, IntegerNode, ListConfig,
 
 import launcher  # noqa: F401  (registers the schema and the run_dirname resolver)
 from launcher import compat
+from launcher.app import use_card_names
 from launcher.sweep.compose import ComposingConfigLoader, JobComposer, restore, snapshot
 from launcher.sweep.naming import name_run_dirs_after_overrides
 from launcher.model.config import RootConfig
@@ -88,6 +89,7 @@ def sweeps() -> Iterator[Dict[str, Sweep]]:
     # Hydra's singletons (HydraConfig, JobRuntime...) as the module found them, restored after it:
     # a later in-process sweep (Hydra's launcher test suite) must not run under this module's.
     singletons = Singleton.get_state()
+    use_card_names()  # run_sim.py's hydra/launcher=submitit_slurm (the store is restored after the module)
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="test_compose"):
             built = {name: Sweep(overrides) for name, overrides in MASTERS.items()}

@@ -31,7 +31,7 @@ CRASHING_APP = f"""
 import os, signal, sys
 sys.path.insert(0, {str(RUN_SIM.parent)!r})
 import hydra
-from launcher.app import run
+from launcher.app import run, use_card_names
 
 
 @hydra.main(version_base="1.3", config_path={str(RUN_SIM.parent / "conf")!r}, config_name="config")
@@ -44,6 +44,7 @@ def main(cfg):
 
 
 if __name__ == "__main__":
+    use_card_names()  # hydra/sweeper=optuna: the project's fit, as in run_sim.py
     main()
 """
 
@@ -208,7 +209,7 @@ def test_nan_and_inf_metrics_are_told_to_optuna_as_failed_trials_never_as_values
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "config.yaml").write_text("x: 0\nobjective: loss\n")
     (tmp_path / "app.py").write_text(NON_FINITE_APP)
-    command = [sys.executable, "app.py", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=6",
+    command = [sys.executable, "app.py", "-m", "hydra/sweeper=mozaik_fit", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=6",
                "hydra.sweeper.collect=false", "hydra.sweeper.sampler.seed=1", "x=choice(1,2,3,4,5,6)", f"hydra.sweep.dir={sweep}"]
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(RUN_SIM.parent), "HYDRA_FULL_ERROR": "0"})

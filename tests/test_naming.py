@@ -1,6 +1,7 @@
 """Run-directory names: readable when possible, always one safe component, unique per job."""
 
 import os
+import re
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -120,3 +121,35 @@ def test_cli_sweep_with_hostile_values_stays_inside_the_sweep_dir(tmp_path):
         assert_safe(d.name)
         assert (d / "results.json").is_file()
         assert not any(p.is_dir() and p.name != ".hydra" for p in d.iterdir())  # nothing nested
+
+
+def test_an_explicit_numbered_subdir_is_honoured_and_the_default_named_after_the_overrides():
+    """``hydra.sweep.subdir=${hydra.job.num}`` given by name keeps Hydra's numbered directories;
+    Hydra's default (not given) becomes the overrides' names; run_sim.py's config says so itself."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from launcher.sweep.naming import HYDRA_SUBDIR, SWEEP_SUBDIR, name_run_dirs_after_overrides, names_run_dirs
+    from support import CONF_DIR
+
+    def master(hydra_lines):
+        return OmegaConf.create({"hydra": {"sweep": {"subdir": HYDRA_SUBDIR}, "overrides": {"hydra": hydra_lines}}})
+
+    asked = master(["hydra.sweep.subdir=${hydra.job.num}"])
+    name_run_dirs_after_overrides(asked)
+    assert OmegaConf.to_container(asked.hydra.sweep)["subdir"] == HYDRA_SUBDIR
+    default = master(["hydra.mode=MULTIRUN"])
+    name_run_dirs_after_overrides(default)
+    assert OmegaConf.to_container(default.hydra.sweep)["subdir"] == SWEEP_SUBDIR
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        assert names_run_dirs(compose("config", return_hydra_config=True))  # --cfg hydra shows the names' subdir
+        numbered = compose("config", overrides=["hydra.sweep.subdir=${hydra.job.num}"], return_hydra_config=True)
+        assert OmegaConf.to_container(numbered.hydra.sweep)["subdir"] == HYDRA_SUBDIR
+
+
+def test_a_numbered_subdir_given_on_the_command_line_numbers_the_run_dirs(tmp_path):
+    """(Escape and sharing are checked for any subdir: tests/test_sweep_dir.py.)"""
+    numbered = run_cli(["-m", "hydra.sweep.subdir=${hydra.job.num}", "sheets.V1.density=1,2", "hydra.sweeper.plan=true",
+                        f"hydra.sweep.dir={tmp_path / 'N'}"], cwd=tmp_path)
+    assert numbered.returncode == 0, numbered.stderr
+    assert re.search(r"#0 +0 +pending +run\n +#1 +1 +pending +run", numbered.stdout + numbered.stderr)

@@ -40,6 +40,9 @@ def test_own_hydra_app_gets_every_guarantee(own_app: tuple[Path, str], launcher:
     assert f"hydra/launcher={launcher}" in command
     proc = run_command(command, folder)
     assert proc.returncode == 0, proc.stderr
+    # NEST's banner and PyNN's output of its failed compilation of NEST extensions (where no compiler is) stay off the console
+    console = proc.stdout + proc.stderr
+    assert "N E S T" not in console and "cmake" not in console.lower() and "Warning" not in console, console
     sweep = sweep_dir_of(folder)
     check_completed_sweep(sweep, GRID, "my_app.log")
     rates = {name: json.loads((sweep / name / "results.json").read_text())["metrics"]["rate_hz"] for name in GRID}
@@ -253,3 +256,70 @@ def test_own_app_schema_ranges_and_rules_are_checked_before_anything(tmp_path: P
     assert accepted.returncode == 0, accepted.stderr
     records = [json.loads(p.read_text()) for p in (tmp_path / "multirun").glob("*/*/*/results.json")]
     assert sorted(r["metrics"]["weight_per_cell"] for r in records) == [0.0005, 0.001]
+
+
+def test_with_chdir_a_model_module_is_found_in_the_directory_the_run_started_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hydra.job.chdir=true makes the run directory the working directory: the model's module is
+    still found where the user started, Hydra's ``hydra.runtime.cwd``."""
+    import sys
+
+    from hydra.conf import HydraConf
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.singleton import Singleton
+    from omegaconf import OmegaConf
+
+    from launcher.app import task_of
+
+    (tmp_path / "toy_chdir_model.py").write_text("def simulate(tree):\n    return {'m': 1.0}\n")
+    run_dir = tmp_path / "multirun" / "0"
+    run_dir.mkdir(parents=True)
+    monkeypatch.chdir(run_dir)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    state = Singleton.get_state()
+    try:
+        hydra_node = OmegaConf.structured(HydraConf)
+        hydra_node.runtime.cwd = str(tmp_path)
+        HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra_node}))
+        function, _, _ = task_of(OmegaConf.create({"task": {"_target_": "toy_chdir_model.simulate"}}))
+    finally:
+        Singleton.set_state(state)
+    assert function({}) == {"m": 1.0}
+
+
+TOY_MODEL = {
+    "toy_model.py": "def simulate(cfg):\n    return {'rate_hz': float(cfg.net.rate) * float(cfg.net.weight)}\n",
+    "my_conf/model/toy.yaml": "# @package _global_\ntask:\n  _target_: toy_model.simulate\nnet:\n  rate: 50.0\n  weight: 0.01\n",
+}
+
+
+@pytest.fixture
+def toy_model(tmp_path: Path) -> Path:
+    """A model option of run_sim.py (way 2) without a simulator: its folder."""
+    folder = tmp_path / "toy"
+    for name, text in TOY_MODEL.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_a_typo_in_a_fits_interval_of_an_own_model_gets_did_you_mean(toy_model: Path) -> None:
+    from support import run_cli
+
+    proc = run_cli(["--config-dir", "my_conf", "model=toy", "-m", "hydra/sweeper=optuna", "objective=rate_hz",
+                    "net.wieght=interval(0.01,0.02)", f"hydra.sweep.dir={toy_model / 'F'}"], cwd=toy_model)
+    assert proc.returncode != 0
+    assert "Unknown parameter 'net.wieght'. Did you mean: net.weight?" in proc.stderr, proc.stderr
+    assert not (toy_model / "F").exists()
+
+
+def test_a_task_whose_module_is_not_found_is_refused_before_any_run_directory(toy_model: Path, tmp_path: Path) -> None:
+    """Started from another folder than the model's: its module is not on the path."""
+    from support import run_cli
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = run_cli(["--config-dir", str(toy_model / "my_conf"), "model=toy", "-m", "net.weight=1,2",
+                    f"hydra.sweep.dir={elsewhere / 'G'}"], cwd=elsewhere)
+    assert proc.returncode != 0
+    assert "task._target_ = 'toy_model.simulate': no module 'toy_model' on the Python path nor in" in proc.stderr, proc.stderr
+    assert not (elsewhere / "G").exists()

@@ -1,22 +1,19 @@
 """Hydra loads sweeper classes only from the ``hydra_plugins`` package: this shim
 names the classes there and registers their configs; the behaviour is in
 :mod:`launcher.sweep.sweeper` (``hydra/sweeper=mozaik``, grids) and
-:mod:`launcher.sweep.optuna_sweeper` (``hydra/sweeper=optuna``, fits; Optuna is imported
+:mod:`launcher.sweep.optuna_sweeper` (``hydra/sweeper=mozaik_fit``, fits; Optuna is imported
 only when a fit runs).
 
-``hydra/sweeper=optuna`` is also the name hydra-optuna-sweeper registers. Hydra's
-plugin scan executes every plugin module again, in ``sys.path`` order, so a
-registration made at import could lose to that plugin's; search-path plugins run
-after the scan and before any composition, so the registration made there is the
-one in force (as for ``hydra/launcher=submitit_slurm``).
+``hydra/sweeper=optuna``, the name on the card, belongs to hydra-optuna-sweeper: any
+Hydra app in the environment gets that plugin's sweeper under it. run_sim.py (and an app
+that calls :func:`launcher.app.use_card_names`) maps it onto ``mozaik_fit``, as
+``hydra/launcher=submitit_slurm`` onto ``mozaik_slurm``.
 """
 
 from pathlib import Path
 from typing import Any
 
-from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
-from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 from launcher.sweep.optuna_sweeper import FitSweeper, FitSweeperConf
 from launcher.sweep.sweeper import MozaikSweeperConf, ValidatingSweeper
@@ -30,23 +27,27 @@ def collect(sweep_dir: Path) -> Any:
     return collect_sweep(sweep_dir)
 
 
+def check_task(config: Any) -> None:
+    """The check of the model's task before a sweep: :func:`launcher.app.check_task`."""
+    from launcher.app import check_task as check
+
+    check(config)
+
+
 class MozaikSweeper(ValidatingSweeper):
     """The project's sweeper: see :class:`launcher.sweep.sweeper.ValidatingSweeper`."""
 
     collector = staticmethod(collect)
+    task_check = staticmethod(check_task)
 
 
 class MozaikFitSweeper(FitSweeper):
     """The project's fitting sweeper: see :class:`launcher.sweep.optuna_sweeper.FitSweeper`."""
 
     collector = staticmethod(collect)
+    task_check = staticmethod(check_task)
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="mozaik", node=MozaikSweeperConf, provider="launcher")
-
-
-class MozaikFitPreset(SearchPathPlugin):
-    """Registers ``hydra/sweeper=optuna`` (leaves the search path as it is)."""
-
-    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=FitSweeperConf, provider="launcher")
+store = ConfigStore.instance()
+store.store(group="hydra/sweeper", name="mozaik", node=MozaikSweeperConf, provider="launcher")
+store.store(group="hydra/sweeper", name="mozaik_fit", node=FitSweeperConf, provider="launcher")

@@ -56,6 +56,7 @@ from omegaconf import DictConfig, OmegaConf
 from launcher import compat
 from launcher.run.files import quiet_log_files
 from launcher.run.job import recorded
+from launcher.run.noise import held_while_warming_up, quiet_simulators
 from launcher.launchers.process_group import GRACE_S
 from launcher.launchers.protocol import StateChange, StateReporting, ended_state, failed_return, returned_value
 from launcher.sweep.interrupt import SweepTerminated
@@ -137,7 +138,8 @@ def _alive(pid: int) -> bool:
 
 def _init_worker(sweep_pid: int) -> None:
     threading.Thread(target=_end_with, args=(sweep_pid,), name="end-with-sweep", daemon=True).start()
-    faulthandler.enable()  # a crashing job prints its Python stack to the sweep's stderr
+    faulthandler.enable()  # a crashing job's Python stack: into its log (launcher.run.noise), else the sweep's stderr
+    quiet_simulators()
     # Ctrl-C reaches the whole process group: an idle worker leaves the stop to the
     # launcher, a busy one interrupts its job (see _run_job_in_worker).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -261,10 +263,11 @@ def _warm_up(config: Optional[DictConfig]) -> None:
     if not isinstance(target, str) or "." not in target:
         return
     try:
-        module = importlib.import_module(target.rpartition(".")[0])
-        warm_up = getattr(module, "warm_up", None)
-        if callable(warm_up):
-            warm_up(config)
+        with held_while_warming_up():  # the simulator's noise goes to the first job's log
+            module = importlib.import_module(target.rpartition(".")[0])
+            warm_up = getattr(module, "warm_up", None)
+            if callable(warm_up):
+                warm_up(config)
     except Exception:  # the first job imports again and reports the error as its own
         pass
 

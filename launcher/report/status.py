@@ -19,8 +19,11 @@ from launcher.sweep.manifest import (
     COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOB_LOG, MISSING, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 )  # fmt: skip
 
+#: How status counts the interrupted jobs that never started (not a state of the manifest; one word,
+#: as the counts line is "N state" pairs).
+NOT_STARTED = "unstarted"
 #: The order in which the status counts the jobs: what is done first.
-STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, INTERRUPTED, DAMAGED, MISSING)
+STATUS_ORDER = (COMPLETED, FAILED, RUNNING, PENDING, INTERRUPTED, NOT_STARTED, DAMAGED, MISSING)
 
 
 def read_sweep(sweep_dir: Path, rebuild_missing: bool = False) -> tuple[Manifest, Optional[str]]:
@@ -64,6 +67,9 @@ class StatusReport:
     missing: list[JobEntry] = field(default_factory=list)
     #: Whether the sweep is a fit (its interrupted trials are not run again).
     fit: bool = False
+    #: The jobs left pending by a sweep that ended before they started (no run directory): counted
+    #: as ``unstarted``, listed as never started, not among the interrupted ones.
+    not_started: list[JobEntry] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -83,7 +89,17 @@ def status(sweep_dir: Path | str) -> StatusReport:
     manifest.settle(swept=is_swept(sweep_dir))  # a job no process runs any more is interrupted
     jobs = in_order(manifest.jobs)
     failed, damaged, interrupted, missing = ([job for job in jobs if job.state == state] for state in (FAILED, DAMAGED, INTERRUPTED, MISSING))
-    return StatusReport(sweep_dir, manifest.counts(), failed, manifest.job_log, damaged, problem, interrupted, missing, bool(manifest.fit))
+    # A job that never started has no run directory or log to point to (Ctrl-C, a launcher's failure).
+    not_started = [job for job in interrupted if job.started is None and not (sweep_dir / job.run_dir).exists()]
+    counts = manifest.counts()
+    if not_started:
+        interrupted = [job for job in interrupted if job not in not_started]
+        counts[INTERRUPTED] -= len(not_started)
+        counts = {**{k: v for k, v in counts.items() if k != INTERRUPTED or v}, NOT_STARTED: len(not_started)}
+    return StatusReport(
+        sweep_dir, counts, failed, manifest.job_log, damaged, problem, interrupted,
+        missing=missing, fit=bool(manifest.fit), not_started=not_started,
+    )  # fmt: skip
 
 
 def format_status(report: StatusReport) -> str:
@@ -100,6 +116,9 @@ def format_status(report: StatusReport) -> str:
         if jobs:
             lines.append(title)
         lines += [job.describe_failure(report.sweep_dir, report.job_log) for job in jobs]
+    if report.not_started:
+        lines.append("Jobs that never started (running the sweep again runs them):")
+        lines += [f"  #{job.number} {' '.join(job.overrides) or '(no overrides)'}" for job in report.not_started]
     return "\n".join(lines)
 
 

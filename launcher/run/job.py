@@ -39,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from launcher.run import results
 from launcher.run.jsonfile import write_json_atomic
+from launcher.run.noise import simulator_noise_to_log
 from launcher.run.results import now
 from launcher.run.tree_hash import config_hash
 
@@ -284,14 +285,15 @@ class RecordedTask:
         if _JOB.get() is not None:  # the launcher already records this job
             return self.task(cfg), None
         run_dir, overrides = job_location(run_dir, overrides)
-        with recorded_job(cfg, run_dir, overrides, code_dir=self.code_dir) as record:
+        with recorded_job(cfg, run_dir, overrides, code_dir=self.code_dir) as record, simulator_noise_to_log():
             value = self.task(cfg)
             try:
                 record["metrics"] = single_values(value)
             except TaskResultError as exc:  # a Hydra task may return anything: it has no single values then
                 record["warning"] = f"no metrics: {exc}"
                 log.warning("No metrics recorded: %s", exc)
-            log.info("Metrics: %s", record["metrics"])  # in the log before the record says the job completed
+            # In the log before the record says the job completed; named: parallel jobs' lines interleave.
+            log.info("Metrics: %s (%s)", record["metrics"], run_dir.name)
         return value, record
 
     def __reduce__(self) -> Any:

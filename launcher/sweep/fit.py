@@ -21,12 +21,16 @@ time (:mod:`launcher.sweep.optuna_sweeper`). This module holds the plain parts:
 - :func:`space_size` and :func:`point_index`, the points of a discrete search space
   (choices, ranges, stepped intervals), to tell when a fit has run every one;
 - :func:`continued_seed`, the seed of a seeded sampler continuing a study, so that
-  it draws new points rather than replaying the ones it drew before.
+  it draws new points rather than replaying the ones it drew before;
+- :func:`check_optuna`, the installed Optuna checked as a fit starts: a plugin's pins
+  (hydra-optuna-sweeper's on optuna or alembic) named, with what to do, not an ImportError mid-fit.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from importlib import metadata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
@@ -233,3 +237,51 @@ def continued_seed(seed: int, trials: int) -> int:
     if trials == 0:
         return seed
     return int(numpy.random.SeedSequence([seed, trials]).generate_state(1)[0])
+
+
+#: The Optuna the fit is written for (pyproject.toml asks for the same), and the packages whose
+#: versions decide whether it imports (its storage needs alembic and SQLAlchemy).
+OPTUNA_NEEDED, OPTUNA_DEPENDENCIES = 4, ("optuna", "alembic", "sqlalchemy")
+INSTALL_HINT = "pip install 'optuna>=4' 'alembic>=1.7'"
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins_on(names: Sequence[str]) -> list[str]:
+    """Installed packages' requirements that bound ``names`` from above (``<``, ``==``, ``~=``), as
+    'hydra-optuna-sweeper 1.1.2 requires alembic<1.7.0': the usual reason an Optuna is too old."""
+    wanted, found = {_normal(name) for name in names}, []
+    for dist in metadata.distributions():
+        for line in dist.requires or ():
+            requirement = line.split(";")[0].strip()  # extras' and markers' requirements alike
+            match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^]]*\])?\s*\(?([^)]*)\)?", requirement)
+            if match and _normal(match[1]) in wanted and re.search(r"<|==|~=", match[2]):
+                found.append(f"{dist.metadata['Name']} {dist.version} requires {match[1]}{match[2].replace(' ', '')}")
+    return sorted(set(found))
+
+
+def check_optuna() -> None:
+    """Raise one :class:`ParameterError` if the installed Optuna cannot run a fit: missing, older
+    than the fit's, or failing to import (an alembic too old for the SQLAlchemy installed, as
+    hydra-optuna-sweeper 1.1.2 pins it) -- naming the packages that pin it and what to do."""
+    try:
+        version = metadata.version("optuna")
+    except metadata.PackageNotFoundError:
+        raise ParameterError(f"a fit needs Optuna, which is not installed: {INSTALL_HINT}") from None
+    problem = None
+    if int(re.match(r"\d*", version)[0] or 0) < OPTUNA_NEEDED:
+        problem = f"optuna {version} is installed, the fit needs optuna>={OPTUNA_NEEDED}"
+    else:
+        try:
+            import optuna.storages  # noqa: F401  (imports alembic and SQLAlchemy)
+        except ImportError as exc:
+            problem = f"optuna {version} cannot be imported ({exc})"
+    if problem is not None:
+        pins = pins_on(OPTUNA_DEPENDENCIES)
+        raise ParameterError(
+            f"{problem}{' -- ' + '; '.join(pins) if pins else ''}; nothing was run. Install versions that work "
+            f"together: {INSTALL_HINT} (hydra/sweeper=optuna in run_sim.py is the project's fit, which does not "
+            "need hydra-optuna-sweeper)"
+        )

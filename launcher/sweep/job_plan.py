@@ -16,14 +16,14 @@ from hydra.core.override_parser.types import ChoiceSweep, OverrideType, RangeSwe
 from hydra.errors import HydraException
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from launcher.run.files import LIMITS, read_user_file
 from launcher import compat
 from launcher.run.tree_hash import resolved_tree
 from launcher.sweep.manifest import JobEntry, Manifest
 from launcher.sweep.naming import outside_sweep_dir
-from launcher.sweep.tree import ParameterError, check_tree, dotted_keys, flatten, suggest
+from launcher.sweep.tree import ParameterError, check_tree, config_keys, dotted_keys, flatten, suggest
 
 if TYPE_CHECKING:  # (imported when a sweep plans: not at Hydra's plugin scan)
     from launcher.sweep.planner import ValuePlanner
@@ -213,7 +213,7 @@ class PlansJobs:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         except HydraException as exc:
             cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
-            return self._unknown_keys(overrides) or [f"{exc}{cause}"], None, None
+            return self._unknown_keys(overrides) or self._unknown_key_of(exc, overrides) or [f"{exc}{cause}"], None, None
         base, changes = self._base(), self._job_changes(overrides)
         if base is not None and base.leaves is not None and changes is not None:
             found, planned_hash = check_tree(cfg, [o.key_or_group for o in changes], base.leaves)
@@ -293,6 +293,29 @@ class PlansJobs:
                 close = suggest(key, base.keys)
                 problems.append(f"Unknown parameter '{key}'." + (f" Did you mean: {', '.join(close)}?" if close else ""))
         return problems
+
+    def _unknown_key_of(self, exc: HydraException, overrides: List[str]) -> List[str]:
+        """Hydra refused a job for a key its config does not have, where the sweep's base config is
+        another tree (a fit's trials choose ``model=my_net``): the key, with the nearest keys of the
+        job's own config, composed without the overrides of that key."""
+        key = getattr(exc.__cause__, "full_key", None)
+        if not isinstance(exc.__cause__, (ConfigAttributeError, ConfigKeyError)) or not key or self.config is None:
+            return []
+        assert self.hydra_context is not None
+        def of_key(line: str) -> bool:
+            written = line.partition("=")[0].lstrip("+~")
+            return written == key or written.startswith(f"{key}.")
+
+        rest = [line for line in overrides if not of_key(line)]
+        if len(rest) == len(overrides):
+            return []
+        try:
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, rest)
+        except HydraException:
+            return []
+        known = [k for k in config_keys(cfg) if k.split(".", 1)[0] != "hydra"]
+        close = suggest(key, known)
+        return [f"Unknown parameter '{key}'." + (f" Did you mean: {', '.join(close)}?" if close else "")]
 
     def planner(self) -> Optional["ValuePlanner"]:
         from launcher.sweep.compose import ComposingConfigLoader

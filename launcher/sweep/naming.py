@@ -89,7 +89,8 @@ def run_dirname(overrides: Iterable[str], exclude_keys: Iterable[str] = ()) -> s
 
 
 def name_run_dirs_after_overrides(config: Any) -> None:
-    """Give a sweep's master config :data:`SWEEP_SUBDIR` unless the app chose its own subdir.
+    """Give a sweep's master config :data:`SWEEP_SUBDIR` unless the app chose its own subdir (in
+    its config, or ``hydra.sweep.subdir=...`` on the command line, Hydra's own default included).
 
     The sweeper calls this for any app, so that no app needs to set ``hydra.sweep.subdir``.
     Every job's config is composed again from the master's Hydra overrides, so the
@@ -98,6 +99,8 @@ def name_run_dirs_after_overrides(config: Any) -> None:
     """
     if OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir") != HYDRA_SUBDIR:
         return
+    if any(_key(str(line)) == "hydra.sweep.subdir" for line in OmegaConf.to_container(config.hydra.overrides.hydra)):
+        return  # Hydra's numbered directories, asked for by name: as Hydra means them
     with read_write(config.hydra), open_dict(config.hydra):
         config.hydra.sweep.subdir = SWEEP_SUBDIR
         config.hydra.overrides.hydra.append(f"hydra.sweep.subdir='{SWEEP_SUBDIR}'")

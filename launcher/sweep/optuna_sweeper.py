@@ -59,14 +59,14 @@ from launcher.launchers.protocol import waits_for_jobs
 from launcher.run.files import FileProblem, open_regular
 from launcher.sweep.consistency import DEFAULT_TOLERANCE, check_tolerance, consistency, space_record
 from launcher.sweep.fit import (
-    METRICS_ATTR, OBJECTIVE_KEY, TARGETS_ATTR, Objective, continued_seed, point_index, probe_values, search_space, space_size,
+    METRICS_ATTR, OBJECTIVE_KEY, TARGETS_ATTR, Objective, check_optuna, continued_seed, point_index, probe_values, search_space, space_size,
 )
 from launcher.sweep.lock import SweepLock, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
 from launcher.sweep.overrides import hydra_override
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
-from launcher.sweep.sweeper import SweepFailed, ValidatingSweeper
+from launcher.sweep.sweeper import LauncherFailed, SweepFailed, ValidatingSweeper
 from launcher.sweep.tree import ParameterError
 
 if TYPE_CHECKING:
@@ -90,9 +90,12 @@ DEFAULT_SAMPLER = "launcher.sweep.target_sampler.TargetSampler"
 
 @dataclass
 class FitSweeperConf:
-    """The ``hydra/sweeper=optuna`` preset: hydra-optuna-sweeper's settings, on the mozaik sweeper."""
+    """The ``hydra/sweeper=mozaik_fit`` preset (``optuna`` in run_sim.py): hydra-optuna-sweeper's settings, on the mozaik sweeper."""
 
     _target_: str = "hydra_plugins.mozaik_sweeper.mozaik_sweeper.MozaikFitSweeper"
+    #: The sampler reaches the sweeper as its spec, made by it (:meth:`FitSweeper.make_sampler`):
+    #: Optuna is checked first (:func:`launcher.sweep.fit.check_optuna`), a bad spec is named.
+    _recursive_: bool = False
     #: The search space, in Hydra's sweep syntax (``{key: "interval(0.1, 1.0)"}``), besides the command line's.
     params: Optional[Dict[str, str]] = None
     #: Trials of the study in all, those of earlier runs of the same study included.
@@ -133,13 +136,14 @@ class FitSweeper(ValidatingSweeper):
         max_batch_size: Optional[int] = None,
         tolerance: float = DEFAULT_TOLERANCE,
     ) -> None:
+        check_optuna()  # before the sampler or anything of the fit touches it
         super().__init__(max_batch_size=max_batch_size, params=params, collect=collect, allow_non_empty=allow_non_empty)
         for name, value in (("n_trials", n_trials), ("n_jobs", n_jobs)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"hydra.sweeper.{name} = {value!r}: a whole number, at least 1")
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.direction = OmegaConf.to_container(direction) if OmegaConf.is_config(direction) else direction
-        # Hydra instantiates the sampler (a node with _target_) before this sweeper; a spec is kept as one.
+        # The sampler's spec (the preset's _recursive_: false); an object where an app's own config made one.
         self.sampler = OmegaConf.to_container(sampler) if OmegaConf.is_config(sampler) else sampler
         self.study_name, self.storage = study_name, storage
         self.tolerance = check_tolerance(tolerance)
@@ -153,6 +157,8 @@ class FitSweeper(ValidatingSweeper):
     def sweep_fit(self, arguments: List[str]) -> Any:
         """Check the objective and the search space, then run the fit (see the module doc)."""
         assert self.config is not None and self.hydra_context is not None
+        if self.task_check is not None:
+            self.task_check(self.config)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         objective = Objective.of(self.config.get(OBJECTIVE_KEY), self.direction)
@@ -273,6 +279,15 @@ class FitSweeper(ValidatingSweeper):
                 if short is not None:
                     log.warning("%s: the fit ends at %d of %d trials", short, done, self.n_trials)
                     break
+        except LauncherFailed as failed:  # the launcher's own failure: as a stop, reported and collected
+            trials.settle_stopped()
+            manifest.save()
+            if self.collect:
+                self.collect_sweep(sweep_dir)
+            where = f"{sweep_dir} ({STUDY_FILE} and manifest.json)" if self.storage is None else f"{self.storage} and {sweep_dir}"
+            raise SweepFailed(f"{failed.line}\n{_counted(study)} of {self.n_trials} trials done, saved in {where}; run the "
+                              "same command again to continue the fit" + "".join(
+                                  f"\n{manifest.describe_failure(job)}" for job in manifest.jobs if job.state == FAILED)) from failed
         except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM: each trial that completed keeps its value
             trials.settle_stopped()
             manifest.save()

@@ -94,6 +94,17 @@ class SweepFailed(CompactHydraException):
     """Some jobs of a sweep failed; the others' results are complete and kept."""
 
 
+class LauncherFailed(Exception):
+    """The launcher itself raised (hydra-joblib-launcher's TerminatedWorkerError on a worker's
+    segfault, submitit's UncompletedJobError, Ray's WorkerCrashedError): the jobs it ended are
+    recorded, the sweep is reported and collected, and it ends naming this error."""
+
+    def __init__(self, launcher: Any, error: BaseException) -> None:
+        lines = str(error).strip().splitlines()
+        self.line = f"the launcher {type(launcher).__name__} failed: {type(error).__name__}" + (f": {lines[0]}" if lines else "")
+        super().__init__(self.line)
+
+
 class SweepRefused(CompactHydraException):
     """The sweep directory holds what this sweep must not overwrite (another program's manifest.json)."""
 
@@ -206,6 +217,9 @@ class ValidatingSweeper(PlansJobs, Sweeper):
     #: it wrote (with ``damaged``: lines naming the damaged results it met). The reporting is a
     #: layer above the sweep: the plugin Hydra loads (``hydra_plugins.mozaik_sweeper``) sets it.
     collector: Optional[Callable[[Path], Any]] = None
+    #: Refuses the sweep's config before any job is planned if the model's task cannot be found
+    #: (raises :class:`ParameterError`); set by the plugin too, as the task is the app's.
+    task_check: Optional[Callable[[DictConfig], None]] = None
 
     def __init__(
         self,
@@ -267,6 +281,8 @@ class ValidatingSweeper(PlansJobs, Sweeper):
     def sweep_grid(self, arguments: List[str]) -> Any:
         """Plan the jobs of a grid (or a jobs file), then run those not done (see the module doc)."""
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        if self.task_check is not None:
+            self.task_check(self.config)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         listed = read_jobs_file(self.jobs_file) if self.jobs_file else None
@@ -359,8 +375,11 @@ class ValidatingSweeper(PlansJobs, Sweeper):
             done = sum(job.state == COMPLETED for job in planned)
             log.info("Resuming: %d of %d jobs already completed, %d to run", done, len(planned), len(to_run))
 
+        launcher_failed: Optional[LauncherFailed] = None
         try:  # (SIGTERM is a KeyboardInterrupt here too: see sweep)
             returns = self.run(manifest, to_run)
+        except LauncherFailed as exc:  # reported below, with the jobs it leaves failed or not run
+            returns, launcher_failed = [], exc
         except KeyboardInterrupt as interrupt:  # run() stopped the running jobs and saved the manifest
             done = sum(job.state == COMPLETED for job in planned)
             stop_sweep(
@@ -379,6 +398,13 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         failed = [job for job in planned if job.state == FAILED]
         if self.collect:
             self.collect_sweep(sweep_dir)
+        if launcher_failed is not None:
+            done = sum(job.state == COMPLETED for job in planned)
+            raise SweepFailed(
+                f"{launcher_failed.line}\n{done} of {len(planned)} jobs completed, their results kept; "
+                f"{len(failed)} failed, {len(planned) - done - len(failed)} not run; run the same command again to run "
+                "the rest" + "".join(f"\n{manifest.describe_failure(job)}" for job in failed)
+            )
         if failed:
             raise SweepFailed(
                 f"{len(failed)} of {len(planned)} jobs failed (the other results are complete):\n"
@@ -502,20 +528,28 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                     self.launcher.job_numbers = [job.number for job in batch]
                 try:
                     results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
-                except OSError as exc:
-                    if batch_size != 1:
-                        raise
-                    quiet_log_files()  # (Hydra's basic launcher configures the logs anew for each job)
-                    # Hydra's basic launcher writing the job's .hydra files met a full disk (or the
-                    # like): this job fails, named, and the sweep goes on to its report.
-                    job = batch[0]
-                    where = Path(exc.filename) if exc.filename else manifest.sweep_dir / job.run_dir
-                    job.state, job.finished, job.error = FAILED, now(), f"{type(exc).__name__}: {problem(where, exc)}"
-                    counted.add(job.number)
-                    progress.job_finished(True)
-                    manifest.changed(job)
-                    manifest.save(at_most_every_s=1.0)
-                    continue
+                except Exception as exc:  # the launcher's own failure, not a job's (those it returns)
+                    if batch_size == 1 and isinstance(exc, OSError):
+                        quiet_log_files()  # (Hydra's basic launcher configures the logs anew for each job)
+                        # Hydra's basic launcher writing the job's .hydra files met a full disk (or the
+                        # like): this job fails, named, and the sweep goes on to its report.
+                        job = batch[0]
+                        where = Path(exc.filename) if exc.filename else manifest.sweep_dir / job.run_dir
+                        job.state, job.finished, job.error = FAILED, now(), f"{type(exc).__name__}: {problem(where, exc)}"
+                        counted.add(job.number)
+                        progress.job_finished(True)
+                        manifest.changed(job)
+                        manifest.save(at_most_every_s=1.0)
+                        continue
+                    failed = LauncherFailed(self.launcher, exc)
+                    for job in batch:  # what each job's run directory says; no word from the launcher
+                        job.apply_results(manifest.sweep_dir)
+                        if job.state in (PENDING, RUNNING) and (manifest.sweep_dir / job.run_dir).exists():
+                            job.state, job.error, job.finished = FAILED, f"no result: {failed.line}", job.finished or now()
+                        elif job.state == RUNNING:  # never started after all: not run
+                            job.state, job.started = PENDING, None
+                    manifest.changed(*batch)
+                    raise failed from exc
                 if batch_size == 1:
                     quiet_log_files()
                 for job, ret in zip(batch, results):

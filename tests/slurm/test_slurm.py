@@ -329,7 +329,7 @@ def test_own_hydra_app_on_slurm(tmp_path):
     folder = tmp_path / "my_app"
     folder.mkdir()
     [command] = write_example(OWN_APP, folder)
-    command = command.replace("hydra/launcher=local_parallel", "hydra/launcher=submitit_slurm")
+    command = command.replace("hydra/launcher=local_parallel", "hydra/launcher=mozaik_slurm")
     proc = run_command(command, folder, "hydra.launcher.mem_gb=1")
     assert proc.returncode == 0, proc.stderr
     sweep = sweep_dir_of(folder)
