@@ -255,7 +255,9 @@ def test_a_sweep_killed_while_jobs_run_leaves_a_journal_that_status_reads(tmp_pa
         [sys.executable, "-m", "launcher", "status", str(sweep_dir)], cwd=REPO, capture_output=True, text=True, timeout=120,
         env=dict(os.environ, PYTHONPATH=str(REPO)),
     )
-    assert "6 jobs: 4 completed, 0 failed, 0 running, 0 pending, 2 interrupted" in report.stdout, report.stdout + report.stderr
+    # Job 5 was killed in its run directory; job 6 never started (no run directory, no log to point to).
+    assert "6 jobs: 4 completed, 0 failed, 0 running, 0 pending, 1 interrupted, 1 unstarted" in report.stdout, report.stdout + report.stderr
+    assert "Jobs that never started (running the sweep again runs them):\n  #5 pynn_seed=6" in report.stdout, report.stdout
 
 
 # --- a manifest rebuilt from the run directories (Manifest.rebuild, jobs_on_disk) ----------------

@@ -432,7 +432,7 @@ SEGFAULTING_APP = f"""
 import os, signal, sys
 sys.path.insert(0, {str(RUN_SIM.parent)!r})
 import hydra
-from launcher.app import run
+from launcher.app import run, use_card_names
 
 
 @hydra.main(version_base="1.3", config_path={str(RUN_SIM.parent / "conf")!r}, config_name="config")
@@ -447,6 +447,7 @@ def main(cfg):
 
 
 if __name__ == "__main__":
+    use_card_names()  # hydra/launcher=submitit_slurm: the project's, as in run_sim.py
     main()
 """
 
