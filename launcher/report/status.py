@@ -117,7 +117,10 @@ def format_status(report: StatusReport) -> str:
             lines.append(title)
         lines += [job.describe_failure(report.sweep_dir, report.job_log) for job in jobs]
     if report.not_started:
-        lines.append("Jobs that never started (running the sweep again runs them):")
+        lines.append(
+            "Trials that never started (not counted: running the fit again samples new ones in their place):" if report.fit
+            else "Jobs that never started (running the sweep again runs them):"
+        )  # fmt: skip
         lines += [f"  #{job.number} {' '.join(job.overrides) or '(no overrides)'}" for job in report.not_started]
     return "\n".join(lines)
 
