@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from launcher.mozaik import datastore_values
 from launcher.mozaik.script_task import collect_values, import_model
 from launcher.run.job import TaskResultError
 from support import REPO, RUN_SIM
@@ -76,6 +77,36 @@ def test_mozaiks_stored_results_become_single_values(tmp_path, fake_mozaik):
         "V1_Inh_L4.CV_ISI.std": pytest.approx((2 * 0.25 / 3) ** 0.5),
         "Synchrony": 0.25,
     }
+
+
+def test_names_and_their_order_do_not_depend_on_the_order_mozaik_stored_the_results(tmp_path, fake_mozaik, monkeypatch):
+    # Real mozaik (VogelsAbbott2005, PopulationMeanAndVar) stores the same results in another order in each run:
+    # a name must mean the same result in every job, the columns of summary.csv come in one order.
+    results = [
+        {"kind": "SingleValue", "value_name": "Mean(Firing rate)", "sheet_name": "Inh_Layer", "value": 13.8, "stimulus_id": "b"},
+        {"kind": "PerNeuronValue", "value_name": "Firing rate", "sheet_name": "Exc_Layer", "values": [1.0, 3.0], "stimulus_id": "b"},
+        {"kind": "PerNeuronValue", "value_name": "Firing rate", "sheet_name": "Exc_Layer", "values": [5.0, 7.0], "stimulus_id": "a"},
+        {"kind": "SingleValue", "value_name": "Mean(Firing rate)", "sheet_name": "Exc_Layer", "value": 11.9, "stimulus_id": "b"},
+    ]
+    monkeypatch.syspath_prepend(fake_mozaik["PYTHONPATH"])  # the reader in this process: three children cost 15 s
+    for module in [name for name in sys.modules if name.split(".")[0] == "mozaik"]:
+        monkeypatch.delitem(sys.modules, module)
+    read = []
+    try:
+        for number, order in enumerate([results, results[::-1], results[2:] + results[:2]]):
+            store(tmp_path / f"run{number}", order)
+            read.append(list(datastore_values.mozaik_values(str(tmp_path / f"run{number}"))["values"].items()))
+    finally:  # the stand-in leaves no module behind for other tests
+        for module in [name for name in sys.modules if name.split(".")[0] == "mozaik"]:
+            del sys.modules[module]
+    assert read[0] == read[1] == read[2] == [
+        ("Exc_Layer.Firing_rate.mean", 6.0),  # stimulus "a" first, whatever the order stored
+        ("Exc_Layer.Firing_rate.mean#2", 2.0),
+        ("Exc_Layer.Firing_rate.std", 1.0),
+        ("Exc_Layer.Firing_rate.std#2", 1.0),
+        ("Exc_Layer.Mean_Firing_rate", 11.9),
+        ("Inh_Layer.Mean_Firing_rate", 13.8),
+    ]
 
 
 def test_a_datastore_without_such_results_says_what_it_holds(tmp_path, fake_mozaik, caplog):

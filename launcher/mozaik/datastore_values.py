@@ -17,8 +17,11 @@ From each mozaik datastore under RUN_DIR (a folder holding ``datastore.analysis.
   (standard deviation), ``<sheet>.<value name>.std``, over the neurons with a finite value (a silent neuron's
   irregularity is NaN); a result of the whole model (no sheet) is named without one;
 
-names made of letters, digits and ``_ . -`` (others become ``_``); a name met again (another stimulus, another
-datastore) gets ``#2``, ``#3``... in the order mozaik stored them.
+names made of letters, digits and ``_ . -`` (others become ``_``), in the order of their names; a name met again
+(another stimulus, another datastore) gets ``#2``, ``#3``... in the order of the results' stimuli (mozaik's
+stimulus id, as text), then of their analyses: never in the order mozaik stored them, which changes from run to
+run (mozaik's ``PopulationMeanAndVar`` stores its values in a different order in each run of the same model), so
+that a name means the same result in every job of a sweep.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ def _name(sheet: object, *parts: object) -> str:
     return ".".join(re.sub(r"[^\w.-]+", "_", str(part)).strip("_") or "_" for part in named)
 
 
+def _order(store: int, result: object) -> tuple:
+    """Where a result goes among those of its name: its datastore, its stimulus, its analysis (as text)."""
+    return (store, *(str(getattr(result, field, None)) for field in ("stimulus_id", "analysis_algorithm", "tags")))
+
+
 def mozaik_values(run_dir: str) -> dict:
     """The SingleValue and PerNeuronValue results of every datastore under ``run_dir``, as single values."""
     stores = datastores(run_dir)
@@ -62,28 +70,28 @@ def mozaik_values(run_dir: str) -> dict:
     from mozaik.storage.datastore import PickledDataStore
     from parameters import ParameterSet
 
-    values: dict = {}
+    entries: list = []  # (name, what tells results of one name apart, value)
     found: Counter = Counter()
-
-    def add(name: str, value: float) -> None:
-        unique, number = name, 2
-        while unique in values:
-            unique, number = f"{name}#{number}", number + 1
-        values[unique] = value
-
-    for root in stores:
+    for number, root in enumerate(stores):
         store = PickledDataStore(load=True, parameters=ParameterSet({"root_directory": root, "store_stimuli": False}), replace=False)
         for result in store.get_analysis_result():  # every analysis result, by its identifier (its class's name)
             found[getattr(result, "identifier", type(result).__name__)] += 1
         for result in store.get_analysis_result(identifier="SingleValue"):
-            add(_name(result.sheet_name, result.value_name), float(result.value))
+            entries.append((_name(result.sheet_name, result.value_name), _order(number, result), float(result.value)))
         for result in store.get_analysis_result(identifier="PerNeuronValue"):
             numbers = [float(v) for v in result.values if math.isfinite(float(v))]  # a silent neuron's CV is NaN
             if not numbers:
                 continue
             mean = math.fsum(numbers) / len(numbers)
-            add(_name(result.sheet_name, result.value_name, "mean"), mean)
-            add(_name(result.sheet_name, result.value_name, "std"), math.sqrt(math.fsum((v - mean) ** 2 for v in numbers) / len(numbers)))
+            spread = math.sqrt(math.fsum((v - mean) ** 2 for v in numbers) / len(numbers))
+            entries.append((_name(result.sheet_name, result.value_name, "mean"), _order(number, result), mean))
+            entries.append((_name(result.sheet_name, result.value_name, "std"), _order(number, result), spread))
+    values: dict = {}
+    for name, _, value in sorted(entries, key=lambda entry: entry[:2]):
+        unique, number = name, 2
+        while unique in values:
+            unique, number = f"{name}#{number}", number + 1
+        values[unique] = value
     if not values:
         held = ", ".join(f"{count} {kind}" for kind, count in sorted(found.items())) or "no analysis results"
         return {"problem": f"the mozaik datastore ({', '.join(stores)}) holds no SingleValue or PerNeuronValue: it holds {held}"}
