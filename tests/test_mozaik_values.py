@@ -20,6 +20,7 @@ import pytest
 from launcher.mozaik import datastore_values
 from launcher.mozaik.script_task import collect_values, import_model
 from launcher.run.job import TaskResultError
+from launcher.run.results import MAX_METRICS
 from support import REPO, RUN_SIM
 
 #: A stand-in for mozaik's storage: results of mozaik's class names (their ``identifier``), kept in
@@ -116,6 +117,12 @@ def test_a_datastore_without_such_results_says_what_it_holds(tmp_path, fake_moza
     assert f"holds no SingleValue or PerNeuronValue: it holds 2 AnalogSignalList, 1 PerNeuronPairValue" in caplog.text
     (run_dir / "metrics.json").write_text('{"rate": 3}')  # a script's own metrics.json: no datastore read
     assert collect_values(run_dir, "mozaik", sys.executable, fake_mozaik, str(tmp_path / "run.py")) == {"rate": 3}
+
+
+def test_a_datastore_of_more_values_than_a_job_records_names_the_way_to_choose_them(tmp_path, fake_mozaik):
+    store(tmp_path / "run", [{"kind": "SingleValue", "value_name": f"v{n}", "sheet_name": "V1", "value": n} for n in range(MAX_METRICS + 1)])
+    with pytest.raises(TaskResultError, match=rf"the datastore holds {MAX_METRICS + 1:,} single values .* name those to keep with task.values=module.function"):
+        collect_values(tmp_path / "run", "mozaik", sys.executable, fake_mozaik, str(tmp_path / "run.py"))
 
 
 def test_no_datastore_or_no_mozaik_is_said_and_the_job_has_no_values(tmp_path, caplog):

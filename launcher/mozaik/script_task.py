@@ -40,7 +40,7 @@ from omegaconf import DictConfig
 from launcher.run.files import read_bounded
 from launcher.run.job import TaskResultError, current_record, current_run_dir, single_values
 from launcher.launchers.process_group import run_group
-from launcher.run.results import MOZAIK_PARAMETERS_FILE
+from launcher.run.results import MAX_METRICS, MOZAIK_PARAMETERS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,12 @@ def collect_values(run_dir: Path, values: Optional[str], python: str, variables:
         current_record()["values_problem"] = problem
         log.warning("No single values from the run: %s", problem)
         return metrics
+    if values == MOZAIK_VALUES and len(answer["values"]) > MAX_METRICS:  # a model with many stimuli and analyses
+        raise TaskResultError(
+            f"task.values = 'mozaik': the datastore holds {len(answer['values']):,} single values (SingleValue, and the mean "
+            f"and spread of each PerNeuronValue), more than the {MAX_METRICS:,} a job records: name those to keep with "
+            "task.values=module.function (a function of the run directory; its datastore is kept there)"
+        )
     try:
         return {**metrics, **single_values(answer["values"])}
     except TaskResultError as exc:
