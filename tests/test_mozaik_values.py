@@ -3,7 +3,8 @@
 The reading runs as a child process with the interpreter that ran the script (the model's environment), from
 ``launcher/mozaik/datastore_values.py``. mozaik itself is not installed here: the reading of its datastore is
 tested against a stand-in ``mozaik`` package (the datastore class the reader uses, over results named as mozaik
-names its classes), the mechanism end to end with a plain function of the user's, through ``run_sim.py``.
+names its classes), the mechanism end to end with a plain function of the user's, through ``run_sim.py``; real
+mozaik by the slow ``test_mozaik_real.py``.
 """
 
 from __future__ import annotations
@@ -44,12 +45,15 @@ class PickledDataStore:
     def get_analysis_result(self, **query):
         return [r for r in self.results if r.identifier == query.get("identifier", r.identifier)]
 ''',
+    # NeuralEnsemble's parameters, which the reader takes ParameterSet from: a mapping (the real one imports
+    # scipy.stats, seconds of CPU a reading)
+    "parameters/__init__.py": "ParameterSet = dict\n",
 }
 
 
 @pytest.fixture
 def fake_mozaik(tmp_path) -> dict[str, str]:
-    """The environment variables of a model environment whose mozaik is the stand-in."""
+    """The environment variables of a model environment whose mozaik (and parameters) are the stand-ins."""
     for name, text in FAKE_MOZAIK.items():
         (tmp_path / "site" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "site" / name).write_text(text)
@@ -89,7 +93,8 @@ def test_names_and_their_order_do_not_depend_on_the_order_mozaik_stored_the_resu
         {"kind": "PerNeuronValue", "value_name": "Firing rate", "sheet_name": "Exc_Layer", "values": [5.0, 7.0], "stimulus_id": "a"},
         {"kind": "SingleValue", "value_name": "Mean(Firing rate)", "sheet_name": "Exc_Layer", "value": 11.9, "stimulus_id": "b"},
     ]
-    monkeypatch.syspath_prepend(fake_mozaik["PYTHONPATH"])  # the reader in this process: three children cost 15 s
+    site = fake_mozaik["PYTHONPATH"]
+    monkeypatch.syspath_prepend(site)  # the reader in this process: three children cost seconds
     for module in [name for name in sys.modules if name.split(".")[0] == "mozaik"]:
         monkeypatch.delitem(sys.modules, module)
     read = []
@@ -97,9 +102,10 @@ def test_names_and_their_order_do_not_depend_on_the_order_mozaik_stored_the_resu
         for number, order in enumerate([results, results[::-1], results[2:] + results[:2]]):
             store(tmp_path / f"run{number}", order)
             read.append(list(datastore_values.mozaik_values(str(tmp_path / f"run{number}"))["values"].items()))
-    finally:  # the stand-in leaves no module behind for other tests
-        for module in [name for name in sys.modules if name.split(".")[0] == "mozaik"]:
-            del sys.modules[module]
+    finally:  # the stand-ins leave no module behind for other tests (the real parameters, if loaded, stays)
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", None) or "").startswith(site):
+                del sys.modules[name]
     assert read[0] == read[1] == read[2] == [
         ("Exc_Layer.Firing_rate.mean", 6.0),  # stimulus "a" first, whatever the order stored
         ("Exc_Layer.Firing_rate.mean#2", 2.0),
