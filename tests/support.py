@@ -13,7 +13,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "conf"
@@ -96,6 +96,8 @@ def run_launcher_cli(*args: object, cwd: Path = REPO) -> subprocess.CompletedPro
 # --- mozaik search scripts and models -----------------------------------------------------
 
 MOZAIK_MODEL = Path(__file__).parent / "data" / "mozaik"
+#: A model whose run script is a real MPI program (mpi4py): its tree and ``run_mpi.py``.
+MPI_MODEL = Path(__file__).parent / "data" / "mpi"
 
 #: A stand-in for a user's mozaik run script: mozaik's command line, reads its tree, writes into its cwd.
 FAKE_RUN_SCRIPT = textwrap.dedent(
@@ -122,9 +124,9 @@ def search_script(backend: str, values: dict) -> str:
     )
 
 
-def run_search(cwd: Path, script: str, *argv: str) -> subprocess.CompletedProcess:
+def run_search(cwd: Path, script: str, *argv: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
     (cwd / "search.py").write_text(script)
-    return subprocess.run([sys.executable, "search.py", *argv], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "search.py", *argv], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
 def make_mozaik_model(tmp_path: Path) -> Path:
