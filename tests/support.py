@@ -124,9 +124,9 @@ def search_script(backend: str, values: dict) -> str:
     )
 
 
-def run_search(cwd: Path, script: str, *argv: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
+def run_search(cwd: Path, script: str, *argv: str) -> subprocess.CompletedProcess:
     (cwd / "search.py").write_text(script)
-    return subprocess.run([sys.executable, "search.py", *argv], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run([sys.executable, "search.py", *argv], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 def make_mozaik_model(tmp_path: Path) -> Path:
@@ -194,14 +194,17 @@ def write_example(heading: str, folder: Path) -> list[str]:
     return commands
 
 
-def run_command(command: str, cwd: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_command(
+    command: str, cwd: Path, *extra: str, timeout: float = 600, env: Optional[dict[str, str]] = None
+) -> subprocess.CompletedProcess:
     """Run a command line of the README or docs/ as a user types it (split as a shell would, no shell), with
-    ``extra`` arguments at its end."""
+    ``extra`` arguments at its end; ``env``: variables set besides this process's."""
     argv = shlex.split(command)
     if argv[0] == "python":  # the interpreter running the tests, whatever `python` is on PATH
         argv[0] = sys.executable
     return subprocess.run(
-        [*argv, *extra], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "HYDRA_FULL_ERROR": "0"}
+        [*argv, *extra], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
     )
 
 

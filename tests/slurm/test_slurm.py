@@ -405,16 +405,8 @@ def test_a_search_script_for_todays_mozaik_runs_unchanged_on_slurm(tmp_path):
     assert "my_search" in names.stdout, names.stdout + names.stderr
 
 
-#: mozaik's Slurm search of an MPI model (as in mozaik-models: the environment under $HOME): 2 ranks of 1 thread per
-#: job; the second job's rank 1 fails.
-MPI_SEARCH = """
-from launcher.parameter_search import CombinationParameterSearch, SlurmSequentialBackend
-
-CombinationParameterSearch(
-    SlurmSequentialBackend(1, 2, '$HOME/virt_env/mpi/bin/activate', ['-J mpi_search']),
-    {'fail_rank': [-1, 1]},
-).run_parameter_search()
-"""
+#: The example of docs/slurm.md: mozaik's Slurm search of an MPI model (the environment under $HOME).
+MPI_JOBS = "MPI jobs"
 
 
 def test_an_mpi_search_runs_each_job_as_ranks_under_srun_with_no_limit_it_did_not_give(tmp_path):
@@ -427,10 +419,13 @@ def test_an_mpi_search_runs_each_job_as_ranks_under_srun_with_no_limit_it_did_no
         pytest.fail(problem) if os.environ.get("CI") == "true" else pytest.skip(problem)
     home = tmp_path / "home"
     (home / "virt_env").mkdir(parents=True)
-    (home / "virt_env" / "mpi").symlink_to(sys.prefix)  # the model's environment: this one, which has mpi4py
+    (home / "virt_env" / "mozaik").symlink_to(sys.prefix)  # the model's environment: this one, which has mpi4py
     model = tmp_path / "model"
     shutil.copytree(MPI_MODEL, model)
-    proc = run_search(model, MPI_SEARCH, "run_mpi.py", "nest", "param/defaults", env={**os.environ, "HOME": str(home)})
+    [command] = write_example(MPI_JOBS, model)
+    search = (model / "search.py").read_text()
+    (model / "search.py").write_text(search.replace("{'pynn_seed': [1, 2]}", "{'fail_rank': [-1, 1]}"))  # rank 1 fails
+    proc = run_command(command.replace("run_model.py", "run_mpi.py"), model, env={"HOME": str(home)})
     assert proc.returncode == 1 and "1 of 2 jobs failed" in proc.stderr, proc.stderr
     (master,) = [p for p in model.iterdir() if p.name.startswith("CombinationParamSearch")]
     found = results(master)
@@ -438,13 +433,13 @@ def test_an_mpi_search_runs_each_job_as_ranks_under_srun_with_no_limit_it_did_no
     assert done["state"] == "completed" and done["metrics"] == {"mpi_size": 2, "value_sum": 3.0}, done
     ranks = [json.loads((master / "fail_rank=-1" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks == [{"rank": r, "size": 2, "value": 1.5, "threads": 1} for r in (0, 1)]
-    python = str(home / "virt_env" / "mpi" / "bin" / "python")
+    python = str(home / "virt_env" / "mozaik" / "bin" / "python")
     assert done["command"][:2] == ["srun", "--mpi=pmi2"] and done["command"][-8:-5] == [python, "-m", "mpi4py"], done["command"]
     assert failed["state"] == "failed" and "script.log" in failed["error"], failed
     assert "RuntimeError: rank 1 of 2 fails" in (master / "fail_rank=1" / "script.log").read_text()
     assert sacct_state(done["slurm_job_id"]) == "COMPLETED" and sacct_state(failed["slurm_job_id"]) == "FAILED"
     (sbatch,) = {path.read_text() for path in (master / ".submitit").glob("*/*_submission.sh")}
-    for line in ("--ntasks=2", "--cpus-per-task=1", "--job-name=mpi_search", "--time=0"):
+    for line in ("--ntasks=2", "--cpus-per-task=1", "--job-name=my_search", "--time=0"):
         assert f"#SBATCH {line}\n" in sbatch, sbatch
     assert "--mem" not in sbatch and "srun" not in sbatch, sbatch  # the wrapper runs once, in the batch step
 
