@@ -23,11 +23,13 @@ from launcher.mozaik.script_task import script_command
 PRESET = dict(cpus_per_task=1, ntasks=1, nodes=None, mem_gb=None, timeout_min=None, signal_delay_s=60, max_num_timeout=0, tasks_per_node=1)
 
 
-def sbatch_file(tmp_path: Path, shape: tuple[int, int] = (1, 1), **settings) -> str:
-    """The sbatch file of a job of ``shape`` (CPUs per task, tasks) under the preset with ``settings``."""
+def sbatch_file(tmp_path: Path, *shapes: tuple[int, int], **settings) -> str:
+    """The sbatch file of a job of the last of ``shapes`` (CPUs per task, tasks; by default (1, 1)) under the preset
+    with ``settings``, after the groups of jobs of the others in the same launch."""
     launcher = SlurmSweepLauncher(submitit_folder=str(tmp_path / "%j"), **{**PRESET, **settings})
     executor = launcher._executor()
-    executor.update_parameters(**launcher._shape_parameters(*shape))
+    for shape in shapes or [(1, 1)]:
+        executor.update_parameters(**launcher._shape_parameters(*shape))
     return executor._executor._make_submission_file_text("python -c pass", "x")
 
 
@@ -67,8 +69,9 @@ def test_an_mpi_job_is_ntasks_of_its_threads_with_its_wrapper_once_in_the_batch_
     assert "srun" not in sbatch and given["signal"] == "B:USR2@60", sbatch
     assert sbatch.index("module load mpi") < sbatch.index(IGNORE_WARNING) < sbatch.index("python -c pass")
     assert flags(sbatch_file(tmp_path, (1, 2), nodes=1))["nodes"] == "1"  # -N 1-1 from slurm_options
-    one = sbatch_file(tmp_path, (4, 1))
-    assert "srun --unbuffered" in one and "ntasks" not in flags(one) and IGNORE_WARNING not in one
+    one = sbatch_file(tmp_path, (1, 2), (4, 1))  # a sweep of task.mpi=2,1: nothing of the MPI group is left
+    assert "srun --unbuffered" in one and "ntasks" not in flags(one) and IGNORE_WARNING not in one, one
+    assert flags(one)["signal"] == "USR2@60" and flags(one)["nodes"] == "1" and flags(one)["cpus-per-task"] == "4"
 
 
 def test_each_job_s_shape_comes_from_its_overrides_else_the_launcher_s(tmp_path) -> None:

@@ -275,10 +275,10 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
         limit goes to the batch shell alone, which ignores it (sent to the job's steps, as submitit asks, it
         would kill the ranks; a run script cannot be requeued halfway): at its limit the job ends TIMEOUT.
         """
-        if ntasks == 1:
+        if ntasks == 1:  # every key given (submitit keeps a key given None as it was): nothing left of an MPI group's
             return {"cpus_per_task": cpus, "slurm_use_srun": True,
                     "slurm_additional_parameters": self.params.get("additional_parameters") or {},
-                    "slurm_setup": self.params.get("setup")}  # fmt: skip
+                    "slurm_setup": self.params.get("setup") or []}  # fmt: skip
         delay = signal_delay(self.params.get("timeout_min"), self.params.get("signal_delay_s")) or 60
         additional = {
             **(self.params.get("additional_parameters") or {}),
