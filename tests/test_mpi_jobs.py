@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from launcher.launchers import slurm, slurm_queue
 from launcher.launchers.slurm import IGNORE_WARNING, MozaikSlurmConf, SlurmSweepLauncher
-from launcher.mozaik.script_task import script_command
+from launcher.mozaik.script_task import script_command, telling_line
 
 #: What the ``submitit_slurm`` preset gives the launcher, resolved for a model without threads or task.mpi.
 PRESET = dict(cpus_per_task=1, ntasks=1, nodes=None, mem_gb=None, timeout_min=None, signal_delay_s=60, max_num_timeout=0, tasks_per_node=1)
@@ -114,3 +114,11 @@ def test_a_script_s_ranks_start_under_srun_in_a_slurm_job_and_mpirun_elsewhere(m
     assert command(3, "mpiexec")[:3] == ["mpiexec", "-n", "3"]
     with pytest.raises(ValueError, match=r"task.mpirun = \[\]: give auto, a program"):
         command(3, [])
+
+
+def test_a_failed_script_is_told_by_its_own_last_line_not_the_mpi_launcher_s() -> None:
+    srun = "RuntimeError: rank 1 of 2 fails\nAbort(1) on node 1 (rank 1 in comm 0): application called MPI_Abort\n" \
+        "slurmstepd-vm: error: *** STEP 1136.0 ON vm CANCELLED ***\nsrun: error: vm: tasks 0-1: Killed\n"
+    assert telling_line(srun) == "RuntimeError: rank 1 of 2 fails"
+    assert telling_line("a\nValueError: x\n\n") == "ValueError: x" and telling_line("") == "no output"
+    assert telling_line("srun: error: vm: task 0: Exited with exit code 2\n") == "srun: error: vm: task 0: Exited with exit code 2"

@@ -238,8 +238,7 @@ def run_script(
             f"it was stopped with every process it started (see {run_dir / SCRIPT_LOG})"
         )
     if ended.returncode != 0:
-        last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
-        raise RuntimeError(f"{script} exited with code {ended.returncode}: {last} (see {run_dir / SCRIPT_LOG})")
+        raise RuntimeError(f"{script} exited with code {ended.returncode}: {telling_line(tail)} (see {run_dir / SCRIPT_LOG})")
     return collect_values(run_dir, values, python, variables, script)
 
 
@@ -281,6 +280,18 @@ def collect_values(run_dir: Path, values: Optional[str], python: str, variables:
         return {**metrics, **single_values(answer["values"])}
     except TaskResultError as exc:
         raise TaskResultError(f"task.values = {values!r}: {exc}") from None
+
+
+#: How the lines of srun, Slurm's step daemon and MPI that follow a failed rank's own output begin.
+MPI_LAUNCHER_LINES = ("srun:", "slurmstepd", "Abort(", "mpirun", "mpiexec", "===", "=   ", "BAD TERMINATION")
+
+
+def telling_line(tail: str) -> str:
+    """The line of a failed script's output that says what went wrong: its last, but the lines of the MPI
+    launcher that report the ranks' end (``srun: error: ...: Killed``) are passed over for the rank's own."""
+    lines = [line.strip() for line in tail.strip().splitlines() if line.strip()]
+    own = [line for line in lines if not line.startswith(MPI_LAUNCHER_LINES)]
+    return (own or lines or ["no output"])[-1]
 
 
 def log_script_output(tail: str, failed: bool) -> None:

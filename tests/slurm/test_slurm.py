@@ -435,7 +435,7 @@ def test_an_mpi_search_runs_each_job_as_ranks_under_srun_with_no_limit_it_did_no
     assert ranks == [{"rank": r, "size": 2, "value": 1.5, "threads": 1} for r in (0, 1)]
     python = str(home / "virt_env" / "mozaik" / "bin" / "python")
     assert done["command"][:2] == ["srun", "--mpi=pmi2"] and done["command"][-8:-5] == [python, "-m", "mpi4py"], done["command"]
-    assert failed["state"] == "failed" and "script.log" in failed["error"], failed
+    assert failed["state"] == "failed" and "RuntimeError: rank 1 of 2 fails (see " in failed["error"], failed
     assert "RuntimeError: rank 1 of 2 fails" in (master / "fail_rank=1" / "script.log").read_text()
     assert sacct_state(done["slurm_job_id"]) == "COMPLETED" and sacct_state(failed["slurm_job_id"]) == "FAILED"
     (sbatch,) = {path.read_text() for path in (master / ".submitit").glob("*/*_submission.sh")}
