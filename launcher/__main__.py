@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--name", default=None, help="the model option's name: model=NAME (with --run-script)")
     importer.add_argument("--simulator", default="nest", help="the simulator_name the run script gets (default: nest)")
     importer.add_argument("--threads", type=_positive, default=1, help="the num_threads the run script gets (default: 1)")
-    importer.add_argument("--mpi", type=_positive, default=1, help="MPI processes per job, under mpirun when above 1 (default: 1)")
+    importer.add_argument("--mpi", type=_positive, default=1, help="MPI processes per job: above 1, started by srun in a Slurm job, by mpirun elsewhere (default: 1)")
     importer.add_argument(
         "--timeout-s", type=_seconds, default=None, metavar="SECONDS",
         help="the time limit of each job's run script: past it, the script and its processes are stopped and the job "

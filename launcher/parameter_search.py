@@ -39,6 +39,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 from launcher.sweep.naming import run_dirname
 from launcher.sweep.overrides import hydra_override, plain_value
 from launcher.launchers.process_group import GRACE_S, run_group
+from launcher.launchers.slurm_queue import slurm_minutes
 from launcher.sweep.tree import ParameterError, config_keys, suggest, unknown_key_message
 
 #: Files the search writes into its master directory.
@@ -116,22 +117,6 @@ _SLURM_REFUSED = {
 }  # fmt: skip
 
 
-def _slurm_minutes(text: str) -> int:
-    """Slurm's time formats (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH[:MM[:SS]]``) in whole minutes."""
-    days, _, clock = text.rpartition("-")
-    parts = [int(p) for p in clock.split(":")]
-    if days:
-        hours, minutes, seconds = (parts + [0, 0])[:3]
-    elif len(parts) == 3:
-        hours, minutes, seconds = parts
-    else:
-        hours, minutes, seconds = 0, parts[0], parts[1] if len(parts) > 1 else 0
-    total = int(days or 0) * 1440 + hours * 60 + minutes + (1 if seconds else 0)
-    if total <= 0:
-        raise ValueError(text)
-    return total
-
-
 def _sbatch_options(options: Sequence[str]) -> Iterator[tuple[str, Optional[str], str]]:
     """(name, value, as written) of each option, read as ``sbatch`` reads the argument list mozaik
     gave it (``['sbatch', *slurm_options]``): each item is one argument, ``--name=value``,
@@ -179,7 +164,7 @@ def slurm_option_overrides(options: Sequence[str]) -> list[str]:
             )
         if name in ("time", "t"):
             try:
-                overrides.append(f"hydra.launcher.timeout_min={_slurm_minutes(str(value))}")
+                overrides.append(f"hydra.launcher.timeout_min={slurm_minutes(str(value))}")
             except ValueError:
                 raise ParameterError(f"slurm_options: {written}: {value!r} is not a Slurm time") from None
         elif name in ("nodes", "N"):
@@ -210,9 +195,11 @@ def _node_count(value: str, written: str) -> int:
 
 
 class SlurmSequentialBackend(ParameterSearchBackend):
-    """Each job is a task of a Slurm job array (the ``submitit_slurm`` launcher).
+    """Each job is a task of a Slurm job array (the ``submitit_slurm`` launcher), of ``num_mpi`` Slurm
+    tasks (``--ntasks``) of ``num_threads`` CPUs each (``--cpus-per-task``), as mozaik's backend submits it.
 
-    ``num_threads`` threads per MPI process, ``num_mpi`` MPI processes per job,
+    ``num_threads`` threads per MPI process, ``num_mpi`` MPI processes per job (the run script started
+    once per task under ``srun``),
     ``path_to_mozaik_env`` the virtual environment the run script runs in on the
     node (its ``bin/activate``, as in today's mozaik; optional, as in mozaik's
     first API), ``slurm_options`` extra sbatch options (``["-p cpu", "--mem=8G"]``).
@@ -248,9 +235,12 @@ class SlurmSequentialBackend(ParameterSearchBackend):
         self._option_overrides = slurm_option_overrides(self.slurm_options)  # refuse bad options now
 
     def launcher_overrides(self) -> list[str]:
+        # mozaik's job: -n num_mpi -c num_threads, the run script started once per task under srun
+        # (launcher.mozaik.script_task.mpi_command), no time or memory limit unless slurm_options give one.
         return [
             "hydra/launcher=submitit_slurm",
-            f"hydra.launcher.cpus_per_task={self.num_threads * self.num_mpi}",
+            f"hydra.launcher.cpus_per_task={self.num_threads}",
+            f"hydra.launcher.ntasks={self.num_mpi}",
             *self._option_overrides,
         ]
 

@@ -13,7 +13,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "conf"
@@ -96,6 +96,8 @@ def run_launcher_cli(*args: object, cwd: Path = REPO) -> subprocess.CompletedPro
 # --- mozaik search scripts and models -----------------------------------------------------
 
 MOZAIK_MODEL = Path(__file__).parent / "data" / "mozaik"
+#: A model whose run script is a real MPI program (mpi4py): its tree and ``run_mpi.py``.
+MPI_MODEL = Path(__file__).parent / "data" / "mpi"
 
 #: A stand-in for a user's mozaik run script: mozaik's command line, reads its tree, writes into its cwd.
 FAKE_RUN_SCRIPT = textwrap.dedent(
@@ -192,14 +194,17 @@ def write_example(heading: str, folder: Path) -> list[str]:
     return commands
 
 
-def run_command(command: str, cwd: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_command(
+    command: str, cwd: Path, *extra: str, timeout: float = 600, env: Optional[dict[str, str]] = None
+) -> subprocess.CompletedProcess:
     """Run a command line of the README or docs/ as a user types it (split as a shell would, no shell), with
-    ``extra`` arguments at its end."""
+    ``extra`` arguments at its end; ``env``: variables set besides this process's."""
     argv = shlex.split(command)
     if argv[0] == "python":  # the interpreter running the tests, whatever `python` is on PATH
         argv[0] = sys.executable
     return subprocess.run(
-        [*argv, *extra], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "HYDRA_FULL_ERROR": "0"}
+        [*argv, *extra], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
     )
 
 

@@ -87,7 +87,8 @@ def test_slurm_backend_checks_its_numbers():
     with pytest.raises(ParameterError, match="num_mpi = 2"):
         SlurmSequentialBackend(1, 2).run_overrides(external=False)
     assert SlurmSequentialBackend(2, 3).run_overrides(external=True) == ["task.threads=2", "task.mpi=3"]
-    assert "hydra.launcher.cpus_per_task=6" in SlurmSequentialBackend(2, 3).launcher_overrides()
+    # mozaik's job: -n num_mpi -c num_threads
+    assert SlurmSequentialBackend(2, 3).launcher_overrides()[1:] == ["hydra.launcher.cpus_per_task=2", "hydra.launcher.ntasks=3"]
 
 
 def test_search_of_the_embedded_model_runs_every_combination_and_resumes(tmp_path):

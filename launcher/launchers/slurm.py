@@ -35,7 +35,7 @@ from omegaconf import OmegaConf
 
 from launcher.launchers.protocol import FollowsQueuedJobs, JobFailed, StateChange, StateReporting, ended_state, failed_return, queued_return, returned_value
 from launcher.launchers.slurm_pack import PackTask, auto_jobs_per_task, cluster_slots, earlier_durations, raise_terminated, read_return, return_file, return_folder
-from launcher.launchers.slurm_queue import array_of, cluster_max_array_size, refresh_states, task_states
+from launcher.launchers.slurm_queue import array_of, cluster_max_array_size, partition_time_limit, refresh_states, task_states
 from launcher.run.job import recorded
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,20 @@ class MozaikSlurmConf(SlurmQueueConf):
     submitit_folder: str = "${hydra.sweep.dir}/.submitit/%j"
     #: The Slurm job name: the model's ``name`` if it has one, else the app's job name.
     name: str = "${oc.select:name,${hydra.job.name}}"
-    #: CPUs per task: the model's ``threads`` if it has that key, else 1 (per job when the sweep varies threads).
-    cpus_per_task: Optional[int] = "${oc.select:threads,1}"  # type: ignore[assignment]
-    mem_gb: Optional[int] = 4
-    timeout_min: int = 60
+    #: CPUs per task: the model's ``threads`` (a mozaik model's ``task.threads``) if it has that key, else 1
+    #: (per job when the sweep varies it).
+    cpus_per_task: Optional[int] = "${oc.select:threads,${oc.select:task.threads,1}}"  # type: ignore[assignment]
+    #: Slurm tasks per job (``--ntasks``), MPI processes: a mozaik model's ``task.mpi`` if it has that key, else 1
+    #: (per job when the sweep varies it). Above 1 the job's wrapper runs once, in the batch step, and its run
+    #: script starts the ranks with ``srun`` (:func:`launcher.mozaik.script_task.mpi_command`); Slurm places the
+    #: tasks on as many nodes as it likes unless ``nodes`` says how many.
+    ntasks: Optional[int] = "${oc.select:task.mpi,1}"  # type: ignore[assignment]
+    #: Nodes per job; None: Slurm's choice (one for a job of one task).
+    nodes: Optional[int] = None  # type: ignore[assignment]
+    #: Memory per node in GB; None: none asked, the cluster's default (e.g. its DefMemPerCPU) applies.
+    mem_gb: Optional[int] = None
+    #: Minutes a job may run; None: the partition's own limit (its DefaultTime, else MaxTime), none if unlimited.
+    timeout_min: Optional[int] = None  # type: ignore[assignment]
     #: USR2 this long before the time limit: requeue (up to max_num_timeout) or report. At most a
     #: third of ``timeout_min`` (:func:`signal_delay`): 60 s before a one-minute limit is its start.
     signal_delay_s: int = 60
@@ -98,6 +108,22 @@ def signal_delay(timeout_min: Optional[float], signal_delay_s: Optional[float]) 
     if signal_delay_s is None or not timeout_min:
         return None if signal_delay_s is None else int(signal_delay_s)
     return max(1, min(int(signal_delay_s), int(timeout_min * 60 * SIGNAL_SHARE)))
+
+
+#: ``--time=0``: no time limit, as sbatch reads it.
+UNLIMITED = 0
+
+
+def _task_count(value: Any, setting: str) -> int:
+    """A number of Slurm tasks (at least 1), or a one-line error naming ``setting``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HydraException(f"{setting} = {value!r}: give the number of MPI processes (Slurm tasks) of each job, at least 1")
+    return value
+
+
+#: A line of the batch script of an MPI job (see :meth:`SlurmSweepLauncher._shape_parameters`): the batch shell
+#: ignores the warning before the time limit that ``--signal=B:...`` sends it alone.
+IGNORE_WARNING = "trap '' USR2"
 
 
 class SlurmJobFailed(JobFailed):
@@ -154,9 +180,16 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
         jobs_per_task: Any = 1,
         pack_target_s: float = 180.0,
         pack_job_s: float = 1.0,
+        ntasks: Any = 1,
         **params: Any,
     ) -> None:
         super().__init__(**params)
+        self.ntasks = _task_count(ntasks, "hydra.launcher.ntasks")
+        if (self.params.get("tasks_per_node") or 1) != 1:
+            raise HydraException(
+                f"hydra.launcher.tasks_per_node = {self.params['tasks_per_node']!r}: each job's wrapper would run once per "
+                "task and record the job as many times; give MPI processes as hydra.launcher.ntasks (a mozaik model's task.mpi)"
+            )
         if not (jobs_per_task == "auto" or (isinstance(jobs_per_task, int) and not isinstance(jobs_per_task, bool) and jobs_per_task >= 1)):
             raise HydraException(f"hydra.launcher.jobs_per_task = {jobs_per_task!r}: a number of jobs (at least 1) or auto")
         self.jobs_per_task = jobs_per_task
@@ -204,6 +237,13 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
         )
         base = set(OmegaConf.structured(BaseQueueConf).keys())
         params = dict(self.params)
+        params["nodes"] = params.get("nodes") or 1  # submitit counts a job's tasks from it; see _shape_parameters
+        if params.get("timeout_min") is None:
+            # No time asked: the partition's own limit, read here (what Slurm would give the job) so that submitit
+            # knows it when its warning comes; an unlimited partition's is 0, which sbatch reads as no limit
+            # (submitit itself would write --time=5 for a job that asks none).
+            limit = partition_time_limit(params.get("partition"))
+            params["timeout_min"] = UNLIMITED if limit is None else limit
         if "signal_delay_s" in params:
             given, params["signal_delay_s"] = params["signal_delay_s"], signal_delay(params.get("timeout_min"), params["signal_delay_s"])
             if params["signal_delay_s"] != given:
@@ -214,13 +254,41 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
         executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items() if k not in init_keys})
         return executor
 
-    def _cpus(self, overrides: Sequence[str]) -> Optional[int]:
-        """CPUs per task of one job: its ``threads`` override, else the launcher's setting."""
+    def _shape(self, overrides: Sequence[str]) -> tuple[Optional[int], int]:
+        """(CPUs per task, tasks) of one job: its ``threads`` (``task.threads``) and ``task.mpi`` overrides,
+        else the launcher's settings."""
+        cpus, ntasks = self.params.get("cpus_per_task"), self.ntasks
         for override in overrides:
             key, _, value = override.partition("=")
-            if key == "threads" and value.isdigit():
-                return int(value)
-        return self.params.get("cpus_per_task")
+            if key in ("threads", "task.threads") and value.isdigit():
+                cpus = int(value)
+            elif key == "task.mpi" and value.isdigit():
+                ntasks = _task_count(int(value), "task.mpi")
+        return cpus, ntasks
+
+    def _shape_parameters(self, cpus: Optional[int], ntasks: int) -> Dict[str, Any]:
+        """submitit's parameters for tasks of ``cpus`` CPUs, ``ntasks`` Slurm tasks per job.
+
+        One task: submitit's own job (its wrapper under ``srun``). More (MPI, mozaik's ``-n num_mpi -c
+        num_threads``): ``--ntasks``, the wrapper run once in the batch step (``use_srun=False``) so that the
+        job's run script can start its ranks with ``srun`` over every task; Slurm's warning before the time
+        limit goes to the batch shell alone, which ignores it (sent to the job's steps, as submitit asks, it
+        would kill the ranks; a run script cannot be requeued halfway): at its limit the job ends TIMEOUT.
+        """
+        if ntasks == 1:  # every key given (submitit keeps a key given None as it was): nothing left of an MPI group's
+            return {"cpus_per_task": cpus, "slurm_use_srun": True,
+                    "slurm_additional_parameters": self.params.get("additional_parameters") or {},
+                    "slurm_setup": self.params.get("setup") or []}  # fmt: skip
+        delay = signal_delay(self.params.get("timeout_min"), self.params.get("signal_delay_s")) or 60
+        additional = {
+            **(self.params.get("additional_parameters") or {}),
+            "ntasks": ntasks,
+            "ntasks_per_node": ntasks,  # submitit writes 1 (its tasks per node); with --ntasks, a maximum
+            "nodes": self.params.get("nodes") or f"1-{ntasks}",
+            "signal": f"B:USR2@{delay}",
+        }
+        return {"cpus_per_task": cpus, "slurm_use_srun": False, "slurm_additional_parameters": additional,
+                "slurm_setup": [*(self.params.get("setup") or []), IGNORE_WARNING]}  # fmt: skip
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         import cloudpickle
@@ -236,18 +304,18 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
         payload.parent.mkdir(parents=True, exist_ok=True)
         payload.write_bytes(cloudpickle.dumps((self, Singleton.get_state())))
 
-        by_cpus: Dict[Optional[int], List[int]] = defaultdict(list)
+        by_shape: Dict[tuple[Optional[int], int], List[int]] = defaultdict(list)  # by (CPUs per task, tasks)
         for i, overrides in enumerate(job_overrides):
-            by_cpus[self._cpus(overrides)].append(i)
-        per_task = self._jobs_per_task(len(job_overrides), sweep_dir, by_cpus)
+            by_shape[self._shape(overrides)].append(i)
+        per_task = self._jobs_per_task(len(job_overrides), sweep_dir, by_shape)
         if per_task > 1:
-            return self._launch_packs(executor, payload, job_overrides, initial_job_idx, by_cpus, per_task, chunk)
+            return self._launch_packs(executor, payload, job_overrides, initial_job_idx, by_shape, per_task, chunk)
         jobs: List[Any] = [None] * len(job_overrides)
         previous: Optional[str] = None
-        for cpus, indices in by_cpus.items():
+        for shape, indices in by_shape.items():
             for start in range(0, len(indices), chunk):
                 part = indices[start : start + chunk]
-                executor.update_parameters(cpus_per_task=cpus, slurm_dependency=f"afterany:{previous}" if previous else None)
+                executor.update_parameters(**self._shape_parameters(*shape), slurm_dependency=f"afterany:{previous}" if previous else None)
                 with executor.batch():
                     submitted = [executor.submit(SlurmTask(str(payload), list(job_overrides[i]), initial_job_idx + i)) for i in part]
                 for i, job in zip(part, submitted):
@@ -325,12 +393,12 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
 
     # --- packed tasks (jobs_per_task > 1): launcher.launchers.slurm_pack ------------------
 
-    def _jobs_per_task(self, n_jobs: int, sweep_dir: Path, by_cpus: Dict[Optional[int], List[int]]) -> int:
+    def _jobs_per_task(self, n_jobs: int, sweep_dir: Path, by_shape: Dict[tuple[Optional[int], int], List[int]]) -> int:
         """Jobs per task of this launch: the setting, or for ``auto`` the choice of
         :func:`launcher.launchers.slurm_pack.auto_jobs_per_task`."""
         if self.jobs_per_task != "auto":
             return int(self.jobs_per_task)
-        cpus = max((c or 1 for c in by_cpus), default=1)
+        cpus = max(((c or 1) * n for c, n in by_shape), default=1)
         durations = earlier_durations(sweep_dir)
         chosen = auto_jobs_per_task(
             n_jobs, durations, cluster_slots(cpus, self.params.get("partition")), int(self.params.get("array_parallelism") or 256),
@@ -342,18 +410,18 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
 
     def _launch_packs(
         self, executor: Any, payload: Path, job_overrides: Sequence[Sequence[str]], initial_job_idx: int,
-        by_cpus: Dict[Optional[int], List[int]], per_task: int, chunk: int,
+        by_shape: Dict[tuple[Optional[int], int], List[int]], per_task: int, chunk: int,
     ) -> Sequence[JobReturn]:  # fmt: skip
         """Submit the jobs ``per_task`` to an array task (:class:`PackTask`), arrays of at most
         ``chunk`` tasks chained as unpacked; each job is reported under its pack's task id."""
         packs: List[List[int]] = []
         tasks: List[Any] = []
         previous: Optional[str] = None
-        for cpus, indices in by_cpus.items():
+        for shape, indices in by_shape.items():
             these = [indices[start : start + per_task] for start in range(0, len(indices), per_task)]
             for start in range(0, len(these), chunk):
                 part = these[start : start + chunk]
-                executor.update_parameters(cpus_per_task=cpus, slurm_dependency=f"afterany:{previous}" if previous else None)
+                executor.update_parameters(**self._shape_parameters(*shape), slurm_dependency=f"afterany:{previous}" if previous else None)
                 with executor.batch():
                     submitted = [
                         executor.submit(PackTask(str(payload), [(list(job_overrides[i]), initial_job_idx + i) for i in pack]))

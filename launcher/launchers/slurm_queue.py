@@ -40,6 +40,45 @@ def cluster_max_array_size() -> int:
     return int(match.group(1)) if match else DEFAULT_MAX_ARRAY_SIZE
 
 
+def slurm_minutes(text: str) -> int:
+    """Slurm's time formats (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH[:MM[:SS]]``) in whole minutes
+    (a part of a minute counts as one). Raises ValueError for anything else or for no time at all."""
+    days, _, clock = text.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    if days:
+        hours, minutes, seconds = (parts + [0, 0])[:3]
+    elif len(parts) == 3:
+        hours, minutes, seconds = parts
+    else:
+        hours, minutes, seconds = 0, parts[0], parts[1] if len(parts) > 1 else 0
+    total = int(days or 0) * 1440 + hours * 60 + minutes + (1 if seconds else 0)
+    if total <= 0:
+        raise ValueError(text)
+    return total
+
+
+def partition_time_limit(partition: Optional[str]) -> Optional[int]:
+    """The minutes a job of ``partition`` (None: the cluster's default partition) gets when it asks
+    for no time: the partition's DefaultTime, else its MaxTime; None when that is unlimited or
+    cannot be read."""
+    try:
+        out = _run(["scontrol", "show", "partition", "--oneliner", *([partition] if partition else [])]).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        if partition is None and fields.get("Default") != "YES":
+            continue
+        for key in ("DefaultTime", "MaxTime"):
+            try:
+                return slurm_minutes(fields.get(key, ""))
+            except ValueError:  # NONE, UNLIMITED, INFINITE or absent
+                continue
+        return None
+    log.warning("The time limit of partition %s could not be read; the jobs ask for none", partition or "(the default)")
+    return None
+
+
 def queued_tasks(array_ids: Iterable[str]) -> Optional[dict[str, str]]:
     """State of each task (``123_4`` or ``123``) still in the queue (``PENDING``, ``RUNNING``,
     ``COMPLETING``...), or None when the controller cannot be asked right now."""

@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from launcher.run.files import read_bounded
 from launcher.run.job import TaskResultError, current_record, current_run_dir, single_values
@@ -56,6 +56,13 @@ MOZAIK_VALUES = "mozaik"
 VALUES_LOG = "values.log"
 #: Characters of the script's output shown in the job's log when it ends.
 TAIL_CHARS = 4000
+#: ``task.mpirun``: how a script's ranks start, decided where the job runs (see :func:`mpi_command`).
+AUTO = "auto"
+#: Slurm's MPI plugin for ``srun --mpi=`` in a Slurm job: PMI-2, which MPICH (Debian's, PyPI's ``mpich``) speaks
+#: and Slurm builds by default. A site whose MPI needs another (OpenMPI: ``pmix``) sets :data:`SRUN_MPI_VARIABLE`
+#: where the jobs are submitted (sbatch passes the environment on) or ``task.mpirun=[srun,--mpi=pmix]``.
+SRUN_MPI = "pmi2"
+SRUN_MPI_VARIABLE = "MOZAIK_SRUN_MPI"
 
 
 class ScriptTimeout(TimeoutError):
@@ -150,12 +157,37 @@ def reject_missing_environments(argv: list[str], config_path: str, config_name: 
         sys.exit(1)
 
 
-def script_command(python: str, script: str, simulator: str, threads: int, mpi: int, mpirun: str, parameters: Path) -> list[str]:
-    """mozaik's command line for one job, as an argument list."""
-    command = [python, script, simulator, str(threads), str(parameters), SIMULATION_RUN_NAME]
+def mpi_command(mpirun: Any, mpi: int, threads: int) -> list[str]:
+    """What starts a script's ``mpi`` ranks of ``threads`` threads: ``mpirun`` (``task.mpirun``), a program or an
+    argument list to which ``-n MPI`` is added, or ``auto``: in a Slurm job (a Slurm launcher's job of
+    ``--ntasks=MPI``) ``srun --mpi=PLUGIN`` over its tasks, as mozaik's Slurm backend starts them (PLUGIN from
+    :data:`SRUN_MPI_VARIABLE`, by default :data:`SRUN_MPI`; ``--mpi`` is never left to the site's MpiDefault,
+    often ``none``, under which each rank would run alone as rank 0 of 1), elsewhere ``mpirun`` (the
+    environment's own first, its ``bin`` leads PATH). ``--kill-on-bad-exit``: a rank that dies ends the others,
+    which would wait for it."""
+    if mpirun == AUTO:
+        if "SLURM_JOB_ID" not in os.environ:
+            return ["mpirun", "-n", str(mpi)]
+        plugin = os.environ.get(SRUN_MPI_VARIABLE) or SRUN_MPI
+        # --overlap: also where the job's own wrapper runs as a step holding CPUs (a job of one task).
+        return ["srun", f"--mpi={plugin}", f"--ntasks={mpi}", f"--cpus-per-task={threads}", "--kill-on-bad-exit=1", "--overlap"]
+    if isinstance(mpirun, str) and mpirun.strip():
+        return [mpirun, "-n", str(mpi)]
+    if isinstance(mpirun, (list, tuple, ListConfig)) and len(mpirun) and all(isinstance(a, str) and a for a in mpirun):
+        return [*mpirun, "-n", str(mpi)]
+    raise ValueError(
+        f"task.mpirun = {mpirun!r}: give auto, a program (mpirun, mpiexec) or an argument list such as [srun,--mpi=pmix]"
+    )
+
+
+def script_command(python: str, script: str, simulator: str, threads: int, mpi: int, mpirun: Any, parameters: Path) -> list[str]:
+    """mozaik's command line for one job, as an argument list; with ``mpi > 1`` under :func:`mpi_command`, each
+    rank ``python -m mpi4py script ...``: mpi4py's runner ends every rank (MPI_Abort) when one raises, where
+    the others would wait for it until the job's time limit."""
+    arguments = [script, simulator, str(threads), str(parameters), SIMULATION_RUN_NAME]
     if mpi > 1:
-        command = [mpirun, "-n", str(mpi), *command]
-    return command
+        return [*mpi_command(mpirun, mpi, threads), python, "-m", "mpi4py", *arguments]
+    return [python, *arguments]
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
@@ -175,7 +207,7 @@ def run_script(
     simulator: str = "nest",
     threads: int = 1,
     mpi: int = 1,
-    mpirun: str = "mpirun",
+    mpirun: Any = AUTO,
     env: Optional[str] = None,
     timeout_s: Optional[float] = None,
     values: Optional[str] = MOZAIK_VALUES,
@@ -206,8 +238,7 @@ def run_script(
             f"it was stopped with every process it started (see {run_dir / SCRIPT_LOG})"
         )
     if ended.returncode != 0:
-        last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
-        raise RuntimeError(f"{script} exited with code {ended.returncode}: {last} (see {run_dir / SCRIPT_LOG})")
+        raise RuntimeError(f"{script} exited with code {ended.returncode}: {telling_line(tail)} (see {run_dir / SCRIPT_LOG})")
     return collect_values(run_dir, values, python, variables, script)
 
 
@@ -255,6 +286,18 @@ def collect_values(run_dir: Path, values: Optional[str], python: str, variables:
         return {**metrics, **single_values(answer["values"])}
     except TaskResultError as exc:
         raise TaskResultError(f"task.values = {values!r}: {exc}") from None
+
+
+#: How the lines of srun, Slurm's step daemon and MPI that follow a failed rank's own output begin.
+MPI_LAUNCHER_LINES = ("srun:", "slurmstepd", "Abort(", "mpirun", "mpiexec", "===", "=   ", "BAD TERMINATION")
+
+
+def telling_line(tail: str) -> str:
+    """The line of a failed script's output that says what went wrong: its last, but the lines of the MPI
+    launcher that report the ranks' end (``srun: error: ...: Killed``) are passed over for the rank's own."""
+    lines = [line.strip() for line in tail.strip().splitlines() if line.strip()]
+    own = [line for line in lines if not line.startswith(MPI_LAUNCHER_LINES)]
+    return (own or lines or ["no output"])[-1]
 
 
 def log_script_output(tail: str, failed: bool) -> None:
@@ -317,6 +360,7 @@ def import_model(
         "simulator": simulator,
         "threads": threads,
         "mpi": mpi,
+        "mpirun": AUTO,  # with mpi > 1: srun in a Slurm job, mpirun elsewhere (see mpi_command)
         "env": None,
         "timeout_s": timeout_s,
         "values": MOZAIK_VALUES,  # the single values: those mozaik stored (or module.function, or null: metrics.json only)

@@ -6,9 +6,11 @@ tasks cancelled while pending and while running, a job over its time limit.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ import pytest
 
 from cluster import queue, start_cluster
 from support import (
-    CONF_DIR, RUN_SIM, SMALL, check_completed_sweep, make_mozaik_model, run_cli, run_command, run_launcher_cli, run_search,
+    CONF_DIR, MPI_MODEL, RUN_SIM, SMALL, check_completed_sweep, make_mozaik_model, run_cli, run_command, run_launcher_cli, run_search,
     search_script, sweep_dir_of, write_example,
 )  # fmt: skip
 from test_own_models import GRID, OWN_APP
@@ -401,6 +403,45 @@ def test_a_search_script_for_todays_mozaik_runs_unchanged_on_slurm(tmp_path):
             break
         time.sleep(1)
     assert "my_search" in names.stdout, names.stdout + names.stderr
+
+
+#: The example of docs/slurm.md: mozaik's Slurm search of an MPI model (the environment under $HOME).
+MPI_JOBS = "MPI jobs"
+
+
+def test_an_mpi_search_runs_each_job_as_ranks_under_srun_with_no_limit_it_did_not_give(tmp_path):
+    """mozaik's ``SlurmSequentialBackend(1, 2, '$HOME/…/activate', [...])``: each job is 2 Slurm tasks of 1 CPU, its
+    run script (a real MPI program: MPICH, mpi4py) started once per task by srun, in the environment named from
+    $HOME; each rank knows its rank and reads the job's parameters file; a failing rank fails its job with its
+    log; no --mem and no time limit (--time=0, the unlimited partition's own) that the search did not give."""
+    if importlib.util.find_spec("mpi4py") is None:
+        problem = "mpi4py is not installed (with PyPI's mpich: pip install -e '.[test]')"
+        pytest.fail(problem) if os.environ.get("CI") == "true" else pytest.skip(problem)
+    home = tmp_path / "home"
+    (home / "virt_env").mkdir(parents=True)
+    (home / "virt_env" / "mozaik").symlink_to(sys.prefix)  # the model's environment: this one, which has mpi4py
+    model = tmp_path / "model"
+    shutil.copytree(MPI_MODEL, model)
+    [command] = write_example(MPI_JOBS, model)
+    search = (model / "search.py").read_text()
+    (model / "search.py").write_text(search.replace("{'pynn_seed': [1, 2]}", "{'fail_rank': [-1, 1]}"))  # rank 1 fails
+    proc = run_command(command.replace("run_model.py", "run_mpi.py"), model, env={"HOME": str(home)})
+    assert proc.returncode == 1 and "1 of 2 jobs failed" in proc.stderr, proc.stderr
+    (master,) = [p for p in model.iterdir() if p.name.startswith("CombinationParamSearch")]
+    found = results(master)
+    done, failed = found["fail_rank=-1"], found["fail_rank=1"]
+    assert done["state"] == "completed" and done["metrics"] == {"mpi_size": 2, "value_sum": 3.0}, done
+    ranks = [json.loads((master / "fail_rank=-1" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks == [{"rank": r, "size": 2, "value": 1.5, "threads": 1} for r in (0, 1)]
+    python = str(home / "virt_env" / "mozaik" / "bin" / "python")
+    assert done["command"][:2] == ["srun", "--mpi=pmi2"] and done["command"][-8:-5] == [python, "-m", "mpi4py"], done["command"]
+    assert failed["state"] == "failed" and "RuntimeError: rank 1 of 2 fails (see " in failed["error"], failed
+    assert "RuntimeError: rank 1 of 2 fails" in (master / "fail_rank=1" / "script.log").read_text()
+    assert sacct_state(done["slurm_job_id"]) == "COMPLETED" and sacct_state(failed["slurm_job_id"]) == "FAILED"
+    (sbatch,) = {path.read_text() for path in (master / ".submitit").glob("*/*_submission.sh")}
+    for line in ("--ntasks=2", "--cpus-per-task=1", "--job-name=my_search", "--time=0"):
+        assert f"#SBATCH {line}\n" in sbatch, sbatch
+    assert "--mem" not in sbatch and "srun" not in sbatch, sbatch  # the wrapper runs once, in the batch step
 
 
 def test_a_fit_in_batches_on_slurm_with_a_crashed_trial(tmp_path):
