@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -323,3 +324,39 @@ def test_a_task_whose_module_is_not_found_is_refused_before_any_run_directory(to
     assert proc.returncode != 0
     assert "task._target_ = 'toy_model.simulate': no module 'toy_model' on the Python path nor in" in proc.stderr, proc.stderr
     assert not (elsewhere / "G").exists()
+
+
+@dataclass
+class _TypedNet:
+    weight: float = 0.01
+
+
+@dataclass
+class _TypedRoot:
+    net: _TypedNet = field(default_factory=_TypedNet)
+
+
+@pytest.mark.parametrize("objective", ["objective=rate_hz", "+objective=rate_hz", "objective={rate_hz: 5.0}"])
+def test_an_own_apps_fit_takes_objective_without_a_plus(tmp_path: Path, objective: str) -> None:
+    """hydra/sweeper=mozaik_fit adds the root key objective (null): the plain override, as in
+    run_sim.py, sets it; '+' still does; a typed root config does not count it an unknown parameter."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+
+    from launcher.sweep.fit import Objective
+    from launcher.sweep.tree import TreeSchema
+
+    (tmp_path / "config.yaml").write_text("net:\n  weight: 0.01\n")
+    ConfigStore.instance().store(name="typed_root_of_test_own_models", node=_TypedRoot)
+    with initialize_config_dir(version_base="1.3", config_dir=str(tmp_path)):
+        for name in ("config", "typed_root_of_test_own_models"):
+            cfg = compose(name, overrides=["hydra/sweeper=mozaik_fit", objective], return_hydra_config=True)
+            assert Objective.of(cfg.objective).metrics == ("rate_hz",)
+            assert cfg.hydra.sweeper._target_.endswith("MozaikFitSweeper") and cfg.net.weight == 0.01
+            assert TreeSchema.of(cfg).unknown == (), name
+        # the grid sweeper adds no objective: Hydra refuses the key there, naming it
+        with pytest.raises(Exception, match="objective"):
+            compose("config", overrides=["hydra/sweeper=mozaik", "objective=rate_hz"])
+        # an objective the app's config names is kept
+        (tmp_path / "named.yaml").write_text("net:\n  weight: 0.01\nobjective: rate_hz\n")
+        assert compose("named", overrides=["hydra/sweeper=mozaik_fit"]).objective == "rate_hz"

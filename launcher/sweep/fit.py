@@ -76,9 +76,8 @@ class Objective:
         where = f"{OBJECTIVE_KEY} = {config!r}"
         if config is None:
             raise ParameterError(
-                f"a fit needs an objective: add {OBJECTIVE_KEY}=METRIC (one of the model's metrics; +{OBJECTIVE_KEY}=... "
-                "where the config has no key objective), or targets "
-                f"such as '+{OBJECTIVE_KEY}={{rate_exc_hz: 5.0, rate_inh_hz: 10.0}}'"
+                f"a fit needs an objective: add {OBJECTIVE_KEY}=METRIC (one of the model's metrics), or targets "
+                f"such as '{OBJECTIVE_KEY}={{rate_exc_hz: 5.0, rate_inh_hz: 10.0}}'"
             )
         directions = [direction] if isinstance(direction, str) else list(direction or ["minimize"])
         if any(d not in DIRECTIONS for d in directions):
