@@ -163,6 +163,18 @@ def search_space(overrides: Sequence[Override]) -> tuple[list[str], dict[str, "B
     return fixed, space
 
 
+def refuse_searched_seeds(space: Mapping[str, Any], seeds: Sequence[str]) -> None:
+    """Refuse a search space holding one of the model's seed keys (``task._seed_keys_``): a seed
+    only repeats a configuration, and a fit searching it fits the noise of one draw."""
+    searched = [key for key in space if key in seeds]
+    if searched:
+        key = searched[0]
+        raise ParameterError(
+            f"{key} is the model's seed (task._seed_keys_: {', '.join(seeds)}): a fit does not search it nor repeat "
+            f"its trials over seeds; give it one value ({key}=1), and sweep seeds in a grid of the best trial's values"
+        )
+
+
 def probe_values(dist: "BaseDistribution") -> list[Any]:
     """The values of a distribution checked before the first trial: its ends, or every choice."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
