@@ -379,3 +379,17 @@ def test_the_readmes_defaults_line_makes_the_tool_the_apps_default_sweeper(tmp_p
         cfg = compose("config", return_hydra_config=True)
     assert cfg.hydra.sweeper._target_ == "hydra_plugins.mozaik_sweeper.mozaik_sweeper.MozaikSweeper"
     assert cfg.net.n_cells == 20  # the app's own tree, whole
+
+
+def test_a_fit_refuses_to_search_the_seed_key_a_model_declares(toy_model: Path) -> None:
+    """A model option declaring task._seed_keys_: [net.seed]: a fit over net.seed is refused before
+    anything is created, naming the declaration."""
+    from support import run_cli
+
+    (toy_model / "my_conf" / "model" / "toy.yaml").write_text(TOY_MODEL["my_conf/model/toy.yaml"].replace(
+        "  _target_: toy_model.simulate\n", "  _target_: toy_model.simulate\n  _seed_keys_: [net.seed]\n") + "  seed: 1\n")
+    proc = run_cli(["--config-dir", "my_conf", "model=toy", "-m", "hydra/sweeper=optuna", "objective=rate_hz",
+                    "net.weight=interval(0.01,0.02)", "net.seed=choice(1,2)", f"hydra.sweep.dir={toy_model / 'F'}"], cwd=toy_model)
+    assert proc.returncode != 0
+    assert "net.seed is the model's seed (task._seed_keys_: net.seed): a fit does not search it" in proc.stderr, proc.stderr
+    assert not (toy_model / "F").exists()

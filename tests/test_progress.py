@@ -32,20 +32,27 @@ def test_jobs_left_are_predicted_by_the_finished_jobs_of_their_configuration_see
 
 
 def test_the_seed_keys_a_model_declares_make_jobs_alike() -> None:
-    finished = [(job("net.w=1", "net.seed=1", seeds=("net.seed",)), 30.0), (job("net.w=2", "net.seed=1", seeds=("net.seed",)), 5.0)]
+    finished = [(job("net.w=1", "net.seed=1", seeds=("net.seed",)), 30.0), (job("net.w=2", "net.seed=2", seeds=("net.seed",)), 5.0)]
     assert predict_durations(finished, [job("net.w=1", "net.seed=2", seeds=("net.seed",))]) == [30.0]
-    # with the default seed key, net.seed is a parameter: no finished job has net.seed=2
-    as_parameter = [(job("net.w=1", "net.seed=1"), 30.0), (job("net.w=2", "net.seed=1"), 5.0)]
-    assert predict_durations(as_parameter, [job("net.w=1", "net.seed=2")]) != [30.0]
+    # with the default seed key, net.seed is a parameter: the job left shares one value with each
+    as_parameter = [(job("net.w=1", "net.seed=1"), 30.0), (job("net.w=2", "net.seed=2"), 5.0)]
+    assert predict_durations(as_parameter, [job("net.w=1", "net.seed=2")]) == [17.5]
 
 
 def test_numeric_keys_not_run_yet_are_predicted_by_a_line_through_the_finished_configurations() -> None:
-    finished = [(job("d=1000"), 10.0), (job("d=2000"), 20.0), (job("d=2000", "pynn_seed=2"), 20.0)]
-    assert predict_durations(finished, [job("d=3000"), job("d=4000")]) == pytest.approx([30.0, 40.0])
-    # one finished configuration draws no line: the mean of the jobs sharing most values
-    assert predict_durations([(job("d=1000", "m=a"), 10.0)], [job("d=4000", "m=a")]) == [10.0]
+    finished = [(job("d=1000"), 10.0), (job("d=2000"), 21.0), (job("d=2000", "pynn_seed=2"), 19.0), (job("d=3000"), 30.0)]
+    assert predict_durations(finished, [job("d=4000"), job("d=5000")]) == pytest.approx([40.0, 50.0])
+    # two configurations draw no line (it would pass through any two): the mean of the jobs sharing most values
+    assert predict_durations([(job("d=1000", "m=a"), 10.0), (job("d=2000", "m=b"), 20.0)], [job("d=4000", "m=a")]) == [10.0]
     # a line never predicts less than nothing
-    assert predict_durations([(job("d=1"), 10.0), (job("d=2"), 1.0)], [job("d=10")]) == [0.0]
+    assert predict_durations([(job("d=1"), 10.0), (job("d=2"), 5.5), (job("d=3"), 1.0)], [job("d=10")]) == [0.0]
+
+
+def test_durations_the_swept_numbers_do_not_explain_draw_no_line() -> None:
+    """Four jobs of tiny noisy durations over two numeric keys: a plane through them would put the
+    far corner at 2.0 s; it explains too little of their variation, so the overall mean is taken."""
+    finished = [(job("w=1", "r=1"), 0.5), (job("w=1", "r=2"), 0.7), (job("w=2", "r=1"), 0.9), (job("w=2", "r=2"), 0.6)]
+    assert predict_durations(finished, [job("w=4", "r=4")]) == [pytest.approx(0.675)]
 
 
 def test_other_values_are_predicted_by_the_finished_jobs_sharing_most_of_them() -> None:

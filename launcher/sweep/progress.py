@@ -11,8 +11,9 @@ two jobs that differ only by seed are runs of one configuration. Each job left i
 
 1. by the mean duration of the finished jobs of its configuration (its values, seeds aside);
 2. else by a least-squares line through the finished configurations' mean durations over the
-   swept keys whose values are all numbers (density, duration...), when there are more finished
-   configurations than such keys (never below 0);
+   swept keys whose values are all numbers (density, duration...), when it explains at least half
+   of their variation (adjusted R², so that a line through few noisy points is not taken; it needs
+   two configurations more than keys), never below 0;
 3. else by the mean of the finished jobs sharing the most of its values (at least one);
 4. else by the mean of every finished job.
 """
@@ -30,6 +31,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+#: The share of the variation of the configurations' durations a line must explain to be used.
+MIN_EXPLAINED = 0.5
 #: A job's swept values: key -> value as written in its override.
 Values = Mapping[str, str]
 
@@ -80,7 +83,8 @@ def predict_durations(finished: Sequence[Tuple[Values, float]], left: Sequence[V
 
 def _line(means: Mapping[Tuple[Tuple[str, str], ...], float], left: Sequence[Values]) -> Optional[Tuple[List[str], np.ndarray]]:
     """The least-squares line of the configurations' mean durations over the swept keys that are
-    numbers in every job and vary among the finished ones; None without more configurations than keys."""
+    numbers in every job and vary among the finished ones; None where it explains less than
+    :data:`MIN_EXPLAINED` of their variation (adjusted R²) or there are too few configurations."""
     configs = [dict(config) for config in means]
     keys = sorted({key for config in configs for key in config})
     numeric = [
@@ -88,11 +92,16 @@ def _line(means: Mapping[Tuple[Tuple[str, str], ...], float], left: Sequence[Val
         if all(_number(config.get(key, "")) is not None for config in [*configs, *left])
         and len({config[key] for config in configs}) > 1
     ]
-    if not numeric or len(configs) <= len(numeric):
+    n, p = len(configs), len(numeric)
+    if not numeric or n < p + 2:
         return None
     x = np.array([[1.0, *(_number(config[key]) for key in numeric)] for config in configs])
     y = np.array(list(means.values()))
     coefficients, *_ = np.linalg.lstsq(x, y, rcond=None)
+    total = float(np.sum((y - y.mean()) ** 2))
+    residual = float(np.sum((y - x @ coefficients) ** 2))
+    if total <= 0 or 1 - residual / total * (n - 1) / (n - p - 1) < MIN_EXPLAINED:
+        return None
     return numeric, coefficients
 
 
