@@ -22,7 +22,6 @@ from omegaconf.errors import OmegaConfBaseException
 from launcher.run.files import read_bounded
 from launcher.run.results import PARAMETERS_FILE
 from launcher.model.config import RootConfig
-from launcher.sweep.declared import DEFAULT_SEED_KEYS, SEED_KEYS_KEY, SeedKeysError, seed_keys  # noqa: F401 (the report's names for them)
 from launcher.sweep.tree import schema_units
 
 #: Hydra's copy of a job's config in its run directory, and of a sweep's in its sweep directory.
