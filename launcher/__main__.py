@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from launcher.report import status
-from launcher.report.trees import SeedKeysError
+from launcher.sweep.declared import SeedKeysError
 from launcher.run.files import problem
 from launcher.sweep.manifest import ManifestError
 from launcher.mozaik.parameter_files import MozaikFormatError

@@ -20,6 +20,7 @@ from launcher.report import figures as report_figures
 from launcher.report import status as report_status
 from launcher.report import table as report_table
 from launcher.report import trees
+from launcher.sweep import declared
 from launcher.sweep.lock import SweepLock
 from launcher.sweep.manifest import COMPLETED, FAILED, PENDING, RUNNING, JobEntry, Manifest
 from launcher.sweep.naming import run_dirname
@@ -372,7 +373,7 @@ def test_a_models_own_seed_key_is_averaged_over_when_declared(tmp_path):
     assert table["net.w2"].tolist() == [0.5, 0.5, 1.0, 1.0, 3.0] and table["net.cwd"].isna().tolist() == [True] * 4 + [False]
     assert table["net.w"].tolist() == [0.5, 0.5, 1.0, 1.0, 0.5] and table["net.seed"].tolist() == [1, 2, 1, 2, 5]
     config_read = trees.sweep_config(str(sweep), [job.run_dir for job in jobs])
-    assert trees.seed_keys(config_read) == ("net.seed",) and trees.parameter_units(config_read) == {}
+    assert declared.seed_keys(config_read) == ("net.seed",) and trees.parameter_units(config_read) == {}
     result = collect.collect(sweep)
     assert result.figures[0].name.startswith("facets_")  # net.w, net.w2, net.cwd: net.seed is no axis
     [(_, figure)] = [(n, f) for n, f in report_figures.grid_figures(table, ("net.seed",)) if n == "facets_rate_exc_hz.png"]
@@ -381,18 +382,18 @@ def test_a_models_own_seed_key_is_averaged_over_when_declared(tmp_path):
     expected = [statistics.mean(fake_metrics([f"net.w={w}", f"net.seed={s}"])["rate_exc_hz"] for s in (1, 2)) for w in (0.5, 1.0)]
     assert sorted(values) == sorted([*map(lambda v: round(v, 9), expected), fake_metrics(["net.w2=3.0", "net.cwd=here"])["rate_exc_hz"]])
     # undeclared, net.seed is a parameter as any other: an axis
-    assert "net.seed" in report_figures.axis_parameters(table, trees.DEFAULT_SEED_KEYS)
+    assert "net.seed" in report_figures.axis_parameters(table, declared.DEFAULT_SEED_KEYS)
 
 
 def test_a_seed_keys_setting_of_another_kind_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"task._seed_keys_ = 3: expected a list of dotted keys"):
-        trees.seed_keys(OmegaConf.create({"task": {"_seed_keys_": 3}}))
+        declared.seed_keys(OmegaConf.create({"task": {"_seed_keys_": 3}}))
     sweep = fake_sweep(tmp_path / "D", {"a": ["1", "2"]})
     (sweep / "multirun.yaml").write_text("task:\n  _seed_keys_: {seed: 1}\n")
     proc = run_launcher_cli("collect", sweep)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "error: task._seed_keys_ = {'seed': 1}: expected a list of dotted keys" in proc.stderr
-    assert trees.seed_keys(None) == ("pynn_seed",) and trees.seed_keys(OmegaConf.create({"task": {"_seed_keys_": "s"}})) == ("s",)
+    assert declared.seed_keys(None) == ("pynn_seed",) and declared.seed_keys(OmegaConf.create({"task": {"_seed_keys_": "s"}})) == ("s",)
 
 
 def test_units_come_from_the_schema_and_the_metric_names():
@@ -452,7 +453,7 @@ def test_two_real_sweeps_into_one_directory_fill_every_row_and_draw_every_job(tm
     assert "7.0" not in (sweep_dir / "summary.csv").read_text() and (table["state"] == COMPLETED).all()
     assert pngs(sweep_dir) == [f"summary_{WEIGHT}.png"]
     config = trees.sweep_config(str(sweep_dir))
-    figures = report_figures.grid_figures(report_table.summary_table(sweep_dir), trees.seed_keys(config), trees.parameter_units(config))
+    figures = report_figures.grid_figures(report_table.summary_table(sweep_dir), declared.seed_keys(config), trees.parameter_units(config))
     [(name, figure)] = figures
     ax = figure.axes[METRICS.index("rate_exc_hz")]
     x, y, half = errorbar_data(ax)
@@ -473,7 +474,7 @@ def test_a_model_options_own_seed_key_is_averaged_through_run_sim(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert pngs(tmp_path / "D") == ["summary_net.w.png"]  # net.seed averaged, not an axis
     config = trees.sweep_config(str(tmp_path / "D"))
-    [(_, figure)] = report_figures.grid_figures(report_table.summary_table(tmp_path / "D"), trees.seed_keys(config))
+    [(_, figure)] = report_figures.grid_figures(report_table.summary_table(tmp_path / "D"), declared.seed_keys(config))
     x, y, half = errorbar_data(figure.axes[0])
     assert x.tolist() == [1, 2] and y.tolist() == pytest.approx([10 + 0.7 / 3, 20 + 0.7 / 3])
     assert half.tolist() == pytest.approx([statistics.stdev([0.1, 0.2, 0.4])] * 2)

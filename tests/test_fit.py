@@ -207,9 +207,9 @@ def test_nan_and_inf_metrics_are_told_to_optuna_as_failed_trials_never_as_values
     the metric a failed job recorded."""
     sweep = tmp_path / "F"
     (tmp_path / "conf").mkdir()
-    (tmp_path / "conf" / "config.yaml").write_text("x: 0\nobjective: loss\n")
+    (tmp_path / "conf" / "config.yaml").write_text("x: 0\n")  # no key objective: the fit's preset adds it
     (tmp_path / "app.py").write_text(NON_FINITE_APP)
-    command = [sys.executable, "app.py", "-m", "hydra/sweeper=mozaik_fit", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=6",
+    command = [sys.executable, "app.py", "-m", "hydra/sweeper=mozaik_fit", "objective=loss", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=6",
                "hydra.sweeper.collect=false", "hydra.sweeper.sampler.seed=1", "x=choice(1,2,3,4,5,6)", f"hydra.sweep.dir={sweep}"]
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(RUN_SIM.parent), "HYDRA_FULL_ERROR": "0"})

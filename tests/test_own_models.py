@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -323,3 +324,72 @@ def test_a_task_whose_module_is_not_found_is_refused_before_any_run_directory(to
     assert proc.returncode != 0
     assert "task._target_ = 'toy_model.simulate': no module 'toy_model' on the Python path nor in" in proc.stderr, proc.stderr
     assert not (elsewhere / "G").exists()
+
+
+@dataclass
+class _TypedNet:
+    weight: float = 0.01
+
+
+@dataclass
+class _TypedRoot:
+    net: _TypedNet = field(default_factory=_TypedNet)
+
+
+def test_an_own_apps_fit_takes_objective_without_a_plus(tmp_path: Path) -> None:
+    """hydra/sweeper=mozaik_fit adds the root key objective (null): the plain override, as in
+    run_sim.py, sets it; '+' still does; a typed root config does not count it an unknown parameter."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+
+    from launcher.sweep.fit import Objective
+    from launcher.sweep.tree import TreeSchema
+
+    (tmp_path / "config.yaml").write_text("net:\n  weight: 0.01\n")
+    ConfigStore.instance().store(name="typed_root_of_test_own_models", node=_TypedRoot)
+    with initialize_config_dir(version_base="1.3", config_dir=str(tmp_path)):
+        forms = [("config", form) for form in ("objective=rate_hz", "+objective=rate_hz", "objective={rate_hz: 5.0}")]
+        for name, objective in [*forms, ("typed_root_of_test_own_models", "objective=rate_hz")]:
+            cfg = compose(name, overrides=["hydra/sweeper=mozaik_fit", objective], return_hydra_config=True)
+            assert Objective.of(cfg.objective).metrics == ("rate_hz",)
+            assert cfg.hydra.sweeper._target_.endswith("MozaikFitSweeper") and cfg.net.weight == 0.01
+            assert TreeSchema.of(cfg).unknown == (), (name, objective)
+        # the grid sweeper adds no objective: Hydra refuses the key there, naming it
+        with pytest.raises(Exception, match="objective"):
+            compose("config", overrides=["hydra/sweeper=mozaik", "objective=rate_hz"])
+        # an objective the app's config names is kept
+        (tmp_path / "named.yaml").write_text("net:\n  weight: 0.01\nobjective: rate_hz\n")
+        assert compose("named", overrides=["hydra/sweeper=mozaik_fit"]).objective == "rate_hz"
+
+
+def test_the_readmes_defaults_line_makes_the_tool_the_apps_default_sweeper(tmp_path: Path) -> None:
+    """The README's one-line defaults list, put on top of the example's conf/config.yaml: the app's
+    config composes with the mozaik sweeper and no sweeper on the command line; without it, Hydra's basic one."""
+    from hydra import compose, initialize_config_dir
+
+    from support import doc_blocks
+
+    [line] = [body for path, language, body in doc_blocks(OWN_APP) if language == "yaml" and not path]
+    assert line == "defaults:\n  - override hydra/sweeper: mozaik\n"
+    write_example(OWN_APP, tmp_path)
+    config = tmp_path / "conf" / "config.yaml"
+    with initialize_config_dir(version_base="1.3", config_dir=str(config.parent)):
+        assert compose("config", return_hydra_config=True).hydra.sweeper._target_ == "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+        config.write_text(line + config.read_text())
+        cfg = compose("config", return_hydra_config=True)
+    assert cfg.hydra.sweeper._target_ == "hydra_plugins.mozaik_sweeper.mozaik_sweeper.MozaikSweeper"
+    assert cfg.net.n_cells == 20  # the app's own tree, whole
+
+
+def test_a_fit_refuses_to_search_the_seed_key_a_model_declares(toy_model: Path) -> None:
+    """A model option declaring task._seed_keys_: [net.seed]: a fit over net.seed is refused before
+    anything is created, naming the declaration."""
+    from support import run_cli
+
+    (toy_model / "my_conf" / "model" / "toy.yaml").write_text(TOY_MODEL["my_conf/model/toy.yaml"].replace(
+        "  _target_: toy_model.simulate\n", "  _target_: toy_model.simulate\n  _seed_keys_: [net.seed]\n") + "  seed: 1\n")
+    proc = run_cli(["--config-dir", "my_conf", "model=toy", "-m", "hydra/sweeper=optuna", "objective=rate_hz",
+                    "net.weight=interval(0.01,0.02)", "net.seed=choice(1,2)", f"hydra.sweep.dir={toy_model / 'F'}"], cwd=toy_model)
+    assert proc.returncode != 0
+    assert "net.seed is the model's seed (task._seed_keys_: net.seed): a fit does not search it" in proc.stderr, proc.stderr
+    assert not (toy_model / "F").exists()

@@ -15,6 +15,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from launcher.sweep.fit import OBJECTIVE_KEY
 from launcher.sweep.optuna_sweeper import FitSweeper, FitSweeperConf
 from launcher.sweep.sweeper import MozaikSweeperConf, ValidatingSweeper
 
@@ -50,4 +51,11 @@ class MozaikFitSweeper(FitSweeper):
 
 store = ConfigStore.instance()
 store.store(group="hydra/sweeper", name="mozaik", node=MozaikSweeperConf, provider="launcher")
-store.store(group="hydra/sweeper", name="mozaik_fit", node=FitSweeperConf, provider="launcher")
+# The fit's preset is global: besides its node hydra.sweeper it adds the root key `objective: null`
+# (what the fit optimises, :data:`launcher.sweep.fit.OBJECTIVE_KEY`), so that any app's fit takes
+# `objective=METRIC` as run_sim.py's does, without Hydra's `+`. The app's own config, merged after
+# Hydra's, keeps an objective it names.
+store.store(
+    group="hydra/sweeper", name="mozaik_fit", package="_global_", provider="launcher",
+    node={"hydra": {"sweeper": FitSweeperConf}, OBJECTIVE_KEY: None},
+)

@@ -12,7 +12,8 @@ from launcher.report.figures import write_figures
 from launcher.report.fit_figures import fit_figures
 from launcher.report.status import in_order, read_sweep
 from launcher.report.table import summary_table
-from launcher.report.trees import parameter_units, seed_keys, sweep_config
+from launcher.report.trees import parameter_units, sweep_config
+from launcher.sweep.declared import seed_keys
 from launcher.run.jsonfile import write_atomically
 from launcher.sweep.manifest import DAMAGED
 

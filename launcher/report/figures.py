@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from launcher.report.table import split_columns
-from launcher.report.trees import DEFAULT_SEED_KEYS, metric_unit, with_unit
+from launcher.report.trees import metric_unit, with_unit
+from launcher.sweep.declared import DEFAULT_SEED_KEYS
 from launcher.run.jsonfile import write_atomically
 
 log = logging.getLogger(__name__)

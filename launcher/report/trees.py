@@ -1,6 +1,6 @@
 """What the report reads of a sweep's configuration, from its files only: the value a job ran with
 for a key it did not override (its resolved tree), the keys that only repeat a configuration
-(its seeds), and the units of parameters and metrics.
+(its seeds: :func:`launcher.sweep.declared.seed_keys`), and the units of parameters and metrics.
 
 A job's tree is its run directory's ``parameters.yaml`` (the resolved tree of a model run by
 ``run_sim.py``) or else Hydra's ``.hydra/config.yaml`` (any Hydra app: written unresolved, so
@@ -27,17 +27,10 @@ from launcher.sweep.tree import schema_units
 #: Hydra's copy of a job's config in its run directory, and of a sweep's in its sweep directory.
 HYDRA_CONFIG = os.path.join(".hydra", "config.yaml")
 MULTIRUN_CONFIG = "multirun.yaml"
-#: Where a model declares its seed keys (beside ``task._metrics_``), and the default.
-SEED_KEYS_KEY = "task._seed_keys_"
-DEFAULT_SEED_KEYS = ("pynn_seed",)
 #: The default model's task: its tree is the one ``launcher.model.config`` types (units from there).
 DEFAULT_MODEL_TASK = "launcher.model.task.run"
 #: A metric's unit from its name's last part (``rate_exc_hz``: Hz); any other name has none.
 METRIC_UNITS = {"hz": "Hz", "khz": "kHz", "ms": "ms", "s": "s", "mv": "mV", "na": "nA", "pa": "pA"}
-
-class SeedKeysError(ValueError):
-    """A model's ``task._seed_keys_`` that is not a list of dotted keys."""
-
 
 #: A key that a tree does not hold, or holds a value that cannot be resolved from its files.
 UNKNOWN = object()
@@ -97,18 +90,6 @@ def sweep_config(sweep_dir: str, run_dirs: Iterable[str] = ()) -> Optional[DictC
             break
         config = _load(os.path.join(sweep_dir, run_dir, HYDRA_CONFIG))
     return config
-
-
-def seed_keys(config: Optional[DictConfig]) -> tuple[str, ...]:
-    """The keys whose values only repeat a configuration (``task._seed_keys_``, a list of dotted
-    keys, or one), ``pynn_seed`` when the model declares none."""
-    declared = _select(config, SEED_KEYS_KEY)
-    if declared is UNKNOWN or declared is None:
-        return DEFAULT_SEED_KEYS
-    keys = [declared] if isinstance(declared, str) else declared
-    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-        raise SeedKeysError(f"{SEED_KEYS_KEY} = {declared!r}: expected a list of dotted keys, e.g. [pynn_seed] or [net.seed]")
-    return tuple(keys)
 
 
 def parameter_units(config: Optional[DictConfig]) -> dict[str, str]:

@@ -76,9 +76,8 @@ class Objective:
         where = f"{OBJECTIVE_KEY} = {config!r}"
         if config is None:
             raise ParameterError(
-                f"a fit needs an objective: add {OBJECTIVE_KEY}=METRIC (one of the model's metrics; +{OBJECTIVE_KEY}=... "
-                "where the config has no key objective), or targets "
-                f"such as '+{OBJECTIVE_KEY}={{rate_exc_hz: 5.0, rate_inh_hz: 10.0}}'"
+                f"a fit needs an objective: add {OBJECTIVE_KEY}=METRIC (one of the model's metrics), or targets "
+                f"such as '{OBJECTIVE_KEY}={{rate_exc_hz: 5.0, rate_inh_hz: 10.0}}'"
             )
         directions = [direction] if isinstance(direction, str) else list(direction or ["minimize"])
         if any(d not in DIRECTIONS for d in directions):
@@ -162,6 +161,18 @@ def search_space(overrides: Sequence[Override]) -> tuple[list[str], dict[str, "B
         else:
             fixed.append(override.input_line or f"{override.get_key_element()}={override.get_value_element_as_str()}")
     return fixed, space
+
+
+def refuse_searched_seeds(space: Mapping[str, Any], seeds: Sequence[str]) -> None:
+    """Refuse a search space holding one of the model's seed keys (``task._seed_keys_``): a seed
+    only repeats a configuration, and a fit searching it fits the noise of one draw."""
+    searched = [key for key in space if key in seeds]
+    if searched:
+        key = searched[0]
+        raise ParameterError(
+            f"{key} is the model's seed (task._seed_keys_: {', '.join(seeds)}): a fit does not search it nor repeat "
+            f"its trials over seeds; give it one value ({key}=1), and sweep seeds in a grid of the best trial's values"
+        )
 
 
 def probe_values(dist: "BaseDistribution") -> list[Any]:

@@ -50,16 +50,17 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from launcher.launchers.protocol import waits_for_jobs
 from launcher.run.files import FileProblem, open_regular
+from launcher.sweep.declared import produced_metrics, seed_keys
 from launcher.sweep.consistency import DEFAULT_TOLERANCE, check_tolerance, consistency, space_record
 from launcher.sweep.fit import (
-    METRICS_ATTR, OBJECTIVE_KEY, TARGETS_ATTR, Objective, check_optuna, continued_seed, point_index, probe_values, search_space, space_size,
+    METRICS_ATTR, OBJECTIVE_KEY, TARGETS_ATTR, Objective, check_optuna, continued_seed, point_index, probe_values, refuse_searched_seeds, search_space, space_size,
 )
 from launcher.sweep.lock import SweepLock, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, FAILED, INTERRUPTED, PENDING, JobEntry, Manifest
@@ -76,8 +77,6 @@ log = logging.getLogger(__name__)
 
 #: The study's storage in the sweep directory, unless ``hydra.sweeper.storage`` names another.
 STUDY_FILE = "optuna.db"
-#: Where a model option says which metrics its task produces (checked against the objective).
-METRICS_KEY = "task._metrics_"
 #: The study's record of the trials a stopped fit left running (failed, not counted towards n_trials).
 INTERRUPTED_ATTR = "interrupted_trials"
 #: The study's record of the trials whose point was run before in the study (failed, not run, not counted).
@@ -162,7 +161,7 @@ class FitSweeper(ValidatingSweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         objective = Objective.of(self.config.get(OBJECTIVE_KEY), self.direction)
-        objective.check_metrics(_produced_metrics(self.config))
+        objective.check_metrics(produced_metrics(self.config))
         fixed, space = search_space(overrides)
         # The objective is the fit's, not the model's: the trials' overrides leave it out.
         fixed = [line for line in fixed if line.partition("=")[0].lstrip("+~") != OBJECTIVE_KEY]
@@ -170,6 +169,8 @@ class FitSweeper(ValidatingSweeper):
             raise ParameterError(
                 "a fit needs a search space: sweep at least one key, e.g. 'sheets.V1.connectivity.exc_weight=interval(0.002,0.006)'"
             )
+        self.seeds = seed_keys(self.config)
+        refuse_searched_seeds(space, self.seeds)
         self.check_space(fixed, space)
         if not waits_for_jobs(self.launcher):
             raise ParameterError("a fit waits for each batch of trials to choose the next: hydra.launcher.wait=false is for grids")
@@ -542,12 +543,6 @@ def _best(study: "optuna.study.Study") -> Optional[Any]:
         return study.best_trial if len(study.directions) == 1 else (study.best_trials or [None])[0]
     except ValueError:  # no completed trial yet
         return None
-
-
-def _produced_metrics(config: DictConfig) -> Optional[Sequence[str]]:
-    """The metrics the model says its task produces (``task._metrics_``), or None if it does not say."""
-    produced = OmegaConf.select(config, METRICS_KEY, default=None)
-    return [str(name) for name in produced] if produced is not None else None
 
 
 def _check_study_file(path: Path) -> None:

@@ -35,7 +35,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -52,12 +51,14 @@ from launcher import compat
 from launcher.launchers.protocol import FollowsQueuedJobs, StateChange, StateReporting, TakesJobNumbers, failure_log, failure_message, queued_job_id, returned_value
 from launcher.run.job import recorded
 from launcher.run.results import now
+from launcher.sweep.declared import DEFAULT_SEED_KEYS, seed_keys
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
 from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
 from launcher.run.files import FileProblem, problem, quiet_log_files
 from launcher.run.jsonfile import write_atomically
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
+from launcher.sweep.progress import Progress
 from launcher.sweep.naming import leave_shared_settings_out, name_run_dirs_after_overrides
 from launcher.sweep.tree import ParameterError
 
@@ -189,21 +190,6 @@ def in_number_order(jobs: Sequence[JobEntry]) -> bool:
     return all(a.number <= b.number for a, b in itertools.pairwise(jobs))
 
 
-class Progress:
-    """Done, failed and total jobs, and an estimate of the time left, in the log."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.failed = total, 0, 0
-        self.start = time.monotonic()
-
-    def job_finished(self, failed: bool) -> None:
-        self.done += 1
-        self.failed += failed
-        elapsed = time.monotonic() - self.start
-        left = timedelta(seconds=round(elapsed / self.done * (self.total - self.done)))
-        log.info("Progress: %d/%d jobs done (%d failed), about %s left", self.done, self.total, self.failed, left)
-
-
 class ValidatingSweeper(PlansJobs, Sweeper):
     """Behaviour of the ``mozaik`` sweeper (Hydra loads the class from ``hydra_plugins``).
 
@@ -242,6 +228,8 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         self.max_jobs = max_jobs
         self.allow_non_empty = allow_non_empty
         self.name_shared_settings = name_shared_settings
+        #: The model's seed keys (its config's task._seed_keys_), read as the sweep starts.
+        self.seeds: Tuple[str, ...] = DEFAULT_SEED_KEYS
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         # Every job's config, here and in the launcher, is composed by applying its
@@ -283,6 +271,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         if self.task_check is not None:
             self.task_check(self.config)
+        self.seeds = seed_keys(self.config)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         listed = read_jobs_file(self.jobs_file) if self.jobs_file else None
@@ -495,7 +484,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         """
         assert self.launcher is not None and self.config is not None
         batch_size = 1 if isinstance(self.launcher, compat.basic_launcher()) else (self.max_batch_size or len(to_run) or 1)
-        progress = Progress(len(to_run))
+        progress = Progress(to_run, self.seeds)
         counted: set[int] = set()  # jobs whose end the progress display has shown
         applied: set[int] = set()  # jobs whose results.json was looked at as they ended
         returns: List[Sequence[JobReturn]] = []
@@ -506,12 +495,13 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                 job.slurm_job_id = launcher_job_id or job.slurm_job_id
                 if state == RUNNING and job.state != RUNNING:
                     job.state, job.started = RUNNING, now()
+                    progress.job_started(job.number)
                 elif state in (COMPLETED, FAILED) and job.number not in counted:
                     job.apply_results(manifest.sweep_dir)  # times and error, if the job wrote them
                     applied.add(job.number)
                     job.state, job.finished = state, job.finished or now()  # the launcher's word on the state
                     counted.add(job.number)
-                    progress.job_finished(state == FAILED)
+                    progress.job_finished(job, state == FAILED)
                 manifest.changed(job)
             manifest.save(at_most_every_s=1.0)
 
@@ -520,6 +510,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                 batch = to_run[start : start + batch_size]
                 if batch_size == 1:
                     batch[0].state, batch[0].started = RUNNING, now()
+                    progress.job_started(batch[0].number)
                     manifest.changed(batch[0])
                 manifest.save(at_most_every_s=1.0)
                 if isinstance(self.launcher, StateReporting):
@@ -537,7 +528,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                         where = Path(exc.filename) if exc.filename else manifest.sweep_dir / job.run_dir
                         job.state, job.finished, job.error = FAILED, now(), f"{type(exc).__name__}: {problem(where, exc)}"
                         counted.add(job.number)
-                        progress.job_finished(True)
+                        progress.job_finished(job, True)
                         manifest.changed(job)
                         manifest.save(at_most_every_s=1.0)
                         continue
@@ -561,7 +552,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                     _record_return(job, ret, manifest.sweep_dir, applied=job.number in applied)
                     if job.number not in counted:
                         counted.add(job.number)
-                        progress.job_finished(job.state == FAILED)
+                        progress.job_finished(job, job.state == FAILED)
                 manifest.changed(*batch)
                 manifest.save(at_most_every_s=1.0)
                 returns.append(results)

@@ -19,7 +19,7 @@ import omegaconf.base
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from launcher.run.tree_hash import resolved_tree, tree_hash
+from launcher.run.tree_hash import NOT_THE_MODELS, resolved_tree, tree_hash
 
 
 def _cache_interpolation_parsing() -> None:
@@ -219,8 +219,8 @@ class TreeSchema:
                 if not in_typed and _has_rules(kind):
                     rules.append((path, kind))
             for key, value in node.items_ex(resolve=False):
-                if path == "" and key == "hydra":
-                    continue  # Hydra's node: not the model's
+                if path == "" and key in NOT_THE_MODELS:
+                    continue  # Hydra's node, a fit's objective: not the model's
                 dotted = _join(path, str(key))
                 (extra if is_typed and key not in fields else keys).append(dotted)
                 if isinstance(value, DictConfig):
