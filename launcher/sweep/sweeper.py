@@ -53,7 +53,8 @@ from launcher.launchers.protocol import FollowsQueuedJobs, StateChange, StateRep
 from launcher.run.job import recorded
 from launcher.run.results import now
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
-from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
+from launcher.sweep.job_count import MAX_JOBS, count_jobs, size_problem
+from launcher.sweep.job_plan import PlansJobs, read_jobs_file
 from launcher.run.files import FileProblem, problem, quiet_log_files
 from launcher.run.jsonfile import write_atomically
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
@@ -81,7 +82,7 @@ class MozaikSweeperConf:
     #: instead of a grid (each combined with the command line's own overrides).
     jobs_file: Optional[str] = None
     #: The most jobs a sweep may have: a larger one is refused before anything is planned.
-    max_jobs: int = 100_000
+    max_jobs: int = MAX_JOBS
     #: Sweep into a directory that holds files but no sweep of this program (refused by default:
     #: a sweep writes summary.csv, figures and run directories, over same-named files).
     allow_non_empty: bool = False
@@ -229,7 +230,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         plan: bool = False,
         collect: bool = True,
         jobs_file: Optional[str] = None,
-        max_jobs: int = 100_000,
+        max_jobs: int = MAX_JOBS,
         allow_non_empty: bool = False,
         name_shared_settings: bool = False,
     ) -> None:
@@ -421,14 +422,10 @@ class ValidatingSweeper(PlansJobs, Sweeper):
 
     def check_size(self, count: int) -> None:
         """Say how many jobs the sweep has; refuse an empty one, and one above ``max_jobs``, before
-        anything is planned (a million jobs: some 20 s and 310 MB, see benchmarks/planning.py)."""
-        if count == 0:
-            raise ParameterError("The sweep has no job (an empty range or choice, or an empty jobs_file); nothing was run")
-        if count > self.max_jobs:
-            raise ParameterError(
-                f"The sweep has {count:,} jobs, more than hydra.sweeper.max_jobs = {self.max_jobs:,}; nothing was run "
-                f"or created. To run them, raise the limit: hydra.sweeper.max_jobs={count}"
-            )
+        anything is planned (:func:`launcher.sweep.job_count.size_problem`)."""
+        problem = size_problem(count, self.max_jobs)
+        if problem is not None:
+            raise ParameterError(problem)
         log.info("Planning %d job%s", count, "" if count == 1 else "s")
 
     def earlier_manifest(self, sweep_dir: Path) -> Tuple[Manifest, Optional[ManifestError]]:
