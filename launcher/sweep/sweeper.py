@@ -55,7 +55,7 @@ from launcher.run.results import now
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
 from launcher.sweep.job_count import MAX_JOBS, count_jobs, size_problem
 from launcher.sweep.job_plan import PlansJobs, read_jobs_file
-from launcher.run.files import FileProblem, problem, quiet_log_files
+from launcher.run.files import FileProblem, link_within, problem, quiet_log_files
 from launcher.run.jsonfile import write_atomically
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
@@ -174,14 +174,17 @@ def manifest_stamp(sweep_dir: Path) -> Tuple[Optional[Tuple[int, int]], ...]:
 
 def refuse_linked_run_dirs(sweep_dir: Path, jobs: Sequence[JobEntry]) -> None:
     """A :class:`~launcher.run.files.FileProblem` naming the first run directory of ``jobs`` that is
-    a symbolic link: a job would write its results, ``.hydra/`` and log through it, outside the
-    sweep directory."""
+    a symbolic link, or the first link in one (``.hydra`` linked elsewhere): a job would write its
+    results, ``.hydra/`` and log through it, outside the sweep directory, whatever the launcher
+    (Hydra's basic one saves ``.hydra/*.yaml`` through links)."""
     for job in jobs:
         path = os.path.join(sweep_dir, job.run_dir)
-        if os.path.islink(path):
+        link = path if os.path.islink(path) else link_within(path)
+        if link is not None:
+            where = f"where the run directory of job #{job.number} belongs" if link == path else f"in the run directory of job #{job.number}"
             raise FileProblem(
-                path, f"a symbolic link where the run directory of job #{job.number} belongs: a job never writes through one",
-                f"move it aside (mv '{path}' '{path}.moved') and run the sweep again", errno.ELOOP,
+                link, f"a symbolic link {where}: a job never writes through one",
+                f"move it aside (mv '{link}' '{link}.moved') and run the sweep again", errno.ELOOP,
             )
 
 
