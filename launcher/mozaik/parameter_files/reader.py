@@ -18,7 +18,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 import launcher.mozaik.parameter_files.limits as limits
-from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _ArithmeticProblem, _compute, _nesting
+from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _ArithmeticProblem, _compute, _nesting, unparse_arithmetic
 from launcher.mozaik.parameter_files.constructs import Expr, Ref, _call_value, _CallProblem, _NOT_IN_CALL, _string_argument, _TRANSPARENT_CALLS
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, MozaikFormatWarning, _describe, _quote, _shorten
 from launcher.mozaik.parameter_files.legacy import HOW_TO_WRITE, LEGACY_DISTRIBUTIONS
@@ -202,7 +202,7 @@ class _LiteralReader:
         if not has_refs:
             return self.compute(node)
         # (its refs were counted as read: loader.count_reference)
-        return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
+        return Expr(unparse_arithmetic(template), tuple(refs.values()), self.at(node))
 
     def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
         """``node`` with each ref() replaced by its operand name (a new path is added to ``refs``), and whether it
