@@ -40,6 +40,7 @@ from launcher.mozaik.parameter_files.grammar import (
     _UNARY,
     _WORDS,
     _plain_value,
+    _string_value,
 )
 
 if TYPE_CHECKING:
@@ -310,17 +311,9 @@ class _LiteralReader:
     @staticmethod
     def string_value(token: str, start: int) -> str:
         """The value of a string literal (prefix r, u or none), its escapes decoded as Python decodes them."""
-        raw = token[0] in "rR"
-        quoted = token[1:] if token[0] in "rRuU" else token
-        quotes = 3 if len(quoted) >= 6 and quoted[:3] in ("'''", '"""') else 1
-        body = quoted[quotes:-quotes]
-        if raw or "\\" not in body:
-            return body
         try:
-            if body.isascii():  # Python's parser decodes escapes with this very codec
-                return body.encode("ascii").decode("unicode_escape")
-            return ast.literal_eval(token)  # a backslash among non-ASCII characters: Python's own rules
-        except (SyntaxError, ValueError):
+            return _string_value(token)
+        except ValueError:
             raise _GiveUp(start, "not a valid string literal") from None
 
     def name(self, match: re.Match[str], depth: int, in_call: bool) -> tuple[Any, int, int]:
@@ -342,17 +335,20 @@ class _LiteralReader:
         tree: dict[str, Any] = {}
         text = self.text
         while True:
-            while entry := _PLAIN_ENTRY.match(text, pos):  # 'key': 1.5, at once (see _PLAIN_ENTRY)
-                key = entry.group(1)
-                if not key or "." in key:
-                    break  # refused below
-                if key in tree:
-                    self.warn_repeated(key, functools.partial(self.where, entry.start(1) - 1))
-                tree[key] = _plain_value(entry)
-                pos = entry.end()
-                if entry.group("close"):
-                    self.count(len(tree), start)
-                    return tree, start, pos
+            try:
+                while entry := _PLAIN_ENTRY.match(text, pos):  # 'key': 1.5, at once (see _PLAIN_ENTRY)
+                    key = entry.group(1)
+                    if not key or "." in key:
+                        break  # refused below
+                    if key in tree:
+                        self.warn_repeated(key, functools.partial(self.where, entry.start(1) - 1))
+                    tree[key] = _plain_value(entry)
+                    pos = entry.end()
+                    if entry.group("close"):
+                        self.count(len(tree), start)
+                        return tree, start, pos
+            except ValueError:  # a string of escapes Python refuses
+                raise _GiveUp(entry.start("escaped"), "not a valid string literal") from None
             match = self.token(pos)
             if match.group("op") == "}":
                 pos = match.end()
@@ -396,12 +392,15 @@ class _LiteralReader:
         items = []
         text = self.text
         while True:
-            while item := _PLAIN_ITEM.match(text, pos):  # 'v', at once (see _PLAIN_ITEM)
-                items.append(_plain_value(item))
-                pos = item.end()
-                if item.group("close") == "]":
-                    self.count(len(items), start)
-                    return items, start, pos
+            try:
+                while item := _PLAIN_ITEM.match(text, pos):  # 'v', at once (see _PLAIN_ITEM)
+                    items.append(_plain_value(item))
+                    pos = item.end()
+                    if item.group("close") == "]":
+                        self.count(len(items), start)
+                        return items, start, pos
+            except ValueError:  # a string of escapes Python refuses
+                raise _GiveUp(item.start("escaped"), "not a valid string literal") from None
             match = self.token(pos)
             if match.group("op") == "]":
                 pos = match.end()
