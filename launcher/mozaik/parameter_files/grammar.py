@@ -66,6 +66,9 @@ _PLAIN_LITERAL = (
 _PLAIN_ITEM = re.compile(r"[ \t\n]*+" + _PLAIN_LITERAL.replace("CLOSE", r"\]"))
 _PLAIN_ENTRY = re.compile(r"""[ \t\n]*+'([^'\\\n]*+)'[ \t]*+:[ \t\n]*+""" + _PLAIN_LITERAL.replace("CLOSE", "}"))
 _PLAIN_WORDS = {"True": True, "False": False, "None": None, "()": ()}
+#: A key of a dict without escapes and its ':', read at once before a value that is not plain; a key
+#: followed by another string (which Python joins to it) is read token by token.
+_KEY = re.compile(rf"{_BLANKS}'([^'\\\n]*+)'{_BLANKS}:")
 
 
 def _plain_value(match: re.Match[str]) -> Any:

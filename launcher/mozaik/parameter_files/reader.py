@@ -29,6 +29,7 @@ from launcher.mozaik.parameter_files.grammar import (
     _CALLS,
     _FLOAT_MARK,
     _INT_ITEM,
+    _KEY,
     _LIST_ITEM,
     _MULTIPLICATIVE,
     _NUMBER_LIST,
@@ -349,19 +350,23 @@ class _LiteralReader:
                         return tree, start, pos
             except ValueError:  # a string of escapes Python refuses
                 raise _GiveUp(entry.start("escaped"), "not a valid string literal") from None
-            match = self.token(pos)
-            if match.group("op") == "}":
-                pos = match.end()
-                break
-            if match.lastgroup != "string":
-                raise self.unexpected(match, "a key (a string)")
-            key, key_start, pos = self.string(match)
+            if keyed := _KEY.match(text, pos):  # 'key': before a value that is not plain (a dict, a call...)
+                key, key_start, pos = keyed.group(1), keyed.start(1) - 1, keyed.end()
+            else:
+                match = self.token(pos)
+                if match.group("op") == "}":
+                    pos = match.end()
+                    break
+                if match.lastgroup != "string":
+                    raise self.unexpected(match, "a key (a string)")
+                key, key_start, pos = self.string(match)
+                colon = self.token(pos)
+                if colon.group("op") != ":":
+                    raise self.unexpected(colon, "':' after a key")
+                pos = colon.end()
             if not key or "." in key:
                 raise _GiveUp(key_start, "a key is a non-empty string without '.'", of_value=True)
-            colon = self.token(pos)
-            if colon.group("op") != ":":
-                raise self.unexpected(colon, "':' after a key")
-            value, _, pos = self.expression(self.token(colon.end()), depth, in_call)
+            value, _, pos = self.expression(self.token(pos), depth, in_call)
             if key in tree:
                 self.warn_repeated(key, functools.partial(self.where, key_start))
             tree[key] = self.finish(value, in_call)
