@@ -41,6 +41,8 @@ _ADDITIVE = re.compile(rf"{_BLANKS}([-+])")
 _MULTIPLICATIVE = re.compile(rf"{_BLANKS}(\*(?!\*)|/)")
 _POWER = re.compile(rf"{_BLANKS}\*\*")
 _BLANK_TEXT = re.compile(_BLANKS)
+#: A container's closing bracket, after blanks (and the ',' before them).
+_CLOSING = {bracket: re.compile(_BLANKS + re.escape(bracket)) for bracket in "}])"}
 #: ref('path') and url('path') with a plain string: read at once, as most calls of a parameter file are.
 _SIMPLE_CALL = re.compile(r"""(ref|url)[ \t]*\([ \t]*(?:'([^'\\\n]*)'|"([^"\\\n]*)")[ \t]*\)""")
 #: A list of plain decimal numbers, read at once: the bulk of a large parameter file.

@@ -26,6 +26,7 @@ from launcher.mozaik.parameter_files.grammar import (
     _ADDITIVE,
     _BINARY,
     _BLANK_TEXT,
+    _CLOSING,
     _CALLS,
     _FLOAT_MARK,
     _INT_ITEM,
@@ -381,9 +382,8 @@ class _LiteralReader:
         or where the next item starts (after the ',': so that the fast paths may take it)."""
         match = self.token(pos)
         if match.group("op") == ",":
-            following = self.token(match.end())
-            if following.group("op") == closing:
-                return True, following.end()
+            if closes := _CLOSING[closing].match(self.text, match.end()):  # (not the next token: a fast path may read it)
+                return True, closes.end()
             return False, match.end()
         if match.group("op") != closing:
             raise self.unexpected(match, f"',' or {closing!r}")
@@ -479,13 +479,12 @@ class _LiteralReader:
 
     def called(self, name: str, args: list[Any], kwargs: dict[str, Any], depth: int, start: int) -> Any:
         """The value of a call read, which stands at ``depth``."""
-        where = self.where(start)
         try:
             if name == "url":
-                return self.loader.include(_string_argument(name, args, kwargs), where, depth)
+                return self.loader.include(_string_argument(name, args, kwargs), self.where(start), depth)
             if name == "ref" and self.loader.count_reference():
                 raise _CallProblem(f"more than {limits.MAX_REFS:,} ref() in the tree (MAX_REFS)")
-            return _call_value(name, args, kwargs, where)
+            return _call_value(name, args, kwargs, self.where(start) if name == "ref" else "")  # (a Ref keeps it)
         except _CallProblem as problem:
             raise _GiveUp(start, str(problem), of_value=True) from None
 
