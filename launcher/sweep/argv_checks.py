@@ -101,7 +101,7 @@ def reject_unknown_parameters(
         sys.exit(1)
 
 
-#: The keys of ``hydra.sweeper`` that :func:`reject_oversized_sweep` reads from the command line;
+#: The one key of ``hydra.sweeper`` that :func:`reject_oversized_sweep` reads from the command line;
 #: an override of any other key of the sweeper (``params``, ``jobs_file``...) leaves the check to it.
 SWEEPER_LIMIT_KEY = "hydra.sweeper.max_jobs"
 
