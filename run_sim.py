@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from launcher.app import run, use_card_names
 from launcher.model.config import RootConfig
 from launcher.mozaik.script_task import reject_missing_environments
-from launcher.sweep.argv_checks import multirun_first, reject_unknown_parameters
+from launcher.sweep.argv_checks import multirun_first, reject_oversized_sweep, reject_unknown_parameters
 
 
 CONFIG_PATH, CONFIG_NAME = "conf", "config"
@@ -30,8 +30,9 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    use_card_names()  # hydra/sweeper=optuna, hydra/launcher=submitit_slurm: the project's, in this app only
     sys.argv[1:] = multirun_first(sys.argv[1:])  # `model=my_net -m net.w=1,2`, as users write it
+    reject_oversized_sweep(sys.argv[1:], CONFIG_PATH, CONFIG_NAME, RootConfig)  # a 10**10-job typo: before Hydra's plugin scan
+    use_card_names()  # hydra/sweeper=optuna, hydra/launcher=submitit_slurm: the project's, in this app only
     reject_unknown_parameters(sys.argv[1:], Path(__file__).parent, CONFIG_PATH, CONFIG_NAME, RootConfig)
     reject_missing_environments(sys.argv[1:], CONFIG_PATH, CONFIG_NAME)  # task.env=..., before anything is queued
     main()

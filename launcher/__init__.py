@@ -4,7 +4,7 @@ Importing the package registers what composing the configuration needs: the
 schema of the parameter tree (:mod:`launcher.model.config`), the ``run_dirname``
 resolver that names run directories (:mod:`launcher.sweep.naming`) and the
 ``mozaik_expr`` resolver that computes the arithmetic on references of an
-imported mozaik tree (:mod:`launcher.mozaik.parameter_files`). None imports a simulator.
+imported mozaik tree (:mod:`launcher.mozaik.expr_resolver`). None imports a simulator.
 
 After a sweep, ``launcher.load(D)`` gives its table (a pandas DataFrame: one row per job) and
 ``launcher.recordings(rows)`` the recordings of chosen rows, one at a time
@@ -32,7 +32,7 @@ import each other):
 from typing import Any
 
 from launcher.model import config as _config  # noqa: F401  (registers the schema)
-from launcher.mozaik import parameter_files as _mozaik_format  # noqa: F401  (registers the mozaik_expr resolver)
+from launcher.mozaik import expr_resolver as _mozaik_expr  # noqa: F401  (registers the mozaik_expr resolver)
 from launcher.sweep import naming as _naming  # noqa: F401  (registers the resolver)
 
 __all__ = ["load", "recordings"]

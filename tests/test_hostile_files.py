@@ -113,6 +113,48 @@ def test_a_run_directory_that_is_a_link_is_read_as_damaged_and_refused_by_name(s
     assert str(run_dir) in one_line(str(refused.value)) and "move it aside" in str(refused.value)
 
 
+def test_a_link_in_a_run_directory_is_refused_by_name(sweep: Path, tmp_path: Path) -> None:
+    # .hydra linked to an outside directory, or one of its files to an outside file: a job would
+    # write through it (Hydra's basic launcher saves .hydra/*.yaml following links)
+    run_dir, outside = run_dir_of(sweep), tmp_path / "outside"
+    outside.mkdir()
+    (outside / "config.yaml").write_text("precious\n")
+    (run_dir / ".hydra").symlink_to(outside)
+    jobs = Manifest.load(sweep).jobs
+    with pytest.raises(FileProblem) as refused:
+        refuse_linked_run_dirs(sweep, jobs)
+    message = one_line(str(refused.value))
+    assert message.startswith(f"{run_dir / '.hydra'}: a symbolic link in the run directory of job #") and "move it aside" in message
+    (run_dir / ".hydra").unlink()
+    (run_dir / ".hydra").mkdir()  # a link one level down
+    (run_dir / ".hydra" / "config.yaml").symlink_to(outside / "config.yaml")
+    with pytest.raises(FileProblem, match=r"\.hydra/config\.yaml: a symbolic link in the run directory"):
+        refuse_linked_run_dirs(sweep, jobs)
+
+
+@pytest.mark.usefixtures("hydra_restore_singletons")
+@pytest.mark.parametrize("launcher", ["basic", "sequential"])
+def test_a_sweep_run_again_over_a_linked_hydra_directory_writes_nothing_outside(hydra_sweep_runner: Any, tmp_path: Path, launcher: str) -> None:
+    # The red team's case: <run>/.hydra a link to an outside directory, then the sweep again with
+    # force=true, under Hydra's basic launcher (whose _save_config writes through links) and ours.
+    def sweep_again(*overrides: str) -> None:
+        hydra_sweep_runner(
+            calling_file=None, calling_module="hydra.test_utils.a_module", task_function=None, config_path="configs",
+            config_name="compose", overrides=["hydra/sweeper=mozaik", f"hydra/launcher={launcher}", "bar=1", *overrides],
+            temp_dir=tmp_path / "D",
+        ).__enter__()  # (its __exit__ removes the sweep directory)
+
+    sweep_again()
+    run_dir = next(path.parent for path in (tmp_path / "D").glob("*/.hydra"))
+    outside = tmp_path / "outside"
+    (run_dir / ".hydra").rename(outside)
+    (run_dir / ".hydra").symlink_to(outside)
+    before = {path.name: path.read_bytes() for path in outside.iterdir()}
+    with pytest.raises(FileProblem, match=r"\.hydra: a symbolic link in the run directory of job #0"):
+        sweep_again("hydra.sweeper.force=true")
+    assert {path.name: path.read_bytes() for path in outside.iterdir()} == before
+
+
 @pytest.mark.parametrize("name", [MANIFEST_FILE, "results.json"])
 def test_a_link_to_dev_zero_is_refused_at_once(sweep: Path, name: str) -> None:
     path = sweep / name if name == MANIFEST_FILE else run_dir_of(sweep) / name

@@ -1,13 +1,17 @@
 """Bad input fails early with a message that names the key, the value and the way out."""
 
+import os
 import resource
+import subprocess
+import sys
 import time
 
 import pytest
 
 from launcher.model.config import RootConfig
+from launcher.sweep.job_count import MAX_JOBS, size_problem
 from launcher.sweep.tree import ParameterError, known_schema_keys, suggest, unknown_key_message, validate_tree, schema_keys, tree_problems
-from support import run_cli
+from support import CONF_DIR, RUN_SIM, run_cli
 
 
 @pytest.mark.parametrize(
@@ -139,12 +143,79 @@ def test_a_network_this_machine_cannot_hold_is_refused(compose_cfg):
 
 
 def test_the_sweep_size_is_checked_before_planning(tmp_path):
-    big = run_cli(["-m", "pynn_seed=range(0,10000000000)", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
+    # model=... (a config group chosen) leaves the count to the sweeper: its own check, here
+    big = run_cli(["-m", "model=vogels_abbott", "pynn_seed=range(0,10000000000)", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
     assert big.returncode != 0 and "The sweep has 10,000,000,000 jobs, more than hydra.sweeper.max_jobs = 100,000" in big.stderr
     assert "hydra.sweeper.max_jobs=10000000000" in big.stderr
-    empty = run_cli(["-m", "sheets.V1.density=range(5,5)", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
+    empty = run_cli(["-m", "model=vogels_abbott", "sheets.V1.density=range(5,5)", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
     assert empty.returncode != 0 and "The sweep has no job" in empty.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+#: Modules a refusal of run_sim.py's command line has no use for (a second and more of imports).
+HEAVY_MODULES = {"numpy", "pandas", "matplotlib", "optuna", "submitit", "pyNN", "nest", "h5py", "sqlalchemy", "scipy", "neo"}
+
+
+def test_run_sim_refuses_a_huge_sweep_before_hydra_s_plugin_scan(tmp_path):
+    # What run_sim.py imports before it refuses, from Python's own account (-X importtime): no
+    # heavy module, no plugin (Hydra's scan imports them all), only the sweeper's message.
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(RUN_SIM), "-m", "pynn_seed=range(0,10000000000)"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    said = [line for line in lines if not line.startswith("import time:")]
+    assert said == [size_problem(10**10, MAX_JOBS)], said
+    imported = {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:") and "|" in line}
+    assert "launcher.sweep.argv_checks" in imported  # (the account is read right)
+    assert not {name.split(".")[0] for name in imported} & (HEAVY_MODULES | {"hydra_plugins"})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv, max_jobs",
+    [
+        (["-m", "pynn_seed=range(0,100001)"], MAX_JOBS),
+        (["-m", "sheets.V1.density=range(5,5)"], MAX_JOBS),  # no job
+        (["-m", "pynn_seed=range(0,10)", "hydra.sweeper.max_jobs=5", "hydra/launcher=local_parallel", "hydra.sweep.dir=d"], 5),
+        (["-m", "pynn_seed=range(0,10000000000)", "hydra.sweeper.max_jobs=10000000000"], None),  # raised: not refused
+        (["pynn_seed=range(0,10000000000)"], None),  # not a sweep: Hydra says what -m is for
+        (["-m", "pynn_seed=range(0,10000000000)", "hydra/sweeper=optuna"], None),  # another sweeper
+        (["-m", "pynn_seed=range(0,10000000000)", "hydra.sweeper.jobs_file=jobs.json"], None),  # the sweeper multiplies
+        (["-m", "pynn_seed=range(0,10000000000)", "hydra.sweeper.params={a:1}"], None),
+        (["-m", "pynn_seed=range(0,10000000000)", "model=vogels_abbott"], None),  # another model's config may set max_jobs
+        (["-m", "pynn_seed=range(0,10000000000)", "--config-dir", "elsewhere"], None),
+        (["-m", "pynn_seed=range(0,10000000000)", "hydra.searchpath=[file://elsewhere]"], None),
+        (["-m", "pynn_sed=range(0,10000000000)"], None),  # a misspelled key: the next check names it
+        (["-m", "+extra=range(0,10000000000)"], None),
+    ],
+)
+def test_the_command_line_refuses_a_sweep_s_size_only_where_it_settles_the_sweeper(argv, max_jobs, capsys):
+    from launcher.sweep.argv_checks import reject_oversized_sweep
+    from launcher.sweep.job_count import count_jobs
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if max_jobs is None:
+        reject_oversized_sweep(argv, "conf", "config", RootConfig)  # left to the sweeper: returns
+        assert capsys.readouterr().err == ""
+        return
+    with pytest.raises(SystemExit) as stopped:
+        reject_oversized_sweep(argv, "conf", "config", RootConfig)
+    sweeps = [o for o in OverridesParser.create().parse_overrides(argv[1:]) if not o.is_hydra_override()]
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err == size_problem(count_jobs(sweeps, max_jobs), max_jobs) + "\n"
+
+
+def test_the_app_s_own_config_keeps_the_sweeper_the_command_line_check_assumes():
+    # reject_oversized_sweep takes run_sim.py's own config to sweep with the grid sweeper at its
+    # defaults; were conf/ to set hydra.sweeper.max_jobs (or params, a jobs_file), it would refuse wrongly.
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        sweeper = compose("config", return_hydra_config=True).hydra.sweeper
+    assert sweeper._target_ == "hydra_plugins.mozaik_sweeper.mozaik_sweeper.MozaikSweeper"
+    assert (sweeper.max_jobs, sweeper.params, sweeper.jobs_file) == (MAX_JOBS, None, None)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +232,7 @@ def test_the_sweep_size_is_checked_before_planning(tmp_path):
 def test_a_sweep_s_job_count_is_computed_from_its_description(sweeps, expected):
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from launcher.sweep.job_plan import count_jobs
+    from launcher.sweep.job_count import count_jobs
 
     overrides = OverridesParser.create().parse_overrides(sweeps)
     cpu = time.process_time()
@@ -177,7 +248,7 @@ def test_a_sweep_s_job_count_is_computed_from_its_description(sweeps, expected):
 def test_a_float_range_is_counted_as_hydra_steps_it():
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from launcher.sweep.job_plan import sweep_size
+    from launcher.sweep.job_count import sweep_size
 
     parser = OverridesParser.create()
     for text in ("range(0,1,0.1)", "range(0.1,0.7,0.1)", "range(0,3,0.3)", "range(1e-3,2.5e-3,1e-4)", "range(1,-1,-0.2)"):

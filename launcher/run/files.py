@@ -12,7 +12,7 @@ So every file the program reads or writes in a sweep directory is opened here:
 - :func:`open_regular`: the same for a file written in place (the lock, the journal), created
   with ``O_EXCL`` when it must be new;
 - :func:`open_directory`: a directory the same way (a run directory that is a link is refused
-  by name).
+  by name), and :func:`link_within`: a link in a run directory, which a job would write through.
 
 Each refusal is a :class:`FileProblem`, an ``OSError`` whose message names the file and says what
 to do; :func:`problem` turns any other ``OSError`` met on a file into one the same way.
@@ -206,6 +206,33 @@ def open_directory(path: Path | str, what: str = "run directory", dir_fd: int | 
                 path, f"a symbolic link, not a {what}: this program never writes or reads through one", _move_aside(path), errno.ELOOP
             ) from None
         raise problem(path, exc, what) from None
+
+
+def link_within(directory: Path | str) -> str | None:
+    """The first symbolic link among the entries of ``directory`` and of the directories in it
+    (``.hydra/``, a datastore), or None: a job writes its ``.hydra/`` files, log and outputs there
+    by name, and Hydra's own launchers open them following links. None for a directory that is
+    not there or cannot be listed (a new job's; the job then says why it cannot write)."""
+    inside: list[str] = []
+    link = _first_link(str(directory), inside)
+    for subdirectory in inside:
+        link = link or _first_link(subdirectory)
+    return link
+
+
+def _first_link(directory: str, subdirectories: list[str] | None = None) -> str | None:
+    """The first symbolic link listed in ``directory`` (None if none, or if it cannot be listed);
+    the directories it lists added to ``subdirectories``."""
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    return entry.path
+                if subdirectories is not None and entry.is_dir(follow_symlinks=False):
+                    subdirectories.append(entry.path)
+    except OSError:
+        pass
+    return None
 
 
 def make_directory(path: Path | str, what: str = "sweep directory") -> Path:

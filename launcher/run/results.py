@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from launcher.run.files import FileProblem, open_directory
 from launcher.run.jsonfile import NUMBERS, OPTIONAL_TEXT, TEXT, TEXTS, Damage, Kind, field_problem, is_text, one_of, read_json_object
-from launcher.run.h5file import read_h5_recording, write_h5_recording  # noqa: F401  (read_h5_recording: public here)
 
 if TYPE_CHECKING:
     import neo
@@ -102,6 +101,8 @@ def read_results(run_dir: Path) -> dict[str, Any] | None:
 def write_recording(block: neo.Block, run_dir: Path) -> Path:
     """Save the run's Neo block (spikes, and v where recorded) as ``recording.h5``: a tenth of the
     size of the ``recording.mat`` runs wrote before, read back ten times faster (launcher/run/h5file.py)."""
+    from launcher.run.h5file import write_h5_recording  # numpy: imported by a job that records, not at startup
+
     return write_h5_recording(block, Path(run_dir) / RECORDING_FILE)
 
 
@@ -119,6 +120,8 @@ def read_recording(run_dir: Path | str) -> neo.Block:
     recording.h5 are built only when iterated."""
     path = recording_file(run_dir) or Path(run_dir) / RECORDING_FILE  # none: h5py names the missing file
     if path.name == RECORDING_FILE:
+        from launcher.run.h5file import read_h5_recording
+
         return read_h5_recording(path)
     from neo.io import NeoMatlabIO
 

@@ -11,6 +11,11 @@ Hydra, so the check never refuses what Hydra accepts: config groups of
 tree, Hydra's own keys. Nothing is written. When every override is a plain
 ``key=value`` of a schema key and the config is the app's own, no key can be
 missing and nothing is composed (the composition costs about 0.1 s).
+
+A sweep of more jobs than ``hydra.sweeper.max_jobs`` (``range(0,10000000000)``) is refused
+here too, with the sweeper's own message, when the command line leaves no doubt about the
+sweeper and its settings (:func:`reject_oversized_sweep`): before Hydra's plugin scan and its
+two compositions of the config, which take most of a second.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from launcher.compat import hydra_args_parser
+from launcher.sweep.job_count import MAX_JOBS, count_jobs, size_problem
 from launcher.sweep.overrides import hydra_override
 from launcher.sweep.tree import config_keys, known_schema_keys, unknown_key_message
 
@@ -93,6 +99,63 @@ def reject_unknown_parameters(
     if problems:
         print("Error: " + "\n".join(problems), file=sys.stderr)
         sys.exit(1)
+
+
+#: The one key of ``hydra.sweeper`` that :func:`reject_oversized_sweep` reads from the command line;
+#: an override of any other key of the sweeper (``params``, ``jobs_file``...) leaves the check to it.
+SWEEPER_LIMIT_KEY = "hydra.sweeper.max_jobs"
+
+
+def reject_oversized_sweep(argv: Sequence[str], config_path: str, config_name: str, schema: type) -> None:
+    """Exit with the sweeper's own message if a sweep of the app's own config has more jobs than
+    ``hydra.sweeper.max_jobs`` (or none), before Hydra starts: a ``range(0,10000000000)`` typo is
+    refused in the time of Python's and Hydra's imports.
+
+    Only where the command line settles it: a sweep (``-m``) of the app's own config (built on
+    ``schema``, whose config chooses the project's grid sweeper and leaves its settings at their
+    defaults: ``test_validation.py`` holds it to that), every override a plain ``key=value`` of a
+    schema key or of Hydra's settings, none choosing another sweeper, search path or config, nor
+    setting the sweeper's ``params`` or ``jobs_file``. Anything else, or a sweep Hydra cannot count
+    without its config loader (a glob), is left to the sweeper, which checks every sweep with the
+    same functions (:mod:`launcher.sweep.job_count`).
+    """
+    line = read_command_line(argv, config_path, config_name)
+    max_jobs = _sweep_limit(line, schema) if line is not None and line.multirun and line.own_config else None
+    if line is None or max_jobs is None:
+        return
+    try:
+        count = count_jobs([o for o in line.overrides if not o.is_hydra_override()], max_jobs)
+    except Exception:  # noqa: BLE001 - a glob or a sweep Hydra refuses: the sweeper (or Hydra) says why
+        return
+    problem = size_problem(count, max_jobs)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        sys.exit(1)
+
+
+def _sweep_limit(line: CommandLine, schema: type) -> Optional[int]:
+    """The sweeper's ``max_jobs`` if the command line leaves the app's own grid sweeper and its
+    settings as the app's config has them (see :func:`reject_oversized_sweep`), else None."""
+    known = known_schema_keys(schema)
+    max_jobs = MAX_JOBS
+    for override in line.overrides:
+        key = override.key_or_group
+        if not _is_plain(override):
+            return None
+        if not override.is_hydra_override():
+            if key not in known:
+                return None  # the check of unknown keys says which, with suggestions
+            continue
+        if override.is_sweep_override() or key == SEARCHPATH_KEY:
+            return None
+        if key == SWEEPER_LIMIT_KEY:
+            value = override.value()
+            if type(value) is not int:
+                return None  # Hydra refuses it, saying why
+            max_jobs = value
+        elif key.startswith("hydra.sweeper") or key.startswith("hydra/sweeper"):
+            return None
+    return max_jobs
 
 
 def read_command_line(argv: Sequence[str], config_path: str, config_name: str) -> Optional[CommandLine]:

@@ -4,7 +4,6 @@ directory and config hash, every problem of the sweep listed once, before anythi
 
 from __future__ import annotations
 
-import decimal
 import json
 import logging
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, OverrideType, RangeSweep
+from hydra.core.override_parser.types import OverrideType
 from hydra.errors import HydraException
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -43,48 +42,6 @@ def read_jobs_file(path: str) -> List[List[str]]:
     if not (isinstance(jobs, list) and all(isinstance(j, list) and all(isinstance(o, str) for o in j) for j in jobs)):
         raise ParameterError(f"hydra.sweeper.jobs_file: {path} must hold a JSON list of lists of overrides (strings)")
     return jobs
-
-
-def count_jobs(overrides: Sequence[Any], limit: int) -> int:
-    """How many jobs Hydra's basic sweeper makes of parsed overrides (the product of the sizes of
-    the sweeps, a later override of a key replacing an earlier one), without making them: each
-    sweep's size from its description (:func:`sweep_size`), so that a typo of 10**10 jobs is
-    counted at once. ``limit``: see :func:`sweep_size`."""
-    sizes: Dict[str, int] = {}
-    for override in overrides:
-        discrete = override.is_sweep_override() and override.is_discrete_sweep()
-        sizes[override.get_key_element()] = sweep_size(override, limit) if discrete else 1
-    count = 1
-    for size in sizes.values():
-        count *= size
-    return count
-
-
-def sweep_size(override: Any, limit: int) -> int:
-    """The number of values of a discrete sweep override, from its description: a list's length,
-    an integer ``range()``'s by arithmetic (``len(range(...))``), shuffled or not. Hydra steps a
-    float ``range()`` in Decimal arithmetic, rounding at each step, so its size is computed and,
-    up to ``2 * limit + 2`` values (a size that may decide a refusal at ``limit``), checked by
-    stepping Hydra's own range; a glob lists its group's options."""
-    value = override.value()
-    if isinstance(value, RangeSweep):
-        steps = value.range()
-        if isinstance(steps, range):
-            return len(steps)
-        with decimal.localcontext() as exact:
-            exact.prec = 200  # the Decimals of floats have at most some 770 digits; 200 place the count within one
-            start, stop, step = (decimal.Decimal(x) for x in (steps.start, steps.stop, steps.step))
-            if step == 0:
-                return sum(1 for _ in steps)  # Hydra's own error for a zero step
-            size = max(0, int(((stop - start) / step).to_integral_value(rounding=decimal.ROUND_CEILING)))
-        if size <= 2 * limit + 2:
-            size = sum(1 for _ in steps)
-        return size
-    if isinstance(value, ChoiceSweep):
-        return len(value.list)
-    if isinstance(value, list):
-        return len(value)
-    return sum(1 for _ in override.sweep_string_iterator())  # a glob: the options of a config group
 
 
 def _shared(jobs: List[JobEntry], key: Callable[[JobEntry], str]) -> List[Tuple[str, List[str]]]:

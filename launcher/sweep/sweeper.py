@@ -53,8 +53,9 @@ from launcher.run.job import recorded
 from launcher.run.results import now
 from launcher.sweep.declared import DEFAULT_SEED_KEYS, seed_keys
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
-from launcher.sweep.job_plan import PlansJobs, count_jobs, read_jobs_file
-from launcher.run.files import FileProblem, problem, quiet_log_files
+from launcher.sweep.job_count import MAX_JOBS, count_jobs, size_problem
+from launcher.sweep.job_plan import PlansJobs, read_jobs_file
+from launcher.run.files import FileProblem, link_within, problem, quiet_log_files
 from launcher.run.jsonfile import write_atomically
 from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
 from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
@@ -82,7 +83,7 @@ class MozaikSweeperConf:
     #: instead of a grid (each combined with the command line's own overrides).
     jobs_file: Optional[str] = None
     #: The most jobs a sweep may have: a larger one is refused before anything is planned.
-    max_jobs: int = 100_000
+    max_jobs: int = MAX_JOBS
     #: Sweep into a directory that holds files but no sweep of this program (refused by default:
     #: a sweep writes summary.csv, figures and run directories, over same-named files).
     allow_non_empty: bool = False
@@ -174,14 +175,17 @@ def manifest_stamp(sweep_dir: Path) -> Tuple[Optional[Tuple[int, int]], ...]:
 
 def refuse_linked_run_dirs(sweep_dir: Path, jobs: Sequence[JobEntry]) -> None:
     """A :class:`~launcher.run.files.FileProblem` naming the first run directory of ``jobs`` that is
-    a symbolic link: a job would write its results, ``.hydra/`` and log through it, outside the
-    sweep directory."""
+    a symbolic link, or the first link in one (``.hydra`` linked elsewhere): a job would write its
+    results, ``.hydra/`` and log through it, outside the sweep directory, whatever the launcher
+    (Hydra's basic one saves ``.hydra/*.yaml`` through links)."""
     for job in jobs:
         path = os.path.join(sweep_dir, job.run_dir)
-        if os.path.islink(path):
+        link = path if os.path.islink(path) else link_within(path)
+        if link is not None:
+            where = f"where the run directory of job #{job.number} belongs" if link == path else f"in the run directory of job #{job.number}"
             raise FileProblem(
-                path, f"a symbolic link where the run directory of job #{job.number} belongs: a job never writes through one",
-                f"move it aside (mv '{path}' '{path}.moved') and run the sweep again", errno.ELOOP,
+                link, f"a symbolic link {where}: a job never writes through one",
+                f"move it aside (mv '{link}' '{link}.moved') and run the sweep again", errno.ELOOP,
             )
 
 
@@ -215,7 +219,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
         plan: bool = False,
         collect: bool = True,
         jobs_file: Optional[str] = None,
-        max_jobs: int = 100_000,
+        max_jobs: int = MAX_JOBS,
         allow_non_empty: bool = False,
         name_shared_settings: bool = False,
     ) -> None:
@@ -410,14 +414,10 @@ class ValidatingSweeper(PlansJobs, Sweeper):
 
     def check_size(self, count: int) -> None:
         """Say how many jobs the sweep has; refuse an empty one, and one above ``max_jobs``, before
-        anything is planned (a million jobs: some 20 s and 310 MB, see benchmarks/planning.py)."""
-        if count == 0:
-            raise ParameterError("The sweep has no job (an empty range or choice, or an empty jobs_file); nothing was run")
-        if count > self.max_jobs:
-            raise ParameterError(
-                f"The sweep has {count:,} jobs, more than hydra.sweeper.max_jobs = {self.max_jobs:,}; nothing was run "
-                f"or created. To run them, raise the limit: hydra.sweeper.max_jobs={count}"
-            )
+        anything is planned (:func:`launcher.sweep.job_count.size_problem`)."""
+        problem = size_problem(count, self.max_jobs)
+        if problem is not None:
+            raise ParameterError(problem)
         log.info("Planning %d job%s", count, "" if count == 1 else "s")
 
     def earlier_manifest(self, sweep_dir: Path) -> Tuple[Manifest, Optional[ManifestError]]:

@@ -41,6 +41,8 @@ _ADDITIVE = re.compile(rf"{_BLANKS}([-+])")
 _MULTIPLICATIVE = re.compile(rf"{_BLANKS}(\*(?!\*)|/)")
 _POWER = re.compile(rf"{_BLANKS}\*\*")
 _BLANK_TEXT = re.compile(_BLANKS)
+#: A container's closing bracket, after blanks (and the ',' before them).
+_CLOSING = {bracket: re.compile(_BLANKS + re.escape(bracket)) for bracket in "}])"}
 #: ref('path') and url('path') with a plain string: read at once, as most calls of a parameter file are.
 _SIMPLE_CALL = re.compile(r"""(ref|url)[ \t]*\([ \t]*(?:'([^'\\\n]*)'|"([^"\\\n]*)")[ \t]*\)""")
 #: A list of plain decimal numbers, read at once: the bulk of a large parameter file.
@@ -53,20 +55,26 @@ _INT_ITEM = re.compile(r"(?<![\w.+-])-?\d+(?![\w.])")
 #: How a parameter file starts: blank or comment lines, then its dict (or ParameterSet/ParameterTable of it).
 _FILE_START = re.compile(r"(?:[ \t\f]*(?:#[^\n]*)?\n)*+[ \t\f]*(?=\{|(?:ParameterSet|ParameterTable)[ \t]*\()")
 #: A value of a container that is a plain literal, followed by ',' or the container's closing bracket (captured
-#: as ``close``): one match in place of three tokens. Strings without prefix or backslash, decimal numbers,
-#: True/False/None and the empty () (ints of up to 19 digits); anything else (a string followed by a string too) is read token by token.
+#: as ``close``): one match in place of three tokens. Strings on one line (without prefix or backslash: taken
+#: as they are; else decoded as Python decodes them), decimal numbers, True/False/None and the empty () (ints
+#: of up to 19 digits); anything else (a string followed by a string too) is read token by token.
 _PLAIN_LITERAL = (
     r"""(?:'(?P<single>[^'\\\n]*+)'|"(?P<double>[^"\\\n]*+)"|(?P<int>-?(?:0|[1-9]\d{0,18}+))"""
     r"""|(?P<float>-?(?:\d++\.\d*+(?:[eE][-+]?\d++)?|\.\d++(?:[eE][-+]?\d++)?|\d++[eE][-+]?\d++))"""
-    r"""|(?P<word>True|False|None|\(\)))[ \t\n]*+(?:,|(?P<close>CLOSE))"""
+    r"""|(?P<word>True|False|None|\(\))"""
+    r"""|(?P<escaped>[rRuU]?(?:'[^'\\\n]*+(?:\\[\s\S][^'\\\n]*+)*+'|"[^"\\\n]*+(?:\\[\s\S][^"\\\n]*+)*+")))"""
+    r"""[ \t\n]*+(?:,|(?P<close>CLOSE))"""
 )
 _PLAIN_ITEM = re.compile(r"[ \t\n]*+" + _PLAIN_LITERAL.replace("CLOSE", r"\]"))
 _PLAIN_ENTRY = re.compile(r"""[ \t\n]*+'([^'\\\n]*+)'[ \t]*+:[ \t\n]*+""" + _PLAIN_LITERAL.replace("CLOSE", "}"))
 _PLAIN_WORDS = {"True": True, "False": False, "None": None, "()": ()}
+#: A key of a dict without escapes and its ':', read at once before a value that is not plain; a key
+#: followed by another string (which Python joins to it) is read token by token.
+_KEY = re.compile(rf"{_BLANKS}'([^'\\\n]*+)'{_BLANKS}:")
 
 
 def _plain_value(match: re.Match[str]) -> Any:
-    """The value of a match of _PLAIN_LITERAL."""
+    """The value of a match of _PLAIN_LITERAL; ValueError for a string of escapes Python refuses."""
     kind = match.lastgroup if match.lastgroup != "close" else _plain_kind(match)
     if kind == "int":
         return int(match.group("int"))
@@ -74,12 +82,31 @@ def _plain_value(match: re.Match[str]) -> Any:
         return float(match.group("float"))
     if kind == "word":
         return _PLAIN_WORDS[match.group("word")]
+    if kind == "escaped":
+        return _string_value(match.group("escaped"))
     return match.group(kind)
 
 
 def _plain_kind(match: re.Match[str]) -> str:
     # lastgroup is "close" when the closing bracket matched: the value's group is the one that matched.
-    return next(kind for kind in ("single", "double", "int", "float", "word") if match.group(kind) is not None)
+    return next(kind for kind in ("single", "double", "int", "float", "word", "escaped") if match.group(kind) is not None)
+
+
+def _string_value(token: str) -> str:
+    """The value of a string literal (prefix r, u or none), its escapes decoded as Python decodes them;
+    ValueError if Python refuses them."""
+    raw = token[0] in "rR"
+    quoted = token[1:] if token[0] in "rRuU" else token
+    quotes = 3 if len(quoted) >= 6 and quoted[:3] in ("'''", '"""') else 1
+    body = quoted[quotes:-quotes]
+    if raw or "\\" not in body:
+        return body
+    try:
+        if body.isascii():  # Python's parser decodes escapes with this very codec
+            return body.encode("ascii").decode("unicode_escape")
+        return ast.literal_eval(token)  # a backslash among non-ASCII characters: Python's own rules
+    except (SyntaxError, ValueError):
+        raise ValueError("not a valid string literal") from None
 
 
 _UNARY = {"-": ast.USub, "+": ast.UAdd}

@@ -1,7 +1,7 @@
 """A mozaik tree in Hydra: the mapping of the constructs to plain mappings and back, and the import.
 
 :func:`to_hydra` and :func:`from_hydra` map the constructs, refs (interpolations) and arithmetic on refs
-(the ``mozaik_expr`` resolver, registered here) to what OmegaConf holds; :func:`import_mozaik` writes a
+(the ``mozaik_expr`` resolver, :mod:`launcher.mozaik.expr_resolver`) to what OmegaConf holds; :func:`import_mozaik` writes a
 Hydra config directory, one config per mozaik file; :func:`tuple_paths` says where the tuples were.
 """
 
@@ -15,17 +15,14 @@ from typing import Any, Iterable
 
 import yaml
 
-from launcher import compat
 import launcher.mozaik.parameter_files.limits as limits
-from launcher.mozaik.parameter_files.arithmetic import evaluate_template
 from launcher.mozaik.parameter_files.constructs import CONSTRUCTS, Construct, Expr, Ref, _Include
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, _shorten
 from launcher.mozaik.parameter_files.loader import _YAML_SUFFIXES, _read_with_includes
 from launcher.mozaik.parameter_files.references import resolve_refs
 from launcher.mozaik.parameter_files.trees import _IMMUTABLE, _inline, _map_leaves
+from launcher.mozaik.expr_resolver import EXPR_RESOLVER  # (registered there, at the package's import)
 from launcher.sweep.overrides import escape_interpolation
-
-EXPR_RESOLVER = "mozaik_expr"
 
 
 # --------------------------------------------------------------------------- Hydra
@@ -59,19 +56,6 @@ def _expr_interpolation(expr: Expr) -> str:
     return "${" + f"{EXPR_RESOLVER}:'{expr.template}',{operands}" + "}"
 
 
-def _resolve_expr(template: Any, *values: Any) -> int | float:
-    """The :data:`EXPR_RESOLVER` resolver: the value of ``template`` (see :class:`Expr`) with ``_i`` the i-th
-    value, which OmegaConf passes with its type. Computed on the syntax tree, never with eval()."""
-    if type(template) is not str:
-        raise ValueError(f"{EXPR_RESOLVER}: the template is a string, not {template!r}")
-    try:
-        return evaluate_template(template, values, [f"argument _{index}" for index in range(len(values))])
-    except ValueError as exc:
-        raise ValueError(f"{EXPR_RESOLVER} {template!r}: {exc}") from None
-
-
-# Registered at import (launcher/__init__.py imports this module): any composition of an imported config has it.
-compat.register_resolver(EXPR_RESOLVER, _resolve_expr)
 
 
 def from_hydra(tree: Any, *, tuples: Iterable[str] = ()) -> Any:

@@ -33,10 +33,12 @@ MAX_YAML_BYTES = 256 * 2**10
 #: reads it: syntax errors as Python reports them, and the constructs the reader refuses named from its tree. That
 #: tree takes up to 500 bytes per character (50 MB here), so a larger file is read without it.
 AST_MAX_CHARS = 100_000
-#: Tokens that the reader reads one by one: brackets, keys of nested dicts,
-#: calls, names. Each costs it 1 to 3 µs; the values of data (numbers, strings, True/False/None in lists and
-#: dicts) are read in runs, uncounted. A 5 MB table of numbers takes 200,000; so no file takes over a second.
-MAX_TOKENS = 500_000
+#: Tokens that the reader reads one by one: brackets, calls, names, operators, keys of dicts whose
+#: value is not plain. Each costs it 2 to 3 µs; the values of data (numbers, strings, True/False/None in lists
+#: and dicts) and plain keys are read in runs, uncounted. A 1 MB model-like file (tests/mozaik_files.py) takes
+#: some 150,000, a 5 MB table of numbers 10,000; 1 MB of nothing but brackets reaches the limit in under a
+#: second of CPU (at 500,000 it took 1.1 to 1.6 s, past the 2 s of a read of 1 MB on a loaded machine).
+MAX_TOKENS = 300_000
 #: Arithmetic operators in a file: each costs the reader 20 to 50 µs (a syntax tree is built,
 #: then computed or spelled as a template). Models write a few dozen; a large file is data.
 MAX_OPERATORS = 10_000

@@ -18,7 +18,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 import launcher.mozaik.parameter_files.limits as limits
-from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _ArithmeticProblem, _compute, _nesting
+from launcher.mozaik.parameter_files.arithmetic import _NUMBER, _OPERATORS, _ArithmeticProblem, _compute, _nesting, unparse_arithmetic
 from launcher.mozaik.parameter_files.constructs import Expr, Ref, _call_value, _CallProblem, _NOT_IN_CALL, _string_argument, _TRANSPARENT_CALLS
 from launcher.mozaik.parameter_files.errors import MozaikFormatError, MozaikFormatWarning, _describe, _quote, _shorten
 from launcher.mozaik.parameter_files.legacy import HOW_TO_WRITE, LEGACY_DISTRIBUTIONS
@@ -26,9 +26,11 @@ from launcher.mozaik.parameter_files.grammar import (
     _ADDITIVE,
     _BINARY,
     _BLANK_TEXT,
+    _CLOSING,
     _CALLS,
     _FLOAT_MARK,
     _INT_ITEM,
+    _KEY,
     _LIST_ITEM,
     _MULTIPLICATIVE,
     _NUMBER_LIST,
@@ -40,6 +42,7 @@ from launcher.mozaik.parameter_files.grammar import (
     _UNARY,
     _WORDS,
     _plain_value,
+    _string_value,
 )
 
 if TYPE_CHECKING:
@@ -202,7 +205,7 @@ class _LiteralReader:
         if not has_refs:
             return self.compute(node)
         # (its refs were counted as read: loader.count_reference)
-        return Expr(ast.unparse(template), tuple(refs.values()), self.at(node))
+        return Expr(unparse_arithmetic(template), tuple(refs.values()), self.at(node))
 
     def template(self, node: ast.expr, refs: dict[str, Ref], in_call: bool) -> tuple[ast.expr, bool]:
         """``node`` with each ref() replaced by its operand name (a new path is added to ``refs``), and whether it
@@ -310,17 +313,9 @@ class _LiteralReader:
     @staticmethod
     def string_value(token: str, start: int) -> str:
         """The value of a string literal (prefix r, u or none), its escapes decoded as Python decodes them."""
-        raw = token[0] in "rR"
-        quoted = token[1:] if token[0] in "rRuU" else token
-        quotes = 3 if len(quoted) >= 6 and quoted[:3] in ("'''", '"""') else 1
-        body = quoted[quotes:-quotes]
-        if raw or "\\" not in body:
-            return body
         try:
-            if body.isascii():  # Python's parser decodes escapes with this very codec
-                return body.encode("ascii").decode("unicode_escape")
-            return ast.literal_eval(token)  # a backslash among non-ASCII characters: Python's own rules
-        except (SyntaxError, ValueError):
+            return _string_value(token)
+        except ValueError:
             raise _GiveUp(start, "not a valid string literal") from None
 
     def name(self, match: re.Match[str], depth: int, in_call: bool) -> tuple[Any, int, int]:
@@ -342,30 +337,37 @@ class _LiteralReader:
         tree: dict[str, Any] = {}
         text = self.text
         while True:
-            while entry := _PLAIN_ENTRY.match(text, pos):  # 'key': 1.5, at once (see _PLAIN_ENTRY)
-                key = entry.group(1)
-                if not key or "." in key:
-                    break  # refused below
-                if key in tree:
-                    self.warn_repeated(key, functools.partial(self.where, entry.start(1) - 1))
-                tree[key] = _plain_value(entry)
-                pos = entry.end()
-                if entry.group("close"):
-                    self.count(len(tree), start)
-                    return tree, start, pos
-            match = self.token(pos)
-            if match.group("op") == "}":
-                pos = match.end()
-                break
-            if match.lastgroup != "string":
-                raise self.unexpected(match, "a key (a string)")
-            key, key_start, pos = self.string(match)
+            try:
+                while entry := _PLAIN_ENTRY.match(text, pos):  # 'key': 1.5, at once (see _PLAIN_ENTRY)
+                    key = entry.group(1)
+                    if not key or "." in key:
+                        break  # refused below
+                    if key in tree:
+                        self.warn_repeated(key, functools.partial(self.where, entry.start(1) - 1))
+                    tree[key] = _plain_value(entry)
+                    pos = entry.end()
+                    if entry.group("close"):
+                        self.count(len(tree), start)
+                        return tree, start, pos
+            except ValueError:  # a string of escapes Python refuses
+                raise _GiveUp(entry.start("escaped"), "not a valid string literal") from None
+            if keyed := _KEY.match(text, pos):  # 'key': before a value that is not plain (a dict, a call...)
+                key, key_start, pos = keyed.group(1), keyed.start(1) - 1, keyed.end()
+            else:
+                match = self.token(pos)
+                if match.group("op") == "}":
+                    pos = match.end()
+                    break
+                if match.lastgroup != "string":
+                    raise self.unexpected(match, "a key (a string)")
+                key, key_start, pos = self.string(match)
+                colon = self.token(pos)
+                if colon.group("op") != ":":
+                    raise self.unexpected(colon, "':' after a key")
+                pos = colon.end()
             if not key or "." in key:
                 raise _GiveUp(key_start, "a key is a non-empty string without '.'", of_value=True)
-            colon = self.token(pos)
-            if colon.group("op") != ":":
-                raise self.unexpected(colon, "':' after a key")
-            value, _, pos = self.expression(self.token(colon.end()), depth, in_call)
+            value, _, pos = self.expression(self.token(pos), depth, in_call)
             if key in tree:
                 self.warn_repeated(key, functools.partial(self.where, key_start))
             tree[key] = self.finish(value, in_call)
@@ -380,9 +382,8 @@ class _LiteralReader:
         or where the next item starts (after the ',': so that the fast paths may take it)."""
         match = self.token(pos)
         if match.group("op") == ",":
-            following = self.token(match.end())
-            if following.group("op") == closing:
-                return True, following.end()
+            if closes := _CLOSING[closing].match(self.text, match.end()):  # (not the next token: a fast path may read it)
+                return True, closes.end()
             return False, match.end()
         if match.group("op") != closing:
             raise self.unexpected(match, f"',' or {closing!r}")
@@ -396,12 +397,15 @@ class _LiteralReader:
         items = []
         text = self.text
         while True:
-            while item := _PLAIN_ITEM.match(text, pos):  # 'v', at once (see _PLAIN_ITEM)
-                items.append(_plain_value(item))
-                pos = item.end()
-                if item.group("close") == "]":
-                    self.count(len(items), start)
-                    return items, start, pos
+            try:
+                while item := _PLAIN_ITEM.match(text, pos):  # 'v', at once (see _PLAIN_ITEM)
+                    items.append(_plain_value(item))
+                    pos = item.end()
+                    if item.group("close") == "]":
+                        self.count(len(items), start)
+                        return items, start, pos
+            except ValueError:  # a string of escapes Python refuses
+                raise _GiveUp(item.start("escaped"), "not a valid string literal") from None
             match = self.token(pos)
             if match.group("op") == "]":
                 pos = match.end()
@@ -475,13 +479,12 @@ class _LiteralReader:
 
     def called(self, name: str, args: list[Any], kwargs: dict[str, Any], depth: int, start: int) -> Any:
         """The value of a call read, which stands at ``depth``."""
-        where = self.where(start)
         try:
             if name == "url":
-                return self.loader.include(_string_argument(name, args, kwargs), where, depth)
+                return self.loader.include(_string_argument(name, args, kwargs), self.where(start), depth)
             if name == "ref" and self.loader.count_reference():
                 raise _CallProblem(f"more than {limits.MAX_REFS:,} ref() in the tree (MAX_REFS)")
-            return _call_value(name, args, kwargs, where)
+            return _call_value(name, args, kwargs, self.where(start) if name == "ref" else "")  # (a Ref keeps it)
         except _CallProblem as problem:
             raise _GiveUp(start, str(problem), of_value=True) from None
 
