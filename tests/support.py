@@ -78,16 +78,108 @@ def assert_no_process_left(marker: str, within_s: float = 10.0) -> None:
     assert marked_processes(marker) == []
 
 
-def run_cli(args: Sequence[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python run_sim.py ARGS`` in a fresh process, as a user would."""
+#: Overrides after which ``run_cli`` starts a process of its own: jobs in worker processes or on
+#: Slurm, whose starting and ending belong to what such a test checks.
+OWN_PROCESS = ("hydra/launcher=",)
+
+
+def run_cli(args: Sequence[str], cwd: Path, timeout: float = 600, own_process: Optional[bool] = None) -> subprocess.CompletedProcess:
+    """Run ``python run_sim.py ARGS`` as a user would: in a fresh process when ``own_process`` (by
+    default, when ARGS choose a launcher: worker processes, Slurm), else in this one
+    (:func:`run_sim_here`), which saves a test the interpreter's, Hydra's and NEST's start (about 3 s
+    of CPU a call); what a test reads (exit status, stdout, stderr, files) is the same."""
+    if own_process is None:
+        own_process = any(arg.startswith(OWN_PROCESS) for arg in args)
+    if not own_process:
+        return run_sim_here(args, cwd)
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(
         [sys.executable, str(RUN_SIM), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
 
 
-def run_launcher_cli(*args: object, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """Run ``python -m launcher ARGS`` (status, collect...) in a fresh process."""
+def run_sim_here(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``python run_sim.py ARGS`` run in this process (:func:`run_here`)."""
+    return run_here([str(RUN_SIM), *map(str, args)], cwd)
+
+
+def run_here(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``python ARGV`` (a script's path, or ``-m MODULE``, and its arguments) run in this process, as its
+    ``__main__`` (for run_sim.py: the checks before Hydra, then Hydra's main), with what a process of its own would not share put back afterwards: the
+    working directory, ``sys.argv``, the environment, Hydra's global state, the root logger's
+    handlers and the signal handlers. Its exit status is that of ``sys.exit`` (1 for an exception,
+    whose traceback goes to stderr, as Python prints it)."""
+    import contextlib
+    import faulthandler
+    import io
+    import logging
+    import runpy
+    import traceback
+
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_cwd, saved_env, saved_path = sys.argv[:], os.getcwd(), dict(os.environ), sys.path[:]
+    saved_modules = set(sys.modules)
+    saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)}
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    # pytest's own crash handler is not a process's default: the jobs would hand it on to stderr, here a StringIO.
+    crash_handler = faulthandler.is_enabled()
+    faulthandler.disable()
+    code = 0
+    try:
+        os.chdir(cwd)
+        sys.argv = list(map(str, argv[1:] if argv[0] == "-m" else argv))
+        sys.path.insert(0, str(cwd) if argv[0] == "-m" else str(Path(argv[0]).resolve().parent))  # as python does
+        os.environ["HYDRA_FULL_ERROR"] = "0"
+        GlobalHydra.instance().clear()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                if argv[0] == "-m":
+                    runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+                else:
+                    runpy.run_path(argv[0], run_name="__main__")
+            except SystemExit as exc:
+                if exc.code is None or isinstance(exc.code, int):
+                    code = exc.code or 0
+                else:
+                    print(exc.code, file=sys.stderr)
+                    code = 1
+            except Exception:  # noqa: BLE001  (what Python does with an uncaught exception)
+                traceback.print_exc()
+                code = 1
+    finally:
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None  # type: ignore[assignment]  (no run's config is current)
+        # A model's module imported from the test's folder (toy_model, run scripts) is the test's own:
+        # the next test's module of that name is another file.
+        for name in set(sys.modules) - saved_modules:
+            file = getattr(sys.modules.get(name), "__file__", None)
+            if file and not file.startswith((sys.prefix, sys.base_prefix, str(REPO))):
+                del sys.modules[name]
+        sys.path[:] = saved_path
+        for handler in root.handlers:
+            if handler not in saved_handlers:
+                handler.close()
+        root.handlers[:], root.level = saved_handlers, saved_level
+        for signum, handler in saved_signals.items():
+            signal.signal(signum, handler)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        if crash_handler:
+            faulthandler.enable(file=sys.__stderr__)
+    return subprocess.CompletedProcess([sys.executable, *argv], code, out.getvalue(), err.getvalue())
+
+
+def run_launcher_cli(*args: object, cwd: Path = REPO, own_process: bool = False) -> subprocess.CompletedProcess:
+    """Run ``python -m launcher ARGS`` (status, collect...): in this process (:func:`run_here`), or in a
+    fresh one when ``own_process``."""
+    if not own_process:
+        return run_here(["-m", "launcher", *map(str, args)], cwd)
     return subprocess.run(
         [sys.executable, "-m", "launcher", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
     )
