@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -103,10 +104,14 @@ def run_sim_here(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
     return run_here([str(RUN_SIM), *map(str, args)], cwd)
 
 
-def run_here(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
+def _warning_to_stderr(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001  (warnings.showwarning's)
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def run_here(argv: Sequence[str], cwd: Path, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
     """``python ARGV`` (a script's path, or ``-m MODULE``, and its arguments) run in this process, as its
     ``__main__`` (for run_sim.py: the checks before Hydra, then Hydra's main), with what a process of its own would not share put back afterwards: the
-    working directory, ``sys.argv``, the environment, Hydra's global state, the root logger's
+    working directory, ``sys.argv``, the environment, Hydra's global state and config store, the root logger's
     handlers and the signal handlers. Its exit status is that of ``sys.exit`` (1 for an exception,
     whose traceback goes to stderr, as Python prints it)."""
     import contextlib
@@ -116,12 +121,18 @@ def run_here(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
     import runpy
     import traceback
 
+    import copy
+
+    from hydra.core.config_store import ConfigStore
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
+    from hydra.core.plugins import Plugins
 
     out, err = io.StringIO(), io.StringIO()
     saved_argv, saved_cwd, saved_env, saved_path = sys.argv[:], os.getcwd(), dict(os.environ), sys.path[:]
     saved_modules = set(sys.modules)
+    Plugins.instance()  # the plugins' configs stored once, as their modules are imported, before the copy
+    saved_store = copy.deepcopy(ConfigStore.instance().repo)  # an app's schemas and presets, stored as it runs
     saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)}
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
@@ -133,9 +144,10 @@ def run_here(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
         os.chdir(cwd)
         sys.argv = list(map(str, argv[1:] if argv[0] == "-m" else argv))
         sys.path.insert(0, str(cwd) if argv[0] == "-m" else str(Path(argv[0]).resolve().parent))  # as python does
-        os.environ["HYDRA_FULL_ERROR"] = "0"
+        os.environ.update({"HYDRA_FULL_ERROR": "0", **(env or {})})
         GlobalHydra.instance().clear()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.showwarning = _warning_to_stderr  # as a process prints them, not into pytest's record
             try:
                 if argv[0] == "-m":
                     runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
@@ -153,6 +165,7 @@ def run_here(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
     finally:
         GlobalHydra.instance().clear()
         HydraConfig.instance().cfg = None  # type: ignore[assignment]  (no run's config is current)
+        ConfigStore.instance().repo = saved_store
         # A model's module imported from the test's folder (toy_model, run scripts) is the test's own:
         # the next test's module of that name is another file.
         for name in set(sys.modules) - saved_modules:
@@ -287,15 +300,22 @@ def write_example(heading: str, folder: Path) -> list[str]:
 
 
 def run_command(
-    command: str, cwd: Path, *extra: str, timeout: float = 600, env: Optional[dict[str, str]] = None
+    command: str, cwd: Path, *extra: str, timeout: float = 600, env: Optional[dict[str, str]] = None,
+    own_process: Optional[bool] = None,
 ) -> subprocess.CompletedProcess:
     """Run a command line of the README or docs/ as a user types it (split as a shell would, no shell), with
-    ``extra`` arguments at its end; ``env``: variables set besides this process's."""
-    argv = shlex.split(command)
+    ``extra`` arguments at its end; ``env``: variables set besides this process's. A ``python`` command
+    runs in this process (:func:`run_here`) unless ``own_process`` or it chooses a launcher (as :func:`run_cli`);
+    a test of what reaches the console from outside Python (NEST's banner) asks for a process of its own."""
+    argv = [*shlex.split(command), *extra]
+    if own_process is None:
+        own_process = argv[0] != "python" or any(arg.startswith(OWN_PROCESS) for arg in argv)
+    if not own_process:
+        return run_here(argv[1:], cwd, env=env)
     if argv[0] == "python":  # the interpreter running the tests, whatever `python` is on PATH
         argv[0] = sys.executable
     return subprocess.run(
-        [*argv, *extra], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
     )
 

@@ -39,7 +39,7 @@ def test_own_hydra_app_gets_every_guarantee(own_app: tuple[Path, str], launcher:
     folder, command = own_app
     command = command.replace("hydra/launcher=local_parallel", f"hydra/launcher={launcher}")
     assert f"hydra/launcher={launcher}" in command
-    proc = run_command(command, folder)
+    proc = run_command(command, folder, own_process=True)  # NEST prints from C, past a Python redirect
     assert proc.returncode == 0, proc.stderr
     # NEST's banner and PyNN's output of its failed compilation of NEST extensions (where no compiler is) stay off the console
     console = proc.stdout + proc.stderr
