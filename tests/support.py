@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -140,10 +141,11 @@ def run_here(argv: Sequence[str], cwd: Path, env: Optional[dict[str, str]] = Non
     crash_handler = faulthandler.is_enabled()
     faulthandler.disable()
     code = 0
+    script_dir = Path(cwd).resolve() if argv[0] == "-m" else (Path(cwd) / argv[0]).resolve().parent
     try:
         os.chdir(cwd)
         sys.argv = list(map(str, argv[1:] if argv[0] == "-m" else argv))
-        sys.path.insert(0, str(cwd) if argv[0] == "-m" else str(Path(argv[0]).resolve().parent))  # as python does
+        sys.path.insert(0, str(script_dir))  # as python does
         os.environ.update({"HYDRA_FULL_ERROR": "0", **(env or {})})
         GlobalHydra.instance().clear()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
@@ -166,11 +168,12 @@ def run_here(argv: Sequence[str], cwd: Path, env: Optional[dict[str, str]] = Non
         GlobalHydra.instance().clear()
         HydraConfig.instance().cfg = None  # type: ignore[assignment]  (no run's config is current)
         ConfigStore.instance().repo = saved_store
-        # A model's module imported from the test's folder (toy_model, run scripts) is the test's own:
-        # the next test's module of that name is another file.
+        # A model's module imported from the test's folder (toy_model, a run script's) is the test's own:
+        # the next test's module of that name is another file. (The installed packages' stay imported.)
+        folders = (str(Path(cwd).resolve()), str(script_dir), tempfile.gettempdir())
         for name in set(sys.modules) - saved_modules:
             file = getattr(sys.modules.get(name), "__file__", None)
-            if file and not file.startswith((sys.prefix, sys.base_prefix, str(REPO))):
+            if file and file.startswith(folders) and not file.startswith(str(REPO)):
                 del sys.modules[name]
         sys.path[:] = saved_path
         for handler in root.handlers:
