@@ -302,6 +302,18 @@ def write_example(heading: str, folder: Path) -> list[str]:
     return commands
 
 
+def runs_here(argv: Sequence[str], cwd: Path) -> bool:
+    """Whether a command can run in the test's process: ``python -m launcher ...`` or a Hydra app
+    (run_sim.py, a user's ``app.py``), whose output is Python's own; not a script that starts others
+    (a mozaik search script), whose children write to the process's file descriptors."""
+    if len(argv) < 2 or argv[0] != "python":
+        return False
+    if argv[1] == "-m":
+        return argv[2:3] == ["launcher"]
+    script = Path(cwd) / argv[1]
+    return script.suffix == ".py" and script.is_file() and "@hydra.main" in script.read_text(encoding="utf-8")
+
+
 def run_command(
     command: str, cwd: Path, *extra: str, timeout: float = 600, env: Optional[dict[str, str]] = None,
     own_process: Optional[bool] = None,
@@ -312,7 +324,7 @@ def run_command(
     a test of what reaches the console from outside Python (NEST's banner) asks for a process of its own."""
     argv = [*shlex.split(command), *extra]
     if own_process is None:
-        own_process = argv[0] != "python" or any(arg.startswith(OWN_PROCESS) for arg in argv)
+        own_process = not runs_here(argv, cwd) or any(arg.startswith(OWN_PROCESS) for arg in argv)
     if not own_process:
         return run_here(argv[1:], cwd, env=env)
     if argv[0] == "python":  # the interpreter running the tests, whatever `python` is on PATH
