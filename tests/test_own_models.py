@@ -151,17 +151,29 @@ def test_mozaik_model_directory_imported_and_swept_through_run_sim(tmp_path: Pat
 
 def test_a_mozaik_model_imported_before_the_package_was_laid_out_still_runs(tmp_path: Path) -> None:
     """import-mozaik wrote ``launcher.external.run_script`` as the task until the package moved it to
-    launcher.mozaik.script_task: configs imported then still sweep."""
-    model, _ = run_mozaik_example(tmp_path)
+    launcher.mozaik.script_task: configs imported then still sweep: the sweep's check of the task and
+    each job's task (``launcher.app.check_task``, ``task_of``, what a job calls) find the run script's
+    runner under the old name. (The sweep of the same model under today's name: the test above.)"""
+    from hydra import compose, initialize_config_dir
+
+    from launcher.app import check_task, task_of
+    from launcher.mozaik.script_task import run_script
+
+    (tmp_path / "mozaik-hydra").symlink_to(REPO)
+    model = tmp_path / "my_mozaik_model"
+    model.mkdir()
+    import_command, _ = write_example(MOZAIK_MODEL, model)
+    assert run_command(import_command, model).returncode == 0
     config = tmp_path / "mozaik_conf" / "model" / "my_model.yaml"
     text = config.read_text()
     assert "_target_: launcher.mozaik.script_task.run_script" in text
     config.write_text(text.replace("launcher.mozaik.script_task.run_script", "launcher.external.run_script"))
-    shutil.rmtree(model / "multirun")
-    _, sweep_command = readme_example(MOZAIK_MODEL)[1]
-    swept = run_command(sweep_command, model)
-    assert swept.returncode == 0, swept.stderr
-    check_mozaik_sweep(model, sweep_dir_of(model))
+    with initialize_config_dir(version_base="1.3", config_dir=str(tmp_path / "mozaik_conf")):
+        cfg = compose("model/my_model")  # the imported model option, with its task
+    assert cfg.task._target_ == "launcher.external.run_script"
+    check_task(cfg)  # no "no module 'launcher.external'"
+    function, _, _ = task_of(cfg)
+    assert function is run_script
 
 
 #: A stand-in for an LSV1M run script: mozaik's command line, its single values from the tree it was given.
