@@ -139,7 +139,7 @@ def test_no_two_projections_share_more_connections_than_chance(compose_cfg):
     from launcher.model.network import build
     from launcher.model.simulator import simulator_session
 
-    cfg = compose_cfg()  # the default model at its own size
+    cfg = compose_cfg("sheets.V1.density=300")  # the default model's projections, a third of its cells (the copies show at any size)
     with simulator_session(cfg) as sim:
         network = build(sim, cfg)
         sizes = {name: (p.pre.size, p.post.size) for name, p in network.projections.items()}
