@@ -244,8 +244,9 @@ def test_a_fit_of_a_discrete_space_ends_when_every_point_ran(tmp_path: Path) -> 
 @pytest.mark.parametrize("launcher, signal_name", [("sequential", "SIGINT"), ("local_parallel", "SIGTERM")])
 def test_a_stopped_fit_keeps_each_completed_trial_and_says_what_it_saved(tmp_path: Path, launcher: str, signal_name: str) -> None:
     sweep, marker = tmp_path / "F", f"fit-stop-{launcher}"
-    # Two trials a batch, 1 s of activity each: the stop lands once the first trial's job has completed.
-    args = [*FIT, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "experiment.spontaneous_duration=1000",
+    # Three trials a batch, 1 s of activity each: the stop lands once the first trial's job has completed, while
+    # another runs (with two at a time, both of the batch could end together, leaving none to stop: seen in CI).
+    args = [*FIT, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=3", "experiment.spontaneous_duration=1000",
             *LAUNCHERS[launcher], f"hydra.sweep.dir={sweep}"]  # fmt: skip
     fit = subprocess.Popen([sys.executable, str(RUN_SIM), *args], cwd=tmp_path, preexec_fn=with_ctrl_c, text=True,
                            env=marked_env(marker, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
