@@ -294,7 +294,7 @@ class ParameterSearch:
         Exits with the search's exit code if a job failed.
         """
         from launcher.mozaik.parameter_files import MozaikFormatError
-        from launcher.sweep.sweeper import SweepRefused
+        from launcher.sweep.sweep_dir import SweepRefused
 
         run_script, simulator_name, root = read_command_line(sys.argv)
         try:
@@ -354,7 +354,7 @@ def run_search(
         raise ParameterError(f"run script {run_script} does not exist")
     jobs = [[hydra_override(key, value) for key, value in combination.items()] for combination in combinations]
     master_dir = master_dir.resolve()
-    from launcher.sweep.sweeper import refuse_foreign_contents
+    from launcher.sweep.sweep_dir import refuse_foreign_contents
 
     # Checked here, as the sweep would, since the search writes its jobs (and an imported model)
     # into the directory first; the sweep is then told those files are the search's own.

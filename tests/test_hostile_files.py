@@ -23,7 +23,7 @@ from launcher.run.files import FileProblem, make_directory, read_bounded
 from launcher.run.jsonfile import write_json_atomic
 from launcher.sweep.lock import SweepLock, is_swept
 from launcher.sweep.manifest import COMPLETED, JOURNAL_FILE, MANIFEST_FILE, Manifest, ManifestError
-from launcher.sweep.sweeper import refuse_linked_run_dirs
+from launcher.sweep.sweep_dir import refuse_linked_run_dirs
 from support import REPO
 from test_collect import fake_sweep
 

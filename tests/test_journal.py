@@ -17,7 +17,7 @@ from launcher.sweep import manifest as manifest_module
 from launcher.sweep.manifest import (
     COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 )  # fmt: skip
-from launcher.sweep.sweeper import manifest_stamp
+from launcher.sweep.sweep_dir import manifest_stamp
 from support import REPO
 
 #: A throttle that lets every save through (the sweep's is a second).

@@ -28,10 +28,8 @@ reruns everything when started again. This one:
 
 from __future__ import annotations
 
-import errno
 import itertools
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -55,11 +53,12 @@ from launcher.sweep.declared import DEFAULT_SEED_KEYS, seed_keys
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
 from launcher.sweep.job_count import MAX_JOBS, count_jobs, size_problem
 from launcher.sweep.job_plan import PlansJobs, read_jobs_file
-from launcher.run.files import FileProblem, link_within, problem, quiet_log_files
+from launcher.run.files import problem, quiet_log_files
 from launcher.run.jsonfile import write_atomically
-from launcher.sweep.lock import LOCK_FILE, SweepLock, is_swept, sweeper_identity
-from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, JOURNAL_FILE, MANIFEST_FILE, PENDING, RUNNING, JobEntry, Manifest, ManifestError
+from launcher.sweep.lock import SweepLock, is_swept, sweeper_identity
+from launcher.sweep.manifest import COMPLETED, DAMAGED, FAILED, INTERRUPTED, PENDING, RUNNING, JobEntry, Manifest, ManifestError
 from launcher.sweep.progress import Progress
+from launcher.sweep.sweep_dir import SweepRefused, manifest_stamp, refuse_as_sweep_dir, refuse_foreign_contents, refuse_linked_run_dirs
 from launcher.sweep.naming import leave_shared_settings_out, name_run_dirs_after_overrides
 from launcher.sweep.tree import ParameterError
 
@@ -107,10 +106,6 @@ class LauncherFailed(Exception):
         super().__init__(self.line)
 
 
-class SweepRefused(CompactHydraException):
-    """The sweep directory holds what this sweep must not overwrite (another program's manifest.json)."""
-
-
 def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool = False) -> None:
     """Update a job's entry from what its launcher returned and what it wrote (``applied``:
     its results.json was already looked at, as the launcher told of its end)."""
@@ -123,70 +118,6 @@ def _record_return(job: JobEntry, ret: JobReturn, sweep_dir: Path, applied: bool
         job.error = failure_message(error)
         log_file = failure_log(error)  # the launcher's own log (Slurm's), if any
         job.log = str(log_file) if log_file else None
-
-
-def refuse_as_sweep_dir(sweep_dir: Path, allow_non_empty: bool) -> None:
-    """Refuse the file system's root and the home directory as sweep directories, whatever is asked:
-    a sweep writes its manifest, table, figures and run directories into it."""
-    resolved = Path(sweep_dir).expanduser().resolve()
-    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
-        raise SweepRefused(
-            f"The sweep was refused; nothing was run or written: hydra.sweep.dir = {sweep_dir} is "
-            f"{'the root of the file system' if resolved == Path(resolved.anchor) else 'the home directory'}; "
-            "choose a directory of its own (e.g. multirun/my_sweep)"
-        )
-
-
-def looks_like_a_sweep(sweep_dir: Path) -> bool:
-    """Whether a directory is new, empty, or was swept by this program (whose manifest may be lost)."""
-    try:
-        names = {path.name for path in Path(sweep_dir).iterdir()}
-    except FileNotFoundError:
-        return True
-    except NotADirectoryError:
-        return False
-    return not names or bool(names & {MANIFEST_FILE, "multirun.yaml", LOCK_FILE})
-
-
-def refuse_foreign_contents(sweep_dir: Path) -> None:
-    """Refuse a sweep directory holding files but no sweep of this program (see :func:`looks_like_a_sweep`)."""
-    if not looks_like_a_sweep(sweep_dir):
-        raise SweepRefused(
-            f"The sweep was refused; nothing was run or written: {sweep_dir} holds files but no sweep of this "
-            "program (no manifest.json, multirun.yaml or .sweep.lock), and a sweep would write over same-named "
-            "ones (summary.csv, run directories). Choose another hydra.sweep.dir, or allow it: "
-            "hydra.sweeper.allow_non_empty=true"
-        )
-
-
-def manifest_stamp(sweep_dir: Path) -> Tuple[Optional[Tuple[int, int]], ...]:
-    """When and how large the sweep directory's manifest and its journal were last written (None
-    for a file it does not have), to tell whether another sweep wrote them in the meantime."""
-    stamps: List[Optional[Tuple[int, int]]] = []
-    for name in (MANIFEST_FILE, JOURNAL_FILE):
-        try:
-            stat = (Path(sweep_dir) / name).stat()
-        except OSError:
-            stamps.append(None)
-        else:
-            stamps.append((stat.st_mtime_ns, stat.st_size))
-    return tuple(stamps)
-
-
-def refuse_linked_run_dirs(sweep_dir: Path, jobs: Sequence[JobEntry]) -> None:
-    """A :class:`~launcher.run.files.FileProblem` naming the first run directory of ``jobs`` that is
-    a symbolic link, or the first link in one (``.hydra`` linked elsewhere): a job would write its
-    results, ``.hydra/`` and log through it, outside the sweep directory, whatever the launcher
-    (Hydra's basic one saves ``.hydra/*.yaml`` through links)."""
-    for job in jobs:
-        path = os.path.join(sweep_dir, job.run_dir)
-        link = path if os.path.islink(path) else link_within(path)
-        if link is not None:
-            where = f"where the run directory of job #{job.number} belongs" if link == path else f"in the run directory of job #{job.number}"
-            raise FileProblem(
-                link, f"a symbolic link {where}: a job never writes through one",
-                f"move it aside (mv '{link}' '{link}.moved') and run the sweep again", errno.ELOOP,
-            )
 
 
 def in_number_order(jobs: Sequence[JobEntry]) -> bool:
