@@ -97,18 +97,15 @@ def wait_until(condition, what: str, proc: subprocess.Popen, timeout_s: float = 
 
 
 def job_started(sweep: Path, override: str, since: float = 0.0) -> bool:
-    """Whether the job with ``override`` has started (again) since ``since`` and is into its
-    simulation: its .hydra files were written at least :data:`INTO_THE_JOB_S` ago (its record,
-    which a stop makes ``failed``, begins just after them)."""
-    configs = [run_dir / ".hydra" / "config.yaml" for run_dir in sweep.glob(f"*{override}*")]
+    """Whether the job with ``override`` has started (again) since ``since`` and is inside its
+    record: it has written its ``parameters.yaml`` (which the task writes once its record has
+    begun, so that a stop from then on is recorded as the job's failure) and no ``results.json``.
+    A wait on the .hydra files and a fixed delay after them was once too short in CI, and the
+    task was cancelled before its record began."""
+    trees = [run_dir / "parameters.yaml" for run_dir in sweep.glob(f"*{override}*")]
     return any(
-        config.exists() and since < config.stat().st_mtime < time.time() - INTO_THE_JOB_S for config in configs
+        tree.exists() and since < tree.stat().st_mtime and not (tree.parent / "results.json").exists() for tree in trees
     )
-
-
-#: Seconds after a job's .hydra files are written by which it is into its simulation (a job of an
-#: endless simulation is then stopped inside it, however busy the machine).
-INTO_THE_JOB_S = 3.0
 
 
 def same(a: dict, b: dict) -> bool:
