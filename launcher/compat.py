@@ -38,6 +38,9 @@ Neo ``SpikeTrainList._annotations``                a recording's per-cell annota
 Neo ``SpikeTrainList._items``                      whether the trains were given one by one        read through the public ``multiplexed``
 ``ProcessPoolExecutor._processes``                 a local worker's exit status and a forced stop  none known: a worker's death is
                                                                                                    reported without its signal
+submitit ``AutoExecutor._executor``;               a batch script with no ``--time`` line when     the line written, with the limit
+``SignalHandler._delayed._timeout_min`` (node)     the user gave no time limit (the limit the job  the job gets without it
+                                                   got, for submitit's warning handler)
 =================================================  ==============================================  =====================================
 
 :data:`VERIFIED` holds the versions these were verified on (the fast paths' outputs
@@ -58,6 +61,7 @@ import io
 import logging
 import os
 import pickle
+import signal
 import sys
 from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -278,6 +282,36 @@ def pool_worker_process(executor: Any) -> Optional[Any]:
         _say_once("ProcessPoolExecutor._processes", "a dead worker's signal is not known and it is not stopped by force")
         return None
     return next(iter((processes or {}).values()), None)
+
+
+def ask_no_time_limit(executor: Any) -> bool:
+    """Leave ``--time`` out of the batch scripts of a submitit ``AutoExecutor`` for Slurm; whether it will.
+
+    submitit writes ``--time`` always (5 minutes when none is set) unless its Slurm executor's ``time``
+    is None, which ``AutoExecutor`` cannot pass on; ``SlurmExecutor.update_parameters`` is public. A task
+    submitted so must give submitit's warning handler the limit it got (:func:`tell_submitit_the_time_limit`,
+    on the node): the two private names are checked together here. The public path writes the limit."""
+    import submitit
+    from submitit.core.job_environment import SignalHandler
+
+    inner = getattr(executor, "_executor", _MISSING)
+    node_side = "delayed" in inspect.signature(SignalHandler.__init__).parameters and hasattr(
+        submitit.helpers.DelayedSubmission(print), "_timeout_min"
+    )
+    if not isinstance(inner, submitit.SlurmExecutor) or not node_side:
+        _say_once("AutoExecutor._executor, SignalHandler._delayed._timeout_min", "the batch scripts say --time (the limit the job gets without it)")
+        return False
+    inner.update_parameters(time=None)
+    return True
+
+
+def tell_submitit_the_time_limit(minutes: float) -> None:
+    """In a Slurm task submitted with no ``--time`` (:func:`ask_no_time_limit`), on its node: give submitit's
+    handler of the warning before the time limit the minutes the task got (it tells a time limit from a
+    preemption by them, and fails on the None that no ``--time`` leaves)."""
+    delayed = getattr(getattr(signal.getsignal(signal.SIGUSR2), "__self__", None), "_delayed", None)
+    if delayed is not None and getattr(delayed, "_timeout_min", 0) is None:
+        delayed._timeout_min = minutes
 
 
 _MISSING = object()

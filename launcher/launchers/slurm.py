@@ -33,6 +33,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import OmegaConf
 
+from launcher import compat
 from launcher.launchers.protocol import FollowsQueuedJobs, JobFailed, StateChange, StateReporting, ended_state, failed_return, queued_return, returned_value
 from launcher.launchers.slurm_pack import PackTask, auto_jobs_per_task, cluster_slots, earlier_durations, raise_terminated, read_return, return_file, return_folder
 from launcher.launchers.slurm_queue import array_of, cluster_max_array_size, partition_time_limit, refresh_states, task_states
@@ -142,13 +143,17 @@ class SlurmTask:
     Has ``checkpoint`` so that submitit requeues it when it reaches its time limit.
     """
 
-    def __init__(self, payload: str, overrides: List[str], number: int) -> None:
+    def __init__(self, payload: str, overrides: List[str], number: int, time_limit_min: Optional[float] = None) -> None:
         self.payload, self.overrides, self.number = payload, overrides, number
+        #: The minutes the task gets without --time, when its batch script has none (submitit needs them).
+        self.time_limit_min = time_limit_min
 
     def __call__(self) -> JobReturn:
         import cloudpickle
         from hydra.core.singleton import Singleton
 
+        if self.time_limit_min is not None:
+            compat.tell_submitit_the_time_limit(self.time_limit_min)
         if self.payload not in _payloads:
             _payloads[self.payload] = cloudpickle.loads(Path(self.payload).read_bytes())
         launcher, singleton_state = _payloads[self.payload]
@@ -185,6 +190,8 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
     ) -> None:
         super().__init__(**params)
         self.ntasks = _task_count(ntasks, "hydra.launcher.ntasks")
+        #: The partition's limit in minutes when the tasks ask for no time (no --time line): see :meth:`_executor`.
+        self.unasked_time_limit: Optional[float] = None
         if (self.params.get("tasks_per_node") or 1) != 1:
             raise HydraException(
                 f"hydra.launcher.tasks_per_node = {self.params['tasks_per_node']!r}: each job's wrapper would run once per "
@@ -238,10 +245,11 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
         base = set(OmegaConf.structured(BaseQueueConf).keys())
         params = dict(self.params)
         params["nodes"] = params.get("nodes") or 1  # submitit counts a job's tasks from it; see _shape_parameters
-        if params.get("timeout_min") is None:
-            # No time asked: the partition's own limit, read here (what Slurm would give the job) so that submitit
-            # knows it when its warning comes; an unlimited partition's is 0, which sbatch reads as no limit
-            # (submitit itself would write --time=5 for a job that asks none).
+        time_given = params.get("timeout_min") is not None
+        if not time_given:
+            # No time asked: the partition's own limit, read here (what Slurm gives the job), for submitit's handler
+            # of the warning before it (an unlimited partition's is 0); no --time line in the batch script where
+            # submitit allows (it would write --time=5 for a job that asks none).
             limit = partition_time_limit(params.get("partition"))
             params["timeout_min"] = UNLIMITED if limit is None else limit
         if "signal_delay_s" in params:
@@ -252,6 +260,7 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
                     "%s s before its time limit", given, params.get("timeout_min"), params["signal_delay_s"],
                 )
         executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items() if k not in init_keys})
+        self.unasked_time_limit = None if time_given or not compat.ask_no_time_limit(executor) else params["timeout_min"]
         return executor
 
     def _shape(self, overrides: Sequence[str]) -> tuple[Optional[int], int]:
@@ -317,7 +326,7 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
                 part = indices[start : start + chunk]
                 executor.update_parameters(**self._shape_parameters(*shape), slurm_dependency=f"afterany:{previous}" if previous else None)
                 with executor.batch():
-                    submitted = [executor.submit(SlurmTask(str(payload), list(job_overrides[i]), initial_job_idx + i)) for i in part]
+                    submitted = [executor.submit(SlurmTask(str(payload), list(job_overrides[i]), initial_job_idx + i, self.unasked_time_limit)) for i in part]
                 for i, job in zip(part, submitted):
                     jobs[i] = job
                     log.debug("#%d : %s -> Slurm job %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])), job.job_id)
@@ -424,7 +433,7 @@ class SlurmSweepLauncher(StateReporting, FollowsQueuedJobs, BaseSubmititLauncher
                 executor.update_parameters(**self._shape_parameters(*shape), slurm_dependency=f"afterany:{previous}" if previous else None)
                 with executor.batch():
                     submitted = [
-                        executor.submit(PackTask(str(payload), [(list(job_overrides[i]), initial_job_idx + i) for i in pack]))
+                        executor.submit(PackTask(str(payload), [(list(job_overrides[i]), initial_job_idx + i) for i in pack], self.unasked_time_limit))
                         for pack in part
                     ]
                 packs += part

@@ -43,6 +43,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import cloudpickle
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 
+from launcher import compat
 from launcher.run.files import read_bounded
 from launcher.launchers.protocol import failed_return
 from launcher.run.job import look_up_provenance
@@ -105,13 +106,17 @@ class PackTask:
     the jobs that have not ended (no return file).
     """
 
-    def __init__(self, payload: str, jobs: Sequence[Tuple[List[str], int]]) -> None:
+    def __init__(self, payload: str, jobs: Sequence[Tuple[List[str], int]], time_limit_min: Optional[float] = None) -> None:
         self.payload = payload
         self.jobs = [(list(overrides), number) for overrides, number in jobs]
+        #: The minutes the task gets without --time, when its batch script has none (submitit needs them).
+        self.time_limit_min = time_limit_min
 
     def __call__(self) -> List[JobReturn]:
         from hydra.core.singleton import Singleton
 
+        if self.time_limit_min is not None:
+            compat.tell_submitit_the_time_limit(self.time_limit_min)
         launcher, singleton_state = cloudpickle.loads(Path(self.payload).read_bytes())
         Singleton.set_state(singleton_state)
         setup_globals()

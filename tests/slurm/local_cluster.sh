@@ -177,6 +177,8 @@ JobCompType=jobcomp/none
 DefMemPerCPU=$((real_mem / cpus))
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$real_mem State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+# A partition with a time limit (DefaultTime) for the jobs that ask for none: tests/slurm/test_slurm.py.
+PartitionName=limited Nodes=$HOST Default=NO DefaultTime=5 MaxTime=30 State=UP
 EOF
 }
 

@@ -410,7 +410,7 @@ def test_an_mpi_search_runs_each_job_as_ranks_under_srun_with_no_limit_it_did_no
     """mozaik's ``SlurmSequentialBackend(1, 2, '$HOME/…/activate', [...])``: each job is 2 Slurm tasks of 1 CPU, its
     run script (a real MPI program: MPICH, mpi4py) started once per task by srun, in the environment named from
     $HOME; each rank knows its rank and reads the job's parameters file; a failing rank fails its job with its
-    log; no --mem and no time limit (--time=0, the unlimited partition's own) that the search did not give."""
+    log; no --mem and no --time that the search did not give."""
     if importlib.util.find_spec("mpi4py") is None:
         problem = "mpi4py is not installed (with PyPI's mpich: pip install -e '.[test]')"
         pytest.fail(problem) if os.environ.get("CI") == "true" else pytest.skip(problem)
@@ -436,9 +436,10 @@ def test_an_mpi_search_runs_each_job_as_ranks_under_srun_with_no_limit_it_did_no
     assert "RuntimeError: rank 1 of 2 fails" in (master / "fail_rank=1" / "script.log").read_text()
     assert sacct_state(done["slurm_job_id"]) == "COMPLETED" and sacct_state(failed["slurm_job_id"]) == "FAILED"
     (sbatch,) = {path.read_text() for path in (master / ".submitit").glob("*/*_submission.sh")}
-    for line in ("--ntasks=2", "--cpus-per-task=1", "--job-name=my_search", "--time=0"):
+    for line in ("--ntasks=2", "--cpus-per-task=1", "--job-name=my_search"):
         assert f"#SBATCH {line}\n" in sbatch, sbatch
-    assert "--mem" not in sbatch and "srun" not in sbatch, sbatch  # the wrapper runs once, in the batch step
+    assert "--mem" not in sbatch and "--time" not in sbatch, sbatch
+    assert "srun" not in sbatch, sbatch  # the wrapper runs once, in the batch step
 
 
 def test_a_fit_in_batches_on_slurm_with_a_crashed_trial(tmp_path):
@@ -600,10 +601,12 @@ def test_a_pack_out_of_time_keeps_its_completed_job_and_times_out_the_others(tmp
 def test_a_pack_warned_of_its_time_limit_keeps_its_completed_job_and_times_out_the_others(tmp_path):
     """A pack of a short job, an endless one and one after it, warned of its time limit during the
     endless one: the first completes, the two others are TIMEOUT each; the endless job records
-    its own failure."""
+    its own failure. The sweep gives no time limit: the batch script asks none (no --time line),
+    the task gets its partition's DefaultTime, and submitit's handler knows it (5 minutes: the
+    warning is then the time limit's at once)."""
     sweep = tmp_path / "D"
     command = [sys.executable, str(RUN_SIM), "-m", "experiment.spontaneous_duration=10,100000000,20", "sheets.V1.density=1",
-               *SLURM, *WARNED_LIMIT, "hydra.launcher.jobs_per_task=3", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+               *SLURM, "hydra.launcher.partition=limited", "hydra.launcher.jobs_per_task=3", f"hydra.sweep.dir={sweep}"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: job_started(sweep, "experiment.spontaneous_duration=100000000"), "the endless job started", proc)
@@ -614,6 +617,10 @@ def test_a_pack_warned_of_its_time_limit_keeps_its_completed_job_and_times_out_t
         proc.kill()
         cancel_tasks(sweep)
     check_pack_out_of_time(sweep, proc.returncode, stderr)
+    (sbatch,) = [path.read_text() for path in (sweep / ".submitit").glob("*/*_submission.sh")]
+    assert "#SBATCH --partition=limited\n" in sbatch and "--time" not in sbatch, sbatch
+    limit = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "Timelimit", "-j", task], capture_output=True, text=True).stdout
+    assert limit.split() == ["00:05:00"], limit  # the partition's DefaultTime
 
 
 def check_pack_out_of_time(sweep: Path, returncode: int, stderr: str) -> None:
