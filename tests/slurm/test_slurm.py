@@ -291,6 +291,12 @@ def test_mozaik_search_with_the_slurm_backend(tmp_path):
         assert record["state"] == "completed" and record["slurm_job_id"]
         assert json.loads((run_dir / "run_output.json").read_text())["density"] == density
         assert sacct_state(record["slurm_job_id"]) == "COMPLETED"
+    # the limits the search gives, and only those, in each batch script and in what Slurm gave the tasks
+    sbatches = [path.read_text() for path in (master / ".submitit").glob("*/*_submission.sh")]
+    assert sbatches and all("#SBATCH --time=10\n" in text and "#SBATCH --mem=500M\n" in text for text in sbatches), sbatches
+    task = record["slurm_job_id"].partition("_")[0]
+    given = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "Timelimit,ReqMem", "-j", task], capture_output=True, text=True).stdout
+    assert set(given.split()) == {"00:10:00|500M"}, given
 
 
 def test_embedded_model_search_with_the_slurm_backend(tmp_path):
