@@ -176,3 +176,46 @@ def test_a_background_parallel_sweep_stopped_by_sigterm_records_its_running_jobs
     assert all("SIGTERM" in job.error for job in stopped), stopped
     records = [json.loads(p.read_text()) for p in sweep.glob("*/results.json")]  # a job stopped inside its task records it
     assert all("SIGTERM" in record["error"] for record in records if record["state"] == "failed"), records
+
+
+#: A job whose code swallows the KeyboardInterrupt that Ctrl-C raises in it, as a library may (seen:
+#: numpy dropping the error of an attribute lookup inside PyNN's get_data): the first job presses
+#: Ctrl-C on itself inside such code.
+SWALLOWING_APP = """
+import os
+import signal
+import time
+
+import hydra
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg):
+    if cfg.x == 1:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except BaseException:
+            pass
+    return {"y": float(cfg.x)}
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["INT", "TERM"])
+@pytest.mark.parametrize("launcher", ["sequential", "basic"])
+def test_a_stop_that_a_job_s_code_swallows_still_stops_the_sweep_after_that_job(tmp_path: Path, launcher: str, signal_name: str) -> None:
+    (tmp_path / "app.py").write_text(SWALLOWING_APP.replace("signal.SIGINT", f"signal.SIG{signal_name}"))
+    sweep, marker = tmp_path / "S", f"swallowed-{launcher}-{signal_name}"
+    command = [sys.executable, "app.py", "-m", "+x=1,2,3", "hydra/sweeper=mozaik", f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(command, cwd=tmp_path, env=marked_env(marker, PYTHONPATH=str(REPO)), preexec_fn=with_ctrl_c,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 128 + SIGNALS[signal_name], proc.stderr
+    said = "Interrupted (Ctrl-C)" if signal_name == "INT" else "Terminated (SIGTERM)"
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"{said}: 1 of 3 jobs completed"), proc.stderr
+    assert json.loads((sweep / "+x=1" / "results.json").read_text())["state"] == "completed"  # it did complete
+    assert not (sweep / "+x=2").exists()  # the sweep stopped after the job, not at the end
+    assert_no_process_left(marker)

@@ -51,6 +51,18 @@ _PLANNED_HASH: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("m
 #: The record and run directory of the job running in this context (None outside a recorded job).
 _JOB: contextvars.ContextVar[Optional[tuple[dict[str, Any], Path]]] = contextvars.ContextVar("mozaik_job", default=None)
 
+#: The stop (Ctrl-C, SIGTERM) the sweeping process has received, until its sweep ends: set by the
+#: sweep's signal handlers (launcher.sweep.interrupt). The exception a handler raises can be
+#: swallowed by the code it lands in (seen: a KeyboardInterrupt raised inside PyNN's get_data,
+#: in an attribute lookup that numpy makes and whose error it drops), and the sweep would run on
+#: with Ctrl-C ignored; a job that ends after it raises it again once its record is written.
+_stop: list[KeyboardInterrupt] = []
+
+
+def stop_received(stop: Optional[KeyboardInterrupt]) -> None:
+    """Keep ``stop``, the stop the sweeping process received (None: its sweep has ended)."""
+    _stop[:] = [] if stop is None else [stop]
+
 #: Distributions whose versions a record lists when they are installed: the frameworks
 #: every job runs on and the field's simulation stack.
 PROVENANCE_DISTRIBUTIONS = {
@@ -233,6 +245,9 @@ def recorded_job(
             log.error("Could not write %s: %s", run_dir / results.RESULTS_FILE, exc)
             if record["state"] == results.COMPLETED:  # a completed job that cannot say so has failed, with this error
                 raise
+        if _stop and record["state"] == results.COMPLETED:  # a stop the job's code swallowed: the sweep stops now
+            log.warning("The sweep was stopped while this job ran, which completed; the sweep stops after it")
+            raise _stop[0]
 
 
 def _flush_logs() -> None:

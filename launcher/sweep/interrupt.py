@@ -9,6 +9,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, NoReturn
 
+from launcher.run.job import stop_received
+
 
 class SweepTerminated(KeyboardInterrupt):
     """The sweeping process received SIGTERM: the sweep stops as on Ctrl-C (a KeyboardInterrupt to
@@ -27,13 +29,16 @@ def sigterm_stops_sweep() -> Iterator[None]:
 
     def terminate(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        raise SweepTerminated("the sweep received SIGTERM")
+        stop = SweepTerminated("the sweep received SIGTERM")
+        stop_received(stop)  # raised again after the running job, should its code swallow it
+        raise stop
 
     signal.signal(signal.SIGTERM, terminate)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stop_received(None)
 
 
 def stop_sweep(interrupt: KeyboardInterrupt, saved: str) -> NoReturn:
@@ -63,7 +68,9 @@ def interruption_stops_sweep(saved: str) -> Iterator[None]:
         nonlocal interrupted
         interrupted = True
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise KeyboardInterrupt
+        stop = KeyboardInterrupt()
+        stop_received(stop)  # raised again after the running job, should its code swallow it (Ctrl-C is ignored now)
+        raise stop
 
     if in_charge:
         signal.signal(signal.SIGINT, interrupt_once)
@@ -73,5 +80,6 @@ def interruption_stops_sweep(saved: str) -> Iterator[None]:
     except KeyboardInterrupt as interrupt:
         stop_sweep(interrupt, saved)
     finally:
+        stop_received(None)
         if in_charge and not interrupted:  # (interrupted: the process ends, Ctrl-C stays ignored)
             signal.signal(signal.SIGINT, signal.default_int_handler)
