@@ -462,3 +462,42 @@ def test_multirun_yaml_linked_to_another_file_is_replaced_not_written_through(sw
     (sweep / "multirun.yaml").symlink_to(victim)
     ValidatingSweeper.save_config(SimpleNamespace(config=OmegaConf.create({"a": 1})), sweep)
     assert victim.read_text() == "precious\n" and OmegaConf.load(sweep / "multirun.yaml") == {"a": 1}
+
+
+LOSS_APP = """
+import hydra
+import launcher  # noqa: F401  (the run_dirname resolver; Hydra finds the sweeper)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg):
+    return {"loss": float(cfg.x)}
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_fit_trial_whose_run_directory_holds_a_link_fails_alone_and_writes_nothing_outside(tmp_path: Path) -> None:
+    # A grid swept into the directory first (a fit takes its results), then a trial's .hydra linked outside.
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("x: 0\n")
+    (tmp_path / "app.py").write_text(LOSS_APP)
+    sweep, env = tmp_path / "S", {**os.environ, "PYTHONPATH": str(REPO), "HYDRA_FULL_ERROR": "0"}
+    grid = subprocess.run([sys.executable, "app.py", "-m", "hydra/sweeper=mozaik", "x=1,2", f"hydra.sweep.dir={sweep}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert grid.returncode == 0, grid.stderr
+    outside = tmp_path / "outside"
+    (sweep / "x=1" / ".hydra").rename(outside)
+    (sweep / "x=1" / ".hydra").symlink_to(outside)
+    before = {path.name: path.read_bytes() for path in outside.iterdir()}
+    fit = subprocess.run([sys.executable, "app.py", "-m", "hydra/sweeper=mozaik_fit", "objective=loss", "hydra.sweeper.n_trials=3",
+                          "hydra.sweeper.n_jobs=3", "hydra.sweeper.collect=false", "hydra.sweeper.sampler.seed=1", "x=choice(1,2,3)",
+                          f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert fit.returncode == 0, fit.stderr  # a fit goes on past its failed trials
+    assert ".hydra: a symbolic link in the run directory of job #" in fit.stdout + fit.stderr, fit.stdout + fit.stderr
+    jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
+    refused = [job for job in jobs if job["state"] == "failed"]
+    assert [job["overrides"] for job in refused] == [["x=1"]] and "symbolic link" in refused[0]["error"], [(j["number"], j["overrides"], j["state"], j["error"]) for j in jobs]
+    assert {path.name: path.read_bytes() for path in outside.iterdir()} == before

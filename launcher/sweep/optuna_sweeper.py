@@ -68,6 +68,7 @@ from launcher.sweep.naming import run_dirname
 from launcher.sweep.overrides import hydra_override
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
 from launcher.sweep.sweeper import LauncherFailed, SweepFailed, ValidatingSweeper
+from launcher.sweep.sweep_dir import refuse_linked_run_dirs
 from launcher.sweep.tree import ParameterError
 
 if TYPE_CHECKING:
@@ -311,17 +312,26 @@ class FitSweeper(ValidatingSweeper):
         simulated before in the sweep directory, by a grid say, takes that result) and tell Optuna
         how each ended."""
         to_run: List[JobEntry] = []
+        linked: List[JobEntry] = []  # refused: their run directories are not read either
         for job in batch:
             if job.state == FAILED and not job.config_hash:
                 log.warning("Trial %d refused without running: %s", job.number, job.error)
-            elif job.apply_results(trials.sweep_dir) is None or job.state != COMPLETED:  # not simulated before
+                continue
+            try:  # a run directory that is a link, or holds one: the trial would write through it
+                refuse_linked_run_dirs(trials.sweep_dir, [job])
+            except FileProblem as problem:  # this trial fails, not the fit
+                job.state, job.error = FAILED, str(problem)
+                log.warning("Trial %d refused without running: %s", job.number, problem)
+                linked.append(job)
+                continue
+            if job.apply_results(trials.sweep_dir) is None or job.state != COMPLETED:  # not simulated before
                 job.state = PENDING
                 to_run.append(job)
         trials.manifest.save()
         if to_run:
             self.run(trials.manifest, to_run)
         for job in batch:
-            trials.tell(job)
+            trials.tell(job, read_results=job not in linked)
         trials.manifest.save()
 
     def fit_manifest(self, sweep_dir: Path, objective: Objective) -> Manifest:
@@ -475,12 +485,13 @@ class FitTrials:
         self.manifest.jobs = sorted(self.entries.values(), key=lambda entry: entry.number)
         return batch, why
 
-    def tell(self, job: JobEntry) -> None:
+    def tell(self, job: JobEntry, read_results: bool = True) -> None:
         """Tell Optuna how a trial's job ended: the objective's value(s) of its metrics, or failed
-        (a failed job, a refused point, a missing or NaN metric)."""
+        (a failed job, a refused point, a missing or NaN metric). ``read_results``: False for a job
+        whose run directory was refused (a link in it): it stays failed as it is."""
         from optuna.trial import TrialState
 
-        record = job.apply_results(self.sweep_dir) if job.config_hash else None
+        record = job.apply_results(self.sweep_dir) if job.config_hash and read_results else None
         job.values = self.objective.values(record.get("metrics", {})) if record and job.state == COMPLETED else None
         if job.values is None:
             self.study.tell(job.number, state=TrialState.FAIL, skip_if_finished=True)
