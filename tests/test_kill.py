@@ -185,19 +185,28 @@ SWALLOWING_APP = """
 import os
 import signal
 import time
+import weakref
 
 import hydra
+
+WHERE = "where"
 
 
 @hydra.main(version_base="1.3", config_path=None, config_name=None)
 def main(cfg):
-    if cfg.x == 1:
+    if cfg.x == 1 and WHERE == "except":
         try:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
         except BaseException:
             pass
+    if cfg.x == 1 and WHERE == "weakref":  # where Python cannot raise it: a weakref callback ("Exception ignored in")
+        weakref.finalize(Thing(), lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(1)))
     return {"y": float(cfg.x)}
+
+
+class Thing:
+    pass
 
 
 if __name__ == "__main__":
@@ -205,10 +214,14 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("signal_name", ["INT", "TERM"])
-@pytest.mark.parametrize("launcher", ["sequential", "basic"])
-def test_a_stop_that_a_job_s_code_swallows_still_stops_the_sweep_after_that_job(tmp_path: Path, launcher: str, signal_name: str) -> None:
-    (tmp_path / "app.py").write_text(SWALLOWING_APP.replace("signal.SIGINT", f"signal.SIG{signal_name}"))
+@pytest.mark.parametrize(
+    "where, launcher, signal_name",
+    [("except", "sequential", "INT"), ("except", "sequential", "TERM"), ("except", "basic", "INT"), ("except", "basic", "TERM"),
+     ("weakref", "sequential", "INT"), ("weakref", "sequential", "TERM")],
+)  # fmt: skip
+def test_a_stop_that_a_job_s_code_swallows_still_stops_the_sweep_after_that_job(tmp_path: Path, where: str, launcher: str, signal_name: str) -> None:
+    app = SWALLOWING_APP.replace("signal.SIGINT", f"signal.SIG{signal_name}").replace('WHERE = "where"', f"WHERE = {where!r}")
+    (tmp_path / "app.py").write_text(app)
     sweep, marker = tmp_path / "S", f"swallowed-{launcher}-{signal_name}"
     command = [sys.executable, "app.py", "-m", "+x=1,2,3", "hydra/sweeper=mozaik", f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}"]
     proc = subprocess.run(command, cwd=tmp_path, env=marked_env(marker, PYTHONPATH=str(REPO)), preexec_fn=with_ctrl_c,
@@ -216,6 +229,7 @@ def test_a_stop_that_a_job_s_code_swallows_still_stops_the_sweep_after_that_job(
     assert proc.returncode == 128 + SIGNALS[signal_name], proc.stderr
     said = "Interrupted (Ctrl-C)" if signal_name == "INT" else "Terminated (SIGTERM)"
     assert proc.stderr.strip().splitlines()[-1].startswith(f"{said}: 1 of 3 jobs completed"), proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     assert json.loads((sweep / "+x=1" / "results.json").read_text())["state"] == "completed"  # it did complete
     assert not (sweep / "+x=2").exists()  # the sweep stopped after the job, not at the end
     assert_no_process_left(marker)

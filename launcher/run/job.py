@@ -63,6 +63,11 @@ def stop_received(stop: Optional[KeyboardInterrupt]) -> None:
     """Keep ``stop``, the stop the sweeping process received (None: its sweep has ended)."""
     _stop[:] = [] if stop is None else [stop]
 
+
+def kept_stop() -> Optional[KeyboardInterrupt]:
+    """The stop kept by :func:`stop_received`, if any."""
+    return _stop[0] if _stop else None
+
 #: Distributions whose versions a record lists when they are installed: the frameworks
 #: every job runs on and the field's simulation stack.
 PROVENANCE_DISTRIBUTIONS = {

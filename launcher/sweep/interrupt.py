@@ -9,12 +9,31 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, NoReturn
 
-from launcher.run.job import stop_received
+from launcher.run.job import kept_stop, stop_received
 
 
 class SweepTerminated(KeyboardInterrupt):
     """The sweeping process received SIGTERM: the sweep stops as on Ctrl-C (a KeyboardInterrupt to
     every launcher and job wrapper)."""
+
+
+@contextmanager
+def _kept_stops_unsaid() -> Iterator[None]:
+    """Within the block, a kept stop (:func:`~launcher.run.job.stop_received`) that Python could not
+    raise where it landed (a weakref callback, a ``__del__``: "Exception ignored in ...") is not
+    printed: it is raised again after the running job, and the sweep ends with its one line. Any
+    other such exception is printed as before."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_value is None or unraisable.exc_value is not kept_stop():
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 @contextmanager
@@ -75,7 +94,7 @@ def interruption_stops_sweep(saved: str) -> Iterator[None]:
     if in_charge:
         signal.signal(signal.SIGINT, interrupt_once)
     try:
-        with sigterm_stops_sweep():
+        with sigterm_stops_sweep(), _kept_stops_unsaid():
             yield
     except KeyboardInterrupt as interrupt:
         stop_sweep(interrupt, saved)
