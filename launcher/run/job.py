@@ -68,6 +68,7 @@ def kept_stop() -> Optional[KeyboardInterrupt]:
     """The stop kept by :func:`stop_received`, if any."""
     return _stop[0] if _stop else None
 
+
 #: Distributions whose versions a record lists when they are installed: the frameworks
 #: every job runs on and the field's simulation stack.
 PROVENANCE_DISTRIBUTIONS = {

@@ -312,7 +312,7 @@ class FitSweeper(ValidatingSweeper):
         simulated before in the sweep directory, by a grid say, takes that result) and tell Optuna
         how each ended."""
         to_run: List[JobEntry] = []
-        linked: List[JobEntry] = []  # refused: their run directories are not read either
+        linked: set = set()  # numbers of the trials refused for a link: their run directories are not read either
         for job in batch:
             if job.state == FAILED and not job.config_hash:
                 log.warning("Trial %d refused without running: %s", job.number, job.error)
@@ -322,7 +322,7 @@ class FitSweeper(ValidatingSweeper):
             except FileProblem as problem:  # this trial fails, not the fit
                 job.state, job.error = FAILED, str(problem)
                 log.warning("Trial %d refused without running: %s", job.number, problem)
-                linked.append(job)
+                linked.add(job.number)
                 continue
             if job.apply_results(trials.sweep_dir) is None or job.state != COMPLETED:  # not simulated before
                 job.state = PENDING
@@ -331,7 +331,7 @@ class FitSweeper(ValidatingSweeper):
         if to_run:
             self.run(trials.manifest, to_run)
         for job in batch:
-            trials.tell(job, read_results=job not in linked)
+            trials.tell(job, read_results=job.number not in linked)
         trials.manifest.save()
 
     def fit_manifest(self, sweep_dir: Path, objective: Objective) -> Manifest:
