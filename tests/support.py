@@ -41,6 +41,38 @@ SMALL = [
 ]
 
 
+#: A Hydra app with no simulator, for the tests of a sweep's machinery (stops and resumes, a
+#: fit's trials): its jobs take ``+duration`` seconds (a sleep) and return the metric
+#: ``rate_hz`` of ``+weight`` and ``+seed``, so the same job gives the same value. What the
+#: real network adds (NEST in the job, its interrupts) is tested on run_sim.py beside each
+#: of these. Its sweeps cost a quarter of the CPU of the network's: no NEST to import.
+TOY_APP = textwrap.dedent(
+    """
+    import time
+
+    import hydra
+
+
+    @hydra.main(version_base="1.3", config_path=None, config_name=None)
+    def main(cfg):
+        time.sleep(float(cfg.get("duration", 0.0)))
+        return {"rate_hz": 100.0 * float(cfg.get("weight", 0.01)) + 0.1 * float(cfg.get("seed", 0))}
+
+
+    if __name__ == "__main__":
+        main()
+    """
+)
+
+
+def toy_app(folder: Path, *args: str) -> list[str]:
+    """Write the toy app into ``folder``; the command of a sweep of it with ``args``, the
+    project's sweeper and sequential launcher unless ``args`` name others (later choices win)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "toy_app.py").write_text(TOY_APP)
+    return [sys.executable, str(folder / "toy_app.py"), "-m", "hydra/sweeper=mozaik", "hydra/launcher=sequential", *args]
+
+
 def with_ctrl_c() -> None:
     """``preexec_fn`` of a child that a test stops with SIGINT, as Ctrl-C in a terminal would:
     tests run in the background by a shell (or under nohup) ignore SIGINT, and so would

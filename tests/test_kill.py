@@ -1,5 +1,6 @@
 """Sweeps stopped (SIGKILL, SIGTERM, SIGINT) as a user, a cluster or a crash would, at chosen points
-(the manifest written, one, three or five of six jobs ended: 8 stops) and, under ``-m slow``, at 120 random ones:
+(the manifest written, one, three or five of six jobs ended: 8 stops, on the toy app of
+tests/support.py: the sweep's machinery) and, under ``-m slow``, at 120 random ones (the real network):
 afterwards no job is shown running or pending that no process runs, no process of the sweep is
 left, and running the sweep again completes it, each job run to its end once. A sweep stopped by
 Ctrl-C or SIGTERM ends with one line naming what it saved, and no traceback."""
@@ -19,10 +20,12 @@ import pytest
 from launcher.report.status import status
 from launcher.sweep.interrupt import SweepTerminated, stop_sweep
 from launcher.sweep.manifest import Manifest
-from support import REPO, RUN_SIM, assert_no_process_left, marked_env, run_launcher_cli, with_ctrl_c
+from support import REPO, RUN_SIM, assert_no_process_left, marked_env, run_launcher_cli, toy_app, with_ctrl_c
 
 #: Six jobs of a fraction of a second each: a stop lands before, during or after any of them.
 JOBS = ["pynn_seed=1,2,3,4,5,6", "sheets.V1.density=100", "experiment.spontaneous_duration=300"]
+#: The same six jobs of the toy app (tests/support.py): 0.3 s each, no simulator.
+TOY_JOBS = ["+seed=1,2,3,4,5,6", "+duration=0.3"]
 LAUNCHERS = {"sequential": [], "local_parallel": ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"]}
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "INT": signal.SIGINT}
 #: Stops of each launcher by each signal (the issue asks for at least 20).
@@ -56,13 +59,15 @@ CHOSEN = [
 ]
 
 
-def stop_and_resume(tmp_path: Path, launcher: str, signal_name: str, name: str, stop_when) -> None:
-    """Start the six-job sweep, stop it with the signal once ``stop_when(sweep)`` holds (or the
-    sweep has ended), then check that no process is left, no job is shown running or pending,
-    and that running the sweep again completes every job."""
+def stop_and_resume(tmp_path: Path, launcher: str, signal_name: str, name: str, stop_when, toy: bool = False) -> None:
+    """Start the six-job sweep (of the toy app if ``toy``, else of the network), stop it with the
+    signal once ``stop_when(sweep)`` holds (or the sweep has ended), then check that no process is
+    left, no job is shown running or pending, and that running the sweep again completes every job."""
     sweep, marker = tmp_path / name, f"kill-{launcher}-{signal_name}-{name}"
-    command = [sys.executable, str(RUN_SIM), "-m", *JOBS, *LAUNCHERS[launcher], f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.Popen(command, cwd=tmp_path, env=marked_env(marker), preexec_fn=with_ctrl_c,
+    swept = toy_app(tmp_path, *TOY_JOBS) if toy else [sys.executable, str(RUN_SIM), "-m", *JOBS]
+    command = [*swept, *LAUNCHERS[launcher], f"hydra.sweep.dir={sweep}"]
+    env = marked_env(marker, PYTHONPATH=str(REPO))  # the toy app's sweep imports this checkout's launcher
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, preexec_fn=with_ctrl_c,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 300
     while not stop_when(sweep) and proc.poll() is None:
@@ -78,7 +83,7 @@ def stop_and_resume(tmp_path: Path, launcher: str, signal_name: str, name: str, 
     if (sweep / "manifest.json").exists():
         counts = status(sweep).counts
         assert counts.get("running", 0) == 0 and counts.get("pending", 0) == 0, f"{name}: {counts}"
-    resumed = subprocess.run(command, cwd=tmp_path, env=marked_env(marker), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, f"{name}: {resumed.stderr[-2000:]}"
     counts = status(sweep).counts
     assert counts == {"completed": 6, "failed": 0, "running": 0, "pending": 0}, f"{name}: {counts}"
@@ -89,7 +94,7 @@ def stop_and_resume(tmp_path: Path, launcher: str, signal_name: str, name: str, 
 
 @pytest.mark.parametrize("launcher, signal_name, point", CHOSEN)
 def test_a_sweep_stopped_at_a_chosen_point_leaves_true_states_and_resumes(tmp_path: Path, launcher: str, signal_name: str, point: str) -> None:
-    stop_and_resume(tmp_path, launcher, signal_name, "S", POINTS[point])
+    stop_and_resume(tmp_path, launcher, signal_name, "S", POINTS[point], toy=True)
 
 
 @pytest.mark.slow

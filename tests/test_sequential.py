@@ -272,3 +272,20 @@ def test_ctrl_c_leaves_a_manifest_that_says_where_each_job_stands(tmp_path: Path
     first = sweep_dir / jobs[0]["run_dir"]
     assert sorted(p.name for p in (first / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
     assert json.loads((first / "results.json").read_text())["state"] == "failed"
+
+
+def test_the_job_file_writer_ends_even_when_a_stop_left_its_queue_miscounted(tmp_path: Path) -> None:
+    """A Ctrl-C or SIGTERM raised inside ``Queue.put`` (between two jobs) can leave the writer's
+    queue counting an item no thread will take: found by test_kill.py's stops of a sequential sweep,
+    which then hung in ``Queue.join()`` at its end. flush() and close() wait for their own marker."""
+    import threading
+
+    from launcher.launchers.sequential import _FileWriter
+
+    writer = _FileWriter()
+    writer.write(tmp_path / "job", [("a.yaml", "a: 1\n")], [])
+    writer._queue.unfinished_tasks += 1  # what an interrupted put() leaves: counted, never taken
+    ended = threading.Event()
+    threading.Thread(target=lambda: (writer.flush(), writer.close(), ended.set()), daemon=True).start()
+    assert ended.wait(20), "the writer waited forever"
+    assert (tmp_path / "job" / "a.yaml").read_text() == "a: 1\n"

@@ -222,10 +222,15 @@ class _FileWriter:
     holds Hydra's, a log handler opens its file in append mode on its first
     record); :meth:`close` waits for every file at the end of each launch and
     logs the first error, if one happened.
+
+    Waits are for a marker put after the files (an Event the thread sets), never
+    ``Queue.join()``: a Ctrl-C or SIGTERM raised in this process while it is inside
+    ``Queue.put`` can leave the queue's count of unfinished items off by one, and the
+    join would then wait forever (seen: a sequential sweep stopped between two jobs hung).
     """
 
     def __init__(self) -> None:
-        self._queue: "queue.Queue[Optional[Tuple[Optional[Path], List[Tuple[str, str]], List[str]]]]" = queue.Queue()
+        self._queue: "queue.Queue[Any]" = queue.Queue()
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._work, name="hydra-files", daemon=True)
         self._thread.start()
@@ -236,6 +241,9 @@ class _FileWriter:
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
+            if isinstance(item, threading.Event):  # flush(): every file asked for before it is written
+                item.set()
+                continue
             directory, files, create = item
             try:
                 for path in create:
@@ -246,23 +254,26 @@ class _FileWriter:
                     write_new_or_over(directory / name, text)  # type: ignore[operator]
             except BaseException as exc:  # kept for flush(); the other jobs' files are still written
                 self._error = self._error or exc
-            finally:
-                self._queue.task_done()
-        self._queue.task_done()
 
     def flush(self) -> None:
         """Wait for every file asked for so far; log the first error writing one (Hydra's record of
         a job that could not be written, e.g. on a full disk, ends neither the job nor the sweep:
         the job's results.json says how it ended)."""
-        self._queue.join()
-        if self._error is not None:
-            error, self._error = self._error, None
-            log.error("Could not write a job's .hydra files or log: %s", error)
+        written = threading.Event()
+        self._queue.put(written)
+        while not written.wait(0.5) and self._thread.is_alive():
+            pass
+        self._say_error()
 
     def close(self) -> None:
         self._queue.put(None)
-        self._thread.join()
-        self.flush()
+        self._thread.join()  # it ends after every item put before the None
+        self._say_error()
+
+    def _say_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            log.error("Could not write a job's .hydra files or log: %s", error)
 
 
 class _LeanRunner:
