@@ -42,12 +42,15 @@ SMALL = [
 
 
 #: A Hydra app with no simulator, for the tests of a sweep's machinery (stops and resumes, a
-#: fit's trials): its jobs take ``+duration`` seconds (a sleep) and return the metric
-#: ``rate_hz`` of ``+weight`` and ``+seed``, so the same job gives the same value. What the
+#: fit's trials, crashes): its jobs take ``+duration`` seconds (a sleep) and return the metric
+#: ``rate_hz`` of ``+weight`` and ``+seed``, so the same job gives the same value; with
+#: ``TOY_CRASH_ONCE=PATH`` in the environment, the first job to create PATH segfaults. What the
 #: real network adds (NEST in the job, its interrupts) is tested on run_sim.py beside each
-#: of these. Its sweeps cost a quarter of the CPU of the network's: no NEST to import.
+#: of these. Its sweeps cost half the CPU of the network's or less: no NEST to import.
 TOY_APP = textwrap.dedent(
     """
+    import os
+    import signal
     import time
 
     import hydra
@@ -55,6 +58,14 @@ TOY_APP = textwrap.dedent(
 
     @hydra.main(version_base="1.3", config_path=None, config_name=None)
     def main(cfg):
+        crash_once = os.environ.get("TOY_CRASH_ONCE")
+        if crash_once:
+            try:
+                os.close(os.open(crash_once, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                os.kill(os.getpid(), signal.SIGSEGV)
         time.sleep(float(cfg.get("duration", 0.0)))
         return {"rate_hz": 100.0 * float(cfg.get("weight", 0.01)) + 0.1 * float(cfg.get("seed", 0))}
 

@@ -18,36 +18,13 @@ from pathlib import Path
 import optuna
 import pytest
 
-from support import RUN_SIM, run_cli, run_launcher_cli
+from support import REPO, RUN_SIM, run_cli, run_launcher_cli, toy_app
 
 #: The issue's command, at a small size (0.1 s a trial).
 FIT = [
     "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.direction=minimize",
     "sheets.V1.connectivity.exc_weight=interval(0.002,0.006)", "sheets.V1.density=50",
 ]  # fmt: skip
-
-#: A Hydra app running the default model whose first job (across its processes) segfaults.
-CRASHING_APP = f"""
-import os, signal, sys
-sys.path.insert(0, {str(RUN_SIM.parent)!r})
-import hydra
-from launcher.app import run, use_card_names
-
-
-@hydra.main(version_base="1.3", config_path={str(RUN_SIM.parent / "conf")!r}, config_name="config")
-def main(cfg):
-    try:
-        os.close(os.open(os.environ["CRASH_ONCE"], os.O_CREAT | os.O_EXCL))  # the first job to get here
-    except FileExistsError:
-        return run(cfg)
-    os.kill(os.getpid(), signal.SIGSEGV)
-
-
-if __name__ == "__main__":
-    use_card_names()  # hydra/sweeper=optuna: the project's fit, as in run_sim.py
-    main()
-"""
-
 
 def study(sweep: Path) -> optuna.study.Study:
     return optuna.load_study(study_name="fit", storage=f"sqlite:///{sweep / 'optuna.db'}")
@@ -110,15 +87,16 @@ def test_targets_of_several_metrics_are_one_loss(tmp_path: Path) -> None:
         assert trial.user_attrs["fit_metrics"] == {name: metrics[name] for name in ("rate_exc_hz", "synchrony_chi")}
 
 
+#: The fit of test_fit_resume.py on the toy app of tests/support.py (no simulator): the fit's machinery.
+TOY_FIT = ["hydra/sweeper=mozaik_fit", "hydra.sweeper.direction=minimize", "+weight=interval(0.002,0.006)", "objective=rate_hz"]
+
+
 def test_a_crashed_trial_fails_alone_in_batches_on_local_parallel(tmp_path: Path) -> None:
     sweep = tmp_path / "F"
-    (tmp_path / "app.py").write_text(CRASHING_APP)
-    command = [
-        sys.executable, "app.py", *FIT, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
-        "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2", "objective=rate_exc_hz", f"hydra.sweep.dir={sweep}",
-    ]  # fmt: skip
+    command = toy_app(tmp_path, *TOY_FIT, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
+                      "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}")  # fmt: skip
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "CRASH_ONCE": str(tmp_path / "crashed")})
+                          env={**os.environ, "PYTHONPATH": str(REPO), "TOY_CRASH_ONCE": str(tmp_path / "crashed")})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
     states = [job["state"] for job in jobs]
@@ -131,9 +109,10 @@ def test_a_crashed_trial_fails_alone_in_batches_on_local_parallel(tmp_path: Path
 
 def test_a_stopped_fit_continues_to_its_trial_count_without_rerunning(tmp_path: Path) -> None:
     sweep = tmp_path / "F"
-    command = [sys.executable, str(RUN_SIM), *FIT, "hydra.sweeper.n_trials=8", "hydra.sweeper.n_jobs=1",
-               "experiment.spontaneous_duration=1000", "objective=rate_exc_hz", f"hydra.sweep.dir={sweep}"]
-    fit = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = toy_app(tmp_path, *TOY_FIT, "hydra.sweeper.n_trials=8", "hydra.sweeper.n_jobs=1", "+duration=0.5",
+                      f"hydra.sweep.dir={sweep}")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    fit = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
     while len(list(sweep.glob("*/results.json"))) < 5:
         assert time.monotonic() < deadline and fit.poll() is None, "the fit did not complete 5 trials"
@@ -141,7 +120,7 @@ def test_a_stopped_fit_continues_to_its_trial_count_without_rerunning(tmp_path: 
     fit.send_signal(signal.SIGKILL)
     fit.wait(timeout=60)
     first = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/results.json")}
-    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0, again.stderr
     counted = [t for t in study(sweep).trials if t.number not in study(sweep).user_attrs.get("interrupted_trials", [])]
     assert len([t for t in counted if t.state.is_finished()]) == 8

@@ -4,7 +4,7 @@ stops, and Ctrl-C or SIGTERM ends the fit with one line naming what was saved.
 
 The plain parts (:class:`launcher.sweep.optuna_sweeper.FitTrials`, the seed of a continued
 study, the points of a discrete space) on real Optuna studies with a job plan of our own; the
-end-to-end cases through the CLI, real Optuna and the real small network.
+end-to-end cases through the CLI and real Optuna, on the toy app of tests/support.py (no simulator).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from launcher.sweep.manifest import COMPLETED, INTERRUPTED, JobEntry, Manifest
 from launcher.sweep.optuna_sweeper import (
     DUPLICATE_ATTR, INTERRUPTED_ATTR, MAX_PROPOSALS_RUN_BEFORE, FitSweeper, FitTrials, _counted,
 )  # fmt: skip
-from support import REPO, RUN_SIM, assert_no_process_left, marked_env, with_ctrl_c
+from support import REPO, assert_no_process_left, marked_env, toy_app, with_ctrl_c
 
 OBJECTIVE = Objective(("rate",), ("minimize",))
 
@@ -178,21 +178,27 @@ def test_a_stopped_trial_whose_job_completed_keeps_its_value(tmp_path: Path) -> 
     assert _counted(study) == 1
 
 
-# --- end to end: the CLI, real Optuna, the real small network ----------------------------------
+# --- end to end: the CLI, real Optuna, the toy app ----------------------------------------------
+# (The fit's machinery: the toy app of tests/support.py, no simulator. Fits of the real network:
+# tests/test_fit.py, tests/slurm/.)
 
-#: A fit of the small network's excitatory weight (0.1 s of activity a trial), seeded.
+#: A fit of the toy app's weight, seeded.
 FIT = [
-    "-m", "hydra/sweeper=optuna", "hydra.sweeper.direction=minimize", "hydra.sweeper.sampler.seed=3",
-    "sheets.V1.connectivity.exc_weight=interval(0.002,0.006)", "sheets.V1.density=50", "objective=rate_exc_hz",
+    "hydra/sweeper=mozaik_fit", "hydra.sweeper.direction=minimize", "hydra.sweeper.sampler.seed=3",
+    "+weight=interval(0.002,0.006)", "objective=rate_hz",
     "hydra.sweeper.collect=false",  # (the table and figures are not what these tests check)
 ]  # fmt: skip
 LAUNCHERS = {"sequential": [], "local_parallel": ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"]}
 
 
+def fit_command(args: list[str], cwd: Path) -> list[str]:
+    return toy_app(cwd, *args)
+
+
 def run_fit(args: list[str], cwd: Path, marker: str = "fit-resume") -> subprocess.CompletedProcess:
-    # PYTHONPATH: local_parallel's workers import this checkout's launcher, as the sweep does.
+    # PYTHONPATH: the toy app (and local_parallel's workers) import this checkout's launcher.
     env = marked_env(marker, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, str(RUN_SIM), *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(fit_command(args, cwd), cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
 def load(sweep: Path) -> optuna.study.Study:
@@ -219,36 +225,36 @@ def test_extending_a_seeded_fit_runs_only_new_points(tmp_path: Path) -> None:
     assert extended.returncode == 0, extended.stderr
     study = load(sweep)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 7 and study.user_attrs == {}
-    assert len({t.params["sheets.V1.connectivity.exc_weight"] for t in study.trials}) == 7
+    assert len({t.params["+weight"] for t in study.trials}) == 7
     after = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/results.json")}
     assert len(after) == 7 and {name: after[name] for name in before} == before  # 3 new runs, none again
     jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
     assert [job["number"] for job in jobs] == list(range(7)) and {job["state"] for job in jobs} == {"completed"}
     for job, trial in zip(jobs, study.trials):
         record = json.loads((sweep / job["run_dir"] / "results.json").read_text())
-        assert job["values"] == [trial.value] == [record["metrics"]["rate_exc_hz"]]
+        assert job["values"] == [trial.value] == [record["metrics"]["rate_hz"]]
     assert "its sampler continues with the seed" in extended.stdout
 
 
 def test_a_fit_of_a_discrete_space_ends_when_every_point_ran(tmp_path: Path) -> None:
     sweep = tmp_path / "F"
-    args = [*FIT[:4], "sheets.V1.density=40,50", *FIT[-2:], "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep}"]
+    args = [*FIT[:3], "+seed=40,50", *FIT[-2:], "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep}"]
     proc = run_fit(args, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "The search space has no new point: all its 2 points were run: the fit ends at 2 of 3 trials" in proc.stdout
     jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
-    assert sorted(job["overrides"][-1] for job in jobs) == ["sheets.V1.density=40", "sheets.V1.density=50"]
+    assert sorted(job["overrides"][-1] for job in jobs) == ["+seed=40", "+seed=50"]
     assert len(completed_records(sweep)) == 2
 
 
 @pytest.mark.parametrize("launcher, signal_name", [("sequential", "SIGINT"), ("local_parallel", "SIGTERM")])
 def test_a_stopped_fit_keeps_each_completed_trial_and_says_what_it_saved(tmp_path: Path, launcher: str, signal_name: str) -> None:
     sweep, marker = tmp_path / "F", f"fit-stop-{launcher}"
-    # Three trials a batch, 1 s of activity each: the stop lands once the first trial's job has completed, while
+    # Three trials a batch, 1 s each: the stop lands once the first trial's job has completed, while
     # another runs (with two at a time, both of the batch could end together, leaving none to stop: seen in CI).
-    args = [*FIT, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=3", "experiment.spontaneous_duration=1000",
+    args = [*FIT, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=3", "+duration=1.0",
             *LAUNCHERS[launcher], f"hydra.sweep.dir={sweep}"]  # fmt: skip
-    fit = subprocess.Popen([sys.executable, str(RUN_SIM), *args], cwd=tmp_path, preexec_fn=with_ctrl_c, text=True,
+    fit = subprocess.Popen(fit_command(args, tmp_path), cwd=tmp_path, preexec_fn=with_ctrl_c, text=True,
                            env=marked_env(marker, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 300
     while not completed_records(sweep):
@@ -274,7 +280,7 @@ def test_a_stopped_fit_keeps_each_completed_trial_and_says_what_it_saved(tmp_pat
     for run_dir, record in kept.items():  # every job that completed: its trial has its value, told and listed
         job = jobs[run_dir]
         trial = study.trials[job["number"]]
-        assert trial.state == TrialState.COMPLETE and trial.value == record["metrics"]["rate_exc_hz"]
+        assert trial.state == TrialState.COMPLETE and trial.value == record["metrics"]["rate_hz"]
         assert job["state"] == "completed" and job["values"] == [trial.value]
     stopped = [job for run_dir, job in jobs.items() if run_dir not in kept]
     assert sorted(job["number"] for job in stopped) == study.user_attrs.get(INTERRUPTED_ATTR, []), (stopped, told)
