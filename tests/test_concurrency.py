@@ -1,7 +1,8 @@
 """Two sweeps into one sweep directory: one sweeps at a time, nothing is lost, nothing runs twice.
 
-Each test starts two real sweeps (the default model, small and short) as a user would in two
-terminals, the second while the first runs.
+Each test starts two real sweeps as a user would in two terminals, the second while the first
+runs: sweeps of the toy app of tests/support.py (the lock and the manifest are the sweep's, not the
+model's; no simulator to import).
 """
 
 from __future__ import annotations
@@ -9,20 +10,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from support import RUN_SIM, run_launcher_cli
+from support import REPO, run_launcher_cli, toy_app
 
-#: About a second a job: long enough for the second sweep to start while the first runs.
-JOB = ["sheets.V1.density=300", "experiment.spontaneous_duration=1500"]
+#: A second a job: long enough for the second sweep to start while the first runs.
+JOB = ["+duration=1.0"]
 
 
 def start(sweep: Path, cwd: Path, *overrides: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(RUN_SIM), "-m", *overrides, *JOB, f"hydra.sweep.dir={sweep}"],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+        toy_app(cwd, *overrides, *JOB, f"hydra.sweep.dir={sweep}"),
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONPATH": str(REPO)},  # the toy app imports this checkout's launcher
     )
 
 
@@ -35,14 +36,14 @@ def wait_for_first_job(sweep: Path, timeout: float = 60) -> None:
 
 def metric_lines(sweep: Path) -> dict[str, int]:
     """How many times each run directory's job logged its metrics (once per run of the job)."""
-    return {d.name: (d / "run_sim.log").read_text().count("Metrics:") for d in sweep.iterdir() if (d / "run_sim.log").exists()}
+    return {d.name: (d / "toy_app.log").read_text().count("Metrics:") for d in sweep.iterdir() if (d / "toy_app.log").exists()}
 
 
 def test_a_second_sweep_into_the_directory_waits_and_every_job_is_listed(tmp_path: Path) -> None:
     sweep = tmp_path / "X"
-    first = start(sweep, tmp_path, "pynn_seed=1,2,3")
+    first = start(sweep, tmp_path, "+seed=1,2,3")
     wait_for_first_job(sweep)
-    second = start(sweep, tmp_path, "pynn_seed=7,8")
+    second = start(sweep, tmp_path, "+seed=7,8")
     out1, err1 = first.communicate(timeout=300)
     out2, err2 = second.communicate(timeout=300)
     assert first.returncode == 0 and second.returncode == 0, err1 + err2
@@ -60,8 +61,8 @@ def test_a_second_sweep_into_the_directory_waits_and_every_job_is_listed(tmp_pat
 
 def test_two_identical_sweeps_started_together_run_each_job_once(tmp_path: Path) -> None:
     sweep = tmp_path / "X"
-    first = start(sweep, tmp_path, "pynn_seed=1,2")
-    second = start(sweep, tmp_path, "pynn_seed=1,2")
+    first = start(sweep, tmp_path, "+seed=1,2")
+    second = start(sweep, tmp_path, "+seed=1,2")
     results = [p.communicate(timeout=300) for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, results
     assert sorted(metric_lines(sweep).values()) == [1, 1]  # two jobs, each run once
@@ -71,12 +72,12 @@ def test_two_identical_sweeps_started_together_run_each_job_once(tmp_path: Path)
 
 def test_a_stale_lock_never_blocks(tmp_path: Path) -> None:
     sweep = tmp_path / "X"
-    killed = start(sweep, tmp_path, "pynn_seed=1,2")
+    killed = start(sweep, tmp_path, "+seed=1,2")
     wait_for_first_job(sweep)
     killed.kill()  # SIGKILL: no cleanup runs, the lock file stays
     killed.communicate(timeout=60)
     assert (sweep / ".sweep.lock").exists()
-    again = start(sweep, tmp_path, "pynn_seed=1,2")
+    again = start(sweep, tmp_path, "+seed=1,2")
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     assert "is being swept by another process" not in out + err
