@@ -44,7 +44,8 @@ SMALL = [
 #: A Hydra app with no simulator, for the tests of a sweep's machinery (stops and resumes, a
 #: fit's trials, crashes): its jobs take ``+duration`` seconds (a sleep) and return the metric
 #: ``rate_hz`` of ``+weight`` and ``+seed``, so the same job gives the same value; with
-#: ``TOY_CRASH_ONCE=PATH`` in the environment, the first job to create PATH segfaults. What the
+#: ``TOY_CRASH_ONCE=PATH`` in the environment, the first job to create PATH segfaults (the first
+#: of seed ``TOY_CRASH_SEED`` if that is set too). What the
 #: real network adds (NEST in the job, its interrupts) is tested on run_sim.py beside each
 #: of these. Its sweeps cost half the CPU of the network's or less: no NEST to import.
 TOY_APP = textwrap.dedent(
@@ -58,8 +59,8 @@ TOY_APP = textwrap.dedent(
 
     @hydra.main(version_base="1.3", config_path=None, config_name=None)
     def main(cfg):
-        crash_once = os.environ.get("TOY_CRASH_ONCE")
-        if crash_once:
+        crash_once, crash_seed = os.environ.get("TOY_CRASH_ONCE"), os.environ.get("TOY_CRASH_SEED")
+        if crash_once and (crash_seed is None or int(crash_seed) == cfg.get("seed")):
             try:
                 os.close(os.open(crash_once, os.O_CREAT | os.O_EXCL))
             except FileExistsError:

@@ -2,6 +2,9 @@
 
 These submit real jobs: the user's sweep, a sweep larger than MaxArraySize,
 tasks cancelled while pending and while running, a job over its time limit.
+The launcher's machinery (arrays, packs, cancels, a crash, a fit's batches, submit
+and exit) is swept on the toy app of tests/support.py (no simulator, a fraction
+of the CPU); the network runs on Slurm in the others.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import pytest
 
 from cluster import queue, start_cluster
 from support import (
-    CONF_DIR, MPI_MODEL, RUN_SIM, SMALL, check_completed_sweep, make_mozaik_model, run_cli, run_command, run_launcher_cli, run_search,
-    search_script, sweep_dir_of, write_example,
+    CONF_DIR, MPI_MODEL, REPO, RUN_SIM, SMALL, check_completed_sweep, make_mozaik_model, run_cli, run_command, run_launcher_cli,
+    run_search, search_script, sweep_dir_of, toy_app, write_example,
 )  # fmt: skip
 from test_own_models import GRID, OWN_APP
 
@@ -31,6 +34,10 @@ pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
 #: Polled every half second (the default, 2 s, is for real clusters): the tests wait less.
 SLURM = ["hydra/launcher=submitit_slurm", "hydra.launcher.mem_gb=1", "hydra.launcher.poll_interval_s=0.5"]
+#: The same for the toy app of tests/support.py (a stock app: the project's launcher by its own name).
+TOY_SLURM = ["hydra/launcher=mozaik_slurm", *SLURM[1:]]
+#: The toy app's processes import this checkout's launcher, on the node too (sbatch passes the environment on).
+TOY_ENV = {**os.environ, "PYTHONPATH": str(REPO), "HYDRA_FULL_ERROR": "0"}
 
 
 def results(sweep: Path) -> dict[str, dict]:
@@ -159,11 +166,8 @@ def test_sweep_larger_than_max_array_size(tmp_path):
         refused = subprocess.run(["sbatch", "--array=0-9", "--wrap", "true"], capture_output=True, text=True)
         assert refused.returncode != 0  # the limit is really in force
         sweep = tmp_path / "D"
-        proc = run_cli(
-            ["-m", "pynn_seed=range(1,7)", "sheets.V1.density=0", "experiment.spontaneous_duration=10",
-             *SLURM, f"hydra.sweep.dir={sweep}"],
-            cwd=tmp_path,
-        )
+        command = toy_app(tmp_path, "+seed=range(1,7)", *TOY_SLURM, f"hydra.sweep.dir={sweep}")
+        proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=TOY_ENV)
         assert proc.returncode == 0, proc.stderr
         found = results(sweep)
         assert len(found) == 6 and all(r["state"] == "completed" for r in found.values())
@@ -175,13 +179,9 @@ def test_sweep_larger_than_max_array_size(tmp_path):
 
 def test_cancelled_pending_and_running_tasks(tmp_path):
     sweep = tmp_path / "D"
-    # Four jobs of several seconds each, one at a time: one runs while the others wait.
-    command = [
-        sys.executable, str(RUN_SIM), "-m", "pynn_seed=1,2,3,4", "sheets.V1.density=1000",
-        "experiment.spontaneous_duration=3000", *SLURM, "hydra.launcher.array_parallelism=1",
-        f"hydra.sweep.dir={sweep}",
-    ]
-    sweep_proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Four jobs of several seconds each (the toy app's: a sleep, no CPU), one at a time: one runs while the others wait.
+    command = toy_app(tmp_path, "+seed=1,2,3,4", "+duration=6", *TOY_SLURM, "hydra.launcher.array_parallelism=1", f"hydra.sweep.dir={sweep}")
+    sweep_proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=TOY_ENV)
     try:
         deadline = time.monotonic() + 120
         while len(slurm_jobs(sweep)) < 4:
@@ -311,14 +311,14 @@ def test_embedded_model_search_with_the_slurm_backend(tmp_path):
 
 def test_submit_and_exit_then_status_and_collect(tmp_path):
     sweep = tmp_path / "D"
-    args = ["-m", "pynn_seed=1,2,3", "sheets.V1.density=500", *SLURM, "hydra.launcher.wait=false", f"hydra.sweep.dir={sweep}"]
-    proc = run_cli(args, cwd=tmp_path)
+    command = toy_app(tmp_path, "+seed=1,2,3", "+duration=2", *TOY_SLURM, "hydra.launcher.wait=false", f"hydra.sweep.dir={sweep}")
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=TOY_ENV)
     assert proc.returncode == 0, proc.stderr
     assert "Submitted 3 jobs and left them to the cluster" in proc.stdout + proc.stderr
     (array,) = {j.split("_")[0] for j in slurm_jobs(sweep)}
     assert len(queue(array)) + len(results(sweep)) >= 1
     # the same command while the jobs are queued or running submits nothing twice
-    again = run_cli(args, cwd=tmp_path)
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=TOY_ENV)
     assert again.returncode == 0 and {j.split("_")[0] for j in slurm_jobs(sweep)} == {array}
     deadline = time.monotonic() + 300
     while "3 completed" not in run_launcher_cli("status", sweep).stdout:
@@ -452,16 +452,12 @@ def test_a_fit_in_batches_on_slurm_with_a_crashed_trial(tmp_path):
     """A 6-trial study in batches of 2, each batch a Slurm array; the first trial to run segfaults,
     fails alone, and the study goes on to its 6 trials (two more batches)."""
     import optuna
-    from test_fit import CRASHING_APP, FIT
+    from test_fit import TOY_FIT
 
     sweep = tmp_path / "F"
-    (tmp_path / "app.py").write_text(CRASHING_APP)
-    command = [
-        sys.executable, "app.py", *FIT, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", *SLURM,
-        "objective=rate_exc_hz", f"hydra.sweep.dir={sweep}",
-    ]  # fmt: skip
+    command = toy_app(tmp_path, *TOY_FIT, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", *TOY_SLURM, f"hydra.sweep.dir={sweep}")
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "CRASH_ONCE": str(tmp_path / "crashed")})
+                          env={**TOY_ENV, "TOY_CRASH_ONCE": str(tmp_path / "crashed")})
     assert proc.returncode == 0, proc.stderr
     jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
     assert len(jobs) == 6 and [job["state"] for job in jobs].count("completed") == 5
@@ -472,49 +468,20 @@ def test_a_fit_in_batches_on_slurm_with_a_crashed_trial(tmp_path):
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 5
 
 
-#: run_sim.py's model, but the job of pynn_seed=2 segfaults the first time it runs (CRASH_ONCE: a marker file).
-SEGFAULTING_APP = f"""
-import os, signal, sys
-sys.path.insert(0, {str(RUN_SIM.parent)!r})
-import hydra
-from launcher.app import run, use_card_names
-
-
-@hydra.main(version_base="1.3", config_path={str(RUN_SIM.parent / "conf")!r}, config_name="config")
-def main(cfg):
-    if cfg.pynn_seed == 2:
-        try:
-            os.close(os.open(os.environ["CRASH_ONCE"], os.O_CREAT | os.O_EXCL))
-            os.kill(os.getpid(), signal.SIGSEGV)
-        except FileExistsError:
-            pass
-    return run(cfg)
-
-
-if __name__ == "__main__":
-    use_card_names()  # hydra/launcher=submitit_slurm: the project's, as in run_sim.py
-    main()
-"""
-
-
 def test_packed_tasks_run_each_job_on_its_own_a_segfault_fails_alone_and_resume_reruns_it(tmp_path):
     """6 jobs, 3 per Slurm task: two tasks; each job has its run directory, results.json, log and
     manifest state; the job that segfaults fails alone (its pack-mates complete); running the
     sweep again runs only that job."""
     sweep = tmp_path / "D"
-    (tmp_path / "app.py").write_text(SEGFAULTING_APP)
-    command = [
-        sys.executable, "app.py", "-m", "pynn_seed=range(1,7)", "sheets.V1.density=1", *SLURM,
-        "hydra.launcher.jobs_per_task=3", f"hydra.sweep.dir={sweep}",
-    ]  # fmt: skip
-    env = {**os.environ, "CRASH_ONCE": str(tmp_path / "crashed")}
+    command = toy_app(tmp_path, "+seed=range(1,7)", *TOY_SLURM, "hydra.launcher.jobs_per_task=3", f"hydra.sweep.dir={sweep}")
+    env = {**TOY_ENV, "TOY_CRASH_ONCE": str(tmp_path / "crashed"), "TOY_CRASH_SEED": "2"}  # the job of seed 2, its first run
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode != 0
     assert "1 of 6 jobs failed" in proc.stderr and "SIGSEGV" in proc.stderr, proc.stderr
     assert len([task for task in slurm_jobs(sweep) if "_" in task]) == 2  # two tasks of three jobs
     jobs = json.loads((sweep / "manifest.json").read_text())["jobs"]
     states = {job["overrides"][0]: job["state"] for job in jobs}
-    assert states == {f"pynn_seed={s}": "failed" if s == 2 else "completed" for s in range(1, 7)}
+    assert states == {f"+seed={s}": "failed" if s == 2 else "completed" for s in range(1, 7)}
     (crashed,) = [job for job in jobs if job["state"] == "failed"]
     assert "SIGSEGV" in crashed["error"]
     found = results(sweep)
@@ -522,7 +489,7 @@ def test_packed_tasks_run_each_job_on_its_own_a_segfault_fails_alone_and_resume_
     by_task: dict[str, list[str]] = {}
     for name, record in found.items():
         by_task.setdefault(record["slurm_job_id"], []).append(name)
-        assert (sweep / name / "app.log").exists() and (sweep / name / ".hydra" / "overrides.yaml").exists()
+        assert (sweep / name / "toy_app.log").exists() and (sweep / name / ".hydra" / "overrides.yaml").exists()
     assert sorted(len(names) for names in by_task.values()) == [2, 3]  # the crashed job's pack-mates completed
     earlier = {name: (sweep / name / "results.json").read_text() for name in found}
     submitted = set(slurm_jobs(sweep))
@@ -533,7 +500,7 @@ def test_packed_tasks_run_each_job_on_its_own_a_segfault_fails_alone_and_resume_
     (resumed,) = set(slurm_jobs(sweep)) - submitted  # one Slurm job more, for the one job
     found = results(sweep)
     assert len(found) == 6 and all(r["state"] == "completed" for r in found.values())
-    assert found["pynn_seed=2,sheets.V1.density=1"]["slurm_job_id"] == resumed
+    assert found["+seed=2"]["slurm_job_id"] == resumed
     assert all((sweep / name / "results.json").read_text() == text for name, text in earlier.items())  # not run again
 
 
@@ -570,12 +537,9 @@ def test_a_cancelled_pack_keeps_the_jobs_it_ended_and_cancels_the_others(tmp_pat
 def test_packs_are_split_into_arrays_that_fit_and_bounded_by_array_parallelism(tmp_path):
     """6 jobs, 2 a task, at most 2 tasks an array: 3 tasks in 2 chained arrays, one task at a time."""
     sweep = tmp_path / "D"
-    proc = run_cli(
-        ["-m", "pynn_seed=range(1,7)", "sheets.V1.density=1", *SLURM, "hydra.launcher.jobs_per_task=2",
-         "hydra.launcher.max_array_size=2", "hydra.launcher.array_parallelism=1",
-         f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path,
-    )  # fmt: skip
+    command = toy_app(tmp_path, "+seed=range(1,7)", *TOY_SLURM, "hydra.launcher.jobs_per_task=2", "hydra.launcher.max_array_size=2",
+                      "hydra.launcher.array_parallelism=1", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=TOY_ENV)
     assert proc.returncode == 0, proc.stderr
     found = results(sweep)
     assert len(found) == 6 and all(r["state"] == "completed" for r in found.values())
