@@ -352,3 +352,34 @@ def fresh_version_base(hydra_restore_singletons):
 @pytest.mark.parametrize("launcher_name, overrides", [("local_parallel", ["hydra.launcher.n_jobs=2", "hydra.sweeper.max_batch_size=2"])])
 class TestHydraBatchedSweeperSuite(BatchedSweeperTestSuite):
     pass
+
+
+def test_a_packed_job_stopped_by_slurm_records_its_failure_though_the_stop_comes_twice(app_context, tmp_path, monkeypatch):
+    """Slurm signals every process of a task, and the pack passes SIGTERM on to its child: the job
+    gets it twice. The second, arriving while the job writes its record of the first, is ignored
+    (raised again, it cut the record short: CI once saw a cancelled pack's job with no results.json)."""
+    import launcher.run.job as job_module
+    from launcher.launchers.slurm_pack import run_pack
+
+    write = job_module.write_json_atomic
+
+    def write_after_the_second_stop(path, record):
+        if record.get("state") == "failed":
+            os.kill(os.getpid(), signal.SIGTERM)  # the same stop again, as the parent passes it on
+        write(path, record)
+
+    monkeypatch.setattr(job_module, "write_json_atomic", write_after_the_second_stop)  # (the pack's child inherits it: fork)
+
+    def task(cfg):
+        os.kill(os.getpid(), signal.SIGTERM)  # Slurm's stop, while the job runs
+        time.sleep(5)
+
+    context, cfg = app_context
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(Exception):
+            run_pack(context, job_module.recorded(task), cfg, [(["x=1"], 10)], tmp_path / "returns")  # as the sweeper gives it
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    record = json.loads((tmp_path / "D" / "x=1" / "results.json").read_text())
+    assert record["state"] == "failed" and "SIGTERM" in record["error"], record

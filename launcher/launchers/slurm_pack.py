@@ -189,6 +189,8 @@ def _run_in_child(runner: Any, jobs: Sequence[Tuple[List[str], int]], folder: Pa
         stopped: List[int] = []
 
         def on_sigterm(signum: int, frame: Any) -> None:
+            if stopped:  # the same stop again: Slurm signals every process, and the parent passes it on.
+                return  # Raised again, it would cut short the job's record of the first (seen: no results.json)
             stopped.append(signum)
             raise_terminated(signum, frame)  # the running job records its failure
 
