@@ -238,3 +238,52 @@ def test_a_stop_that_a_job_s_code_swallows_still_stops_the_sweep_after_that_job(
     assert json.loads((sweep / "+x=1" / "results.json").read_text())["state"] == "completed"  # it did complete
     assert not (sweep / "+x=2").exists()  # the sweep stopped after the job, not at the end
     assert_no_process_left(marker)
+
+
+#: An app whose third job finds the sequential launcher failing in its own code (not a job's): after a
+#: stop that the launcher's code turned into that error ("stop"), or on its own ("fail").
+FAILING_LAUNCHER_APP = """
+import hydra
+
+import launcher.launchers.sequential as sequential
+from launcher.run.job import stop_received
+
+MODE = "mode"
+
+
+def broken(overrides):
+    if MODE == "stop":
+        stop_received(KeyboardInterrupt())  # as the sweep's Ctrl-C handler keeps it
+    raise RuntimeError("the launcher's own failure")
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg):
+    if cfg.x == 2:
+        sequential.filter_overrides = broken  # called by the launcher as it starts the next job
+    return {"y": float(cfg.x)}
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("mode", ["stop", "fail"])
+def test_a_launcher_failing_in_its_own_code_is_never_taken_for_jobs_left_to_a_cluster(tmp_path: Path, mode: str) -> None:
+    """Seen in CI: Ctrl-C landing in the sequential launcher's own code became another error there,
+    and the sweep, finding jobs still pending, said it had left them to the cluster and exited 0.
+    A stop that became an error is the stop; a launcher's failure is reported as one, non-zero."""
+    (tmp_path / "app.py").write_text(FAILING_LAUNCHER_APP.replace('MODE = "mode"', f"MODE = {mode!r}"))
+    sweep = tmp_path / "S"
+    command = [sys.executable, "app.py", "-m", "+x=1,2,3,4", "hydra/sweeper=mozaik", "hydra/launcher=sequential", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(command, cwd=tmp_path, env=marked_env(f"launcher-fails-{mode}", PYTHONPATH=str(REPO)),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    said = proc.stdout + proc.stderr
+    assert "left them to the cluster" not in said, said
+    if mode == "stop":
+        assert proc.returncode == 130, said
+        assert proc.stderr.strip().splitlines()[-1].startswith("Interrupted (Ctrl-C): 2 of 4 jobs completed"), said
+    else:
+        assert proc.returncode != 0 and "the launcher's own failure" in proc.stderr, said
+        assert "2 of 4 jobs completed" in proc.stderr, said

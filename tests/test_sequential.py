@@ -289,3 +289,16 @@ def test_the_job_file_writer_ends_even_when_a_stop_left_its_queue_miscounted(tmp
     threading.Thread(target=lambda: (writer.flush(), writer.close(), ended.set()), daemon=True).start()
     assert ended.wait(20), "the writer waited forever"
     assert (tmp_path / "job" / "a.yaml").read_text() == "a: 1\n"
+
+
+def test_a_job_log_handler_a_stop_left_half_built_closes_without_an_error() -> None:
+    """Ctrl-C landing inside a job log handler's __init__ leaves it without its stream; logging still
+    flushes and closes it at exit, which printed an AttributeError after the sweep's one line."""
+    import logging
+
+    from launcher.launchers.sequential import JobLogHandler
+
+    handler = JobLogHandler.__new__(JobLogHandler)
+    logging.Handler.__init__(handler)  # what the stop leaves: registered with logging, no stream yet
+    handler.flush()
+    handler.close()

@@ -188,6 +188,16 @@ class JobLogHandler(logging.FileHandler):
     in its ``error`` (:func:`launcher.run.files.quiet_log_file`), said once in the sweep's log when
     the job ends, rather than a traceback on stderr for each line."""
 
+    def flush(self) -> None:
+        self.__dict__.setdefault("stream", None)  # see close()
+        super().flush()
+
+    def close(self) -> None:
+        # A stop (Ctrl-C) that lands inside __init__ leaves a handler without its stream, which
+        # logging still flushes and closes at exit: closed as one never opened (not an AttributeError).
+        self.__dict__.setdefault("stream", None)
+        super().close()
+
     @classmethod
     def like(cls, prototype: logging.FileHandler, filename: str) -> "JobLogHandler":
         """A handler of ``filename`` as ``prototype`` is configured, opened on its first record:

@@ -47,7 +47,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from launcher import compat
 from launcher.launchers.protocol import FollowsQueuedJobs, StateChange, StateReporting, TakesJobNumbers, failure_log, failure_message, queued_job_id, returned_value
-from launcher.run.job import recorded
+from launcher.run.job import kept_stop, recorded
 from launcher.run.results import now
 from launcher.sweep.declared import DEFAULT_SEED_KEYS, seed_keys
 from launcher.sweep.interrupt import interruption_stops_sweep, stop_sweep
@@ -312,7 +312,7 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                 "run the same command again to run the rest",
             )
         queued = [job for job in planned if job.state in (PENDING, RUNNING)]
-        if queued:
+        if queued and launcher_failed is None:  # (after a launcher's failure its jobs not run are pending: reported below)
             log.info(
                 "Submitted %d jobs and left them to the cluster. Follow them with `python -m launcher status %s`, "
                 "then `python -m launcher collect %s`; run the same sweep again to rerun what failed.",
@@ -451,6 +451,9 @@ class ValidatingSweeper(PlansJobs, Sweeper):
                 try:
                     results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=batch[0].number)
                 except Exception as exc:  # the launcher's own failure, not a job's (those it returns)
+                    stop = kept_stop()
+                    if stop is not None:  # a stop (Ctrl-C, SIGTERM) that the launcher's code turned into another error: the stop it was
+                        raise stop from exc
                     if batch_size == 1 and isinstance(exc, OSError):
                         quiet_log_files()  # (Hydra's basic launcher configures the logs anew for each job)
                         # Hydra's basic launcher writing the job's .hydra files met a full disk (or the
