@@ -312,7 +312,7 @@ class FitSweeper(ValidatingSweeper):
         simulated before in the sweep directory, by a grid say, takes that result) and tell Optuna
         how each ended."""
         to_run: List[JobEntry] = []
-        linked: set = set()  # numbers of the trials refused for a link: their run directories are not read either
+        linked: set[int] = set()  # numbers of the trials refused for a link: their run directories are not read either
         for job in batch:
             if job.state == FAILED and not job.config_hash:
                 log.warning("Trial %d refused without running: %s", job.number, job.error)
