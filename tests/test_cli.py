@@ -206,3 +206,24 @@ def test_config_dir_keeps_the_search_path_of_the_primary_config(cwd, tmp_path, u
     assert "rate: 7\n" in proc.stdout
     proc = run_cli([*base, "extra_net.rat=7", "--cfg", "job"], cwd=cwd)
     assert proc.returncode == 1 and "Did you mean: extra_net.rate" in proc.stderr
+
+
+def test_hydras_settings_and_the_sweepers_are_known_without_composing(monkeypatch):
+    """``hydra.sweep.dir=...`` (almost every command sets it), ``hydra.sweeper.collect=...``: keys the
+    app's own config always has, known without the composition (half a second); a misspelled one
+    is still composed and named, with the key meant."""
+    from launcher.model.config import RootConfig
+    from launcher.sweep import argv_checks
+
+    def check(*args: str) -> list[str]:
+        line = argv_checks.read_command_line(list(args), "conf", "config")
+        return argv_checks.unknown_keys(line, RUN_SIM.parent, RootConfig)
+
+    composed = []
+    real_initialize = argv_checks._initialize
+    monkeypatch.setattr(argv_checks, "_initialize", lambda *a: composed.append(a) or real_initialize(*a))
+    assert check("-m", "sheets.V1.density=1,2", "hydra.sweep.dir=D", "hydra.run.dir=R", "hydra.sweeper.collect=false") == []
+    assert composed == []
+    [message] = check("-m", "sheets.V1.density=1,2", "hydra.sweep.dirr=D")
+    assert "Unknown parameter 'hydra.sweep.dirr'" in message and "hydra.sweep.dir" in message.split("Did you mean:")[1]
+    assert len(composed) == 1
