@@ -284,7 +284,9 @@ structural = st.sampled_from(
         "++sheets.V1.connections.inh_inh={delay:1,extra:2}",
         "sheets.V1.connections.exc_exc.weight=0.02",  # replaces an interpolation
         "sheets.V1.connectivity.exc_weight=0.001",  # followed by the interpolations
-        "hydra/launcher=basic",  # group choices: composed in full
+        "model=vogels_abbott",  # a choice of the app's group: its own base
+        "model=no_such_model",  # Hydra's error either way
+        "hydra/launcher=basic",  # choices of Hydra's groups: composed in full
         "hydra/launcher=submitit_slurm",
         "~experiment.kick.rate",  # deletions: composed in full
         "~hydra.job.chdir",
@@ -484,3 +486,64 @@ def test_composing_config_loader_for_launchers(sweep: Sweep) -> None:
         sweep.loader.load_sweep_config(sweep.master, overrides),
     )
     assert worker_loader.composer(worker_master).fast == (2 if compat.fast_paths() else 0)
+
+
+# --- a sweep of one's own model: group choices ---------------------------------
+
+#: A user's config directory (``--config-dir``): two options of run_sim.py's group ``model``.
+OWN_MODELS = {
+    "net_a.yaml": "# @package _global_\nnet:\n  w: 1.0\n  n: 2\n  ref: ${net.w}\n",
+    "net_b.yaml": "# @package _global_\nnet:\n  w: 2.0\n  n: 3\n  label: b\n",
+}
+
+
+@pytest.fixture
+def own_model_sweep(tmp_path: Path) -> Iterator[Sweep]:
+    """A sweep of run_sim.py's config with the user's directory of models, ``model=net_a`` on
+    its command line (so in every job's overrides), as ``run_sim.py --config-dir my_conf model=net_a -m``."""
+    (tmp_path / "model").mkdir()
+    for name, text in OWN_MODELS.items():
+        (tmp_path / "model" / name).write_text(text)
+    singletons = Singleton.get_state()  # (the module's sweeps, restored after this one)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="test_compose"):
+            yield Sweep(["hydra.mode=MULTIRUN", f"hydra.searchpath=[file://{tmp_path}]", "model=net_a"])
+    finally:
+        Singleton.set_state(singletons)
+
+
+def test_a_sweep_of_a_model_option_composes_its_jobs_from_a_base_of_that_choice(own_model_sweep: Sweep) -> None:
+    sweep = own_model_sweep
+    grid = [["model=net_a", f"net.w={w}"] for w in (1.5, 2.5, 3.5)]
+    grid += [["net.n=7", "model=net_a"], ["model=net_b", "net.w=4"], ["model=net_b", "+net.new=1", "hydra.job.name=j"], ["model=net_a"]]
+    for overrides in grid:
+        fast, full = sweep.both(overrides)
+        assert container(fast, resolve=False) == container(full, resolve=False), overrides
+        assert list(structure(fast)) == list(structure(full)), overrides
+        assert container(fast.net, resolve=True) == container(full.net, resolve=True)
+        assert fast.hydra.overrides.task == full.hydra.overrides.task == [o for o in overrides if not o.startswith("hydra.")]
+    # Every job from a base: one per set of choices (net_a, net_b), none composed by Hydra.
+    assert (sweep.composer.fast, sweep.composer.full) == (len(grid), 0)
+    assert sorted(sweep.composer._bases) == [("model=net_a",), ("model=net_b",)]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=net_c", "net.w=1"],  # no such option
+        ["model=net_a", "net.nope=1"],  # no such key in that option
+        ["model=net_b", "net.ref=1"],  # a key of the other option only
+        ["+model=net_b"],  # '+': composed in full
+        ["model=net_a", "model=net_b", "net.w=2"],  # the last choice wins
+        ["model@pkg=net_b"],
+        ["hydra/launcher=basic", "model=net_b"],
+    ],
+)
+def test_what_a_base_of_choices_cannot_take_is_hydras_to_compose(own_model_sweep: Sweep, overrides: List[str]) -> None:
+    fast, full = own_model_sweep.both(overrides)
+    if isinstance(full, Exception) or isinstance(fast, Exception):
+        assert same_error(fast, full), (fast, full)
+    else:
+        assert container(fast, resolve=False) == container(full, resolve=False)
+        assert list(structure(fast)) == list(structure(full))

@@ -18,8 +18,13 @@ result as for ``H`` alone and step 2 starts with the same ``H``. So
 :class:`JobComposer` composes, once, the job without overrides
 (``load_sweep_config(master, [])``: steps 1-3 for ``H``) and, for each job,
 restores a copy of it, applies ``J`` with Hydra's own override code and redoes
-the parts of step 3 that depend on ``J``, then step 4. Everything else falls
-back to Hydra's full composition (see :meth:`JobComposer.plain`).
+the parts of step 3 that depend on ``J``, then step 4.
+
+A job whose overrides also choose options of the app's config groups (``model=my_net``: a
+sweep of one's own model, every job carries the choice of the command line) has its base
+composed with those choices alone (``load_sweep_config(master, C)``, once per set ``C``): a
+choice adds no value override, so step 2 on that base is the same. Everything else falls
+back to Hydra's full composition (see :meth:`JobComposer.plain` and :meth:`JobComposer.split_choices`).
 """
 
 from __future__ import annotations
@@ -129,16 +134,16 @@ class JobComposer:
         self._parser = OverridesParser.create()
         self._parsed: Dict[str, Override] = {}
         self._top_groups: Optional[frozenset[str]] = None
-        # The base config as a snapshot (see snapshot()), and what it was composed under.
-        self._base: Optional[bytes | DictConfig] = None
-        self._base_env: Optional[Tuple[str, str, str]] = None
+        # The base config of each set of group choices (() for none) as a snapshot (see
+        # snapshot()), and what it was composed under.
+        self._bases: Dict[Tuple[str, ...], Tuple[bytes | DictConfig, Tuple[str, str, str]]] = {}
         # Hydra's override code is a static method of its loader; another loader: no fast path.
         self._enabled = compat.fast_paths() and compat.is_hydras_config_loader(config_loader)
 
     def __getstate__(self) -> Dict[str, Any]:
         # Launchers pickle their config loader to their workers (Slurm tasks, local
         # processes): send no caches, the worker's process builds its own base.
-        state = dict(self.__dict__, _parsed={}, _top_groups=None, _base=None, _base_env=None)
+        state = dict(self.__dict__, _parsed={}, _top_groups=None, _bases={})
         del state["_parser"]
         return state
 
@@ -149,10 +154,15 @@ class JobComposer:
         """The job's config, as ``config_loader.load_sweep_config(master, overrides)`` gives it."""
         overrides = list(overrides)
         parsed = self.plain(overrides) if self._enabled else None
+        choices: Tuple[Override, ...] = ()
+        if parsed is None and self._enabled:
+            split = self.split_choices(overrides)
+            if split is not None:
+                choices, parsed = split
         fast_failed: Optional[Exception] = None
         if parsed is not None:
             try:
-                cfg = self._compose_fast(parsed)
+                cfg = self._compose_fast(parsed, choices, overrides)
             except Exception as exc:
                 # An invalid value (or a '+' add of a key the base holds but Hydra's
                 # intermediate config does not, e.g. '+hydra.job.name=x'): let Hydra
@@ -201,6 +211,32 @@ class JobComposer:
             result.append(override)
         return result
 
+    def split_choices(self, overrides: Sequence[str]) -> Optional[Tuple[Tuple[Override, ...], List[Override]]]:
+        """The job's choices of config groups and its other overrides, when the others are plain
+        (:meth:`plain`) and each choice is a plain ``group=option`` of the app's groups (not of
+        Hydra's: those change Hydra's own lines; no ``+``, ``~``, ``@package`` or sweep); else None."""
+        choices, others = [], []
+        for line in overrides:
+            if self.plain([line]) is not None:
+                others.append(line)
+                continue
+            override = self._parsed.get(line)
+            if (
+                override is None
+                or override.type != OverrideType.CHANGE
+                or override.package is not None
+                or override.is_sweep_override()
+                or override.is_hydra_override()
+                or not isinstance(override.value(), str)
+                or not ("/" in override.key_or_group or override.key_or_group in self.groups())
+            ):
+                return None
+            choices.append(override)
+        plain = self.plain(others)
+        if not choices or plain is None:
+            return None
+        return tuple(choices), plain
+
     def groups(self) -> frozenset[str]:
         """Top-level config groups of the primary config's search path (nested ones have a '/')."""
         if self._top_groups is None:
@@ -227,23 +263,27 @@ class JobComposer:
 
     def base(self) -> DictConfig:
         """A fresh copy of the job without overrides (``load_sweep_config(master, [])``)."""
-        return self._restore_base()
+        return self._restore_base(())
 
-    def _restore_base(self) -> DictConfig:
+    def _restore_base(self, choices: Tuple[str, ...]) -> DictConfig:
+        """A fresh copy of ``load_sweep_config(master, choices)``: the job of those group choices alone."""
         environment = self._environment()
-        if self._base is None or environment != self._base_env:
-            base = self.config_loader.load_sweep_config(self.master_config, [])
+        kept = self._bases.get(choices)
+        if kept is None or environment != kept[1]:
+            composed = self.config_loader.load_sweep_config(self.master_config, list(choices))
             try:
-                self._base = snapshot(base)
+                base: bytes | DictConfig = snapshot(composed)
             except (pickle.PicklingError, AttributeError, TypeError):
-                self._base = base  # e.g. a structured config class defined in a function
-            self._base_env = environment
-        if isinstance(self._base, bytes):
-            return restore(self._base)
-        return copy.deepcopy(self._base)
+                base = composed  # e.g. a structured config class defined in a function
+            self._bases[choices] = kept = (base, environment)
+        if isinstance(kept[0], bytes):
+            return restore(kept[0])
+        return copy.deepcopy(kept[0])
 
-    def _compose_fast(self, overrides: List[Override]) -> DictConfig:
-        cfg = self._restore_base()
+    def _compose_fast(self, overrides: List[Override], choices: Tuple[Override, ...] = (), lines: Sequence[str] = ()) -> DictConfig:
+        """The job of the group choices ``choices`` and the plain ``overrides``; ``lines``: all
+        of the job's lines in its order (needed with choices only)."""
+        cfg = self._restore_base(tuple(choice.input_line for choice in choices))
         # Step 2: the base holds H's values; the job's follow, applied by Hydra's code.
         compat.apply_overrides(overrides, cfg)
         # Step 3, the job-dependent part. The base's lists already end with H's lines
@@ -252,7 +292,13 @@ class JobComposer:
         hydra = cfg.hydra
         lists = hydra.overrides
         hydra_lines, task_lines = lists.hydra, lists.task
-        task = []
+        task: List[Override] = []
+        if choices:
+            # The base's task lines are its choices (none is Hydra's): every task line of the
+            # job goes there again in the job's order, which Hydra keeps (choices are task lines).
+            task_lines.clear()
+            by_line = {override.input_line: override for override in (*choices, *overrides)}
+            overrides = [by_line[line] for line in lines]
         for override in overrides:
             if override.is_hydra_override():
                 hydra_lines.append(override.input_line)
