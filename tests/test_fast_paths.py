@@ -33,7 +33,8 @@ SWEEPS = {
 def run(args: list[str], cwd: Path, fast: bool) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", compat.FAST_PATHS_ENV: "1" if fast else "0"}
     return subprocess.run(
-        [sys.executable, str(RUN_SIM), *args, "hydra.sweep.dir=sweep"], cwd=cwd, capture_output=True, text=True, timeout=600, env=env
+        # (no table nor figures: what is compared is each job's files and the manifest)
+        [sys.executable, str(RUN_SIM), *args, "hydra.sweep.dir=sweep", "hydra.sweeper.collect=false"], cwd=cwd, capture_output=True, text=True, timeout=600, env=env
     )
 
 
