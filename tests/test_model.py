@@ -185,3 +185,33 @@ def test_simulator_version_names_the_backend_simulator():
 
     assert simulator_version("nest") == importlib.metadata.version("nest-simulator")
     assert simulator_version("no_such_simulator") is None
+
+
+def test_the_simulator_is_imported_without_pynns_doomed_build_of_its_nest_extensions(tmp_path):
+    """PyNN 0.13 runs cmake at every import of its NEST backend whose extensions are not installed
+    (NEST from PyPI: none), with a compiler the wheel names and the machine lacks: 0.3 s of CPU a job
+    process, CMake files written. A nest-config and a cmake of the test's own on PATH (PyNN builds
+    only where it finds a nest-config): the cmake records whether it ran. PATH is the caller's again
+    after the import."""
+    import os
+    import subprocess
+    import sys
+
+    from support import REPO
+
+    tools, fake = tmp_path / "nest", tmp_path / "bin"
+    for folder, program, script in ((tools, "nest-config", "echo g++"), (fake, "cmake", f"touch {tmp_path / 'cmake-ran'}")):
+        folder.mkdir()
+        (folder / program).write_text(f"#!/bin/sh\n{script}\nexit 1\n")
+        (folder / program).chmod(0o755)
+    ran = tmp_path / "cmake-ran"
+    code = (
+        "import os; path = os.environ['PATH']; "
+        "from launcher.model.simulator import load_backend; load_backend('nest'); "
+        "assert os.environ['PATH'] == path, 'PATH not restored'"
+    )
+    env = {**os.environ, "PATH": os.pathsep.join([str(fake), str(tools), os.environ["PATH"]]), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not ran.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "nest"]  # nothing built in the working directory either

@@ -22,19 +22,50 @@ from launcher.sweep.tree import ParameterError
 
 @contextmanager
 def _quiet_simulator_warnings() -> Iterator[None]:
-    # PyNN tries to compile optional NEST extensions at import and warns when the
-    # compiler recorded in a NEST wheel is absent; NEST warns about the deprecated
-    # calls PyNN makes. Neither concerns the user of this tool.
+    # PyNN warns at import that it cannot build its optional NEST extensions (it is not
+    # let to try: _no_extension_build); NEST warns about the deprecated calls PyNN makes.
+    # Neither concerns the user of this tool.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"(nest|pyNN)(\.|$)")
         yield
+
+
+#: The program PyNN's NEST backend looks for on PATH to build its NEST extensions.
+NEST_CONFIG = "nest-config"
+
+
+@contextmanager
+def _no_extension_build() -> Iterator[None]:
+    """PyNN's NEST backend imported without trying to build its NEST extensions.
+
+    Whenever they are not installed (a NEST from PyPI has none), PyNN 0.13 runs cmake at every
+    import to build them, with the compiler NEST's ``nest-config`` names: a NEST wheel names its
+    build machine's, so it fails every time. That costs each job process 0.3 s of CPU and writes
+    CMake files into PyNN's package, or into the working directory when that is read-only (outside
+    the sweep directory). The embedded model uses none of the extensions, so PyNN's search for
+    ``nest-config`` (on PATH, when it imports) finds none, and it skips the build. PATH is as it
+    was again once PyNN is imported (its extensions are never looked for again)."""
+    path = os.environ.get("PATH")
+    if path is None:
+        yield
+        return
+    folders = path.split(os.pathsep)
+    kept = [folder for folder in folders if not os.path.isfile(os.path.join(folder, NEST_CONFIG))]
+    if len(kept) == len(folders):
+        yield
+        return
+    os.environ["PATH"] = os.pathsep.join(kept)
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = path
 
 
 def load_backend(name: str) -> ModuleType:
     """Import ``pyNN.<name>`` (e.g. ``pyNN.nest``), or explain which name is wrong."""
     os.environ.setdefault("PYNEST_QUIET", "1")  # no NEST banner in every job's output
     try:
-        with _quiet_simulator_warnings():
+        with _quiet_simulator_warnings(), _no_extension_build():
             backend = importlib.import_module(f"pyNN.{name}")
     except ImportError as exc:
         raise ParameterError(f"simulator = {name!r}: cannot import pyNN.{name} ({exc})") from exc
