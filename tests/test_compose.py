@@ -481,11 +481,16 @@ def test_composing_config_loader_for_launchers(sweep: Sweep) -> None:
     assert loader.repository is sweep.loader.repository  # Hydra internals reach the wrapped loader
     # Launchers send their context to workers (Slurm tasks, local processes) pickled.
     worker_loader, worker_master = cloudpickle.loads(cloudpickle.dumps((loader, sweep.master)))
+    composed_by_hydra: List[List[str]] = []
+    hydras = worker_loader.loader.load_sweep_config
+    worker_loader.loader.load_sweep_config = lambda master, lines: composed_by_hydra.append(lines) or hydras(master, lines)
     assert_identical(
         worker_loader.load_sweep_config(worker_master, overrides),
         sweep.loader.load_sweep_config(sweep.master, overrides),
     )
     assert worker_loader.composer(worker_master).fast == (2 if compat.fast_paths() else 0)
+    # The base came along (its snapshot): the worker composed none of its own.
+    assert composed_by_hydra == ([] if compat.fast_paths() else [overrides])
 
 
 # --- a sweep of one's own model: group choices ---------------------------------
