@@ -158,14 +158,15 @@ class JobComposer:
         overrides = list(overrides)
         parsed = self.plain(overrides) if self._enabled else None
         choices: Tuple[Override, ...] = ()
+        ordered: List[Override] = []
         if parsed is None and self._enabled:
             split = self.split_choices(overrides)
             if split is not None:
-                choices, parsed = split
+                choices, parsed, ordered = split
         fast_failed: Optional[Exception] = None
         if parsed is not None:
             try:
-                cfg = self._compose_fast(parsed, choices, overrides)
+                cfg = self._compose_fast(parsed, choices, ordered)
             except Exception as exc:
                 # An invalid value (or a '+' add of a key the base holds but Hydra's
                 # intermediate config does not, e.g. '+hydra.job.name=x'): let Hydra
@@ -214,16 +215,21 @@ class JobComposer:
             result.append(override)
         return result
 
-    def split_choices(self, overrides: Sequence[str]) -> Optional[Tuple[Tuple[Override, ...], List[Override]]]:
-        """The job's choices of config groups and its other overrides, when the others are plain
-        (:meth:`plain`) and each choice is a plain ``group=option`` of the app's groups (not of
-        Hydra's: those change Hydra's own lines; no ``+``, ``~``, ``@package`` or sweep); else None."""
-        choices, others = [], []
+    def split_choices(self, overrides: Sequence[str]) -> Optional[Tuple[Tuple[Override, ...], List[Override], List[Override]]]:
+        """The job's choices of config groups, its other overrides, and all of them in the job's
+        order, when the others are plain (:meth:`plain`) and each choice is a plain
+        ``group=option`` of the app's groups (not of Hydra's: those change Hydra's own lines; no
+        ``+``, ``~``, ``@package`` or sweep); else None."""
+        choices: List[Override] = []
+        others: List[Override] = []
+        ordered: List[Override] = []
         for line in overrides:
-            if self.plain([line]) is not None:
-                others.append(line)
+            plain = self.plain([line])
+            if plain is not None:
+                others += plain
+                ordered += plain
                 continue
-            override = self._parsed.get(line)
+            override = self._parsed.get(line)  # (parsed by plain(), unless the line does not parse)
             if (
                 override is None
                 or override.type != OverrideType.CHANGE
@@ -235,10 +241,10 @@ class JobComposer:
             ):
                 return None
             choices.append(override)
-        plain = self.plain(others)
-        if not choices or plain is None:
+            ordered.append(override)
+        if not choices:
             return None
-        return tuple(choices), plain
+        return tuple(choices), others, ordered
 
     def groups(self) -> frozenset[str]:
         """Top-level config groups of the primary config's search path (nested ones have a '/')."""
@@ -283,9 +289,11 @@ class JobComposer:
             return restore(kept[0])
         return copy.deepcopy(kept[0])
 
-    def _compose_fast(self, overrides: List[Override], choices: Tuple[Override, ...] = (), lines: Sequence[str] = ()) -> DictConfig:
-        """The job of the group choices ``choices`` and the plain ``overrides``; ``lines``: all
-        of the job's lines in its order (needed with choices only)."""
+    def _compose_fast(
+        self, overrides: List[Override], choices: Tuple[Override, ...] = (), ordered: Sequence[Override] = ()
+    ) -> DictConfig:
+        """The job of the group choices ``choices`` and the plain ``overrides``; ``ordered``: all
+        of the job's overrides in its order (needed with choices only)."""
         cfg = self._restore_base(tuple(choice.input_line for choice in choices))
         # Step 2: the base holds H's values; the job's follow, applied by Hydra's code.
         compat.apply_overrides(overrides, cfg)
@@ -300,8 +308,7 @@ class JobComposer:
             # The base's task lines are its choices (none is Hydra's): every task line of the
             # job goes there again in the job's order, which Hydra keeps (choices are task lines).
             task_lines.clear()
-            by_line = {override.input_line: override for override in (*choices, *overrides)}
-            overrides = [by_line[line] for line in lines]
+            overrides = list(ordered)
         for override in overrides:
             if override.is_hydra_override():
                 hydra_lines.append(override.input_line)
